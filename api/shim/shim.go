@@ -1,0 +1,98 @@
+// Package shim holds the wire types between cribd and crib-shim, the per-pod
+// monitor process. The transport is net/rpc with the JSON codec over a unix
+// socket in the pod's run directory; every method lives on the "Shim"
+// service, e.g. "Shim.Create".
+//
+// Lifecycle: cribd starts `crib-shim --dir <pod run dir>` in its own session
+// with a pipe as fd 3. The shim makes itself a child subreaper, listens on
+// <dir>/shim.sock, writes its PID to <dir>/shim.pid, then writes "ok\n" to
+// fd 3 and closes it (or writes an error line and exits non-zero). cribd then
+// creates and starts the pause container, and later the app containers,
+// through the methods below. The shim outlives cribd: a restarted cribd
+// reconnects to <dir>/shim.sock.
+package shim
+
+import (
+	"time"
+
+	specs "github.com/opencontainers/runtime-spec/specs-go"
+)
+
+// File names inside the pod's run directory.
+const (
+	SocketName = "shim.sock"
+	PIDName    = "shim.pid"
+	LogName    = "shim.log"
+	// ReadyFD is the descriptor number of the readiness pipe in the shim.
+	ReadyFD = 3
+)
+
+// Method names.
+const (
+	MethodCreate   = "Shim.Create"
+	MethodStart    = "Shim.Start"
+	MethodKill     = "Shim.Kill"
+	MethodState    = "Shim.State"
+	MethodDelete   = "Shim.Delete"
+	MethodShutdown = "Shim.Shutdown"
+)
+
+// CreateRequest creates a container from an OCI spec. The shim converts the
+// spec with libcontainer's specconv, creates the cgroups named by
+// Spec.Linux.CgroupsPath, and leaves the init process waiting for Start.
+type CreateRequest struct {
+	// ID is the container ID (64 hex); the pause container uses the pod ID.
+	ID string
+	// Bundle is a directory the shim may use for this container's files.
+	Bundle string
+	// Spec is the OCI runtime spec; Spec.Root.Path is the rootfs (absolute).
+	Spec *specs.Spec
+	// LogPath, if set, receives the process's stdout/stderr in CRI log format;
+	// empty means /dev/null.
+	LogPath string
+}
+
+// CreateResponse reports the created init process.
+type CreateResponse struct {
+	Pid int
+}
+
+// IDRequest names one container.
+type IDRequest struct {
+	ID string
+}
+
+// KillRequest signals a container's init process.
+type KillRequest struct {
+	ID     string
+	Signal int
+}
+
+// Empty is the response of methods that return nothing.
+type Empty struct{}
+
+// Status is a container's lifecycle state as the shim sees it.
+type Status string
+
+// Container states.
+const (
+	StatusCreated Status = "created"
+	StatusRunning Status = "running"
+	StatusStopped Status = "stopped"
+	StatusUnknown Status = "unknown"
+)
+
+// State is what the shim knows about one container.
+type State struct {
+	ID     string
+	Status Status
+	// Pid is the init process's PID in the host namespace (0 if none).
+	Pid int
+	// PidStartTime is field 22 of /proc/<pid>/stat, to detect PID reuse.
+	PidStartTime uint64
+	CreatedAt    time.Time
+	StartedAt    time.Time
+	FinishedAt   time.Time
+	ExitCode     int
+	OOMKilled    bool
+}
