@@ -1,0 +1,78 @@
+package config
+
+import (
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+)
+
+func TestParse(t *testing.T) {
+	tests := []struct {
+		name    string
+		toml    string
+		wantErr string // substring; empty means success
+		check   func(t *testing.T, c Config)
+	}{
+		{name: "empty file keeps defaults", toml: "", check: func(t *testing.T, c Config) {
+			if c.GRPC.Socket != "/run/crib/crib.sock" || c.Runtime.CgroupDriver != "cgroupfs" {
+				t.Errorf("defaults changed: %+v", c)
+			}
+		}},
+		{name: "override", toml: "root_dir = \"/tmp/x\"\n[log]\nlevel = \"debug\"\n", check: func(t *testing.T, c Config) {
+			if c.RootDir != "/tmp/x" || c.Log.Level != "debug" || c.RunDir != "/run/crib" {
+				t.Errorf("got %+v", c)
+			}
+		}},
+		{name: "unknown top-level key", toml: "rootdir = \"/x\"\n", wantErr: `unknown key "rootdir"`},
+		{name: "unknown nested key", toml: "[network]\nconfdir = \"/x\"\n", wantErr: `unknown key "network.confdir"`},
+		{name: "bad level", toml: "[log]\nlevel = \"loud\"\n", wantErr: `"log.level"`},
+		{name: "bad driver", toml: "[runtime]\ncgroup_driver = \"v2\"\n", wantErr: `"runtime.cgroup_driver"`},
+		{name: "relative path", toml: "run_dir = \"run\"\n", wantErr: `"run_dir"`},
+		{name: "wrong type", toml: "[runtime]\nshm_size = \"big\"\n", wantErr: "shm_size"},
+		{name: "negative shm", toml: "[runtime]\nshm_size = -1\n", wantErr: `"runtime.shm_size"`},
+		{name: "empty bin dirs", toml: "[network]\nbin_dirs = []\n", wantErr: `"network.bin_dirs"`},
+		{name: "syntax error", toml: "root_dir = \n", wantErr: "line 1"},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			c := Default()
+			err := Parse([]byte(tc.toml), &c)
+			if tc.wantErr == "" {
+				if err != nil {
+					t.Fatalf("unexpected error: %v", err)
+				}
+				tc.check(t, c)
+				return
+			}
+			if err == nil || !strings.Contains(err.Error(), tc.wantErr) {
+				t.Fatalf("error %v, want it to contain %q", err, tc.wantErr)
+			}
+		})
+	}
+}
+
+func TestLoadMissing(t *testing.T) {
+	missing := filepath.Join(t.TempDir(), "none.toml")
+	if _, err := Load(missing, true); err != nil {
+		t.Fatalf("missing default file must be fine: %v", err)
+	}
+	if _, err := Load(missing, false); err == nil {
+		t.Fatal("missing explicit file must be an error")
+	}
+}
+
+func TestStringRoundTrip(t *testing.T) {
+	c := Default()
+	path := filepath.Join(t.TempDir(), "c.toml")
+	if err := os.WriteFile(path, []byte(c.String()), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	got, err := Load(path, false)
+	if err != nil {
+		t.Fatalf("printed config does not load back: %v\n%s", err, c.String())
+	}
+	if got.String() != c.String() {
+		t.Fatalf("round trip changed config:\n%s\nvs\n%s", got.String(), c.String())
+	}
+}

@@ -1,0 +1,105 @@
+// Package state holds crib's on-disk records and the atomic file writes that
+// keep them whole across crashes. Records are versioned JSON.
+package state
+
+import "time"
+
+// SandboxVersion is the version of the Sandbox record written by this build.
+const SandboxVersion = 1
+
+// SandboxPhase is the lifecycle phase recorded for a pod. The CRI state
+// (READY/NOTREADY) is derived from it together with the pause process's
+// liveness:
+//
+//	Creating --(all set up)--> Ready --(StopPodSandbox)--> Stopped
+//	    \---(crash mid-create: seen at recovery)--------------^
+type SandboxPhase string
+
+// Sandbox phases.
+const (
+	// PhaseCreating: resources are being acquired; a record still in this
+	// phase after a restart belongs to a create that died and reads NOTREADY.
+	PhaseCreating SandboxPhase = "creating"
+	// PhaseReady: every resource is up; READY while the pause process lives.
+	PhaseReady SandboxPhase = "ready"
+	// PhaseStopped: StopPodSandbox finished; only the record and files remain.
+	PhaseStopped SandboxPhase = "stopped"
+)
+
+// NamespaceMode mirrors the CRI NamespaceMode for one namespace.
+type NamespaceMode string
+
+// Namespace modes.
+const (
+	NamespacePod       NamespaceMode = "pod"
+	NamespaceContainer NamespaceMode = "container"
+	NamespaceNode      NamespaceMode = "node"
+	NamespaceTarget    NamespaceMode = "target"
+)
+
+// PodMetadata identifies a pod as kubelet names it.
+type PodMetadata struct {
+	Name      string `json:"name"`
+	UID       string `json:"uid"`
+	Namespace string `json:"namespace"`
+	Attempt   uint32 `json:"attempt"`
+}
+
+// DNS is the pod's resolver configuration.
+type DNS struct {
+	Servers  []string `json:"servers,omitempty"`
+	Searches []string `json:"searches,omitempty"`
+	Options  []string `json:"options,omitempty"`
+}
+
+// PortMapping is one requested host port.
+type PortMapping struct {
+	Protocol      string `json:"protocol"`
+	ContainerPort int32  `json:"containerPort"`
+	HostPort      int32  `json:"hostPort"`
+	HostIP        string `json:"hostIP,omitempty"`
+}
+
+// Sandbox is one pod's persisted record, at <root>/pods/<id>/sandbox.json.
+type Sandbox struct {
+	Version        int               `json:"version"`
+	ID             string            `json:"id"`
+	Metadata       PodMetadata       `json:"metadata"`
+	Labels         map[string]string `json:"labels,omitempty"`
+	Annotations    map[string]string `json:"annotations,omitempty"`
+	CreatedAt      time.Time         `json:"createdAt"`
+	RuntimeHandler string            `json:"runtimeHandler,omitempty"`
+	Hostname       string            `json:"hostname,omitempty"`
+	LogDirectory   string            `json:"logDirectory,omitempty"`
+	DNS            DNS               `json:"dns"`
+	PortMappings   []PortMapping     `json:"portMappings,omitempty"`
+	Sysctls        map[string]string `json:"sysctls,omitempty"`
+	CgroupParent   string            `json:"cgroupParent"`
+
+	NetworkMode NamespaceMode `json:"networkMode"`
+	PIDMode     NamespaceMode `json:"pidMode"`
+	IPCMode     NamespaceMode `json:"ipcMode"`
+
+	Phase SandboxPhase `json:"phase"`
+	// NetNSPath is the pinned network namespace; empty for host network.
+	NetNSPath string `json:"netnsPath,omitempty"`
+	// IPCPath and UTSPath are the pinned IPC and UTS namespaces (empty when the host's).
+	IPCPath string `json:"ipcPath,omitempty"`
+	UTSPath string `json:"utsPath,omitempty"`
+	// ShmPath is the pod's /dev/shm mount; empty when the host's IPC is used.
+	ShmPath string `json:"shmPath,omitempty"`
+	// IPs are the pod's addresses, IPv4 first.
+	IPs []string `json:"ips,omitempty"`
+	// NetworkAttached is true between a CNI ADD and the matching DEL.
+	NetworkAttached bool `json:"networkAttached"`
+	// CNIResult is the plugin's result, for verbose status.
+	CNIResult any `json:"cniResult,omitempty"`
+	// CgroupsPath is the pause container's cgroup, relative to each hierarchy.
+	CgroupsPath string `json:"cgroupsPath"`
+	// PausePID and PauseStartTime identify the pause process; the start time
+	// (field 22 of /proc/<pid>/stat) guards against PID reuse.
+	PausePID       int    `json:"pausePid,omitempty"`
+	PauseStartTime uint64 `json:"pauseStartTime,omitempty"`
+	// ShimDir is the pod's run directory where crib-shim listens.
+	ShimDir string `json:"shimDir"`
+}

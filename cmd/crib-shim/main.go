@@ -1,0 +1,208 @@
+// Command crib-shim is the per-pod monitor of crib. cribd starts one per pod
+// (`crib-shim --dir <pod run dir>`); it creates the pod's containers with
+// libcontainer, waits for them, and answers cribd over net/rpc (JSON codec)
+// on <dir>/shim.sock. It outlives cribd. See api/shim for the protocol.
+package main
+
+import (
+	"errors"
+	"flag"
+	"fmt"
+	"net"
+	"net/rpc"
+	"net/rpc/jsonrpc"
+	"os"
+	"os/signal"
+	"path/filepath"
+	"runtime"
+	"runtime/debug"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/sirupsen/logrus"
+	"golang.org/x/sys/unix"
+
+	shimapi "github.com/crib-runtime/crib/api/shim"
+)
+
+// readyPipe is the readiness pipe cribd passes as fd 3, or nil.
+var readyPipe *os.File
+
+func init() {
+	if isContainerInit() {
+		return // libcontainer owns this process
+	}
+	// Keep the main goroutine, and so no other goroutine, on the main
+	// thread. libcontainer parks a locked goroutine's thread in a new
+	// container's mount namespace at every start (goCreateMountSources)
+	// and lets the runtime kill it on exit; the main thread cannot be
+	// killed, so if it were that thread the whole process's view of
+	// /proc/self and paths would change.
+	runtime.LockOSThread()
+	readyPipe = openReadyPipe()
+}
+
+// openReadyPipe takes fd 3 if it is a pipe. Checking the type keeps a shim
+// started by hand (fd 3 unset, or some runtime descriptor) from writing to
+// or closing a descriptor that is not the readiness pipe.
+func openReadyPipe() *os.File {
+	var st unix.Stat_t
+	if err := unix.Fstat(shimapi.ReadyFD, &st); err != nil || st.Mode&unix.S_IFMT != unix.S_IFIFO {
+		return nil
+	}
+	unix.CloseOnExec(shimapi.ReadyFD)
+	return os.NewFile(shimapi.ReadyFD, "ready")
+}
+
+// ready reports the start-up outcome on the readiness pipe: "ok", or the
+// error on one line. It is called once.
+func ready(err error) {
+	if readyPipe == nil {
+		return
+	}
+	msg := "ok"
+	if err != nil {
+		msg = strings.ReplaceAll(err.Error(), "\n", " ")
+	}
+	_, _ = readyPipe.WriteString(msg + "\n")
+	readyPipe.Close()
+	readyPipe = nil
+}
+
+func main() {
+	fs := flag.NewFlagSet("crib-shim", flag.ContinueOnError)
+	dir := fs.String("dir", "", "pod run directory (required)")
+	level := fs.String("log-level", "info", "log level: debug, info, warn, error")
+	if err := fs.Parse(os.Args[1:]); err != nil {
+		ready(err)
+		os.Exit(2)
+	}
+	if err := run(*dir, *level); err != nil {
+		logrus.WithError(err).Error("crib-shim failed")
+		ready(err)
+		os.Exit(1)
+	}
+}
+
+// run starts the shim, reports readiness, serves until told to exit, and
+// returns nil on a clean exit.
+func run(dir, level string) error {
+	logrus.SetOutput(os.Stderr) // cribd points stderr at <dir>/shim.log
+	logrus.SetFormatter(&logrus.TextFormatter{FullTimestamp: true, TimestampFormat: time.RFC3339Nano})
+	lvl, err := logrus.ParseLevel(level)
+	if err != nil {
+		return err
+	}
+	logrus.SetLevel(lvl)
+	// One shim per pod: trade a little CPU for a small heap.
+	debug.SetGCPercent(25)
+
+	if dir == "" {
+		return errors.New("--dir is required")
+	}
+	if dir, err = filepath.Abs(dir); err != nil {
+		return err
+	}
+	logrus.WithFields(logrus.Fields{"dir": dir, "pid": os.Getpid()}).Info("crib-shim starting")
+	// Orphans of the pod's containers become ours, not init's.
+	if err := unix.Prctl(unix.PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0); err != nil {
+		return fmt.Errorf("set child subreaper: %w", err)
+	}
+	if err := os.MkdirAll(dir, 0o711); err != nil {
+		return err
+	}
+	svc, err := newShim(dir)
+	if err != nil {
+		return err
+	}
+	sock := filepath.Join(dir, shimapi.SocketName)
+	l, err := listen(sock)
+	if err != nil {
+		return err
+	}
+	pidFile := filepath.Join(dir, shimapi.PIDName)
+	if err := writeFileAtomic(pidFile, []byte(strconv.Itoa(os.Getpid())+"\n"), 0o644); err != nil {
+		l.Close()
+		return fmt.Errorf("write pid file: %w", err)
+	}
+
+	stopReaper := make(chan struct{})
+	go svc.reaper.run(stopReaper)
+	sigs := make(chan os.Signal, 1)
+	signal.Notify(sigs, unix.SIGTERM, unix.SIGINT)
+	signal.Ignore(unix.SIGHUP, unix.SIGPIPE)
+	go func() {
+		sig := <-sigs
+		logrus.WithField("signal", sig).Warn("exiting on signal; containers keep running")
+		svc.requestExit()
+	}()
+	go serve(l, svc)
+
+	ready(nil)
+	logrus.Info("crib-shim ready")
+
+	<-svc.exit
+	l.Close()
+	os.Remove(sock)
+	os.Remove(pidFile)
+	close(stopReaper)
+	logrus.Info("crib-shim exiting")
+	return nil
+}
+
+// listen listens on the unix socket sock, replacing a stale socket file but
+// refusing to take over one a live shim still answers on.
+func listen(sock string) (net.Listener, error) {
+	if conn, err := net.DialTimeout("unix", sock, time.Second); err == nil {
+		conn.Close()
+		return nil, fmt.Errorf("another shim is listening on %s", sock)
+	}
+	if err := os.Remove(sock); err != nil && !errors.Is(err, os.ErrNotExist) {
+		return nil, err
+	}
+	l, err := net.Listen("unix", sock)
+	if err != nil {
+		return nil, err
+	}
+	if err := os.Chmod(sock, 0o600); err != nil {
+		l.Close()
+		return nil, err
+	}
+	return l, nil
+}
+
+func serve(l net.Listener, svc *Shim) {
+	srv := rpc.NewServer()
+	if err := srv.RegisterName("Shim", svc); err != nil {
+		logrus.WithError(err).Fatal("register rpc service")
+	}
+	for {
+		conn, err := l.Accept()
+		if err != nil {
+			if errors.Is(err, net.ErrClosed) {
+				return
+			}
+			logrus.WithError(err).Warn("accept")
+			time.Sleep(10 * time.Millisecond)
+			continue
+		}
+		go srv.ServeCodec(&exitAfterShutdown{ServerCodec: jsonrpc.NewServerCodec(conn), svc: svc})
+	}
+}
+
+// exitAfterShutdown asks the process to exit once a successful Shutdown
+// reply has been written to the connection. The JSON codec writes straight
+// to the socket, so the reply is in the peer's receive queue by then.
+type exitAfterShutdown struct {
+	rpc.ServerCodec
+	svc *Shim
+}
+
+func (c *exitAfterShutdown) WriteResponse(r *rpc.Response, body any) error {
+	err := c.ServerCodec.WriteResponse(r, body)
+	if r.ServiceMethod == shimapi.MethodShutdown && r.Error == "" {
+		c.svc.requestExit()
+	}
+	return err
+}

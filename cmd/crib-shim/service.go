@@ -1,0 +1,581 @@
+package main
+
+import (
+	"bufio"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	specs "github.com/opencontainers/runtime-spec/specs-go"
+	"github.com/sirupsen/logrus"
+	"golang.org/x/sys/unix"
+
+	"github.com/crib-runtime/crib/api/errdefs"
+	shimapi "github.com/crib-runtime/crib/api/shim"
+)
+
+// Errors crossing the RPC boundary are plain strings. A message that ends in
+// ": <sentinel>" (e.g. "container x: not found") is mapped back to the
+// errdefs sentinel by the cribd-side client.
+
+const (
+	// killTimeout bounds how long Delete waits for a SIGKILLed init.
+	killTimeout = 10 * time.Second
+	// logDrainTimeout bounds how long an exit waits for the container's
+	// output to reach the log file (a process that escaped the container's
+	// PID namespace may hold the pipe open forever).
+	logDrainTimeout = 2 * time.Second
+)
+
+// Shim is the RPC service "Shim" (see api/shim). Each method is safe for
+// concurrent use; operations on one container are serialised by its op lock.
+//
+// A container goes through these states (derived from its timestamps):
+//
+//	(Create) ──> created ──(Start)──> running ──(exit)──> stopped ──(Delete)──> gone
+//	               └───────────(exit, e.g. Kill)────────────┘
+//
+// Delete works in every state: it SIGKILLs a live init and waits for it.
+type Shim struct {
+	dir     string // pod run directory
+	lcRoot  string // libcontainer state root
+	reaper  *reaper
+	cgroups *cgroupDirs
+
+	mu         sync.Mutex
+	containers map[string]*container
+	shutdown   bool // set by Shutdown: no more Creates
+
+	exitOnce sync.Once
+	exit     chan struct{} // closed when the process should exit
+}
+
+// container is one container of the pod.
+type container struct {
+	id     string
+	dir    string // <shim dir>/containers/<id>, holds state.json
+	cgPath string
+
+	// op serialises Create, Start, Kill and Delete on this container.
+	op      sync.Mutex
+	lc      *lcContainer // set by Create, under op
+	deleted bool         // under op: Create failed or Delete finished
+
+	exited   chan struct{} // closed once init is reaped and the exit recorded
+	oom      atomic.Bool   // an OOM event was seen in the container's cgroup
+	memDir   string        // memory cgroup directory, for the oom_kill count
+	logsDone chan struct{} // closed when the output copiers finished; nil without a log
+
+	mu    sync.Mutex
+	state shimapi.State // Status is derived in snapshot
+}
+
+func newShim(dir string) (*Shim, error) {
+	cg, err := newCgroupDirs()
+	if err != nil {
+		return nil, err
+	}
+	s := &Shim{
+		dir:        dir,
+		lcRoot:     filepath.Join(dir, "libcontainer"),
+		reaper:     newReaper(),
+		cgroups:    cg,
+		containers: make(map[string]*container),
+		exit:       make(chan struct{}),
+	}
+	for _, d := range []string{s.lcRoot, filepath.Join(dir, "containers")} {
+		if err := os.MkdirAll(d, 0o700); err != nil {
+			return nil, err
+		}
+	}
+	return s, nil
+}
+
+// requestExit makes main exit (once).
+func (s *Shim) requestExit() { s.exitOnce.Do(func() { close(s.exit) }) }
+
+func (s *Shim) get(id string) *container {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.containers[id]
+}
+
+// Create creates a container and leaves its init waiting for Start.
+func (s *Shim) Create(req *shimapi.CreateRequest, resp *shimapi.CreateResponse) error {
+	if err := checkCreate(req); err != nil {
+		return fmt.Errorf("create container %s: %w", req.ID, err)
+	}
+	c := &container{
+		id:     req.ID,
+		dir:    filepath.Join(s.dir, "containers", req.ID),
+		cgPath: req.Spec.Linux.CgroupsPath,
+		exited: make(chan struct{}),
+		state:  shimapi.State{ID: req.ID},
+	}
+	c.op.Lock()
+	defer c.op.Unlock()
+
+	s.mu.Lock()
+	switch {
+	case s.shutdown:
+		s.mu.Unlock()
+		return fmt.Errorf("create container %s: shim is shutting down: %w", req.ID, errdefs.ErrFailedPrecondition)
+	case s.containers[req.ID] != nil:
+		s.mu.Unlock()
+		return fmt.Errorf("container %s: %w", req.ID, errdefs.ErrAlreadyExists)
+	}
+	s.containers[req.ID] = c // reserve the ID
+	s.mu.Unlock()
+
+	t0 := time.Now()
+	pid, err := s.create(c, req)
+	if err != nil {
+		c.deleted = true
+		s.mu.Lock()
+		delete(s.containers, req.ID)
+		s.mu.Unlock()
+		logrus.WithError(err).WithField("id", req.ID).Warn("create failed")
+		return fmt.Errorf("create container %s: %w", req.ID, err)
+	}
+	logrus.WithFields(logrus.Fields{"id": req.ID, "pid": pid, "took": time.Since(t0)}).Info("created")
+	resp.Pid = pid
+	return nil
+}
+
+func checkCreate(req *shimapi.CreateRequest) error {
+	if err := checkID(req.ID); err != nil {
+		return err
+	}
+	switch {
+	case req.Spec == nil:
+		return fmt.Errorf("no spec: %w", errdefs.ErrInvalidArgument)
+	case req.Spec.Process == nil:
+		return fmt.Errorf("spec has no process: %w", errdefs.ErrInvalidArgument)
+	case req.Spec.Root == nil || !filepath.IsAbs(req.Spec.Root.Path):
+		return fmt.Errorf("spec root must be an absolute path: %w", errdefs.ErrInvalidArgument)
+	case req.Spec.Linux == nil:
+		return fmt.Errorf("spec has no linux section: %w", errdefs.ErrInvalidArgument)
+	case req.Spec.Process.Terminal:
+		return fmt.Errorf("terminal: %w", errdefs.ErrUnimplemented)
+	}
+	if err := checkCgroupPath(req.Spec.Linux.CgroupsPath); err != nil {
+		return fmt.Errorf("%w: %w", err, errdefs.ErrInvalidArgument)
+	}
+	return nil
+}
+
+// checkID accepts what libcontainer accepts and is safe as a file name.
+func checkID(id string) error {
+	if id == "" || id == "." || id == ".." || len(id) > 1024 {
+		return fmt.Errorf("bad container ID %q: %w", id, errdefs.ErrInvalidArgument)
+	}
+	for _, r := range id {
+		switch {
+		case 'a' <= r && r <= 'z', 'A' <= r && r <= 'Z', '0' <= r && r <= '9', strings.ContainsRune("_+-.", r):
+		default:
+			return fmt.Errorf("bad container ID %q: %w", id, errdefs.ErrInvalidArgument)
+		}
+	}
+	return nil
+}
+
+// create does Create's work; on error it leaves nothing behind.
+func (s *Shim) create(c *container, req *shimapi.CreateRequest) (_ int, retErr error) {
+	clampOOMScoreAdj(req.Spec.Process)
+	spec, err := convertSpec(req.ID, req.Spec)
+	if err != nil {
+		return 0, err
+	}
+	if spec.cgroupPath() != c.cgPath {
+		return 0, fmt.Errorf("cgroup path %q converted to %q", c.cgPath, spec.cgroupPath())
+	}
+	if err := os.MkdirAll(c.dir, 0o700); err != nil {
+		return 0, err
+	}
+	defer func() {
+		if retErr != nil {
+			os.RemoveAll(c.dir)
+		}
+	}()
+	stdout, stderr, logsDone, err := openIO(req.LogPath)
+	if err != nil {
+		return 0, fmt.Errorf("open log %s: %w", req.LogPath, err)
+	}
+	c.logsDone = logsDone
+	// The container has its own copies once started; ours must go so the
+	// copiers see EOF when the container's processes are gone.
+	defer closeFiles(stdout, stderr)
+
+	s.reaper.lockSpawn()
+	s.cgroups.claim(c.cgPath)
+	lc, err := createContainer(s.lcRoot, req.ID, spec, stdout, stderr)
+	if err != nil {
+		if rerr := s.cgroups.release(c.cgPath); rerr != nil {
+			logrus.WithError(rerr).WithField("id", req.ID).Warn("remove cgroups after failed create")
+		}
+		s.reaper.unlockSpawn()
+		return 0, err
+	}
+	pid := lc.pid()
+	s.reaper.track(pid)
+	s.reaper.unlockSpawn()
+
+	c.lc = lc
+	c.memDir = lc.memoryCgroupDir()
+	// Registered before Exec, so an OOM right at start is not missed.
+	if ch, err := lc.notifyOOM(); err != nil {
+		logrus.WithError(err).WithField("id", req.ID).Warn("cannot watch for OOM events")
+	} else {
+		go func() {
+			for range ch {
+				c.oom.Store(true)
+			}
+		}()
+	}
+	var startTime uint64
+	if st, err := readProcStat(pid); err == nil {
+		startTime = st.StartTime
+	}
+	c.mu.Lock()
+	c.state.Pid = pid
+	c.state.PidStartTime = startTime
+	c.state.CreatedAt = time.Now()
+	c.persistLocked()
+	c.mu.Unlock()
+	go s.wait(c, pid)
+	return pid, nil
+}
+
+// clampOOMScoreAdj raises a requested oom_score_adj below the shim's own to
+// the shim's: lowering it needs CAP_SYS_RESOURCE, and the failed write would
+// fail the container's start.
+func clampOOMScoreAdj(p *specs.Process) {
+	if p.OOMScoreAdj == nil {
+		return
+	}
+	own, err := selfOOMScoreAdj()
+	if err != nil || *p.OOMScoreAdj >= own {
+		return
+	}
+	logrus.WithFields(logrus.Fields{"requested": *p.OOMScoreAdj, "used": own}).Info("clamping oom_score_adj")
+	v := own
+	p.OOMScoreAdj = &v
+}
+
+// openIO returns the container's stdout and stderr: nil (/dev/null) without
+// a log path, else the write ends of two pipes whose output goes to the CRI
+// log at logPath. done is closed once both streams hit EOF and the log is
+// closed.
+func openIO(logPath string) (stdout, stderr *os.File, done chan struct{}, retErr error) {
+	if logPath == "" {
+		return nil, nil, nil, nil
+	}
+	f, err := openCRILog(logPath)
+	if err != nil {
+		return nil, nil, nil, err
+	}
+	var files []*os.File
+	defer func() {
+		if retErr != nil {
+			f.Close()
+			closeFiles(files...)
+		}
+	}()
+	outR, outW, err := os.Pipe()
+	if err != nil {
+		return nil, nil, nil, err
+	}
+	files = append(files, outR, outW)
+	errR, errW, err := os.Pipe()
+	if err != nil {
+		return nil, nil, nil, err
+	}
+	files = append(files, errR, errW)
+
+	l := newCRILog(f)
+	done = make(chan struct{})
+	var wg sync.WaitGroup
+	for stream, r := range map[string]*os.File{"stdout": outR, "stderr": errR} {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			defer r.Close()
+			if err := l.copyStream(stream, r); err != nil {
+				logrus.WithError(err).WithField("log", logPath).Warn("copy container output")
+			}
+		}()
+	}
+	go func() {
+		wg.Wait()
+		f.Close()
+		close(done)
+	}()
+	return outW, errW, done, nil
+}
+
+func closeFiles(files ...*os.File) {
+	for _, f := range files {
+		if f != nil {
+			f.Close()
+		}
+	}
+}
+
+// wait reaps c's init and records its exit.
+func (s *Shim) wait(c *container, pid int) {
+	code, err := c.lc.wait()
+	s.reaper.untrack(pid)
+	if err != nil {
+		logrus.WithError(err).WithField("id", c.id).Warn("wait for init")
+	}
+	finished := time.Now()
+	if c.logsDone != nil {
+		select {
+		case <-c.logsDone:
+		case <-time.After(logDrainTimeout):
+			logrus.WithField("id", c.id).Warn("container output still open after exit")
+		}
+	}
+	oom := c.oom.Load() || oomKillCount(c.memDir) > 0
+	c.mu.Lock()
+	c.state.FinishedAt = finished
+	c.state.ExitCode = code
+	c.state.OOMKilled = oom
+	c.persistLocked()
+	c.mu.Unlock()
+	close(c.exited)
+	logrus.WithFields(logrus.Fields{"id": c.id, "pid": pid, "exit": code, "oom": oom}).Info("exited")
+}
+
+// oomKillCount reads the oom_kill counter of a v1 memory cgroup (0 if
+// unknown).
+func oomKillCount(memDir string) int {
+	if memDir == "" {
+		return 0
+	}
+	f, err := os.Open(filepath.Join(memDir, "memory.oom_control"))
+	if err != nil {
+		return 0
+	}
+	defer f.Close()
+	sc := bufio.NewScanner(f)
+	for sc.Scan() {
+		if v, ok := strings.CutPrefix(sc.Text(), "oom_kill "); ok {
+			n, _ := strconv.Atoi(v)
+			return n
+		}
+	}
+	return 0
+}
+
+// snapshot returns c's state with its Status derived from the timestamps.
+func (c *container) snapshot() shimapi.State {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.snapshotLocked()
+}
+
+func (c *container) snapshotLocked() shimapi.State {
+	st := c.state
+	switch {
+	case !st.FinishedAt.IsZero():
+		st.Status = shimapi.StatusStopped
+	case !st.StartedAt.IsZero():
+		st.Status = shimapi.StatusRunning
+	case st.Pid != 0:
+		st.Status = shimapi.StatusCreated
+	default:
+		st.Status = shimapi.StatusUnknown // being created
+	}
+	return st
+}
+
+// persistLocked writes c's state to <dir>/state.json (atomically). Failures
+// are logged: the file is a record for after the shim, memory is the truth.
+func (c *container) persistLocked() {
+	data, err := json.Marshal(c.snapshotLocked())
+	if err == nil {
+		err = writeFileAtomic(filepath.Join(c.dir, "state.json"), data, 0o600)
+	}
+	if err != nil {
+		logrus.WithError(err).WithField("id", c.id).Warn("persist state")
+	}
+}
+
+// writeFileAtomic writes data to path through a temporary file, fsync and
+// rename, so readers see the old or the new content, never a torn file.
+func writeFileAtomic(path string, data []byte, perm os.FileMode) error {
+	dir := filepath.Dir(path)
+	f, err := os.CreateTemp(dir, "."+filepath.Base(path)+".tmp*")
+	if err != nil {
+		return err
+	}
+	tmp := f.Name()
+	_, err = f.Write(data)
+	if err == nil {
+		err = f.Chmod(perm)
+	}
+	if err == nil {
+		err = f.Sync()
+	}
+	if cerr := f.Close(); err == nil {
+		err = cerr
+	}
+	if err == nil {
+		err = os.Rename(tmp, path)
+	}
+	if err != nil {
+		os.Remove(tmp)
+		return err
+	}
+	if d, err := os.Open(dir); err == nil {
+		_ = d.Sync()
+		d.Close()
+	}
+	return nil
+}
+
+// Start lets a created container's init exec the container's process.
+func (s *Shim) Start(req *shimapi.IDRequest, _ *shimapi.Empty) error {
+	c := s.get(req.ID)
+	if c == nil {
+		return fmt.Errorf("container %s: %w", req.ID, errdefs.ErrNotFound)
+	}
+	c.op.Lock()
+	defer c.op.Unlock()
+	if c.deleted {
+		return fmt.Errorf("container %s: %w", req.ID, errdefs.ErrNotFound)
+	}
+	if st := c.snapshot(); st.Status != shimapi.StatusCreated {
+		return fmt.Errorf("start container %s: container is %s, not created: %w", req.ID, st.Status, errdefs.ErrFailedPrecondition)
+	}
+	if err := c.lc.exec(); err != nil {
+		return fmt.Errorf("start container %s: %w", req.ID, err)
+	}
+	c.mu.Lock()
+	c.state.StartedAt = time.Now()
+	if f := c.state.FinishedAt; !f.IsZero() && f.Before(c.state.StartedAt) {
+		c.state.StartedAt = f // it exited before we got here
+	}
+	c.persistLocked()
+	c.mu.Unlock()
+	logrus.WithField("id", req.ID).Info("started")
+	return nil
+}
+
+// Kill signals a container's init. Signalling a container whose init has
+// exited succeeds and does nothing.
+func (s *Shim) Kill(req *shimapi.KillRequest, _ *shimapi.Empty) error {
+	if req.Signal <= 0 || req.Signal > 64 {
+		return fmt.Errorf("kill container %s: bad signal %d: %w", req.ID, req.Signal, errdefs.ErrInvalidArgument)
+	}
+	c := s.get(req.ID)
+	if c == nil {
+		return fmt.Errorf("container %s: %w", req.ID, errdefs.ErrNotFound)
+	}
+	c.op.Lock()
+	defer c.op.Unlock()
+	if c.deleted {
+		return fmt.Errorf("container %s: %w", req.ID, errdefs.ErrNotFound)
+	}
+	select {
+	case <-c.exited:
+		return nil
+	default:
+	}
+	err := c.lc.signal(unix.Signal(req.Signal))
+	if err != nil && !errors.Is(err, errNotRunning) {
+		return fmt.Errorf("kill container %s: %w", req.ID, err)
+	}
+	logrus.WithFields(logrus.Fields{"id": req.ID, "signal": req.Signal}).Info("signalled")
+	return nil
+}
+
+// State reports a container's state.
+func (s *Shim) State(req *shimapi.IDRequest, resp *shimapi.State) error {
+	c := s.get(req.ID)
+	if c == nil {
+		return fmt.Errorf("container %s: %w", req.ID, errdefs.ErrNotFound)
+	}
+	*resp = c.snapshot()
+	return nil
+}
+
+// Delete kills a container if needed, waits for its init, and removes its
+// libcontainer state, its cgroups (in every hierarchy, with the parents the
+// shim created) and its state file. Deleting an unknown ID succeeds.
+func (s *Shim) Delete(req *shimapi.IDRequest, _ *shimapi.Empty) error {
+	c := s.get(req.ID)
+	if c == nil {
+		return nil
+	}
+	c.op.Lock()
+	defer c.op.Unlock()
+	if c.deleted {
+		return nil
+	}
+	t0 := time.Now()
+	if err := s.delete(c); err != nil {
+		return fmt.Errorf("delete container %s: %w", req.ID, err)
+	}
+	c.deleted = true
+	s.mu.Lock()
+	delete(s.containers, req.ID)
+	s.mu.Unlock()
+	logrus.WithFields(logrus.Fields{"id": req.ID, "took": time.Since(t0)}).Info("deleted")
+	return nil
+}
+
+func (s *Shim) delete(c *container) error {
+	select {
+	case <-c.exited:
+	default:
+		if err := c.lc.signal(unix.SIGKILL); err != nil && !errors.Is(err, errNotRunning) {
+			logrus.WithError(err).WithField("id", c.id).Warn("SIGKILL")
+		}
+		select {
+		case <-c.exited:
+		case <-time.After(killTimeout):
+			return fmt.Errorf("init %d still running %v after SIGKILL", c.snapshot().Pid, killTimeout)
+		}
+	}
+	s.reaper.lockSpawn()
+	derr := c.lc.destroy()
+	cerr := s.cgroups.release(c.cgPath)
+	s.reaper.unlockSpawn()
+	if err := errors.Join(derr, cerr); err != nil {
+		return err
+	}
+	return os.RemoveAll(c.dir)
+}
+
+// Shutdown deletes every container, then the shim exits once the reply is
+// written. If a Delete fails the shim stays up (refusing new containers) so
+// that cribd can retry.
+func (s *Shim) Shutdown(_ *shimapi.Empty, _ *shimapi.Empty) error {
+	s.mu.Lock()
+	s.shutdown = true
+	ids := make([]string, 0, len(s.containers))
+	for id := range s.containers {
+		ids = append(ids, id)
+	}
+	s.mu.Unlock()
+	var errs []error
+	for _, id := range ids {
+		if err := s.Delete(&shimapi.IDRequest{ID: id}, &shimapi.Empty{}); err != nil {
+			errs = append(errs, err)
+		}
+	}
+	if err := errors.Join(errs...); err != nil {
+		return fmt.Errorf("shutdown: %w", err)
+	}
+	logrus.Info("shutdown: all containers deleted")
+	return nil
+}

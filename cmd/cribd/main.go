@@ -1,0 +1,207 @@
+// Command cribd is crib's CRI server: kubelet and crictl talk to it over a
+// unix socket. Pods keep running while cribd is stopped or restarted; on
+// start it reloads their records and reconnects to their shims.
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"net"
+	"os"
+	"os/exec"
+	"os/signal"
+	"os/user"
+	"path/filepath"
+	"runtime"
+	"strconv"
+	"syscall"
+
+	"github.com/sirupsen/logrus"
+	"google.golang.org/grpc"
+
+	"github.com/crib-runtime/crib/api/config"
+	"github.com/crib-runtime/crib/network"
+	"github.com/crib-runtime/crib/sandbox"
+	"github.com/crib-runtime/crib/server"
+)
+
+// version is set at build time with -ldflags "-X main.version=...".
+var version = "dev"
+
+func init() {
+	// Namespace work parks goroutines on threads it then discards; keep the
+	// main goroutine on the main thread so the daemon's own view never moves.
+	runtime.LockOSThread()
+}
+
+func main() {
+	if err := run(os.Args[1:], os.Stdout); err != nil {
+		fmt.Fprintf(os.Stderr, "cribd: %v\n", err)
+		os.Exit(1)
+	}
+}
+
+func run(args []string, stdout io.Writer) error {
+	fs := flag.NewFlagSet("cribd", flag.ContinueOnError)
+	cfgPath := fs.String("config", config.DefaultPath, "path to the TOML config file")
+	logLevel := fs.String("log-level", "", "log level (trace, debug, info, warn, error); overrides log.level")
+	printConfig := fs.Bool("print-config", false, "print the effective configuration and exit")
+	showVersion := fs.Bool("version", false, "print the version and exit")
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	if *showVersion {
+		fmt.Fprintf(stdout, "cribd %s\n", version)
+		return nil
+	}
+	explicit := false
+	fs.Visit(func(f *flag.Flag) { explicit = explicit || f.Name == "config" })
+	cfg, err := config.Load(*cfgPath, !explicit)
+	if err != nil {
+		return err
+	}
+	if *logLevel != "" {
+		cfg.Log.Level = *logLevel
+		if err := cfg.Validate(); err != nil {
+			return fmt.Errorf("--log-level: %w", err)
+		}
+	}
+	if *printConfig {
+		fmt.Fprint(stdout, cfg.String())
+		return nil
+	}
+	log := newLogger(cfg.Log)
+	return serve(cfg, log)
+}
+
+func newLogger(c config.Log) *logrus.Logger {
+	log := logrus.New()
+	log.SetOutput(os.Stderr)
+	level, _ := logrus.ParseLevel(c.Level) // validated by config
+	log.SetLevel(level)
+	if c.Format == "json" {
+		log.SetFormatter(&logrus.JSONFormatter{})
+	} else {
+		log.SetFormatter(&logrus.TextFormatter{FullTimestamp: true})
+	}
+	return log
+}
+
+func serve(cfg config.Config, log *logrus.Logger) error {
+	shimBin, err := findBinary(cfg.Runtime.ShimBinary, "crib-shim")
+	if err != nil {
+		return fmt.Errorf("runtime.shim_binary: %w", err)
+	}
+	pauseBin, err := findBinary(cfg.Runtime.PauseBinary, "crib-pause")
+	if err != nil {
+		return fmt.Errorf("runtime.pause_binary: %w", err)
+	}
+	netMgr, err := network.New(network.Options{
+		ConfDir:  cfg.Network.ConfDir,
+		BinDirs:  cfg.Network.BinDirs,
+		CacheDir: cfg.Network.CacheDir,
+		Log:      log.WithField("component", "network"),
+	})
+	if err != nil {
+		return fmt.Errorf("network: %w", err)
+	}
+	defer netMgr.Close()
+	sandboxes, err := sandbox.New(sandbox.Options{
+		RootDir:      cfg.RootDir,
+		RunDir:       cfg.RunDir,
+		NetNSDir:     cfg.Runtime.NetNSDir,
+		CgroupParent: cfg.Runtime.CgroupParent,
+		ShimBinary:   shimBin,
+		PauseBinary:  pauseBin,
+		ShmSize:      cfg.Runtime.ShmSize,
+		LogLevel:     cfg.Log.Level,
+		Network:      netMgr,
+		Log:          log.WithField("component", "sandbox"),
+	})
+	if err != nil {
+		return fmt.Errorf("sandbox manager: %w", err)
+	}
+	defer sandboxes.Close()
+
+	lis, err := listen(cfg.GRPC)
+	if err != nil {
+		return err
+	}
+	g := grpc.NewServer(grpc.UnaryInterceptor(server.Interceptor(log.WithField("component", "cri"))))
+	server.New(server.Options{
+		Version:      version,
+		CgroupDriver: cfg.Runtime.CgroupDriver,
+		Sandboxes:    sandboxes,
+		Network:      netMgr,
+		Log:          log,
+	}).Register(g)
+
+	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
+	defer stop()
+	go func() {
+		<-ctx.Done()
+		log.Info("shutting down; pods keep running")
+		g.GracefulStop()
+	}()
+	log.WithField("socket", cfg.GRPC.Socket).Infof("cribd %s serving CRI", version)
+	if err := g.Serve(lis); err != nil && !errors.Is(err, grpc.ErrServerStopped) {
+		return fmt.Errorf("serve: %w", err)
+	}
+	return nil
+}
+
+// listen opens the CRI socket, replacing a stale one, with mode 0660.
+func listen(c config.GRPC) (net.Listener, error) {
+	if err := os.MkdirAll(filepath.Dir(c.Socket), 0o711); err != nil {
+		return nil, fmt.Errorf("grpc.socket: %w", err)
+	}
+	if err := os.Remove(c.Socket); err != nil && !errors.Is(err, os.ErrNotExist) {
+		return nil, fmt.Errorf("grpc.socket: remove stale socket: %w", err)
+	}
+	lis, err := net.Listen("unix", c.Socket)
+	if err != nil {
+		return nil, fmt.Errorf("grpc.socket: %w", err)
+	}
+	if err := os.Chmod(c.Socket, 0o660); err != nil {
+		lis.Close()
+		return nil, fmt.Errorf("grpc.socket: %w", err)
+	}
+	if c.SocketGroup != "" {
+		g, err := user.LookupGroup(c.SocketGroup)
+		if err != nil {
+			lis.Close()
+			return nil, fmt.Errorf("grpc.socket_group: %w", err)
+		}
+		gid, _ := strconv.Atoi(g.Gid)
+		if err := os.Chown(c.Socket, 0, gid); err != nil {
+			lis.Close()
+			return nil, fmt.Errorf("grpc.socket_group: %w", err)
+		}
+	}
+	return lis, nil
+}
+
+// findBinary resolves a configured executable: the configured path, else
+// name next to cribd's own executable, else name on $PATH.
+func findBinary(configured, name string) (string, error) {
+	if configured != "" {
+		if _, err := os.Stat(configured); err != nil {
+			return "", err
+		}
+		return configured, nil
+	}
+	if self, err := os.Executable(); err == nil {
+		p := filepath.Join(filepath.Dir(self), name)
+		if _, err := os.Stat(p); err == nil {
+			return p, nil
+		}
+	}
+	p, err := exec.LookPath(name)
+	if err != nil {
+		return "", fmt.Errorf("%s not found next to cribd or on $PATH", name)
+	}
+	return p, nil
+}

@@ -1,0 +1,81 @@
+package sandbox
+
+import (
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+
+	"github.com/crib-runtime/crib/api/state"
+)
+
+// Pod file names under <root>/pods/<id>/; containers bind mount them.
+const (
+	ResolvConfName = "resolv.conf"
+	HostnameName   = "hostname"
+	HostsName      = "hosts"
+)
+
+// hostResolvConf is read when a pod gives no DNS config, as kubelet expects
+// for pods with dnsPolicy Default when it passes nothing.
+const hostResolvConf = "/etc/resolv.conf"
+
+// renderResolvConf renders resolv.conf(5) from the pod's DNS config.
+func renderResolvConf(dns state.DNS) []byte {
+	var b strings.Builder
+	if len(dns.Searches) > 0 {
+		fmt.Fprintf(&b, "search %s\n", strings.Join(dns.Searches, " "))
+	}
+	for _, s := range dns.Servers {
+		fmt.Fprintf(&b, "nameserver %s\n", s)
+	}
+	if len(dns.Options) > 0 {
+		fmt.Fprintf(&b, "options %s\n", strings.Join(dns.Options, " "))
+	}
+	return []byte(b.String())
+}
+
+// renderHosts renders the pod's /etc/hosts: loopback names and its hostname.
+func renderHosts(hostname string, ips []string) []byte {
+	var b strings.Builder
+	b.WriteString("127.0.0.1\tlocalhost\n")
+	b.WriteString("::1\tlocalhost ip6-localhost ip6-loopback\n")
+	b.WriteString("fe00::0\tip6-localnet\nfe00::0\tip6-mcastprefix\nfe00::1\tip6-allnodes\nfe00::2\tip6-allrouters\n")
+	if hostname != "" {
+		for _, ip := range ips {
+			fmt.Fprintf(&b, "%s\t%s\n", ip, hostname)
+		}
+	}
+	return []byte(b.String())
+}
+
+// writePodFiles writes hostname, resolv.conf and hosts into dir. A pod with
+// no DNS config gets the host's resolv.conf; a host-network pod the host's hosts.
+func writePodFiles(dir string, rec *state.Sandbox) error {
+	resolv := renderResolvConf(rec.DNS)
+	if len(resolv) == 0 {
+		data, err := os.ReadFile(hostResolvConf)
+		if err != nil && !os.IsNotExist(err) {
+			return fmt.Errorf("read host %s: %w", hostResolvConf, err)
+		}
+		resolv = data
+	}
+	hostNet := rec.NetworkMode == state.NamespaceNode
+	hosts := renderHosts(rec.Hostname, nil)
+	if hostNet {
+		if data, err := os.ReadFile("/etc/hosts"); err == nil {
+			hosts = data
+		}
+	}
+	files := map[string][]byte{
+		ResolvConfName: resolv,
+		HostnameName:   []byte(rec.Hostname + "\n"),
+		HostsName:      hosts,
+	}
+	for name, data := range files {
+		if err := state.WriteFile(filepath.Join(dir, name), data, 0o644); err != nil {
+			return err
+		}
+	}
+	return nil
+}

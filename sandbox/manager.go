@@ -1,0 +1,298 @@
+// Package sandbox runs pods: a set of pinned namespaces (network, IPC, UTS)
+// held by a pause process that the pod's crib-shim starts through
+// libcontainer, networked through CNI. It owns the pod records on disk and
+// their lifecycle:
+//
+//	Run:    reserve name -> record(creating) -> files, /dev/shm -> pin namespaces
+//	        -> [CNI ADD || shim + pause] -> record(ready)
+//	Stop:   pause killed, shim gone -> CNI DEL -> unpin -> record(stopped)
+//	Remove: Stop -> files and record removed -> name released
+//
+// Every step of Run registers its undo, so a failed Run leaves nothing behind.
+package sandbox
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"sort"
+	"strings"
+	"sync"
+
+	"github.com/sirupsen/logrus"
+
+	"github.com/crib-runtime/crib/api/errdefs"
+	"github.com/crib-runtime/crib/api/state"
+	"github.com/crib-runtime/crib/network"
+)
+
+// Network is what the manager needs from the CNI network manager.
+type Network interface {
+	Setup(ctx context.Context, req network.SetupRequest) (*network.Result, error)
+	Teardown(ctx context.Context, req network.SetupRequest) error
+}
+
+// Options configures a Manager.
+type Options struct {
+	// RootDir holds persistent pod records and files (<root>/pods/<id>).
+	RootDir string
+	// RunDir holds per-boot state: shim dirs and IPC/UTS pins (<run>/pods/<id>).
+	RunDir string
+	// NetNSDir is where network namespaces are pinned (crib-<id>).
+	NetNSDir string
+	// CgroupParent is used when a pod names no cgroup parent.
+	CgroupParent string
+	// ShimBinary and PauseBinary are the executables crib ships.
+	ShimBinary  string
+	PauseBinary string
+	// ShmSize is the size of each pod's /dev/shm in bytes.
+	ShmSize int64
+	// LogLevel is passed to each shim.
+	LogLevel string
+	// Network sets up and tears down pod networking.
+	Network Network
+	// Log is the manager's logger.
+	Log logrus.FieldLogger
+}
+
+// Manager runs pod sandboxes. It is safe for concurrent use.
+type Manager struct {
+	opts        Options
+	pauseRootfs string
+	// oomScoreAdj is cribd's own oom_score_adj: the floor for every pod,
+	// since without CAP_SYS_RESOURCE a lower value cannot be written.
+	oomScoreAdj int
+
+	mu    sync.RWMutex
+	pods  map[string]*pod   // by ID
+	names map[string]string // reserved name key -> ID
+}
+
+// pod is one sandbox in memory. mu serialises lifecycle operations on it;
+// rec is only changed under mu and written to disk before it changes.
+type pod struct {
+	mu   sync.Mutex
+	rec  state.Sandbox
+	shim shimConn
+}
+
+// New prepares the directories and the pause rootfs, and loads the records
+// left by a previous cribd (see Recover).
+func New(opts Options) (*Manager, error) {
+	for _, d := range []string{podsDir(opts.RootDir), podsDir(opts.RunDir), opts.NetNSDir} {
+		if err := os.MkdirAll(d, 0o711); err != nil {
+			return nil, fmt.Errorf("create %s: %w", d, err)
+		}
+	}
+	adj, err := readOOMScoreAdj()
+	if err != nil {
+		return nil, err
+	}
+	m := &Manager{
+		opts:        opts,
+		oomScoreAdj: adj,
+		pods:        map[string]*pod{},
+		names:       map[string]string{},
+	}
+	if m.pauseRootfs, err = preparePauseRootfs(opts.RootDir, opts.PauseBinary); err != nil {
+		return nil, err
+	}
+	if err := m.recover(); err != nil {
+		return nil, err
+	}
+	return m, nil
+}
+
+func podsDir(base string) string { return filepath.Join(base, "pods") }
+
+func (m *Manager) recordPath(id string) string {
+	return filepath.Join(podsDir(m.opts.RootDir), id, "sandbox.json")
+}
+
+// save writes rec to disk; the caller holds p.mu and sets p.rec after.
+func (m *Manager) save(rec *state.Sandbox) error {
+	rec.Version = state.SandboxVersion
+	return state.WriteJSON(m.recordPath(rec.ID), rec)
+}
+
+// recover loads every pod record on disk. Pods keep running while cribd is
+// down; their shims are reconnected on first use. A record left in the
+// creating phase belongs to a Run that died with cribd: it reads NOTREADY,
+// and kubelet's StopPodSandbox/RemovePodSandbox releases what it holds.
+func (m *Manager) recover() error {
+	entries, err := os.ReadDir(podsDir(m.opts.RootDir))
+	if err != nil {
+		return fmt.Errorf("read pod records: %w", err)
+	}
+	for _, e := range entries {
+		if !e.IsDir() {
+			continue
+		}
+		var rec state.Sandbox
+		if err := state.ReadJSON(m.recordPath(e.Name()), &rec); err != nil {
+			if errors.Is(err, fs.ErrNotExist) {
+				// A Run that died before its first write: nothing to track.
+				m.opts.Log.Warnf("recover: pod dir %s has no record; removing it", e.Name())
+				_ = os.RemoveAll(filepath.Join(podsDir(m.opts.RootDir), e.Name()))
+				continue
+			}
+			m.opts.Log.WithError(err).Errorf("recover: skipping pod %s", e.Name())
+			continue
+		}
+		m.pods[rec.ID] = &pod{rec: rec}
+		m.names[nameKey(rec.Metadata)] = rec.ID
+		m.opts.Log.WithField("pod", rec.ID).Debugf("recovered pod %s/%s in phase %s, ready=%v",
+			rec.Metadata.Namespace, rec.Metadata.Name, rec.Phase, m.ready(&rec))
+	}
+	return nil
+}
+
+// nameKey is the identity kubelet gives a pod attempt.
+func nameKey(md state.PodMetadata) string {
+	return strings.Join([]string{md.Name, md.Namespace, md.UID, fmt.Sprint(md.Attempt)}, "_")
+}
+
+// newID returns 64 lower-case hex characters.
+func newID() (string, error) {
+	b := make([]byte, 32)
+	if _, err := rand.Read(b); err != nil {
+		return "", fmt.Errorf("generate pod ID: %w", err)
+	}
+	return hex.EncodeToString(b), nil
+}
+
+// reserve claims md's name for id, or names the pod that holds it.
+func (m *Manager) reserve(md state.PodMetadata, id string) error {
+	key := nameKey(md)
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if other, ok := m.names[key]; ok {
+		return errdefs.AlreadyExists("pod sandbox name %q is reserved for pod %s (name, namespace, uid and attempt must be unique)", key, other)
+	}
+	m.names[key] = id
+	return nil
+}
+
+func (m *Manager) release(md state.PodMetadata, id string) {
+	key := nameKey(md)
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if m.names[key] == id {
+		delete(m.names, key)
+	}
+}
+
+// lookup finds a pod by full ID or unique ID prefix.
+func (m *Manager) lookup(id string) (*pod, error) {
+	if id == "" {
+		return nil, errdefs.InvalidArgument("pod_sandbox_id is empty")
+	}
+	m.mu.RLock()
+	defer m.mu.RUnlock()
+	if p, ok := m.pods[id]; ok {
+		return p, nil
+	}
+	var found *pod
+	for full, p := range m.pods {
+		if strings.HasPrefix(full, id) {
+			if found != nil {
+				return nil, errdefs.InvalidArgument("pod sandbox ID prefix %q is ambiguous", id)
+			}
+			found = p
+		}
+	}
+	if found == nil {
+		return nil, errdefs.NotFound("pod sandbox %q not found", id)
+	}
+	return found, nil
+}
+
+// View is a pod's record plus the state derived from the live system.
+type View struct {
+	state.Sandbox
+	// Ready is true while the pod is set up and its pause process lives.
+	Ready bool
+}
+
+func (m *Manager) ready(rec *state.Sandbox) bool {
+	return rec.Phase == state.PhaseReady && processAlive(rec.PausePID, rec.PauseStartTime)
+}
+
+func (m *Manager) view(p *pod) View {
+	p.mu.Lock()
+	rec := p.rec
+	p.mu.Unlock()
+	return View{Sandbox: rec, Ready: m.ready(&rec)}
+}
+
+// Get returns one pod by ID or unique ID prefix.
+func (m *Manager) Get(id string) (View, error) {
+	p, err := m.lookup(id)
+	if err != nil {
+		return View{}, err
+	}
+	return m.view(p), nil
+}
+
+// List returns the pods matching f, oldest first.
+func (m *Manager) List(f Filter) []View {
+	m.mu.RLock()
+	pods := make([]*pod, 0, len(m.pods))
+	for _, p := range m.pods {
+		pods = append(pods, p)
+	}
+	m.mu.RUnlock()
+	out := make([]View, 0, len(pods))
+	for _, p := range pods {
+		if v := m.view(p); f.Match(v) {
+			out = append(out, v)
+		}
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i].CreatedAt.Before(out[j].CreatedAt) })
+	return out
+}
+
+// Filter selects pods in List. Zero fields match everything.
+type Filter struct {
+	// IDPrefix matches a full ID or an ID prefix.
+	IDPrefix string
+	// Ready, when set, matches pods whose readiness equals *Ready.
+	Ready *bool
+	// Labels must all be present with equal values.
+	Labels map[string]string
+}
+
+// Match reports whether v passes the filter.
+func (f Filter) Match(v View) bool {
+	if f.IDPrefix != "" && !strings.HasPrefix(v.ID, f.IDPrefix) {
+		return false
+	}
+	if f.Ready != nil && *f.Ready != v.Ready {
+		return false
+	}
+	for k, want := range f.Labels {
+		if got, ok := v.Labels[k]; !ok || got != want {
+			return false
+		}
+	}
+	return true
+}
+
+// Close drops the connections to shims; pods keep running.
+func (m *Manager) Close() {
+	m.mu.RLock()
+	defer m.mu.RUnlock()
+	for _, p := range m.pods {
+		p.mu.Lock()
+		if p.shim != nil {
+			p.shim.Close()
+			p.shim = nil
+		}
+		p.mu.Unlock()
+	}
+}

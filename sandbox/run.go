@@ -1,0 +1,236 @@
+package sandbox
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"time"
+
+	"golang.org/x/sys/unix"
+
+	"github.com/crib-runtime/crib/api/errdefs"
+	"github.com/crib-runtime/crib/api/state"
+	"github.com/crib-runtime/crib/network"
+	"github.com/crib-runtime/crib/sandbox/cleanup"
+	"github.com/crib-runtime/crib/sandbox/nspin"
+)
+
+// Run creates and starts a pod from spec, whose request fields (metadata,
+// labels, annotations, hostname, DNS, port mappings, sysctls, namespace
+// modes, cgroup parent) the caller has filled in. It returns the pod's ID.
+// On failure everything Run created is undone before it returns.
+func (m *Manager) Run(ctx context.Context, spec state.Sandbox) (id string, retErr error) {
+	if err := validateSysctls(&spec); err != nil {
+		return "", err
+	}
+	id, err := newID()
+	if err != nil {
+		return "", err
+	}
+	log := m.opts.Log.WithField("pod", id)
+	if err := m.reserve(spec.Metadata, id); err != nil {
+		return "", err
+	}
+	cu := cleanup.New(log)
+	defer func() {
+		if retErr != nil {
+			cu.Run()
+		}
+	}()
+	cu.Add("release pod name", func(context.Context) error { m.release(spec.Metadata, id); return nil })
+
+	rec := spec
+	rec.ID = id
+	rec.CreatedAt = time.Now()
+	rec.Phase = state.PhaseCreating
+	if rec.CgroupParent == "" {
+		rec.CgroupParent = m.opts.CgroupParent
+	}
+	rec.CgroupsPath = filepath.Join(rec.CgroupParent, id)
+	rec.ShimDir = filepath.Join(podsDir(m.opts.RunDir), id)
+	rootDir := filepath.Join(podsDir(m.opts.RootDir), id)
+
+	// The record goes to disk before anything is acquired, so that a cribd
+	// killed mid-Run finds it and Stop/Remove can release what was made.
+	for _, d := range []string{rootDir, rec.ShimDir} {
+		if err := os.MkdirAll(d, 0o711); err != nil {
+			return "", fmt.Errorf("create pod dir: %w", err)
+		}
+		cu.Add("remove "+d, func(context.Context) error { return os.RemoveAll(d) })
+	}
+	if rec.NetworkMode != state.NamespaceNode {
+		rec.NetNSPath = filepath.Join(m.opts.NetNSDir, "crib-"+id)
+		rec.UTSPath = filepath.Join(rec.ShimDir, "ns", "uts")
+	}
+	if rec.IPCMode != state.NamespaceNode {
+		rec.IPCPath = filepath.Join(rec.ShimDir, "ns", "ipc")
+		rec.ShmPath = filepath.Join(rec.ShimDir, "shm")
+	}
+	if err := m.save(&rec); err != nil {
+		return "", err
+	}
+
+	if err := writePodFiles(rootDir, &rec); err != nil {
+		return "", err
+	}
+	if rec.ShmPath != "" {
+		if err := mountShm(rec.ShmPath, m.opts.ShmSize); err != nil {
+			return "", err
+		}
+		cu.Add("unmount "+rec.ShmPath, func(context.Context) error { return unmount(rec.ShmPath) })
+	}
+	pins := map[nspin.Type]string{}
+	if rec.NetNSPath != "" {
+		pins[nspin.Net] = rec.NetNSPath
+		pins[nspin.UTS] = rec.UTSPath
+	}
+	if rec.IPCPath != "" {
+		pins[nspin.IPC] = rec.IPCPath
+	}
+	if len(pins) > 0 {
+		if err := nspin.Pin(pins); err != nil {
+			return "", fmt.Errorf("pin pod namespaces: %w", err)
+		}
+		for _, path := range pins {
+			cu.Add("unpin "+path, func(context.Context) error { return nspin.Unpin(path) })
+		}
+	}
+
+	// CNI needs only the pinned netns, so it runs while the shim starts
+	// the pause process.
+	var (
+		wg     sync.WaitGroup
+		netRes *network.Result
+		netErr error
+	)
+	if rec.NetNSPath != "" {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			netRes, netErr = m.opts.Network.Setup(ctx, m.networkRequest(&rec))
+		}()
+	}
+	pid, start, conn, pauseErr := m.startPause(ctx, &rec, cu)
+	wg.Wait()
+	if rec.NetNSPath != "" && netErr == nil {
+		cu.Add("tear down pod network", func(ctx context.Context) error {
+			return m.opts.Network.Teardown(ctx, m.networkRequest(&rec))
+		})
+	}
+	if err := errors.Join(netErr, pauseErr); err != nil {
+		return "", err
+	}
+	if netRes != nil {
+		rec.NetworkAttached = true
+		for _, ip := range netRes.IPs {
+			rec.IPs = append(rec.IPs, ip.String())
+		}
+		rec.CNIResult = netRes.Raw
+		if err := state.WriteFile(filepath.Join(rootDir, HostsName), renderHosts(rec.Hostname, rec.IPs), 0o644); err != nil {
+			return "", err
+		}
+	}
+	rec.PausePID, rec.PauseStartTime = pid, start
+	rec.Phase = state.PhaseReady
+	if err := m.save(&rec); err != nil {
+		return "", err
+	}
+
+	p := &pod{rec: rec, shim: conn}
+	m.mu.Lock()
+	m.pods[id] = p
+	m.mu.Unlock()
+	cu.Release()
+	log.Infof("pod %s/%s is ready with IPs %v", rec.Metadata.Namespace, rec.Metadata.Name, rec.IPs)
+	return id, nil
+}
+
+// startPause launches the pod's shim and has it create and start the pause
+// container. Its undo steps go on cu.
+func (m *Manager) startPause(ctx context.Context, rec *state.Sandbox, cu *cleanup.Cleanup) (int, uint64, shimConn, error) {
+	conn, err := launchShim(ctx, m.opts.ShimBinary, rec.ShimDir, m.opts.LogLevel)
+	if err != nil {
+		return 0, 0, nil, fmt.Errorf("start shim for pod %s: %w", rec.ID, err)
+	}
+	cu.Add("shut down shim", func(ctx context.Context) error {
+		defer conn.Close()
+		return conn.Shutdown(ctx)
+	})
+	adj := clampOOMScoreAdj(sandboxOOMScoreAdj, m.oomScoreAdj)
+	pid, err := conn.CreateStart(ctx, rec.ID, filepath.Join(rec.ShimDir, "pause"), pauseSpec(rec, m.pauseRootfs, adj))
+	if err != nil {
+		return 0, 0, nil, fmt.Errorf("start pause process for pod %s: %w", rec.ID, err)
+	}
+	start, _, err := processStartTime(pid)
+	if err != nil {
+		return 0, 0, nil, fmt.Errorf("pause process %d of pod %s: %w", pid, rec.ID, err)
+	}
+	return pid, start, conn, nil
+}
+
+func (m *Manager) networkRequest(rec *state.Sandbox) network.SetupRequest {
+	req := network.SetupRequest{
+		SandboxID:    rec.ID,
+		NetNSPath:    rec.NetNSPath,
+		PodName:      rec.Metadata.Name,
+		PodNamespace: rec.Metadata.Namespace,
+		PodUID:       rec.Metadata.UID,
+	}
+	for _, pm := range rec.PortMappings {
+		req.PortMappings = append(req.PortMappings, network.PortMapping{
+			Protocol: pm.Protocol, ContainerPort: pm.ContainerPort, HostPort: pm.HostPort, HostIP: pm.HostIP,
+		})
+	}
+	req.Bandwidth, _ = network.BandwidthFromAnnotations(rec.Annotations)
+	return req
+}
+
+// validateSysctls checks that each namespaced sysctl has its namespace in
+// the pod: net.* needs a pod network namespace, IPC ones a pod IPC
+// namespace, kernel.hostname/domainname a pod UTS namespace.
+func validateSysctls(rec *state.Sandbox) error {
+	for key := range rec.Sysctls {
+		var need string
+		var ok bool
+		switch {
+		case strings.HasPrefix(key, "net."):
+			need, ok = "network", rec.NetworkMode != state.NamespaceNode
+		case strings.HasPrefix(key, "kernel.shm"), strings.HasPrefix(key, "kernel.msg"),
+			key == "kernel.sem", strings.HasPrefix(key, "fs.mqueue."):
+			need, ok = "IPC", rec.IPCMode != state.NamespaceNode
+		case key == "kernel.hostname", key == "kernel.domainname":
+			need, ok = "UTS", rec.NetworkMode != state.NamespaceNode
+		default:
+			return errdefs.InvalidArgument("linux.sysctls: %q is not a namespaced sysctl and cannot be set for a pod", key)
+		}
+		if !ok {
+			return errdefs.InvalidArgument("linux.sysctls: %q needs the pod's own %s namespace, but the pod uses the host's", key, need)
+		}
+	}
+	return nil
+}
+
+// mountShm mounts the pod's /dev/shm tmpfs at path.
+func mountShm(path string, size int64) error {
+	if err := os.MkdirAll(path, 0o755); err != nil {
+		return fmt.Errorf("create %s: %w", path, err)
+	}
+	opts := fmt.Sprintf("mode=1777,size=%d", size)
+	if err := unix.Mount("shm", path, "tmpfs", unix.MS_NOEXEC|unix.MS_NOSUID|unix.MS_NODEV, opts); err != nil {
+		return fmt.Errorf("mount pod /dev/shm at %s: %w", path, err)
+	}
+	return nil
+}
+
+// unmount detaches path if it is mounted; not mounted or missing is fine.
+func unmount(path string) error {
+	err := unix.Unmount(path, unix.MNT_DETACH)
+	if err != nil && !errors.Is(err, unix.EINVAL) && !errors.Is(err, unix.ENOENT) {
+		return fmt.Errorf("unmount %s: %w", path, err)
+	}
+	return nil
+}

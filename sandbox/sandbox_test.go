@@ -1,0 +1,143 @@
+package sandbox
+
+import (
+	"errors"
+	"regexp"
+	"strings"
+	"testing"
+
+	"github.com/crib-runtime/crib/api/errdefs"
+	"github.com/crib-runtime/crib/api/state"
+)
+
+func TestRenderResolvConf(t *testing.T) {
+	tests := []struct {
+		name string
+		dns  state.DNS
+		want string
+	}{
+		{"empty", state.DNS{}, ""},
+		{"servers only", state.DNS{Servers: []string{"10.96.0.10", "8.8.8.8"}}, "nameserver 10.96.0.10\nnameserver 8.8.8.8\n"},
+		{"all", state.DNS{
+			Servers:  []string{"10.96.0.10"},
+			Searches: []string{"default.svc.cluster.local", "svc.cluster.local"},
+			Options:  []string{"ndots:5", "edns0"},
+		}, "search default.svc.cluster.local svc.cluster.local\nnameserver 10.96.0.10\noptions ndots:5 edns0\n"},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			if got := string(renderResolvConf(tc.dns)); got != tc.want {
+				t.Errorf("got %q, want %q", got, tc.want)
+			}
+		})
+	}
+}
+
+func TestRenderHosts(t *testing.T) {
+	got := string(renderHosts("web-1", []string{"10.88.0.5"}))
+	if !strings.HasPrefix(got, "127.0.0.1\tlocalhost\n") || !strings.Contains(got, "10.88.0.5\tweb-1\n") {
+		t.Errorf("hosts file %q", got)
+	}
+}
+
+func TestNewID(t *testing.T) {
+	re := regexp.MustCompile(`^[0-9a-f]{64}$`)
+	a, _ := newID()
+	b, _ := newID()
+	if !re.MatchString(a) || !re.MatchString(b) || a == b {
+		t.Errorf("ids %q %q", a, b)
+	}
+}
+
+func TestParseStat(t *testing.T) {
+	tests := []struct {
+		name      string
+		stat      string
+		start     uint64
+		zombie    bool
+		wantError bool
+	}{
+		{"plain", "42 (sleep) S 1 42 42 0 -1 4194560 90 0 0 0 0 0 0 0 20 0 1 0 123456 2207744 180 18446744073709551615", 123456, false, false},
+		{"name with spaces and parens", "42 (a b) c) Z 1 42 42 0 -1 4194560 90 0 0 0 0 0 0 0 20 0 1 0 99 0 0", 99, true, false},
+		{"truncated", "42 (x) S 1 2", 0, false, true},
+		{"garbage", "nonsense", 0, false, true},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			start, zombie, err := parseStat([]byte(tc.stat))
+			if (err != nil) != tc.wantError {
+				t.Fatalf("err %v, wantError %v", err, tc.wantError)
+			}
+			if err == nil && (start != tc.start || zombie != tc.zombie) {
+				t.Errorf("got (%d,%v), want (%d,%v)", start, zombie, tc.start, tc.zombie)
+			}
+		})
+	}
+}
+
+func TestClampOOMScoreAdj(t *testing.T) {
+	tests := []struct{ want, floor, got int }{
+		{-998, 0, 0},
+		{-998, -1000, -998},
+		{500, 0, 500},
+		{-998, -998, -998},
+	}
+	for _, tc := range tests {
+		if got := clampOOMScoreAdj(tc.want, tc.floor); got != tc.got {
+			t.Errorf("clamp(%d, %d) = %d, want %d", tc.want, tc.floor, got, tc.got)
+		}
+	}
+}
+
+func TestValidateSysctls(t *testing.T) {
+	tests := []struct {
+		name    string
+		rec     state.Sandbox
+		wantErr string
+	}{
+		{"net in pod netns", state.Sandbox{Sysctls: map[string]string{"net.ipv4.ip_forward": "1"}}, ""},
+		{"ipc in pod ipc", state.Sandbox{Sysctls: map[string]string{"kernel.shmmax": "1", "fs.mqueue.msg_max": "9"}}, ""},
+		{"net with host network", state.Sandbox{NetworkMode: state.NamespaceNode, Sysctls: map[string]string{"net.core.somaxconn": "1"}}, "network namespace"},
+		{"ipc with host ipc", state.Sandbox{IPCMode: state.NamespaceNode, Sysctls: map[string]string{"kernel.msgmax": "1"}}, "IPC namespace"},
+		{"not namespaced", state.Sandbox{Sysctls: map[string]string{"vm.swappiness": "1"}}, "not a namespaced sysctl"},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			err := validateSysctls(&tc.rec)
+			if tc.wantErr == "" {
+				if err != nil {
+					t.Fatal(err)
+				}
+				return
+			}
+			if err == nil || !strings.Contains(err.Error(), tc.wantErr) || !errors.Is(err, errdefs.ErrInvalidArgument) {
+				t.Fatalf("err %v, want InvalidArgument containing %q", err, tc.wantErr)
+			}
+		})
+	}
+}
+
+func TestFilter(t *testing.T) {
+	yes, no := true, false
+	v := View{Sandbox: state.Sandbox{ID: "abcdef", Labels: map[string]string{"app": "web", "tier": "1"}}, Ready: true}
+	tests := []struct {
+		name string
+		f    Filter
+		want bool
+	}{
+		{"empty", Filter{}, true},
+		{"full id", Filter{IDPrefix: "abcdef"}, true},
+		{"prefix", Filter{IDPrefix: "abc"}, true},
+		{"other id", Filter{IDPrefix: "abd"}, false},
+		{"ready", Filter{Ready: &yes}, true},
+		{"notready", Filter{Ready: &no}, false},
+		{"label match", Filter{Labels: map[string]string{"app": "web"}}, true},
+		{"label value differs", Filter{Labels: map[string]string{"app": "db"}}, false},
+		{"label missing", Filter{Labels: map[string]string{"zone": "a"}}, false},
+	}
+	for _, tc := range tests {
+		if got := tc.f.Match(v); got != tc.want {
+			t.Errorf("%s: got %v, want %v", tc.name, got, tc.want)
+		}
+	}
+}

@@ -1,0 +1,77 @@
+package sandbox
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"syscall"
+
+	specs "github.com/opencontainers/runtime-spec/specs-go"
+
+	apishim "github.com/crib-runtime/crib/api/shim"
+	shimclient "github.com/crib-runtime/crib/sandbox/shim"
+)
+
+// shimConn is what the sandbox manager asks of a pod's crib-shim.
+type shimConn interface {
+	// CreateStart creates and starts a container and returns its host PID.
+	CreateStart(ctx context.Context, id, bundle string, spec *specs.Spec) (int, error)
+	Delete(ctx context.Context, id string) error
+	Shutdown(ctx context.Context) error
+	Close() error
+}
+
+// shimAdapter fits the shim client to shimConn.
+type shimAdapter struct{ *shimclient.Client }
+
+func (s shimAdapter) CreateStart(ctx context.Context, id, bundle string, spec *specs.Spec) (int, error) {
+	pid, err := s.Create(ctx, &apishim.CreateRequest{ID: id, Bundle: bundle, Spec: spec})
+	if err != nil {
+		return 0, err
+	}
+	if err := s.Start(ctx, id); err != nil {
+		_ = s.Client.Delete(ctx, id)
+		return 0, err
+	}
+	return pid, nil
+}
+
+func launchShim(ctx context.Context, binary, dir, logLevel string) (shimConn, error) {
+	c, err := shimclient.Launch(ctx, shimclient.LaunchOptions{Binary: binary, Dir: dir, LogLevel: logLevel})
+	if err != nil {
+		return nil, err
+	}
+	return shimAdapter{c}, nil
+}
+
+func connectShim(dir string) (shimConn, error) {
+	c, err := shimclient.Connect(dir)
+	if err != nil {
+		return nil, err
+	}
+	return shimAdapter{c}, nil
+}
+
+// killShim kills the shim whose PID file is in dir, if that PID is still a
+// crib-shim serving dir. It is the fallback when the shim does not answer.
+func killShim(dir string) error {
+	data, err := os.ReadFile(filepath.Join(dir, apishim.PIDName))
+	if err != nil {
+		return nil // never started, or its run dir is gone with a reboot
+	}
+	pid, err := strconv.Atoi(strings.TrimSpace(string(data)))
+	if err != nil || pid <= 0 {
+		return nil
+	}
+	cmdline, err := os.ReadFile(fmt.Sprintf("/proc/%d/cmdline", pid))
+	if err != nil || !strings.Contains(string(cmdline), dir) {
+		return nil
+	}
+	if err := syscall.Kill(pid, syscall.SIGKILL); err != nil && err != syscall.ESRCH {
+		return fmt.Errorf("kill shim %d: %w", pid, err)
+	}
+	return nil
+}

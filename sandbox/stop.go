@@ -1,0 +1,139 @@
+package sandbox
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+
+	"github.com/crib-runtime/crib/api/errdefs"
+	"github.com/crib-runtime/crib/api/state"
+	"github.com/crib-runtime/crib/sandbox/nspin"
+)
+
+// Stop stops a pod: its pause process and shim end, its network is torn
+// down (CNI DEL, always before the netns pin goes), and its namespaces and
+// /dev/shm are released. The record stays until Remove. Stop is idempotent:
+// a stopped pod, or an unknown ID, is a success.
+func (m *Manager) Stop(ctx context.Context, id string) error {
+	p, err := m.lookup(id)
+	if errors.Is(err, errdefs.ErrNotFound) {
+		return nil
+	}
+	if err != nil {
+		return err
+	}
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return m.stopLocked(ctx, p)
+}
+
+func (m *Manager) stopLocked(ctx context.Context, p *pod) error {
+	rec := p.rec
+	log := m.opts.Log.WithField("pod", rec.ID)
+	if rec.Phase == state.PhaseStopped {
+		return nil
+	}
+	if err := m.stopPause(ctx, p); err != nil {
+		return err
+	}
+	if rec.NetworkAttached || (rec.Phase == state.PhaseCreating && rec.NetNSPath != "") {
+		if err := m.opts.Network.Teardown(ctx, m.networkRequest(&rec)); err != nil {
+			return err
+		}
+		rec.NetworkAttached = false
+		if err := m.save(&rec); err != nil {
+			return err
+		}
+		p.rec = rec
+	}
+	for _, path := range []string{rec.NetNSPath, rec.UTSPath, rec.IPCPath} {
+		if path == "" {
+			continue
+		}
+		if err := nspin.Unpin(path); err != nil {
+			return fmt.Errorf("stop pod %s: %w", rec.ID, err)
+		}
+	}
+	if rec.ShmPath != "" {
+		if err := unmount(rec.ShmPath); err != nil {
+			return fmt.Errorf("stop pod %s: %w", rec.ID, err)
+		}
+	}
+	rec.Phase = state.PhaseStopped
+	if err := m.save(&rec); err != nil {
+		return err
+	}
+	p.rec = rec
+	log.Infof("pod %s/%s stopped", rec.Metadata.Namespace, rec.Metadata.Name)
+	return nil
+}
+
+// stopPause ends the pause process and the shim. It asks the shim first; a
+// shim that is gone (crashed, or the machine rebooted) is replaced by doing
+// its job here: kill the pause process if the PID still names it, and
+// remove its cgroup.
+func (m *Manager) stopPause(ctx context.Context, p *pod) error {
+	rec := &p.rec
+	conn := p.shim
+	if conn == nil {
+		conn, _ = connectShim(rec.ShimDir)
+	}
+	if conn != nil {
+		err := conn.Delete(ctx, rec.ID)
+		if err == nil {
+			err = conn.Shutdown(ctx)
+		}
+		conn.Close()
+		p.shim = nil
+		if err == nil {
+			return nil
+		}
+		if ctx.Err() != nil {
+			return fmt.Errorf("stop pause process of pod %s: %w", rec.ID, err)
+		}
+		m.opts.Log.WithField("pod", rec.ID).WithError(err).Warn("shim failed to stop the pause process; killing it directly")
+	}
+	if err := killProcess(rec.PausePID, rec.PauseStartTime); err != nil {
+		return fmt.Errorf("stop pod %s: %w", rec.ID, err)
+	}
+	if err := killShim(rec.ShimDir); err != nil {
+		return fmt.Errorf("stop pod %s: %w", rec.ID, err)
+	}
+	if err := removeCgroup(ctx, rec.CgroupsPath); err != nil {
+		return fmt.Errorf("stop pod %s: %w", rec.ID, err)
+	}
+	return nil
+}
+
+// Remove stops the pod if needed, then deletes its files and record and
+// releases its name. Removing an unknown ID is a success.
+func (m *Manager) Remove(ctx context.Context, id string) error {
+	p, err := m.lookup(id)
+	if errors.Is(err, errdefs.ErrNotFound) {
+		return nil
+	}
+	if err != nil {
+		return err
+	}
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if err := m.stopLocked(ctx, p); err != nil {
+		return err
+	}
+	rec := p.rec
+	for _, d := range []string{rec.ShimDir, filepath.Join(podsDir(m.opts.RootDir), rec.ID)} {
+		if err := os.RemoveAll(d); err != nil {
+			return fmt.Errorf("remove pod %s: %w", rec.ID, err)
+		}
+	}
+	m.mu.Lock()
+	delete(m.pods, rec.ID)
+	if m.names[nameKey(rec.Metadata)] == rec.ID {
+		delete(m.names, nameKey(rec.Metadata))
+	}
+	m.mu.Unlock()
+	m.opts.Log.WithField("pod", rec.ID).Infof("pod %s/%s removed", rec.Metadata.Namespace, rec.Metadata.Name)
+	return nil
+}

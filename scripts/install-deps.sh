@@ -1,0 +1,77 @@
+#!/usr/bin/env bash
+# install-deps.sh installs the Debian 12 packages crib needs to build and test,
+# and checks that iptables works on this kernel. It is idempotent: when every
+# package is already installed it neither updates nor installs anything.
+#
+# Usage: scripts/install-deps.sh        (as root)
+set -euo pipefail
+
+packages=(
+	# build
+	gcc make libc6-dev pkg-config libseccomp-dev
+	# pod networking (CNI plugins land in /usr/lib/cni)
+	containernetworking-plugins iptables iproute2
+	# test tools; busybox is the dynamic one, not busybox-static
+	busybox procps util-linux jq
+	# image tests (later): a local registry, copying and unpacking images
+	docker-registry skopeo umoci
+)
+
+log() { printf 'install-deps: %s\n' "$*" >&2; }
+
+if [[ $(id -u) -ne 0 ]]; then
+	log "must run as root"
+	exit 1
+fi
+
+missing=()
+for p in "${packages[@]}"; do
+	status=$(dpkg-query -W -f='${Status}' "$p" 2>/dev/null || true)
+	if [[ $status != "install ok installed" ]]; then
+		missing+=("$p")
+	fi
+done
+
+if ((${#missing[@]} > 0)); then
+	log "installing: ${missing[*]}"
+	export DEBIAN_FRONTEND=noninteractive
+	apt-get update -qq
+	apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+else
+	log "all ${#packages[@]} packages present"
+fi
+
+# docker-registry's package starts no service without an init system; the
+# image tests run their own registry on loopback.
+
+# iptables: the bridge and portmap CNI plugins call the iptables in $PATH.
+# Debian 12 defaults to the nf_tables backend; fall back to legacy when the
+# kernel lacks nf_tables.
+iptables_works() {
+	local bin=$1 chain=CRIB-DEPS-CHECK-$$
+	"$bin" -w -t nat -N "$chain" 2>/dev/null || return 1
+	"$bin" -w -t nat -X "$chain" 2>/dev/null || return 1
+	"$bin" -w -t filter -N "$chain" 2>/dev/null || return 1
+	"$bin" -w -t filter -X "$chain" 2>/dev/null || return 1
+}
+
+current=$(readlink -f "$(command -v iptables)")
+if iptables_works iptables; then
+	log "iptables works: $(iptables --version) via $current"
+elif iptables_works iptables-legacy; then
+	log "iptables ($current) fails here; switching to iptables-legacy"
+	update-alternatives --set iptables /usr/sbin/iptables-legacy >/dev/null
+	update-alternatives --set ip6tables /usr/sbin/ip6tables-legacy >/dev/null || true
+	log "iptables works: $(iptables --version)"
+else
+	log "neither iptables-nft nor iptables-legacy can create a chain on this kernel"
+	exit 1
+fi
+
+# The CNI plugins the tests use.
+for plugin in bridge host-local portmap loopback; do
+	if [[ ! -x /usr/lib/cni/$plugin ]]; then
+		log "missing CNI plugin /usr/lib/cni/$plugin"
+		exit 1
+	fi
+done

@@ -1,0 +1,93 @@
+package server
+
+import (
+	"context"
+	"fmt"
+	"strings"
+	"testing"
+
+	"google.golang.org/grpc/codes"
+	runtimeapi "k8s.io/cri-api/pkg/apis/runtime/v1"
+
+	"github.com/crib-runtime/crib/api/errdefs"
+	"github.com/crib-runtime/crib/api/state"
+)
+
+func TestCode(t *testing.T) {
+	tests := []struct {
+		err  error
+		want codes.Code
+	}{
+		{errdefs.InvalidArgument("x"), codes.InvalidArgument},
+		{fmt.Errorf("wrapped: %w", errdefs.NotFound("pod %q", "a")), codes.NotFound},
+		{errdefs.AlreadyExists("x"), codes.AlreadyExists},
+		{errdefs.FailedPrecondition("x"), codes.FailedPrecondition},
+		{errdefs.Unavailable("x"), codes.Unavailable},
+		{fmt.Errorf("call: %w", context.DeadlineExceeded), codes.DeadlineExceeded},
+		{fmt.Errorf("plain"), codes.Unknown},
+	}
+	for _, tc := range tests {
+		if got := Code(tc.err); got != tc.want {
+			t.Errorf("Code(%v) = %v, want %v", tc.err, got, tc.want)
+		}
+	}
+}
+
+func TestSandboxSpecValidation(t *testing.T) {
+	md := &runtimeapi.PodSandboxMetadata{Name: "p", Namespace: "ns", Uid: "u"}
+	tests := []struct {
+		name    string
+		req     *runtimeapi.RunPodSandboxRequest
+		wantErr string
+	}{
+		{"no config", &runtimeapi.RunPodSandboxRequest{}, "config is required"},
+		{"no metadata", &runtimeapi.RunPodSandboxRequest{Config: &runtimeapi.PodSandboxConfig{}}, "config.metadata is required"},
+		{"empty name", &runtimeapi.RunPodSandboxRequest{Config: &runtimeapi.PodSandboxConfig{Metadata: &runtimeapi.PodSandboxMetadata{Namespace: "x"}}}, "config.metadata.name"},
+		{"unknown handler", &runtimeapi.RunPodSandboxRequest{Config: &runtimeapi.PodSandboxConfig{Metadata: md}, RuntimeHandler: "kata"}, `runtime_handler "kata"`},
+		{"bad port", &runtimeapi.RunPodSandboxRequest{Config: &runtimeapi.PodSandboxConfig{Metadata: md,
+			PortMappings: []*runtimeapi.PortMapping{{ContainerPort: 70000}}}}, "port_mappings[0].container_port"},
+		{"ok", &runtimeapi.RunPodSandboxRequest{Config: &runtimeapi.PodSandboxConfig{Metadata: md}}, ""},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			_, err := sandboxSpec(tc.req)
+			if tc.wantErr == "" {
+				if err != nil {
+					t.Fatal(err)
+				}
+				return
+			}
+			if err == nil || !strings.Contains(err.Error(), tc.wantErr) || Code(err) != codes.InvalidArgument {
+				t.Fatalf("err %v (code %v), want InvalidArgument containing %q", err, Code(err), tc.wantErr)
+			}
+		})
+	}
+}
+
+func TestSandboxSpecConversion(t *testing.T) {
+	req := &runtimeapi.RunPodSandboxRequest{Config: &runtimeapi.PodSandboxConfig{
+		Metadata:  &runtimeapi.PodSandboxMetadata{Name: "p", Namespace: "ns", Uid: "u", Attempt: 2},
+		Hostname:  "h",
+		Labels:    map[string]string{"a": "b"},
+		DnsConfig: &runtimeapi.DNSConfig{Servers: []string{"1.2.3.4"}},
+		PortMappings: []*runtimeapi.PortMapping{
+			{Protocol: runtimeapi.Protocol_UDP, ContainerPort: 53, HostPort: 5353},
+			{ContainerPort: 80}, // no host port: dropped
+		},
+		Linux: &runtimeapi.LinuxPodSandboxConfig{
+			CgroupParent: "/kubepods/pod1",
+			SecurityContext: &runtimeapi.LinuxSandboxSecurityContext{NamespaceOptions: &runtimeapi.NamespaceOption{
+				Network: runtimeapi.NamespaceMode_NODE, Pid: runtimeapi.NamespaceMode_POD, Ipc: runtimeapi.NamespaceMode_POD,
+			}},
+		},
+	}}
+	spec, err := sandboxSpec(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if spec.Metadata.Attempt != 2 || spec.Hostname != "h" || spec.CgroupParent != "/kubepods/pod1" ||
+		spec.NetworkMode != state.NamespaceNode || spec.PIDMode != state.NamespacePod ||
+		len(spec.PortMappings) != 1 || spec.PortMappings[0].Protocol != "udp" || spec.DNS.Servers[0] != "1.2.3.4" {
+		t.Errorf("conversion: %+v", spec)
+	}
+}

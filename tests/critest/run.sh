@@ -1,0 +1,203 @@
+#!/usr/bin/env bash
+# run.sh runs critest v1.36.0 against a cribd it starts on throwaway
+# directories, with the same bridge network as tests/integration. It runs only
+# the specs that need no image or container (runtime info, PodSandbox basic
+# operations, PodSandbox idempotence), so no registry is needed. It prints the
+# summary and every failure, exits non-zero on failure, and cleans up.
+#
+# Usage: tests/critest/run.sh [extra critest flags]      (as root)
+# Env:   CRIB_BIN_DIR (default <repo>/bin), CRITEST, CRICTL (default the
+#        cache scripts/build-cri-tools.sh fills), CRIB_CRITEST_KEEP=1 keeps
+#        the temp dir (config, cribd.log, report.json).
+set -euo pipefail
+
+repo=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
+bin_dir=${CRIB_BIN_DIR:-$repo/bin}
+tools=${CRIB_TOOLS_DIR:-/var/cache/crib/tools}/cri-tools-v1.36.0
+critest=${CRITEST:-$tools/critest}
+crictl=${CRICTL:-$tools/crictl}
+bridge=cribit0
+
+log() { printf 'critest/run.sh: %s\n' "$*" >&2; }
+
+if [[ $(id -u) -ne 0 ]]; then
+	log "must run as root"
+	exit 1
+fi
+for f in "$bin_dir/cribd" "$bin_dir/crib-shim" "$bin_dir/crib-pause" "$critest" "$crictl"; do
+	if [[ ! -x $f ]]; then
+		log "missing $f (make build; scripts/build-cri-tools.sh)"
+		exit 1
+	fi
+done
+
+tmp=$(mktemp -d /tmp/crib-critest.XXXXXX)
+sock=$tmp/run/crib.sock
+cgroup_parent=/crib-critest-$(basename "$tmp" | cut -d. -f2)
+mkdir -p "$tmp/net.d" "$tmp/ipam"
+
+cat >"$tmp/crib.toml" <<TOML
+root_dir = "$tmp/root"
+run_dir = "$tmp/run"
+
+[grpc]
+socket = "$sock"
+
+[log]
+level = "debug"
+
+[runtime]
+cgroup_parent = "$cgroup_parent"
+netns_dir = "/var/run/netns"
+
+[network]
+conf_dir = "$tmp/net.d"
+bin_dirs = ["/usr/lib/cni"]
+cache_dir = "$tmp/cni-cache"
+TOML
+
+cat >"$tmp/net.d/10-cribit.conflist" <<JSON
+{
+  "cniVersion": "1.0.0",
+  "name": "cribit",
+  "plugins": [
+    {
+      "type": "bridge",
+      "bridge": "$bridge",
+      "isGateway": true,
+      "ipMasq": true,
+      "hairpinMode": true,
+      "ipam": {
+        "type": "host-local",
+        "ranges": [[{"subnet": "10.88.66.0/24"}]],
+        "routes": [{"dst": "0.0.0.0/0"}],
+        "dataDir": "$tmp/ipam"
+      }
+    },
+    {"type": "portmap", "capabilities": {"portMappings": true}}
+  ]
+}
+JSON
+
+crictl_() {
+	"$crictl" --config /dev/null --runtime-endpoint "unix://$sock" --image-endpoint "unix://$sock" --timeout 30s "$@"
+}
+
+cribd_pid=
+cleanup() {
+	local rc=$?
+	set +e
+	if [[ -n $cribd_pid ]] && kill -0 "$cribd_pid" 2>/dev/null; then
+		for id in $(crictl_ pods -q 2>/dev/null); do
+			crictl_ stopp "$id" >/dev/null 2>&1 || log "cleanup: stopp $id failed"
+			crictl_ rmp "$id" >/dev/null 2>&1 || log "cleanup: rmp $id failed"
+		done
+		kill -TERM "$cribd_pid"
+		for _ in $(seq 150); do
+			kill -0 "$cribd_pid" 2>/dev/null || break
+			sleep 0.1
+		done
+		if kill -0 "$cribd_pid" 2>/dev/null; then
+			log "cleanup: cribd ignored SIGTERM for 15s; killing it"
+			kill -KILL "$cribd_pid"
+		fi
+		wait "$cribd_pid" 2>/dev/null
+	fi
+	if [[ -e /sys/class/net/$bridge ]]; then
+		ip link del "$bridge"
+	fi
+	# Whatever cribd left: mounts of the temp dir, then the cgroups.
+	grep -F "$tmp" /proc/self/mountinfo | awk '{print $5}' | sort -r | while read -r m; do
+		log "cleanup: leftover mount $m"
+		umount -l "$m"
+	done
+	for d in /sys/fs/cgroup/*"$cgroup_parent"; do
+		[[ -d $d ]] || continue
+		find "$d" -depth -type d -exec rmdir {} + 2>/dev/null
+	done
+	if ((rc != 0)) && [[ -f $tmp/cribd.log ]]; then
+		log "cribd log (last 100 lines of $tmp/cribd.log):"
+		tail -n 100 "$tmp/cribd.log" >&2
+	fi
+	if [[ -n ${CRIB_CRITEST_KEEP:-} ]]; then
+		log "keeping $tmp"
+	else
+		rm -rf "$tmp"
+	fi
+	exit "$rc"
+}
+trap cleanup EXIT
+trap 'exit 130' INT TERM
+
+"$bin_dir/cribd" --config "$tmp/crib.toml" --log-level debug >"$tmp/cribd.log" 2>&1 &
+cribd_pid=$!
+for i in $(seq 200); do
+	if crictl_ version >/dev/null 2>&1; then
+		break
+	fi
+	if ! kill -0 "$cribd_pid" 2>/dev/null; then
+		log "cribd exited during start"
+		exit 1
+	fi
+	if ((i == 200)); then
+		log "cribd did not answer on $sock within 20s"
+		exit 1
+	fi
+	sleep 0.1
+done
+log "cribd $(crictl_ version | awk '/RuntimeVersion/ {print $2}') serving on $sock"
+
+# Specs that need no image: cri-tools v1.36.0 pkg/validate/runtime_info.go,
+# pod.go ("runtime should support basic operations on PodSandbox") and
+# idempotence.go (the StopPodSandbox and RemovePodSandbox contexts).
+focus=(
+	'Runtime info runtime should support returning runtime info'
+	'PodSandbox runtime should support basic operations on PodSandbox'
+	'Idempotence (StopPodSandbox|RemovePodSandbox) '
+)
+skip='sysctls|Container|[Ii]mage|[Ss]treaming|benchmark'
+
+args=(
+	--runtime-endpoint "unix://$sock"
+	--image-endpoint "unix://$sock"
+	--runtime-service-timeout 30s
+	--image-service-timeout 30s
+	-ginkgo.v
+	-ginkgo.no-color
+	-ginkgo.skip "$skip"
+	-ginkgo.json-report "$tmp/report.json"
+)
+for f in "${focus[@]}"; do
+	args+=(-ginkgo.focus "$f")
+done
+
+set +e
+(cd "$tmp" && "$critest" "${args[@]}" "$@") 2>&1 | tee "$tmp/critest.log"
+critest_rc=${PIPESTATUS[0]}
+set -e
+
+if [[ ! -s $tmp/report.json ]]; then
+	log "critest wrote no report (exit $critest_rc)"
+	exit 1
+fi
+# Ginkgo's own closing lines.
+grep -E '^Ran [0-9]+ of [0-9]+ Specs|(SUCCESS|FAIL)! --' "$tmp/critest.log" || true
+
+spec_filter='[.[].SpecReports[]? | select(.LeafNodeType == "It")]'
+passed=$(jq "$spec_filter | map(select(.State == \"passed\")) | length" "$tmp/report.json")
+failed=$(jq "$spec_filter | map(select(.State | test(\"failed|panicked|timedout|interrupted|aborted\"))) | length" "$tmp/report.json")
+skipped=$(jq "$spec_filter | map(select(.State == \"skipped\" or .State == \"pending\")) | length" "$tmp/report.json")
+# Failures outside specs (BeforeSuite and the like) count too.
+setup_failed=$(jq '[.[].SpecReports[]? | select(.LeafNodeType != "It" and (.State | test("failed|panicked|timedout|interrupted|aborted")))] | length' "$tmp/report.json")
+
+echo "critest: ran $((passed + failed)): $passed passed, $failed failed, $skipped skipped"
+if ((failed + setup_failed > 0)); then
+	echo "critest failures:"
+	jq -r '.[].SpecReports[]? | select(.State | test("failed|panicked|timedout|interrupted|aborted"))
+		| "  [\(.State)] \((.ContainerHierarchyTexts // []) + [.LeafNodeText] | join(" "))\n      \(.Failure.Message // "" | split("\n") | .[0:6] | join("\n      "))"' "$tmp/report.json"
+fi
+echo "$passed passed, $failed failed, $skipped skipped"
+
+if ((failed + setup_failed > 0 || critest_rc != 0)); then
+	exit 1
+fi

@@ -1,0 +1,293 @@
+//go:build integration
+
+package integration
+
+import (
+	"bufio"
+	"fmt"
+	"io/fs"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"sort"
+	"strconv"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+)
+
+// snapshot is what the leak checker compares: for each kind of resource, a
+// key per item and a description naming it. A leak is an item present after
+// a test and absent before it.
+type snapshot map[string]map[string]string
+
+const (
+	kindNetNS    = "netns pin"
+	kindVeth     = "host veth link"
+	kindMount    = "mount"
+	kindCgroup   = "cgroup"
+	kindProcess  = "process"
+	kindIPAM     = "host-local allocation"
+	kindIPTables = "iptables nat chain"
+)
+
+// snapshot lists the host resources a pod can leave behind, restricted to
+// this harness's where they can be told apart (cgroups under its parent,
+// mounts of its temp dir, files of its IPAM dataDir, processes it owns) and
+// to crib's names elsewhere (crib-* netns pins and mounts).
+func (h *Harness) snapshot() snapshot {
+	s := snapshot{}
+	add := func(kind, key, desc string) {
+		if s[kind] == nil {
+			s[kind] = map[string]string{}
+		}
+		s[kind][key] = desc
+	}
+
+	// ip netns list: pins named crib-<id>.
+	if out, err := exec.Command("ip", "netns", "list").Output(); err == nil {
+		for _, line := range strings.Split(string(out), "\n") {
+			f := strings.Fields(line)
+			if len(f) > 0 && strings.HasPrefix(f[0], "crib-") {
+				add(kindNetNS, f[0], "netns "+f[0]+" (ip netns list)")
+			}
+		}
+	}
+	if h.NetNSDir != "/var/run/netns" && h.NetNSDir != "/run/netns" {
+		if ents, err := os.ReadDir(h.NetNSDir); err == nil {
+			for _, e := range ents {
+				add(kindNetNS, e.Name(), "netns pin "+filepath.Join(h.NetNSDir, e.Name()))
+			}
+		}
+	}
+
+	// Host veth links.
+	if out, err := exec.Command("ip", "-o", "link", "show", "type", "veth").Output(); err == nil {
+		for _, line := range strings.Split(string(out), "\n") {
+			f := strings.Fields(line)
+			if len(f) < 2 {
+				continue
+			}
+			name := strings.TrimSuffix(f[1], ":")
+			if i := strings.IndexByte(name, '@'); i >= 0 {
+				name = name[:i]
+			}
+			add(kindVeth, name, "veth "+strings.TrimSpace(line))
+		}
+	}
+
+	// Mounts mentioning the temp dir or crib-.
+	if f, err := os.Open("/proc/self/mountinfo"); err == nil {
+		sc := bufio.NewScanner(f)
+		sc.Buffer(make([]byte, 1<<16), 1<<20)
+		for sc.Scan() {
+			line := sc.Text()
+			if !strings.Contains(line, h.Dir) && !strings.Contains(line, "crib-") {
+				continue
+			}
+			fields := strings.Fields(line)
+			if len(fields) < 5 {
+				continue
+			}
+			// Key: mount point and root; several mounts may stack.
+			key := fields[4] + " " + fields[3]
+			add(kindMount, key, "mount "+fields[4]+" (root "+fields[3]+")")
+		}
+		f.Close()
+	}
+
+	// Cgroup dirs under the harness's parent, in every hierarchy.
+	parents, _ := filepath.Glob(filepath.Join("/sys/fs/cgroup", "*", strings.TrimPrefix(h.CgroupParent, "/")))
+	for _, p := range parents {
+		_ = filepath.WalkDir(p, func(path string, d fs.DirEntry, err error) error {
+			if err != nil || !d.IsDir() || path == p {
+				return nil
+			}
+			add(kindCgroup, path, "cgroup dir "+path)
+			return nil
+		})
+	}
+
+	// crib-shim and crib-pause processes this harness owns.
+	procs, _ := os.ReadDir("/proc")
+	for _, e := range procs {
+		pid, err := strconv.Atoi(e.Name())
+		if err != nil {
+			continue
+		}
+		name := processName(pid)
+		if name != "crib-shim" && name != "crib-pause" {
+			continue
+		}
+		start, state := procStat(pid)
+		if state == "Z" {
+			// A zombie has released everything but its PID; whether
+			// it is reaped depends on PID 1, not on crib.
+			continue
+		}
+		if !h.ownsProcess(pid) {
+			continue
+		}
+		cmdline, _ := os.ReadFile(fmt.Sprintf("/proc/%d/cmdline", pid))
+		add(kindProcess, fmt.Sprintf("%d/%s", pid, start),
+			fmt.Sprintf("%s pid %d: %s", name, pid, strings.TrimSpace(strings.ReplaceAll(string(cmdline), "\x00", " "))))
+	}
+
+	// host-local's leases: files named by IP; lock and last_reserved_ip.*
+	// stay after every release.
+	_ = filepath.WalkDir(h.IPAMDataDir, func(path string, d fs.DirEntry, err error) error {
+		if err != nil || d.IsDir() {
+			return nil
+		}
+		base := d.Name()
+		if base == "lock" || strings.HasPrefix(base, "last_reserved_ip") {
+			return nil
+		}
+		b, _ := os.ReadFile(path)
+		add(kindIPAM, path, fmt.Sprintf("IP lease %s (%s)", path, strings.Join(strings.Fields(string(b)), " ")))
+		return nil
+	})
+
+	// Per-pod nat chains of the bridge (ipMasq) and portmap plugins; the
+	// shared CNI-HOSTPORT-* chains stay by design.
+	if out, err := exec.Command("iptables", "-w", "-t", "nat", "-S").Output(); err == nil {
+		for _, line := range strings.Split(string(out), "\n") {
+			if !strings.HasPrefix(line, "-N CNI-") || strings.HasPrefix(line, "-N CNI-HOSTPORT-") {
+				continue
+			}
+			chain := strings.TrimPrefix(line, "-N ")
+			add(kindIPTables, chain, "iptables -t nat chain "+chain)
+		}
+	}
+	return s
+}
+
+// procStat returns the start time (field 22) and state (field 3) of pid.
+func procStat(pid int) (start, state string) {
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
+	if err != nil {
+		return "", ""
+	}
+	s := string(b)
+	i := strings.LastIndexByte(s, ')')
+	if i < 0 {
+		return "", ""
+	}
+	f := strings.Fields(s[i+1:]) // f[0] is field 3
+	if len(f) < 20 {
+		return "", ""
+	}
+	return f[19], f[0]
+}
+
+// ownsProcess tells whether a crib process belongs to this harness: its
+// command line, working directory, environment or open files mention the
+// harness's temp dir, or its cgroups are under the harness's parent. Other
+// engineers' cribd instances on the same machine stay out of the count.
+func (h *Harness) ownsProcess(pid int) bool {
+	base := fmt.Sprintf("/proc/%d/", pid)
+	for _, f := range []string{"cmdline", "environ"} {
+		if b, err := os.ReadFile(base + f); err == nil && strings.Contains(string(b), h.Dir) {
+			return true
+		}
+	}
+	if b, err := os.ReadFile(base + "cgroup"); err == nil && strings.Contains(string(b), h.CgroupParent+"/") {
+		return true
+	}
+	if l, err := os.Readlink(base + "cwd"); err == nil && strings.HasPrefix(l, h.Dir) {
+		return true
+	}
+	fds, _ := os.ReadDir(base + "fd")
+	for _, fd := range fds {
+		if l, err := os.Readlink(base + "fd/" + fd.Name()); err == nil && strings.HasPrefix(l, h.Dir) {
+			return true
+		}
+	}
+	return false
+}
+
+// leaks lists what is in after and not in before, sorted.
+func leaks(before, after snapshot) []string {
+	var out []string
+	for kind, items := range after {
+		for key, desc := range items {
+			if _, ok := before[kind][key]; !ok {
+				out = append(out, kind+": "+desc)
+			}
+		}
+	}
+	sort.Strings(out)
+	return out
+}
+
+// checkLeaks waits up to 10s for the host to be back to before, then fails
+// the test naming each leftover.
+func (h *Harness) checkLeaks(t testing.TB, before snapshot, when string) {
+	t.Helper()
+	deadline := time.Now().Add(10 * time.Second)
+	var left []string
+	for {
+		left = leaks(before, h.snapshot())
+		if len(left) == 0 || time.Now().After(deadline) {
+			break
+		}
+		time.Sleep(200 * time.Millisecond)
+	}
+	for _, l := range left {
+		t.Errorf("leak %s: %s", when, l)
+	}
+}
+
+// forceCleanup removes what a failed test or a buggy cribd left behind, so the
+// next test (and the next CI run on this machine) starts clean. It touches
+// only what is new since the baseline.
+func (h *Harness) forceCleanup() {
+	now := h.snapshot()
+	for key, desc := range now[kindProcess] {
+		if _, ok := h.baseline[kindProcess][key]; ok {
+			continue
+		}
+		pid, _ := strconv.Atoi(strings.SplitN(key, "/", 2)[0])
+		if start, _ := procStat(pid); start != "" && fmt.Sprintf("%d/%s", pid, start) == key {
+			h.t.Logf("cleanup: killing %s", desc)
+			_ = syscall.Kill(pid, syscall.SIGKILL)
+		}
+	}
+	var mounts []string
+	for key := range now[kindMount] {
+		if _, ok := h.baseline[kindMount][key]; !ok {
+			mounts = append(mounts, strings.Fields(key)[0])
+		}
+	}
+	// Deepest first.
+	sort.Slice(mounts, func(i, j int) bool { return len(mounts[i]) > len(mounts[j]) })
+	for _, m := range mounts {
+		_ = exec.Command("umount", "-l", m).Run()
+	}
+	for name := range now[kindNetNS] {
+		if _, ok := h.baseline[kindNetNS][name]; !ok {
+			_ = exec.Command("ip", "netns", "delete", name).Run()
+			_ = os.Remove(filepath.Join(h.NetNSDir, name))
+		}
+	}
+	for name := range now[kindVeth] {
+		if _, ok := h.baseline[kindVeth][name]; !ok {
+			_ = exec.Command("ip", "link", "del", name).Run()
+		}
+	}
+	// Cgroups: children before parents, then the parent itself.
+	parents, _ := filepath.Glob(filepath.Join("/sys/fs/cgroup", "*", strings.TrimPrefix(h.CgroupParent, "/")))
+	for _, p := range parents {
+		var dirs []string
+		_ = filepath.WalkDir(p, func(path string, d fs.DirEntry, err error) error {
+			if err == nil && d.IsDir() {
+				dirs = append(dirs, path)
+			}
+			return nil
+		})
+		for i := len(dirs) - 1; i >= 0; i-- {
+			_ = os.Remove(dirs[i])
+		}
+	}
+}

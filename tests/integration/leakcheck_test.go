@@ -1,0 +1,63 @@
+//go:build integration
+
+package integration
+
+import (
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+)
+
+// TestLeakChecker: the checker names each kind of leftover it promises to
+// see. It needs no cribd.
+func TestLeakChecker(t *testing.T) {
+	h := start(t, Options{NoStart: true})
+	before := h.snapshot()
+
+	id := randomHex(32)
+	veth := "cribitlk" + randomHex(2)
+	run := func(args ...string) {
+		t.Helper()
+		if out, err := exec.Command(args[0], args[1:]...).CombinedOutput(); err != nil {
+			t.Fatalf("%s: %v: %s", strings.Join(args, " "), err, out)
+		}
+	}
+	run("ip", "netns", "add", "crib-"+id)
+	defer exec.Command("ip", "netns", "delete", "crib-"+id).Run()
+	run("ip", "link", "add", veth, "type", "veth", "peer", "name", veth+"p")
+	defer exec.Command("ip", "link", "del", veth).Run()
+	cg := filepath.Join("/sys/fs/cgroup/pids", h.CgroupParent, id)
+	if err := os.MkdirAll(cg, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	defer os.Remove(cg)
+	lease := filepath.Join(h.IPAMDataDir, "cribit", "10.88.66.77")
+	if err := os.MkdirAll(filepath.Dir(lease), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(lease, []byte(id+"\neth0"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(filepath.Dir(lease), "last_reserved_ip.0"), []byte("10.88.66.77"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+
+	got := strings.Join(leaks(before, h.snapshot()), "\n")
+	for _, want := range []string{
+		kindNetNS + ": netns crib-" + id,
+		kindMount + ": mount /run/netns/crib-" + id,
+		kindVeth + ": veth ",
+		kindCgroup + ": cgroup dir " + cg,
+		kindIPAM + ": IP lease " + lease,
+	} {
+		if !strings.Contains(got, want) {
+			t.Errorf("leaks:\n%s\nwant one starting %q", got, want)
+		}
+	}
+	if strings.Contains(got, "last_reserved_ip") {
+		t.Errorf("leaks:\n%s\nlist host-local's last_reserved_ip, which is no lease", got)
+	}
+	os.Remove(lease)
+}
