@@ -73,8 +73,10 @@ func writePodFiles(dir string, rec *state.Sandbox) error {
 		HostsName:      hosts,
 	}
 	for name, data := range files {
-		if err := state.WriteFile(filepath.Join(dir, name), data, 0o644); err != nil {
-			return err
+		// Plain writes: these files are rewritten from the record by every
+		// Run, and a pod whose Run did not finish is never started again.
+		if err := os.WriteFile(filepath.Join(dir, name), data, 0o644); err != nil {
+			return fmt.Errorf("write pod file: %w", err)
 		}
 	}
 	return nil

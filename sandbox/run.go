@@ -10,6 +10,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/sirupsen/logrus"
 	"golang.org/x/sys/unix"
 
 	"github.com/crib-runtime/crib/api/errdefs"
@@ -103,18 +104,22 @@ func (m *Manager) Run(ctx context.Context, spec state.Sandbox) (id string, retEr
 	// CNI needs only the pinned netns, so it runs while the shim starts
 	// the pause process.
 	var (
-		wg     sync.WaitGroup
-		netRes *network.Result
-		netErr error
+		wg             sync.WaitGroup
+		netRes         *network.Result
+		netErr         error
+		netTook        time.Duration
+		parallelBegins = time.Now()
 	)
 	if rec.NetNSPath != "" {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
 			netRes, netErr = m.opts.Network.Setup(ctx, m.networkRequest(&rec))
+			netTook = time.Since(parallelBegins)
 		}()
 	}
 	pid, start, conn, pauseErr := m.startPause(ctx, &rec, cu)
+	pauseTook := time.Since(parallelBegins)
 	wg.Wait()
 	if rec.NetNSPath != "" && netErr == nil {
 		cu.Add("tear down pod network", func(ctx context.Context) error {
@@ -130,8 +135,8 @@ func (m *Manager) Run(ctx context.Context, spec state.Sandbox) (id string, retEr
 			rec.IPs = append(rec.IPs, ip.String())
 		}
 		rec.CNIResult = netRes.Raw
-		if err := state.WriteFile(filepath.Join(rootDir, HostsName), renderHosts(rec.Hostname, rec.IPs), 0o644); err != nil {
-			return "", err
+		if err := os.WriteFile(filepath.Join(rootDir, HostsName), renderHosts(rec.Hostname, rec.IPs), 0o644); err != nil {
+			return "", fmt.Errorf("write pod hosts file: %w", err)
 		}
 	}
 	rec.PausePID, rec.PauseStartTime = pid, start
@@ -145,7 +150,9 @@ func (m *Manager) Run(ctx context.Context, spec state.Sandbox) (id string, retEr
 	m.pods[id] = p
 	m.mu.Unlock()
 	cu.Release()
-	log.Infof("pod %s/%s is ready with IPs %v", rec.Metadata.Namespace, rec.Metadata.Name, rec.IPs)
+	log.WithFields(logrus.Fields{
+		"took": time.Since(rec.CreatedAt), "network": netTook, "pause": pauseTook,
+	}).Infof("pod %s/%s is ready with IPs %v", rec.Metadata.Namespace, rec.Metadata.Name, rec.IPs)
 	return id, nil
 }
 
