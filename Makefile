@@ -53,7 +53,7 @@ test-critest: build tools
 test: deps tools lint test-unit test-integration test-critest
 
 bench: build tools
-	$(GO) test -tags '$(GOTAGS) integration' -count=1 -run '^$$' -bench . -benchtime 1x -timeout 30m ./tests/bench/...
+	$(GO) test -tags '$(GOTAGS) integration bench' -count=1 -run '^TestBench' -v -timeout 30m ./tests/integration/
 
 clean:
 	rm -rf $(BIN)

@@ -17,16 +17,26 @@ import (
 // /dev/shm are released. The record stays until Remove. Stop is idempotent:
 // a stopped pod, or an unknown ID, is a success.
 func (m *Manager) Stop(ctx context.Context, id string) error {
-	p, err := m.lookup(id)
-	if errors.Is(err, errdefs.ErrNotFound) {
-		return nil
-	}
-	if err != nil {
+	p, err := m.lockForTeardown(id)
+	if p == nil {
 		return err
 	}
-	p.mu.Lock()
 	defer p.mu.Unlock()
 	return m.stopLocked(ctx, p)
+}
+
+// lockForTeardown finds a pod and locks it. An unknown ID gives (nil, nil):
+// Stop and Remove succeed for pods that are already gone.
+func (m *Manager) lockForTeardown(id string) (*pod, error) {
+	p, err := m.lookup(id)
+	if errors.Is(err, errdefs.ErrNotFound) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, err
+	}
+	p.mu.Lock()
+	return p, nil
 }
 
 func (m *Manager) stopLocked(ctx context.Context, p *pod) error {
@@ -110,14 +120,10 @@ func (m *Manager) stopPause(ctx context.Context, p *pod) error {
 // Remove stops the pod if needed, then deletes its files and record and
 // releases its name. Removing an unknown ID is a success.
 func (m *Manager) Remove(ctx context.Context, id string) error {
-	p, err := m.lookup(id)
-	if errors.Is(err, errdefs.ErrNotFound) {
-		return nil
-	}
-	if err != nil {
+	p, err := m.lockForTeardown(id)
+	if p == nil {
 		return err
 	}
-	p.mu.Lock()
 	defer p.mu.Unlock()
 	if err := m.stopLocked(ctx, p); err != nil {
 		return err
