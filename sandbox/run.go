@@ -42,7 +42,8 @@ func (m *Manager) Run(ctx context.Context, spec state.Sandbox) (id string, retEr
 			cu.Run()
 		}
 	}()
-	cu.Add("release pod name", func(context.Context) error { m.release(spec.Metadata, id); return nil })
+	podID := id // id, the named result, is "" by the time a failed Run's undos run
+	cu.Add("release pod name", func(context.Context) error { m.release(spec.Metadata, podID); return nil })
 
 	rec := spec
 	rec.ID = id

@@ -27,7 +27,12 @@ trap 'rm -rf "$work"' EXIT
 # `go install ...@version` is refused by the filtered proxy; downloading the
 # module and building from a copy of it is not.
 log "downloading sigs.k8s.io/cri-tools@$version"
-moddir=$(cd "$work" && GOFLAGS=-mod=mod go mod download -json "sigs.k8s.io/cri-tools@$version" | jq -er .Dir)
+moddir=$(cd "$work" && GOFLAGS=-mod=mod go mod download -json "sigs.k8s.io/cri-tools@$version" |
+	sed -n 's/^[[:space:]]*"Dir": "\(.*\)",\{0,1\}$/\1/p')
+if [[ ! -d $moddir/cmd/crictl ]]; then
+	log "go mod download gave no module dir ($moddir)"
+	exit 1
+fi
 cp -r "$moddir" "$work/src"
 chmod -R u+w "$work/src"
 cd "$work/src"

@@ -11,9 +11,14 @@ import (
 	"path/filepath"
 	"sort"
 	"strings"
+	"time"
 
 	"github.com/BurntSushi/toml"
 )
+
+// maxSocketPath is the longest path a unix socket address holds (sun_path
+// is 108 bytes with the terminating NUL).
+const maxSocketPath = 107
 
 // DefaultPath is where cribd looks for its config file when --config is not given.
 const DefaultPath = "/etc/crib/crib.toml"
@@ -29,6 +34,7 @@ type Config struct {
 	Log     Log     `toml:"log"`
 	Runtime Runtime `toml:"runtime"`
 	Network Network `toml:"network"`
+	Image   Image   `toml:"image"`
 }
 
 // GRPC configures the CRI endpoint.
@@ -75,6 +81,62 @@ type Network struct {
 	CacheDir string `toml:"cache_dir"`
 }
 
+// Image configures the image service: pulls, the image store and pinning.
+type Image struct {
+	// StorageDriver is the graph driver of the image store under
+	// <root_dir>/storage: overlay (default) or vfs.
+	StorageDriver string `toml:"storage_driver"`
+	// RegistriesConf is a containers-registries.conf(5) file (mirrors,
+	// insecure, blocked and unqualified-search registries); drop-ins are
+	// read from "<registries_conf>.d". Empty means the system's
+	// /etc/containers/registries.conf.
+	RegistriesConf string `toml:"registries_conf"`
+	// AuthFile is a docker-config-format credentials file used when a pull
+	// request carries no credentials. Empty means none.
+	AuthFile string `toml:"auth_file"`
+	// SignaturePolicy is a containers-policy.json(5) file. Empty accepts
+	// every image, as kubelet's other runtimes do by default.
+	SignaturePolicy string `toml:"signature_policy"`
+	// PinnedImages are never garbage-collected: ImageStatus and ListImages
+	// report them pinned. The runtime's pause_image is always pinned.
+	PinnedImages []string `toml:"pinned_images"`
+	// PullProgressTimeout cancels a pull that makes no progress for this
+	// long (a Go duration, e.g. "5m"); "0" disables the watchdog.
+	PullProgressTimeout string `toml:"pull_progress_timeout"`
+}
+
+// ProgressTimeout returns PullProgressTimeout parsed; Validate has checked it.
+func (i Image) ProgressTimeout() time.Duration {
+	d, _ := time.ParseDuration(i.PullProgressTimeout)
+	return d
+}
+
+func (i Image) validate() error {
+	switch i.StorageDriver {
+	case "overlay", "vfs":
+	default:
+		return fmt.Errorf("key %q: %q is not one of overlay, vfs", "image.storage_driver", i.StorageDriver)
+	}
+	for _, kv := range [][2]string{
+		{"image.auth_file", i.AuthFile},
+		{"image.registries_conf", i.RegistriesConf},
+		{"image.signature_policy", i.SignaturePolicy},
+	} {
+		if kv[1] != "" && !filepath.IsAbs(kv[1]) {
+			return fmt.Errorf("key %q: %q is not an absolute path", kv[0], kv[1])
+		}
+	}
+	if d, err := time.ParseDuration(i.PullProgressTimeout); err != nil || d < 0 {
+		return fmt.Errorf("key %q: %q is not a non-negative duration such as \"5m\"", "image.pull_progress_timeout", i.PullProgressTimeout)
+	}
+	for _, name := range i.PinnedImages {
+		if strings.TrimSpace(name) == "" || strings.ContainsAny(name, " \t\n") {
+			return fmt.Errorf("key %q: %q is not an image reference", "image.pinned_images", name)
+		}
+	}
+	return nil
+}
+
 // Default returns the built-in configuration.
 func Default() Config {
 	return Config{
@@ -92,6 +154,10 @@ func Default() Config {
 			ConfDir:  "/etc/cni/net.d",
 			BinDirs:  []string{"/opt/cni/bin", "/usr/lib/cni"},
 			CacheDir: "/var/lib/crib/cni-cache",
+		},
+		Image: Image{
+			StorageDriver:       "overlay",
+			PullProgressTimeout: "5m",
 		},
 	}
 }
@@ -155,6 +221,12 @@ func (c Config) Validate() error {
 			return fmt.Errorf("key %q: %q is not an absolute path", k, abs[k])
 		}
 	}
+	// Each pod's shim listens on <run_dir>/pods/<64-hex id>/shim.sock, and a
+	// unix socket path has room for 107 bytes.
+	if n := len(filepath.Clean(c.RunDir)) + len("/pods/") + 64 + len("/shim.sock"); n > maxSocketPath {
+		return fmt.Errorf("key %q: %q is too long: pod shim sockets under it would be %d bytes, over the %d a unix socket path allows (use at most %d characters)",
+			"run_dir", c.RunDir, n, maxSocketPath, maxSocketPath-(n-len(filepath.Clean(c.RunDir))))
+	}
 	switch c.Log.Level {
 	case "trace", "debug", "info", "warn", "warning", "error":
 	default:
@@ -184,7 +256,7 @@ func (c Config) Validate() error {
 			return fmt.Errorf("key %q: %q is not an absolute path", "network.bin_dirs", d)
 		}
 	}
-	return nil
+	return c.Image.validate()
 }
 
 // String renders the effective configuration as TOML.

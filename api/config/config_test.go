@@ -32,6 +32,24 @@ func TestParse(t *testing.T) {
 		{name: "wrong type", toml: "[runtime]\nshm_size = \"big\"\n", wantErr: "shm_size"},
 		{name: "negative shm", toml: "[runtime]\nshm_size = -1\n", wantErr: `"runtime.shm_size"`},
 		{name: "empty bin dirs", toml: "[network]\nbin_dirs = []\n", wantErr: `"network.bin_dirs"`},
+		{name: "image defaults", toml: "", check: func(t *testing.T, c Config) {
+			if c.Image.StorageDriver != "overlay" || c.Image.ProgressTimeout().Minutes() != 5 || c.Image.RegistriesConf != "" {
+				t.Errorf("image defaults: %+v", c.Image)
+			}
+		}},
+		{name: "image section", toml: "[image]\nregistries_conf = \"/etc/r.conf\"\nauth_file = \"/etc/auth.json\"\npinned_images = [\"busybox\"]\npull_progress_timeout = \"0\"\n", check: func(t *testing.T, c Config) {
+			if c.Image.RegistriesConf != "/etc/r.conf" || c.Image.AuthFile != "/etc/auth.json" || len(c.Image.PinnedImages) != 1 || c.Image.ProgressTimeout() != 0 {
+				t.Errorf("got %+v", c.Image)
+			}
+		}},
+		{name: "bad storage driver", toml: "[image]\nstorage_driver = \"btrfs\"\n", wantErr: `"image.storage_driver"`},
+		{name: "relative registries conf", toml: "[image]\nregistries_conf = \"r.conf\"\n", wantErr: `"image.registries_conf"`},
+		{name: "relative auth file", toml: "[image]\nauth_file = \"a.json\"\n", wantErr: `"image.auth_file"`},
+		{name: "bad progress timeout", toml: "[image]\npull_progress_timeout = \"soon\"\n", wantErr: `"image.pull_progress_timeout"`},
+		{name: "negative progress timeout", toml: "[image]\npull_progress_timeout = \"-1s\"\n", wantErr: `"image.pull_progress_timeout"`},
+		{name: "blank pinned image", toml: "[image]\npinned_images = [\"\"]\n", wantErr: `"image.pinned_images"`},
+		{name: "unknown image key", toml: "[image]\nmirrors = []\n", wantErr: `unknown key "image.mirrors"`},
+		{name: "run dir too long for shim sockets", toml: "run_dir = \"/tmp/" + strings.Repeat("x", 40) + "\"\n", wantErr: `"run_dir"`},
 		{name: "syntax error", toml: "root_dir = \n", wantErr: "line 1"},
 	}
 	for _, tc := range tests {

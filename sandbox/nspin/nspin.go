@@ -23,6 +23,7 @@ import (
 	"path/filepath"
 	"runtime"
 
+	"github.com/vishvananda/netlink"
 	"golang.org/x/sys/unix"
 
 	"github.com/crib-runtime/crib/api/errdefs"
@@ -132,6 +133,14 @@ func pinOnThread(flags int, paths map[Type]string) (retErr error) {
 		return fmt.Errorf("pin namespaces: unshare: %w", err)
 	}
 	tid := unix.Gettid()
+	if flags&unix.CLONE_NEWNET != 0 {
+		// A new network namespace starts with lo down; pods expect
+		// localhost to work (containerd and CRI-O run the loopback plugin
+		// for this). The thread is inside the namespace, so do it here.
+		if err := loopbackUp(); err != nil {
+			return fmt.Errorf("pin namespaces: bring up lo: %w", err)
+		}
+	}
 
 	var done []string
 	defer func() {
@@ -229,4 +238,13 @@ func IsPinned(path string) bool {
 		return false
 	}
 	return st.Type == unix.NSFS_MAGIC
+}
+
+// loopbackUp sets lo up in the calling thread's network namespace.
+func loopbackUp() error {
+	lo, err := netlink.LinkByName("lo")
+	if err != nil {
+		return err
+	}
+	return netlink.LinkSetUp(lo)
 }

@@ -226,6 +226,10 @@ func TestPinNetNSVisibleToIP(t *testing.T) {
 	if lines := strings.Split(strings.TrimSpace(string(out)), "\n"); len(lines) != 1 || !strings.Contains(lines[0], " lo:") {
 		t.Errorf("ip netns exec ip link: want only lo, got\n%s", out)
 	}
+	// ... and it is up, so localhost works in the pod.
+	if !strings.Contains(string(out), "UP") {
+		t.Errorf("lo is not up in the pinned netns:\n%s", out)
+	}
 	// The netns dir is a shared mount, like ip netns add leaves it.
 	if !isSharedMount(t, filepath.Dir(path)) {
 		t.Errorf("%s is not a shared mount point", netnsDir)

@@ -31,7 +31,9 @@ for f in "$bin_dir/cribd" "$bin_dir/crib-shim" "$bin_dir/crib-pause" "$critest" 
 	fi
 done
 
-tmp=$(mktemp -d /tmp/crib-critest.XXXXXX)
+# Short: cribd puts unix sockets under run_dir/pods/<64-hex id>/, and a
+# socket path has at most 107 bytes.
+tmp=$(mktemp -d /tmp/crib-ct.XXXXXX)
 sock=$tmp/run/crib.sock
 cgroup_parent=/crib-critest-$(basename "$tmp" | cut -d. -f2)
 mkdir -p "$tmp/net.d" "$tmp/ipam"
@@ -194,7 +196,8 @@ echo "critest: ran $((passed + failed)): $passed passed, $failed failed, $skippe
 if ((failed + setup_failed > 0)); then
 	echo "critest failures:"
 	jq -r '.[].SpecReports[]? | select(.State | test("failed|panicked|timedout|interrupted|aborted"))
-		| "  [\(.State)] \((.ContainerHierarchyTexts // []) + [.LeafNodeText] | join(" "))\n      \(.Failure.Message // "" | split("\n") | .[0:6] | join("\n      "))"' "$tmp/report.json"
+		| "  [\(.State)] \((.ContainerHierarchyTexts // []) + [.LeafNodeText] | join(" "))\n      \(.Failure.Message // ""
+			| split("\n") | map(select(test("^\\s*(<\\*|[{}]|Unexpected error:|s: |msg: |err: |$)") | not)) | .[0:1] | join("\n      "))"' "$tmp/report.json"
 fi
 echo "$passed passed, $failed failed, $skipped skipped"
 

@@ -62,6 +62,9 @@ type Options struct {
 	Plugins map[string]string
 	// NoStart leaves cribd stopped; the test calls Start.
 	NoStart bool
+	// ExtraConfig is appended to the generated crib.toml (e.g. an [image]
+	// section); placeholders are expanded as in ConfFiles.
+	ExtraConfig string
 }
 
 const (
@@ -127,7 +130,9 @@ func randomHex(n int) string {
 // the cleanup.
 func start(t *testing.T, opts Options) *Harness {
 	t.Helper()
-	dir, err := os.MkdirTemp("", "crib-it-")
+	// Under /tmp whatever TMPDIR says: cribd puts unix sockets under
+	// run_dir/pods/<64-hex id>/, and a socket path has at most 107 bytes.
+	dir, err := os.MkdirTemp("/tmp", "crib-it-")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -224,6 +229,7 @@ conf_dir = %q
 bin_dirs = [%s]
 cache_dir = %q
 `, h.RootDir, h.RunDir, h.Socket, h.CgroupParent, h.NetNSDir, h.ConfDir, strings.Join(quoted, ", "), h.CacheDir)
+	cfg += h.expand(h.opts.ExtraConfig)
 	if err := os.WriteFile(h.ConfigPath, []byte(cfg), 0o644); err != nil {
 		h.t.Fatal(err)
 	}
@@ -237,11 +243,10 @@ cache_dir = %q
 // Version.
 func (h *Harness) Start() {
 	h.t.Helper()
-	h.mu.Lock()
-	if h.cmd != nil {
-		h.mu.Unlock()
+	if h.Running() {
 		h.t.Fatal("cribd already running")
 	}
+	h.mu.Lock()
 	logf, err := os.OpenFile(h.LogPath, os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o644)
 	if err != nil {
 		h.mu.Unlock()
@@ -540,6 +545,13 @@ func (h *Harness) pausePIDFromCgroup(id string) (int, error) {
 // the baseline, then removes whatever is left.
 func (h *Harness) cleanup() {
 	t := h.t
+	h.mu.Lock()
+	crashed := h.cmd != nil && isClosed(h.exited)
+	exitErr := h.exitErr
+	h.mu.Unlock()
+	if crashed {
+		t.Errorf("cribd exited during the test: %v", exitErr)
+	}
 	if h.Running() {
 		if out, _, err := h.crictlRaw("pods", "-q"); err == nil {
 			for _, id := range strings.Fields(out) {
@@ -643,4 +655,26 @@ func tail(s string, n int) string {
 		lines = lines[len(lines)-n:]
 	}
 	return strings.Join(lines, "\n")
+}
+
+// crictlError picks crictl's fatal message out of its stderr.
+func crictlError(stderr string) string {
+	for _, line := range strings.Split(stderr, "\n") {
+		if strings.Contains(line, "level=fatal") {
+			if i := strings.Index(line, "msg="); i >= 0 {
+				return line[i+len("msg="):]
+			}
+			return line
+		}
+	}
+	return strings.TrimSpace(stderr)
+}
+
+func isClosed(c chan struct{}) bool {
+	select {
+	case <-c:
+		return true
+	default:
+		return false
+	}
 }

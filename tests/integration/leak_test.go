@@ -149,18 +149,46 @@ func (h *Harness) snapshot() snapshot {
 		return nil
 	})
 
-	// Per-pod nat chains of the bridge (ipMasq) and portmap plugins; the
-	// shared CNI-HOSTPORT-* chains stay by design.
+	// Per-pod nat chains of the bridge (ipMasq) and portmap plugins for the
+	// harness's subnet; the shared CNI-HOSTPORT-* chains stay by design.
 	if out, err := exec.Command("iptables", "-w", "-t", "nat", "-S").Output(); err == nil {
-		for _, line := range strings.Split(string(out), "\n") {
-			if !strings.HasPrefix(line, "-N CNI-") || strings.HasPrefix(line, "-N CNI-HOSTPORT-") {
-				continue
-			}
-			chain := strings.TrimPrefix(line, "-N ")
+		for _, chain := range podChains(string(out), "10.88.66.") {
 			add(kindIPTables, chain, "iptables -t nat chain "+chain)
 		}
 	}
 	return s
+}
+
+// podChains returns the CNI-* chains (not CNI-HOSTPORT-*) of `iptables -S`
+// output that have, or are jumped to by, a rule mentioning subnet.
+func podChains(rules, subnet string) []string {
+	mentioned := map[string]bool{}
+	var chains []string
+	for _, line := range strings.Split(rules, "\n") {
+		f := strings.Fields(line)
+		if len(f) < 2 {
+			continue
+		}
+		if f[0] == "-N" && strings.HasPrefix(f[1], "CNI-") && !strings.HasPrefix(f[1], "CNI-HOSTPORT-") {
+			chains = append(chains, f[1])
+		}
+		if f[0] != "-A" || !strings.Contains(line, subnet) {
+			continue
+		}
+		mentioned[f[1]] = true
+		for i := 0; i+1 < len(f); i++ {
+			if f[i] == "-j" || f[i] == "-g" {
+				mentioned[f[i+1]] = true
+			}
+		}
+	}
+	var out []string
+	for _, c := range chains {
+		if mentioned[c] {
+			out = append(out, c)
+		}
+	}
+	return out
 }
 
 // procStat returns the start time (field 22) and state (field 3) of pid.

@@ -5,6 +5,7 @@ package integration
 import (
 	"fmt"
 	"os"
+	"strconv"
 	"strings"
 	"syscall"
 	"testing"
@@ -39,13 +40,19 @@ func TestRestart(t *testing.T) {
 	ip1 := h.Inspect(ready1).Status.Network.IP
 	before := h.Pods()
 
+	shim1 := shimPID(ready1)
+	if shim1 == 0 {
+		t.Fatalf("no crib-shim process names pod %s", ready1)
+	}
+
 	// Restart 1: nothing changes while cribd is down.
 	h.Kill()
-	for _, pid := range []int{pid1, pid2} {
+	for _, pid := range []int{pid1, pid2, shim1} {
 		if !alive(pid) {
-			t.Fatalf("pause pid %d died with cribd", pid)
+			t.Fatalf("%s pid %d died with cribd", processName(pid), pid)
 		}
 	}
+	t.Logf("with cribd killed, pod %s's crib-shim (pid %d) has parent %d", ready1, shim1, ppid(shim1))
 	h.Start()
 	after := h.Pods()
 	if len(after) != len(before) {
@@ -94,11 +101,26 @@ func TestRestart(t *testing.T) {
 	if st := h.Inspect(stopped).Status.State; st != "SANDBOX_NOTREADY" {
 		t.Errorf("stopped pod %s: state %s after restarts, want SANDBOX_NOTREADY", stopped, st)
 	}
-	if p := ppid(pid1); p <= 0 {
-		t.Errorf("pause %d: no parent", pid1)
+	if got := shimPID(ready1); got != shim1 {
+		t.Errorf("after restarts pod %s's crib-shim is pid %d, was %d", ready1, got, shim1)
 	}
 
 	// The dead pod still stops and goes away cleanly; cleanup checks leaks.
 	h.Crictl("stopp", ready2)
 	h.Crictl("rmp", ready2)
+}
+
+// shimPID finds the crib-shim process whose command line names pod id.
+func shimPID(id string) int {
+	procs, _ := os.ReadDir("/proc")
+	for _, e := range procs {
+		pid, err := strconv.Atoi(e.Name())
+		if err != nil || processName(pid) != "crib-shim" {
+			continue
+		}
+		if b, err := os.ReadFile(fmt.Sprintf("/proc/%d/cmdline", pid)); err == nil && strings.Contains(string(b), id) && alive(pid) {
+			return pid
+		}
+	}
+	return 0
 }

@@ -11,6 +11,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	runtimeapi "k8s.io/cri-api/pkg/apis/runtime/v1"
 )
 
 // TestRunPodSandbox: crictl runp gives a Ready pod with an IP from the
@@ -90,8 +92,8 @@ func TestRunPodSandbox(t *testing.T) {
 	}
 }
 
-// TestStopRemoveIdempotent: stopp and rmp succeed twice each and for an
-// unknown ID; stop kills pause and releases the IP; after rmp nothing of the
+// TestStopRemoveIdempotent: stopp and rmp (RemovePodSandbox) succeed twice
+// each and for an unknown ID; stop kills pause and releases the IP; after rmp nothing of the
 // pod remains.
 func TestStopRemoveIdempotent(t *testing.T) {
 	h := start(t, Options{})
@@ -104,8 +106,10 @@ func TestStopRemoveIdempotent(t *testing.T) {
 
 	id := h.RunPod(podConfig("stoprm"))
 	pid := h.PausePID(id)
-	if len(leaks(before, h.snapshot())) == 0 {
+	if seen := leaks(before, h.snapshot()); len(seen) == 0 {
 		t.Errorf("the leak checker sees nothing of a running pod; it is blind")
+	} else {
+		t.Logf("a running pod, as the leak checker sees it:\n  %s", strings.Join(seen, "\n  "))
 	}
 
 	h.Crictl("stopp", id)
@@ -133,11 +137,19 @@ func TestStopRemoveIdempotent(t *testing.T) {
 	} else if !strings.Contains(errOut, "NotFound") && !strings.Contains(strings.ToLower(errOut), "not found") {
 		t.Errorf("crictl inspectp %s after rmp: %q, want NotFound", id, errOut)
 	}
-	h.Crictl("rmp", id)
+	// crictl rmp asks PodSandboxStatus before it removes, so on any runtime
+	// it fails for a pod that is gone; kubelet calls RemovePodSandbox
+	// directly, and so does the rest of this test.
+	c := h.client()
+	if _, err := c.RemovePodSandbox(ctx30(t), &runtimeapi.RemovePodSandboxRequest{PodSandboxId: id}); err != nil {
+		t.Errorf("second RemovePodSandbox %s: %v", id, err)
+	}
 
 	unknown := randomHex(32)
 	h.Crictl("stopp", unknown)
-	h.Crictl("rmp", unknown)
+	if _, err := c.RemovePodSandbox(ctx30(t), &runtimeapi.RemovePodSandboxRequest{PodSandboxId: unknown}); err != nil {
+		t.Errorf("RemovePodSandbox of unknown ID %s: %v", unknown, err)
+	}
 
 	for _, d := range []string{h.RunDir + "/pods/" + id, h.RootDir + "/pods/" + id} {
 		if _, err := os.Stat(d); err == nil {
