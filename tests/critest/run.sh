@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # run.sh runs critest v1.36.0 against a cribd it starts on throwaway
-# directories, with the same bridge network as tests/integration. It runs only
+# directories, with its own bridge network (cribct0, 10.88.99.0/24). It runs only
 # the specs that need no image or container (runtime info, PodSandbox basic
 # operations, PodSandbox idempotence), so no registry is needed. It prints the
 # summary and every failure, exits non-zero on failure, and cleans up.
@@ -16,7 +16,7 @@ bin_dir=${CRIB_BIN_DIR:-$repo/bin}
 tools=${CRIB_TOOLS_DIR:-/var/cache/crib/tools}/cri-tools-v1.36.0
 critest=${CRITEST:-$tools/critest}
 crictl=${CRICTL:-$tools/crictl}
-bridge=cribit0
+bridge=cribct0
 
 log() { printf 'critest/run.sh: %s\n' "$*" >&2; }
 
@@ -71,7 +71,7 @@ cat >"$tmp/net.d/10-cribit.conflist" <<JSON
       "hairpinMode": true,
       "ipam": {
         "type": "host-local",
-        "ranges": [[{"subnet": "10.88.66.0/24"}]],
+        "ranges": [[{"subnet": "10.88.99.0/24"}]],
         "routes": [{"dst": "0.0.0.0/0"}],
         "dataDir": "$tmp/ipam"
       }

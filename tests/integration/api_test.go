@@ -155,7 +155,7 @@ func TestNetworkNotReady(t *testing.T) {
 	})
 	// And the network works.
 	id := h.RunPod(podConfig("after-reload"))
-	if ip := h.Inspect(id).Status.Network.IP; !strings.HasPrefix(ip, "10.88.66.") {
+	if ip := h.Inspect(id).Status.Network.IP; !strings.HasPrefix(ip, podPrefix) {
 		t.Errorf("pod after the reload: IP %q, want one in %s", ip, podSubnet)
 	}
 }

@@ -55,7 +55,8 @@ type Harness struct {
 type Options struct {
 	// ConfFiles replaces the default conflist: file name → contents. The
 	// placeholder @IPAM_DIR@ is replaced by the harness's host-local dataDir,
-	// @BRIDGE@ by its bridge name and @DIR@ by its temp dir.
+	// @BRIDGE@ by its bridge name, @SUBNET@ by its pod subnet and @DIR@ by
+	// its temp dir.
 	ConfFiles map[string]string
 	// Plugins are script CNI plugins (name → script body) written to a bin
 	// directory searched before the standard ones.
@@ -67,10 +68,16 @@ type Options struct {
 	ExtraConfig string
 }
 
-const (
-	bridgeName = "cribit0"
-	podSubnet  = "10.88.66.0/24"
-	stdCNIDir  = "/usr/lib/cni"
+const stdCNIDir = "/usr/lib/cni"
+
+// The bridge and subnet are per test binary, so that the integration tests,
+// critest and the benchmark can run at once on one machine without sharing
+// addresses. Tests within one binary run one at a time.
+var (
+	podOctet   = 100 + os.Getpid()%150
+	bridgeName = fmt.Sprintf("cribit%d", podOctet)
+	podPrefix  = fmt.Sprintf("10.88.%d.", podOctet)
+	podSubnet  = podPrefix + "0/24"
 )
 
 // defaultConflist is the bridge network every harness gets unless Options
@@ -87,7 +94,7 @@ const defaultConflist = `{
       "hairpinMode": true,
       "ipam": {
         "type": "host-local",
-        "ranges": [[{"subnet": "10.88.66.0/24"}]],
+        "ranges": [[{"subnet": "@SUBNET@"}]],
         "routes": [{"dst": "0.0.0.0/0"}],
         "dataDir": "@IPAM_DIR@"
       }
@@ -190,7 +197,7 @@ func start(t *testing.T, opts Options) *Harness {
 
 // expand replaces the placeholders Options documents.
 func (h *Harness) expand(s string) string {
-	return strings.NewReplacer("@IPAM_DIR@", h.IPAMDataDir, "@BRIDGE@", h.Bridge, "@DIR@", h.Dir).Replace(s)
+	return strings.NewReplacer("@IPAM_DIR@", h.IPAMDataDir, "@BRIDGE@", h.Bridge, "@SUBNET@", podSubnet, "@DIR@", h.Dir).Replace(s)
 }
 
 // WriteConf writes a CNI config file atomically, expanding placeholders.

@@ -152,7 +152,7 @@ func (h *Harness) snapshot() snapshot {
 	// Per-pod nat chains of the bridge (ipMasq) and portmap plugins for the
 	// harness's subnet; the shared CNI-HOSTPORT-* chains stay by design.
 	if out, err := exec.Command("iptables", "-w", "-t", "nat", "-S").Output(); err == nil {
-		for _, chain := range podChains(string(out), "10.88.66.") {
+		for _, chain := range podChains(string(out), podPrefix) {
 			add(kindIPTables, chain, "iptables -t nat chain "+chain)
 		}
 	}

@@ -33,14 +33,14 @@ func TestLeakChecker(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer os.Remove(cg)
-	lease := filepath.Join(h.IPAMDataDir, "cribit", "10.88.66.77")
+	lease := filepath.Join(h.IPAMDataDir, "cribit", podPrefix+"77")
 	if err := os.MkdirAll(filepath.Dir(lease), 0o755); err != nil {
 		t.Fatal(err)
 	}
 	if err := os.WriteFile(lease, []byte(id+"\neth0"), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	if err := os.WriteFile(filepath.Join(filepath.Dir(lease), "last_reserved_ip.0"), []byte("10.88.66.77"), 0o644); err != nil {
+	if err := os.WriteFile(filepath.Join(filepath.Dir(lease), "last_reserved_ip.0"), []byte(podPrefix+"77"), 0o644); err != nil {
 		t.Fatal(err)
 	}
 
