@@ -6,7 +6,7 @@ VERSION   ?= $(shell git describe --always --dirty 2>/dev/null || echo dev)
 TOOLS_DIR ?= /var/cache/crib/tools
 CRICTL    ?= $(TOOLS_DIR)/cri-tools-v1.36.0/crictl
 CRITEST   ?= $(TOOLS_DIR)/cri-tools-v1.36.0/critest
-GOTAGS    := seccomp
+GOTAGS    := seccomp containers_image_openpgp exclude_graphdriver_btrfs exclude_graphdriver_zfs exclude_disk_quota containers_image_docker_daemon_stub
 LDFLAGS   := -s -w -X main.version=$(VERSION)
 
 export CRIB_BIN_DIR := $(BIN)

@@ -9,15 +9,11 @@ set -euo pipefail
 packages=(
 	# build
 	gcc make libc6-dev pkg-config libseccomp-dev
-	# cgo headers of go.podman.io/image (gpgme signatures) and
-	# go.podman.io/storage (btrfs driver), for builds without the
-	# containers_image_openpgp / exclude_graphdriver_btrfs tags
-	libgpgme-dev libbtrfs-dev
 	# pod networking (CNI plugins land in /usr/lib/cni)
 	containernetworking-plugins iptables iproute2
 	# test tools; busybox is the dynamic one, not busybox-static
-	busybox procps util-linux jq
-	# image tests (later): a local registry, copying and unpacking images
+	busybox procps util-linux jq curl python3
+	# image tests: a local registry, copying and unpacking images
 	docker-registry skopeo umoci
 )
 

@@ -35,7 +35,9 @@ type Options struct {
 	CgroupDriver string
 	Sandboxes    *sandbox.Manager
 	Network      NetworkStatus
-	Log          logrus.FieldLogger
+	// Images serves the CRI ImageService; nil answers Unimplemented.
+	Images ImageService
+	Log    logrus.FieldLogger
 }
 
 // Server implements the CRI RuntimeService and ImageService.
@@ -97,6 +99,8 @@ func Code(err error) codes.Code {
 		return codes.FailedPrecondition
 	case errors.Is(err, errdefs.ErrUnavailable):
 		return codes.Unavailable
+	case errors.Is(err, errdefs.ErrUnauthenticated):
+		return codes.Unauthenticated
 	case errors.Is(err, errdefs.ErrUnimplemented):
 		return codes.Unimplemented
 	case errors.Is(err, context.DeadlineExceeded):

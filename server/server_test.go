@@ -23,6 +23,7 @@ func TestCode(t *testing.T) {
 		{errdefs.AlreadyExists("x"), codes.AlreadyExists},
 		{errdefs.FailedPrecondition("x"), codes.FailedPrecondition},
 		{errdefs.Unavailable("x"), codes.Unavailable},
+		{errdefs.Unauthenticated("x"), codes.Unauthenticated},
 		{fmt.Errorf("call: %w", context.DeadlineExceeded), codes.DeadlineExceeded},
 		{fmt.Errorf("plain"), codes.Unknown},
 	}

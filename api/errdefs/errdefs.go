@@ -21,6 +21,8 @@ var (
 	ErrFailedPrecondition = errors.New("failed precondition")
 	// ErrUnavailable: a dependency is not reachable right now (maps to Unavailable).
 	ErrUnavailable = errors.New("unavailable")
+	// ErrUnauthenticated: a registry refused our credentials (maps to Unauthenticated).
+	ErrUnauthenticated = errors.New("unauthenticated")
 	// ErrUnimplemented: the feature is not built (maps to Unimplemented).
 	ErrUnimplemented = errors.New("not implemented")
 )
@@ -41,6 +43,11 @@ func AlreadyExists(format string, args ...any) error {
 // FailedPrecondition returns an error wrapping ErrFailedPrecondition with msg.
 func FailedPrecondition(format string, args ...any) error {
 	return wrap(ErrFailedPrecondition, format, args...)
+}
+
+// Unauthenticated returns an error wrapping ErrUnauthenticated with msg.
+func Unauthenticated(format string, args ...any) error {
+	return wrap(ErrUnauthenticated, format, args...)
 }
 
 // Unavailable returns an error wrapping ErrUnavailable with msg.

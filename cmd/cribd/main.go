@@ -20,9 +20,11 @@ import (
 	"syscall"
 
 	"github.com/sirupsen/logrus"
+	"go.podman.io/storage/pkg/reexec"
 	"google.golang.org/grpc"
 
 	"github.com/crib-runtime/crib/api/config"
+	"github.com/crib-runtime/crib/image"
 	"github.com/crib-runtime/crib/network"
 	"github.com/crib-runtime/crib/sandbox"
 	"github.com/crib-runtime/crib/server"
@@ -38,6 +40,11 @@ func init() {
 }
 
 func main() {
+	// The image store's overlay driver re-execs this binary to unpack
+	// layers in a chroot; in such a child this runs the helper and exits.
+	if reexec.Init() {
+		return
+	}
 	if err := run(os.Args[1:], os.Stdout); err != nil {
 		fmt.Fprintf(os.Stderr, "cribd: %v\n", err)
 		os.Exit(1)
@@ -125,6 +132,15 @@ func serve(cfg config.Config, log *logrus.Logger) error {
 		return fmt.Errorf("sandbox manager: %w", err)
 	}
 	defer sandboxes.Close()
+	images, err := newImageService(cfg, log)
+	if err != nil {
+		return err
+	}
+	defer func() {
+		if err := images.Close(); err != nil {
+			log.WithError(err).Error("image store shutdown")
+		}
+	}()
 
 	lis, err := listen(cfg.GRPC)
 	if err != nil {
@@ -136,6 +152,7 @@ func serve(cfg config.Config, log *logrus.Logger) error {
 		CgroupDriver: cfg.Runtime.CgroupDriver,
 		Sandboxes:    sandboxes,
 		Network:      netMgr,
+		Images:       images,
 		Log:          log,
 	}).Register(g)
 
@@ -151,6 +168,30 @@ func serve(cfg config.Config, log *logrus.Logger) error {
 		return fmt.Errorf("serve: %w", err)
 	}
 	return nil
+}
+
+// newImageService opens the image store under <root_dir>/storage.
+func newImageService(cfg config.Config, log *logrus.Logger) (*image.Service, error) {
+	pinned := append([]string(nil), cfg.Image.PinnedImages...)
+	if cfg.Runtime.PauseImage != "" {
+		pinned = append(pinned, cfg.Runtime.PauseImage)
+	}
+	svc, err := image.New(image.Options{
+		GraphRoot:       filepath.Join(cfg.RootDir, "storage"),
+		RunRoot:         filepath.Join(cfg.RunDir, "storage"),
+		Driver:          cfg.Image.StorageDriver,
+		RegistriesConf:  cfg.Image.RegistriesConf,
+		AuthFile:        cfg.Image.AuthFile,
+		SignaturePolicy: cfg.Image.SignaturePolicy,
+		Pinned:          pinned,
+		ProgressTimeout: cfg.Image.ProgressTimeout(),
+		UserAgent:       "crib/" + version,
+		Log:             log.WithField("component", "image"),
+	})
+	if err != nil {
+		return nil, fmt.Errorf("image service: %w", err)
+	}
+	return svc, nil
 }
 
 // listen opens the CRI socket, replacing a stale one, with mode 0660.

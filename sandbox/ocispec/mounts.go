@@ -1,0 +1,155 @@
+package ocispec
+
+import (
+	"errors"
+	"fmt"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"sort"
+	"strings"
+
+	"github.com/moby/sys/mountinfo"
+	specs "github.com/opencontainers/runtime-spec/specs-go"
+	runtimeapi "k8s.io/cri-api/pkg/apis/runtime/v1"
+
+	"github.com/crib-runtime/crib/api/errdefs"
+)
+
+// defaultMounts are the kernel filesystems every container gets.
+func defaultMounts(privileged bool) []specs.Mount {
+	sysOpts := []string{"nosuid", "noexec", "nodev", "ro"}
+	cgroupOpts := []string{"nosuid", "noexec", "nodev", "relatime", "ro"}
+	if privileged {
+		sysOpts[3], cgroupOpts[4] = "rw", "rw"
+	}
+	return []specs.Mount{
+		{Destination: "/proc", Type: "proc", Source: "proc", Options: []string{"nosuid", "noexec", "nodev"}},
+		{Destination: "/dev", Type: "tmpfs", Source: "tmpfs", Options: []string{"nosuid", "strictatime", "mode=755", "size=65536k"}},
+		{Destination: "/dev/pts", Type: "devpts", Source: "devpts", Options: []string{"nosuid", "noexec", "newinstance", "ptmxmode=0666", "mode=0620", "gid=5"}},
+		{Destination: "/dev/mqueue", Type: "mqueue", Source: "mqueue", Options: []string{"nosuid", "noexec", "nodev"}},
+		{Destination: "/sys", Type: "sysfs", Source: "sysfs", Options: sysOpts},
+		{Destination: "/sys/fs/cgroup", Type: "cgroup", Source: "cgroup", Options: cgroupOpts},
+	}
+}
+
+// buildMounts returns the default mounts, the pod's files and /dev/shm, and
+// the request's mounts, sorted so that a parent is mounted before its
+// children. A request mount replaces a default at the same destination.
+func buildMounts(in Input) ([]specs.Mount, error) {
+	sc := in.Config.GetLinux().GetSecurityContext()
+	requested := map[string]bool{}
+	var out []specs.Mount
+	for i, m := range in.Config.GetMounts() {
+		mnt, err := criMount(i, m)
+		if err != nil {
+			return nil, err
+		}
+		requested[mnt.Destination] = true
+		out = append(out, mnt)
+	}
+	add := func(m specs.Mount) {
+		if !requested[m.Destination] {
+			out = append(out, m)
+		}
+	}
+	for _, m := range defaultMounts(sc.GetPrivileged()) {
+		add(m)
+	}
+	podFileOpts := []string{"rbind", "rprivate", "rw"}
+	if sc.GetReadonlyRootfs() {
+		podFileOpts[2] = "ro"
+	}
+	for dst, name := range map[string]string{"/etc/hostname": podHostname, "/etc/resolv.conf": podResolvConf, "/etc/hosts": podHosts} {
+		if in.PodFilesDir == "" {
+			break
+		}
+		add(specs.Mount{Destination: dst, Type: "bind", Source: filepath.Join(in.PodFilesDir, name), Options: podFileOpts})
+	}
+	switch {
+	case in.Pod.ShmPath != "":
+		add(specs.Mount{Destination: "/dev/shm", Type: "bind", Source: in.Pod.ShmPath, Options: []string{"rbind", "rprivate", "rw"}})
+	case in.Pod.IPCPath == "":
+		add(specs.Mount{Destination: "/dev/shm", Type: "bind", Source: "/dev/shm", Options: []string{"rbind", "rprivate", "rw"}})
+	}
+	sort.SliceStable(out, func(i, j int) bool { return depth(out[i].Destination) < depth(out[j].Destination) })
+	return out, nil
+}
+
+func depth(p string) int { return strings.Count(filepath.Clean(p), "/") }
+
+// criMount translates mounts[i], checking its host path and propagation.
+func criMount(i int, m *runtimeapi.Mount) (specs.Mount, error) {
+	field := fmt.Sprintf("mounts[%d]", i)
+	if m.GetImage().GetImage() != "" {
+		return specs.Mount{}, errdefs.InvalidArgument("%s.image: image volumes are not supported yet", field)
+	}
+	dst := m.GetContainerPath()
+	if !filepath.IsAbs(dst) {
+		return specs.Mount{}, errdefs.InvalidArgument("%s.container_path %q is not an absolute path", field, dst)
+	}
+	src := m.GetHostPath()
+	if !filepath.IsAbs(src) {
+		return specs.Mount{}, errdefs.InvalidArgument("%s.host_path %q is not an absolute path", field, src)
+	}
+	if _, err := os.Stat(src); err != nil {
+		if errors.Is(err, fs.ErrNotExist) {
+			return specs.Mount{}, errdefs.InvalidArgument("%s.host_path %q does not exist", field, src)
+		}
+		return specs.Mount{}, fmt.Errorf("%s.host_path %q: %w", field, src, err)
+	}
+	opts := []string{"rbind"}
+	switch m.GetPropagation() {
+	case runtimeapi.MountPropagation_PROPAGATION_PRIVATE:
+		opts = append(opts, "rprivate")
+	case runtimeapi.MountPropagation_PROPAGATION_HOST_TO_CONTAINER:
+		if err := requirePropagation(src, "shared:", "master:"); err != nil {
+			return specs.Mount{}, errdefs.InvalidArgument("%s: propagation HOST_TO_CONTAINER needs %s on a shared or slave mount: %v", field, src, err)
+		}
+		opts = append(opts, "rslave")
+	case runtimeapi.MountPropagation_PROPAGATION_BIDIRECTIONAL:
+		if err := requirePropagation(src, "shared:"); err != nil {
+			return specs.Mount{}, errdefs.InvalidArgument("%s: propagation BIDIRECTIONAL needs %s on a shared mount: %v", field, src, err)
+		}
+		opts = append(opts, "rshared")
+	default:
+		return specs.Mount{}, errdefs.InvalidArgument("%s.propagation %v is unknown", field, m.GetPropagation())
+	}
+	switch {
+	case m.GetRecursiveReadOnly():
+		if !m.GetReadonly() || m.GetPropagation() != runtimeapi.MountPropagation_PROPAGATION_PRIVATE {
+			return specs.Mount{}, errdefs.InvalidArgument("%s.recursive_read_only needs readonly and PROPAGATION_PRIVATE", field)
+		}
+		opts = append(opts, "rro")
+	case m.GetReadonly():
+		opts = append(opts, "ro")
+	default:
+		opts = append(opts, "rw")
+	}
+	return specs.Mount{Destination: dst, Type: "bind", Source: src, Options: opts}, nil
+}
+
+// requirePropagation checks that the mount holding path has one of the
+// optional fields (e.g. "shared:") in /proc/self/mountinfo.
+func requirePropagation(path string, want ...string) error {
+	mounts, err := mountinfo.GetMounts(nil)
+	if err != nil {
+		return err
+	}
+	var best *mountinfo.Info
+	for _, m := range mounts {
+		if (path == m.Mountpoint || strings.HasPrefix(path, strings.TrimSuffix(m.Mountpoint, "/")+"/")) &&
+			(best == nil || len(m.Mountpoint) >= len(best.Mountpoint)) {
+			best = m
+		}
+	}
+	if best == nil {
+		return fmt.Errorf("no mount holds it")
+	}
+	for _, w := range want {
+		if strings.Contains(best.Optional, w) {
+			return nil
+		}
+	}
+	return fmt.Errorf("its mount %s is private (make it shared: mount --make-rshared %s)", best.Mountpoint, best.Mountpoint)
+}

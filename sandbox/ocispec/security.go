@@ -1,0 +1,210 @@
+package ocispec
+
+import (
+	"encoding/json"
+	"fmt"
+	"os"
+	"strings"
+
+	"github.com/moby/sys/capability"
+	specs "github.com/opencontainers/runtime-spec/specs-go"
+	runtimeapi "k8s.io/cri-api/pkg/apis/runtime/v1"
+
+	"github.com/crib-runtime/crib/api/errdefs"
+)
+
+// DefaultCapabilities is the set an unprivileged container starts with, the
+// same as containerd's and CRI-O's.
+var DefaultCapabilities = []string{
+	"CAP_CHOWN", "CAP_DAC_OVERRIDE", "CAP_FSETID", "CAP_FOWNER", "CAP_MKNOD",
+	"CAP_NET_RAW", "CAP_SETGID", "CAP_SETUID", "CAP_SETFCAP", "CAP_SETPCAP",
+	"CAP_NET_BIND_SERVICE", "CAP_SYS_CHROOT", "CAP_KILL", "CAP_AUDIT_WRITE",
+}
+
+// DefaultMaskedPaths and DefaultReadonlyPaths hide kernel interfaces from
+// unprivileged containers, as containerd does.
+var (
+	DefaultMaskedPaths = []string{
+		"/proc/acpi", "/proc/asound", "/proc/kcore", "/proc/keys", "/proc/latency_stats",
+		"/proc/timer_list", "/proc/timer_stats", "/proc/sched_debug", "/proc/scsi",
+		"/sys/firmware", "/sys/devices/virtual/powercap",
+	}
+	DefaultReadonlyPaths = []string{
+		"/proc/bus", "/proc/fs", "/proc/irq", "/proc/sys", "/proc/sysrq-trigger",
+	}
+)
+
+func applySecurity(spec *specs.Spec, in Input) error {
+	sc := in.Config.GetLinux().GetSecurityContext()
+	proc := spec.Process
+	caps, err := capabilities(sc.GetPrivileged(), sc.GetCapabilities())
+	if err != nil {
+		return err
+	}
+	proc.Capabilities = caps
+	proc.NoNewPrivileges = sc.GetNoNewPrivs()
+	if err := checkAppArmor(sc); err != nil {
+		return err
+	}
+	if sc.GetPrivileged() {
+		return nil // no masked paths, no seccomp, all devices (applyDevices)
+	}
+	spec.Linux.MaskedPaths = DefaultMaskedPaths
+	spec.Linux.ReadonlyPaths = DefaultReadonlyPaths
+	if sc.GetMaskedPaths() != nil {
+		spec.Linux.MaskedPaths = sc.GetMaskedPaths()
+	}
+	if sc.GetReadonlyPaths() != nil {
+		spec.Linux.ReadonlyPaths = sc.GetReadonlyPaths()
+	}
+	spec.Linux.Seccomp, err = seccompProfile(sc, in.SeccompDefault)
+	return err
+}
+
+// capabilities returns the bounding, effective and permitted sets: all
+// capabilities when privileged, else the defaults with the request's adds
+// and drops ("ALL" works in both).
+func capabilities(privileged bool, req *runtimeapi.Capability) (*specs.LinuxCapabilities, error) {
+	all := allCapabilities()
+	var set []string
+	if privileged {
+		set = all
+	} else {
+		set = append(set, DefaultCapabilities...)
+		for _, c := range req.GetAddCapabilities() {
+			if strings.EqualFold(c, "ALL") {
+				set = append([]string(nil), all...)
+				continue
+			}
+			name, err := capName(c, all)
+			if err != nil {
+				return nil, errdefs.InvalidArgument("linux.security_context.capabilities.add_capabilities: %v", err)
+			}
+			set = addCap(set, name)
+		}
+		for _, c := range req.GetDropCapabilities() {
+			if strings.EqualFold(c, "ALL") {
+				set = nil
+				continue
+			}
+			name, err := capName(c, all)
+			if err != nil {
+				return nil, errdefs.InvalidArgument("linux.security_context.capabilities.drop_capabilities: %v", err)
+			}
+			set = dropCap(set, name)
+		}
+	}
+	caps := &specs.LinuxCapabilities{Bounding: set, Effective: set, Permitted: set}
+	for _, c := range req.GetAddAmbientCapabilities() {
+		name, err := capName(c, all)
+		if err != nil {
+			return nil, errdefs.InvalidArgument("linux.security_context.capabilities.add_ambient_capabilities: %v", err)
+		}
+		caps.Ambient = addCap(caps.Ambient, name)
+		caps.Inheritable = addCap(caps.Inheritable, name)
+	}
+	return caps, nil
+}
+
+func allCapabilities() []string {
+	var out []string
+	for _, c := range capability.ListKnown() {
+		out = append(out, "CAP_"+strings.ToUpper(c.String()))
+	}
+	return out
+}
+
+// capName normalises "net_admin" or "CAP_NET_ADMIN" and checks it is known.
+func capName(c string, known []string) (string, error) {
+	name := strings.ToUpper(c)
+	if !strings.HasPrefix(name, "CAP_") {
+		name = "CAP_" + name
+	}
+	for _, k := range known {
+		if k == name {
+			return name, nil
+		}
+	}
+	return "", fmt.Errorf("unknown capability %q", c)
+}
+
+func addCap(set []string, c string) []string {
+	for _, x := range set {
+		if x == c {
+			return set
+		}
+	}
+	return append(set, c)
+}
+
+func dropCap(set []string, c string) []string {
+	out := set[:0:0]
+	for _, x := range set {
+		if x != c {
+			out = append(out, x)
+		}
+	}
+	return out
+}
+
+// checkAppArmor answers AppArmor requests on a host without AppArmor: an
+// unconfined (or absent) profile is fine, any other is refused clearly.
+func checkAppArmor(sc *runtimeapi.LinuxContainerSecurityContext) error {
+	p := sc.GetApparmor()
+	if p == nil && sc.GetApparmorProfile() == "" {
+		return nil
+	}
+	if p.GetProfileType() == runtimeapi.SecurityProfile_Unconfined || sc.GetApparmorProfile() == "unconfined" {
+		return nil
+	}
+	if _, err := os.Stat("/sys/kernel/security/apparmor"); err == nil {
+		return errdefs.InvalidArgument("linux.security_context.apparmor: AppArmor profiles are not supported by crib yet")
+	}
+	return errdefs.InvalidArgument("linux.security_context.apparmor: this host has no AppArmor, so profile %q cannot be applied (use Unconfined)",
+		firstNonEmpty(p.GetLocalhostRef(), sc.GetApparmorProfile(), p.GetProfileType().String()))
+}
+
+// seccompProfile resolves RuntimeDefault (crib's shipped profile),
+// Unconfined and Localhost (a JSON profile file on the node).
+func seccompProfile(sc *runtimeapi.LinuxContainerSecurityContext, def *specs.LinuxSeccomp) (*specs.LinuxSeccomp, error) {
+	p := sc.GetSeccomp()
+	kind, path := p.GetProfileType(), p.GetLocalhostRef()
+	if p == nil {
+		switch legacy := sc.GetSeccompProfilePath(); {
+		case legacy == "" || legacy == "unconfined":
+			return nil, nil
+		case legacy == "runtime/default" || legacy == "docker/default":
+			kind = runtimeapi.SecurityProfile_RuntimeDefault
+		case strings.HasPrefix(legacy, "localhost/"):
+			kind, path = runtimeapi.SecurityProfile_Localhost, strings.TrimPrefix(legacy, "localhost/")
+		default:
+			return nil, errdefs.InvalidArgument("linux.security_context.seccomp_profile_path %q is not understood", legacy)
+		}
+	}
+	switch kind {
+	case runtimeapi.SecurityProfile_Unconfined:
+		return nil, nil
+	case runtimeapi.SecurityProfile_RuntimeDefault:
+		return def, nil
+	case runtimeapi.SecurityProfile_Localhost:
+		data, err := os.ReadFile(path)
+		if err != nil {
+			return nil, errdefs.InvalidArgument("linux.security_context.seccomp.localhost_ref: %v", err)
+		}
+		var prof specs.LinuxSeccomp
+		if err := json.Unmarshal(data, &prof); err != nil {
+			return nil, errdefs.InvalidArgument("linux.security_context.seccomp.localhost_ref %s: %v", path, err)
+		}
+		return &prof, nil
+	}
+	return nil, errdefs.InvalidArgument("linux.security_context.seccomp.profile_type %v is unknown", kind)
+}
+
+func firstNonEmpty(s ...string) string {
+	for _, x := range s {
+		if x != "" {
+			return x
+		}
+	}
+	return ""
+}

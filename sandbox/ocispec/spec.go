@@ -1,0 +1,135 @@
+// Package ocispec builds an app container's OCI runtime spec from its CRI
+// config, its image's config and its pod. It is a pure translation (the only
+// file it reads is the image's /etc/passwd and /etc/group, to resolve
+// users); the shim turns the spec into libcontainer's config with specconv.
+//
+// Every rejected input returns an error wrapping errdefs.ErrInvalidArgument
+// that names the CRI field.
+package ocispec
+
+import (
+	"fmt"
+	"path/filepath"
+
+	imgspec "github.com/opencontainers/image-spec/specs-go/v1"
+	specs "github.com/opencontainers/runtime-spec/specs-go"
+	runtimeapi "k8s.io/cri-api/pkg/apis/runtime/v1"
+
+	"github.com/crib-runtime/crib/api/errdefs"
+	"github.com/crib-runtime/crib/api/state"
+)
+
+// Pod file names the pod's directory holds (see sandbox/files.go).
+const (
+	podHostname   = "hostname"
+	podResolvConf = "resolv.conf"
+	podHosts      = "hosts"
+)
+
+// Input is everything Build needs.
+type Input struct {
+	// ContainerID is the new container's 64-hex ID.
+	ContainerID string
+	// Config is the CRI container config.
+	Config *runtimeapi.ContainerConfig
+	// Pod is the pod's record: namespaces, hostname, cgroup parent, shm.
+	Pod *state.Sandbox
+	// PodFilesDir holds the pod's hostname, resolv.conf and hosts files.
+	PodFilesDir string
+	// PausePID is the pod's pause process, whose PID namespace a container
+	// joins when the pod shares one.
+	PausePID int
+	// TargetPID is the init PID of the target container for PID mode TARGET.
+	TargetPID int
+	// Image is the image's config (entrypoint, cmd, env, user, ...).
+	Image imgspec.ImageConfig
+	// Rootfs is the container's prepared root filesystem.
+	Rootfs string
+	// OOMScoreAdjFloor is cribd's own oom_score_adj: lower values cannot be
+	// written without CAP_SYS_RESOURCE and are raised to it.
+	OOMScoreAdjFloor int
+	// SeccompDefault is the RuntimeDefault profile crib ships.
+	SeccompDefault *specs.LinuxSeccomp
+}
+
+// Build returns the OCI spec of the container described by in.
+func Build(in Input) (*specs.Spec, error) {
+	cfg := in.Config
+	if cfg == nil {
+		return nil, errdefs.InvalidArgument("config is required")
+	}
+	if in.Pod == nil {
+		return nil, fmt.Errorf("build spec of container %s: no pod", in.ContainerID)
+	}
+	sc := cfg.GetLinux().GetSecurityContext()
+	proc, err := buildProcess(in)
+	if err != nil {
+		return nil, err
+	}
+	spec := &specs.Spec{
+		Version:     specs.Version,
+		Root:        &specs.Root{Path: in.Rootfs, Readonly: sc.GetReadonlyRootfs()},
+		Process:     proc,
+		Annotations: cfg.GetAnnotations(),
+		Linux: &specs.Linux{
+			CgroupsPath: filepath.Join(in.Pod.CgroupParent, in.ContainerID),
+			Resources:   &specs.LinuxResources{},
+		},
+	}
+	if in.Pod.UTSPath != "" {
+		spec.Hostname = in.Pod.Hostname
+	}
+	if spec.Linux.Namespaces, err = namespaces(in); err != nil {
+		return nil, err
+	}
+	if spec.Mounts, err = buildMounts(in); err != nil {
+		return nil, err
+	}
+	if err := applySecurity(spec, in); err != nil {
+		return nil, err
+	}
+	if err := applyDevices(spec, in); err != nil {
+		return nil, err
+	}
+	if err := applyResources(spec, cfg.GetLinux().GetResources(), in.OOMScoreAdjFloor); err != nil {
+		return nil, err
+	}
+	return spec, nil
+}
+
+// namespaces places the container in the pod: its network, IPC and UTS
+// namespaces are the pod's pins; it has its own mount namespace; its PID
+// namespace follows the CRI option.
+func namespaces(in Input) ([]specs.LinuxNamespace, error) {
+	ns := []specs.LinuxNamespace{{Type: specs.MountNamespace}}
+	if in.Pod.NetNSPath != "" {
+		ns = append(ns, specs.LinuxNamespace{Type: specs.NetworkNamespace, Path: in.Pod.NetNSPath})
+	}
+	if in.Pod.IPCPath != "" {
+		ns = append(ns, specs.LinuxNamespace{Type: specs.IPCNamespace, Path: in.Pod.IPCPath})
+	}
+	if in.Pod.UTSPath != "" {
+		ns = append(ns, specs.LinuxNamespace{Type: specs.UTSNamespace, Path: in.Pod.UTSPath})
+	}
+	opts := in.Config.GetLinux().GetSecurityContext().GetNamespaceOptions()
+	switch opts.GetPid() {
+	case runtimeapi.NamespaceMode_POD:
+		if in.Pod.PIDMode == state.NamespaceNode {
+			break
+		}
+		if in.PausePID <= 0 {
+			return nil, errdefs.FailedPrecondition("pod %s has no pause process to share its PID namespace", in.Pod.ID)
+		}
+		ns = append(ns, specs.LinuxNamespace{Type: specs.PIDNamespace, Path: fmt.Sprintf("/proc/%d/ns/pid", in.PausePID)})
+	case runtimeapi.NamespaceMode_CONTAINER:
+		ns = append(ns, specs.LinuxNamespace{Type: specs.PIDNamespace})
+	case runtimeapi.NamespaceMode_TARGET:
+		if opts.GetTargetId() == "" || in.TargetPID <= 0 {
+			return nil, errdefs.InvalidArgument("linux.security_context.namespace_options.target_id: PID mode TARGET needs a running target container")
+		}
+		ns = append(ns, specs.LinuxNamespace{Type: specs.PIDNamespace, Path: fmt.Sprintf("/proc/%d/ns/pid", in.TargetPID)})
+	case runtimeapi.NamespaceMode_NODE:
+		// The host's PID namespace: no entry.
+	}
+	return ns, nil
+}

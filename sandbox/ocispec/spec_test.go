@@ -1,0 +1,254 @@
+package ocispec
+
+import (
+	"errors"
+	"os"
+	"path/filepath"
+	"reflect"
+	"strings"
+	"testing"
+
+	imgspec "github.com/opencontainers/image-spec/specs-go/v1"
+	specs "github.com/opencontainers/runtime-spec/specs-go"
+	runtimeapi "k8s.io/cri-api/pkg/apis/runtime/v1"
+
+	"github.com/crib-runtime/crib/api/errdefs"
+	"github.com/crib-runtime/crib/api/state"
+)
+
+// testRootfs makes a rootfs with an /etc/passwd and /etc/group.
+func testRootfs(t *testing.T) string {
+	t.Helper()
+	root := t.TempDir()
+	etc := filepath.Join(root, "etc")
+	if err := os.MkdirAll(etc, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	passwd := "root:x:0:0:root:/root:/bin/sh\nwww:x:33:33:www:/var/www:/bin/sh\nalice:x:1000:1000::/home/alice:/bin/sh\n"
+	group := "root:x:0:\nwww:x:33:\nalice:x:1000:\nstaff:x:50:alice\nvideo:x:44:alice,www\n"
+	for name, body := range map[string]string{"passwd": passwd, "group": group} {
+		if err := os.WriteFile(filepath.Join(etc, name), []byte(body), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	return root
+}
+
+func testInput(t *testing.T, cfg *runtimeapi.ContainerConfig, img imgspec.ImageConfig) Input {
+	return Input{
+		ContainerID: "c1",
+		Config:      cfg,
+		Pod: &state.Sandbox{
+			ID: "p1", Hostname: "pod-host", CgroupParent: "/kubepods/pod1",
+			NetNSPath: "/var/run/netns/crib-p1", IPCPath: "/run/crib/pods/p1/ns/ipc", UTSPath: "/run/crib/pods/p1/ns/uts",
+			ShmPath: "/run/crib/pods/p1/shm",
+		},
+		PodFilesDir: "/var/lib/crib/pods/p1",
+		PausePID:    4242,
+		Image:       img,
+		Rootfs:      testRootfs(t),
+	}
+}
+
+func TestProcessArgs(t *testing.T) {
+	img := imgspec.ImageConfig{Entrypoint: []string{"/ep"}, Cmd: []string{"c1", "c2"}}
+	tests := []struct {
+		name          string
+		command, args []string
+		img           imgspec.ImageConfig
+		want          []string
+		wantErr       bool
+	}{
+		{"image only", nil, nil, img, []string{"/ep", "c1", "c2"}, false},
+		{"args replace cmd", nil, []string{"a"}, img, []string{"/ep", "a"}, false},
+		{"command replaces both", []string{"/bin/sh"}, nil, img, []string{"/bin/sh"}, false},
+		{"command and args", []string{"/bin/sh"}, []string{"-c", "x"}, img, []string{"/bin/sh", "-c", "x"}, false},
+		{"cmd only image", nil, nil, imgspec.ImageConfig{Cmd: []string{"sh"}}, []string{"sh"}, false},
+		{"nothing at all", nil, nil, imgspec.ImageConfig{}, nil, true},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			got, err := processArgs(tc.command, tc.args, tc.img)
+			if (err != nil) != tc.wantErr {
+				t.Fatalf("err %v", err)
+			}
+			if !tc.wantErr && !reflect.DeepEqual(got, tc.want) {
+				t.Errorf("got %q, want %q", got, tc.want)
+			}
+		})
+	}
+}
+
+func TestMergeEnv(t *testing.T) {
+	got := mergeEnv([]string{"PATH=/bin", "A=1", "B=2"}, []*runtimeapi.KeyValue{{Key: "B", Value: []byte("3")}, {Key: "C", Value: []byte("4")}})
+	want := []string{"PATH=/bin", "A=1", "B=3", "C=4"}
+	if !reflect.DeepEqual(got, want) {
+		t.Errorf("got %q, want %q", got, want)
+	}
+	if got := mergeEnv(nil, nil); len(got) != 1 || got[0] != defaultPath {
+		t.Errorf("no PATH anywhere: got %q", got)
+	}
+}
+
+func TestResolveUser(t *testing.T) {
+	i64 := func(v int64) *runtimeapi.Int64Value { return &runtimeapi.Int64Value{Value: v} }
+	tests := []struct {
+		name    string
+		image   string
+		sc      *runtimeapi.LinuxContainerSecurityContext
+		want    specs.User
+		wantErr string
+	}{
+		{"default root", "", nil, specs.User{UID: 0, GID: 0, AdditionalGids: []uint32{0}}, ""},
+		{"image user by name", "www", nil, specs.User{UID: 33, GID: 33, AdditionalGids: []uint32{33, 44}}, ""},
+		{"image user:group", "alice:www", nil, specs.User{UID: 1000, GID: 33, AdditionalGids: []uint32{33, 50, 44}}, ""},
+		{"run_as_user overrides image", "www", &runtimeapi.LinuxContainerSecurityContext{RunAsUser: i64(1000)},
+			specs.User{UID: 1000, GID: 1000, AdditionalGids: []uint32{1000, 50, 44}}, ""},
+		{"run_as_username", "", &runtimeapi.LinuxContainerSecurityContext{RunAsUsername: "alice", RunAsGroup: i64(7)},
+			specs.User{UID: 1000, GID: 7, AdditionalGids: []uint32{7, 50, 44}}, ""},
+		{"uid unknown to passwd", "", &runtimeapi.LinuxContainerSecurityContext{RunAsUser: i64(5000)},
+			specs.User{UID: 5000, GID: 0, AdditionalGids: []uint32{0}}, ""},
+		{"supplemental groups, strict", "alice", &runtimeapi.LinuxContainerSecurityContext{
+			SupplementalGroups: []int64{99}, SupplementalGroupsPolicy: runtimeapi.SupplementalGroupsPolicy_Strict},
+			specs.User{UID: 1000, GID: 1000, AdditionalGids: []uint32{1000, 99}}, ""},
+		{"unknown username", "", &runtimeapi.LinuxContainerSecurityContext{RunAsUsername: "bob"}, specs.User{}, "run_as_username"},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			cfg := &runtimeapi.ContainerConfig{Linux: &runtimeapi.LinuxContainerConfig{SecurityContext: tc.sc}}
+			got, err := resolveUser(testInput(t, cfg, imgspec.ImageConfig{User: tc.image}))
+			if tc.wantErr != "" {
+				if err == nil || !strings.Contains(err.Error(), tc.wantErr) || !errors.Is(err, errdefs.ErrInvalidArgument) {
+					t.Fatalf("err %v, want InvalidArgument naming %q", err, tc.wantErr)
+				}
+				return
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+			if !reflect.DeepEqual(got, tc.want) {
+				t.Errorf("got %+v, want %+v", got, tc.want)
+			}
+		})
+	}
+}
+
+func TestCapabilities(t *testing.T) {
+	has := func(set []string, c string) bool {
+		for _, x := range set {
+			if x == c {
+				return true
+			}
+		}
+		return false
+	}
+	caps, err := capabilities(false, &runtimeapi.Capability{AddCapabilities: []string{"NET_ADMIN"}, DropCapabilities: []string{"cap_chown"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !has(caps.Bounding, "CAP_NET_ADMIN") || has(caps.Bounding, "CAP_CHOWN") || !has(caps.Effective, "CAP_KILL") {
+		t.Errorf("add/drop: %v", caps.Bounding)
+	}
+	caps, _ = capabilities(false, &runtimeapi.Capability{DropCapabilities: []string{"ALL"}, AddCapabilities: []string{"KILL"}})
+	if has(caps.Bounding, "CAP_CHOWN") {
+		t.Errorf("drop ALL kept CAP_CHOWN: %v", caps.Bounding)
+	}
+	caps, _ = capabilities(true, nil)
+	if !has(caps.Bounding, "CAP_SYS_ADMIN") {
+		t.Errorf("privileged lacks CAP_SYS_ADMIN")
+	}
+	if _, err := capabilities(false, &runtimeapi.Capability{AddCapabilities: []string{"FLY"}}); !errors.Is(err, errdefs.ErrInvalidArgument) {
+		t.Errorf("unknown capability: %v", err)
+	}
+}
+
+func TestBuild(t *testing.T) {
+	hostDir := t.TempDir()
+	cfg := &runtimeapi.ContainerConfig{
+		Metadata: &runtimeapi.ContainerMetadata{Name: "web"},
+		Command:  []string{"/bin/httpd"},
+		Mounts:   []*runtimeapi.Mount{{ContainerPath: "/data", HostPath: hostDir, Readonly: true}},
+		Linux: &runtimeapi.LinuxContainerConfig{
+			Resources: &runtimeapi.LinuxContainerResources{MemoryLimitInBytes: 32 << 20, CpuShares: 512, OomScoreAdj: -998},
+			SecurityContext: &runtimeapi.LinuxContainerSecurityContext{
+				NamespaceOptions: &runtimeapi.NamespaceOption{Pid: runtimeapi.NamespaceMode_CONTAINER},
+			},
+		},
+	}
+	in := testInput(t, cfg, imgspec.ImageConfig{WorkingDir: "/srv"})
+	spec, err := Build(in)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if spec.Process.Cwd != "/srv" || spec.Hostname != "pod-host" || spec.Linux.CgroupsPath != "/kubepods/pod1/c1" {
+		t.Errorf("cwd %q hostname %q cgroups %q", spec.Process.Cwd, spec.Hostname, spec.Linux.CgroupsPath)
+	}
+	if *spec.Linux.Resources.Memory.Limit != 32<<20 || *spec.Linux.Resources.Memory.Swap != 32<<20 {
+		t.Errorf("memory %+v: swap must equal the limit", spec.Linux.Resources.Memory)
+	}
+	if *spec.Process.OOMScoreAdj != 0 {
+		t.Errorf("oom_score_adj %d, want clamped to the floor 0", *spec.Process.OOMScoreAdj)
+	}
+	wantNS := map[specs.LinuxNamespaceType]string{
+		specs.MountNamespace: "", specs.NetworkNamespace: in.Pod.NetNSPath, specs.IPCNamespace: in.Pod.IPCPath,
+		specs.UTSNamespace: in.Pod.UTSPath, specs.PIDNamespace: "",
+	}
+	if len(spec.Linux.Namespaces) != len(wantNS) {
+		t.Errorf("namespaces %+v", spec.Linux.Namespaces)
+	}
+	for _, ns := range spec.Linux.Namespaces {
+		if p, ok := wantNS[ns.Type]; !ok || p != ns.Path {
+			t.Errorf("namespace %s path %q, want %q", ns.Type, ns.Path, p)
+		}
+	}
+	mounts := map[string]specs.Mount{}
+	for i, m := range spec.Mounts {
+		mounts[m.Destination] = m
+		if i > 0 && depth(spec.Mounts[i-1].Destination) > depth(m.Destination) {
+			t.Errorf("mount %s comes after deeper %s", m.Destination, spec.Mounts[i-1].Destination)
+		}
+	}
+	if m := mounts["/data"]; m.Source != hostDir || !reflect.DeepEqual(m.Options, []string{"rbind", "rprivate", "ro"}) {
+		t.Errorf("/data mount %+v", m)
+	}
+	if m := mounts["/dev/shm"]; m.Source != in.Pod.ShmPath {
+		t.Errorf("/dev/shm from %q, want the pod's", m.Source)
+	}
+	if m := mounts["/etc/resolv.conf"]; m.Source != "/var/lib/crib/pods/p1/resolv.conf" {
+		t.Errorf("/etc/resolv.conf from %q", m.Source)
+	}
+	if len(spec.Linux.MaskedPaths) == 0 || spec.Linux.Seccomp != nil {
+		t.Errorf("unprivileged container: masked %v, seccomp %v (no profile requested)", spec.Linux.MaskedPaths, spec.Linux.Seccomp)
+	}
+}
+
+func TestBuildRejects(t *testing.T) {
+	tests := []struct {
+		name    string
+		cfg     *runtimeapi.ContainerConfig
+		wantErr string
+	}{
+		{"missing host path", &runtimeapi.ContainerConfig{Command: []string{"x"},
+			Mounts: []*runtimeapi.Mount{{ContainerPath: "/d", HostPath: "/nonexistent/crib/path"}}}, `mounts[0].host_path "/nonexistent/crib/path" does not exist`},
+		{"relative container path", &runtimeapi.ContainerConfig{Command: []string{"x"},
+			Mounts: []*runtimeapi.Mount{{ContainerPath: "d", HostPath: "/"}}}, "mounts[0].container_path"},
+		{"rro without ro", &runtimeapi.ContainerConfig{Command: []string{"x"},
+			Mounts: []*runtimeapi.Mount{{ContainerPath: "/d", HostPath: "/", RecursiveReadOnly: true}}}, "recursive_read_only"},
+		{"apparmor profile", &runtimeapi.ContainerConfig{Command: []string{"x"}, Linux: &runtimeapi.LinuxContainerConfig{
+			SecurityContext: &runtimeapi.LinuxContainerSecurityContext{Apparmor: &runtimeapi.SecurityProfile{
+				ProfileType: runtimeapi.SecurityProfile_Localhost, LocalhostRef: "k8s-deny"}}}}, "apparmor"},
+		{"swap below limit", &runtimeapi.ContainerConfig{Command: []string{"x"}, Linux: &runtimeapi.LinuxContainerConfig{
+			Resources: &runtimeapi.LinuxContainerResources{MemoryLimitInBytes: 100, MemorySwapLimitInBytes: 50}}}, "memory_swap_limit_in_bytes"},
+		{"not a device", &runtimeapi.ContainerConfig{Command: []string{"x"},
+			Devices: []*runtimeapi.Device{{HostPath: "/etc/passwd", ContainerPath: "/dev/x"}}}, "devices[0].host_path"},
+		{"relative working dir", &runtimeapi.ContainerConfig{Command: []string{"x"}, WorkingDir: "srv"}, "working_dir"},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			_, err := Build(testInput(t, tc.cfg, imgspec.ImageConfig{}))
+			if err == nil || !strings.Contains(err.Error(), tc.wantErr) || !errors.Is(err, errdefs.ErrInvalidArgument) {
+				t.Fatalf("err %v, want InvalidArgument containing %q", err, tc.wantErr)
+			}
+		})
+	}
+}
