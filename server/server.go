@@ -77,6 +77,9 @@ func Interceptor(log logrus.FieldLogger) grpc.UnaryServerInterceptor {
 			} else {
 				e.Error("CRI call failed")
 			}
+			if _, ok := status.FromError(err); ok {
+				return nil, err
+			}
 			return nil, status.Error(code, err.Error())
 		}
 		return resp, nil

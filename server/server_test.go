@@ -6,7 +6,10 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/sirupsen/logrus"
+	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/status"
 	runtimeapi "k8s.io/cri-api/pkg/apis/runtime/v1"
 
 	"github.com/crib-runtime/crib/api/errdefs"
@@ -90,5 +93,25 @@ func TestSandboxSpecConversion(t *testing.T) {
 		spec.NetworkMode != state.NamespaceNode || spec.PIDMode != state.NamespacePod ||
 		len(spec.PortMappings) != 1 || spec.PortMappings[0].Protocol != "udp" || spec.DNS.Servers[0] != "1.2.3.4" {
 		t.Errorf("conversion: %+v", spec)
+	}
+}
+
+func TestInterceptorKeepsStatus(t *testing.T) {
+	icpt := Interceptor(logrus.New())
+	info := &grpc.UnaryServerInfo{FullMethod: "/runtime.v1.RuntimeService/Exec"}
+	tests := []struct {
+		err      error
+		code     codes.Code
+		wantDesc string
+	}{
+		{status.Error(codes.Unimplemented, "method Exec not implemented"), codes.Unimplemented, "method Exec not implemented"},
+		{errdefs.NotFound("pod sandbox %q not found", "x"), codes.NotFound, `pod sandbox "x" not found`},
+	}
+	for _, tc := range tests {
+		_, err := icpt(context.Background(), &runtimeapi.ExecRequest{}, info, func(context.Context, any) (any, error) { return nil, tc.err })
+		st, _ := status.FromError(err)
+		if st.Code() != tc.code || st.Message() != tc.wantDesc {
+			t.Errorf("got %v %q, want %v %q", st.Code(), st.Message(), tc.code, tc.wantDesc)
+		}
 	}
 }
