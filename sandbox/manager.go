@@ -56,6 +56,8 @@ type Options struct {
 	LogLevel string
 	// Network sets up and tears down pod networking.
 	Network Network
+	// Images resolves images and makes containers' root filesystems.
+	Images Images
 	// Log is the manager's logger.
 	Log logrus.FieldLogger
 }
@@ -68,9 +70,12 @@ type Manager struct {
 	// since without CAP_SYS_RESOURCE a lower value cannot be written.
 	oomScoreAdj int
 
-	mu    sync.RWMutex
-	pods  map[string]*pod   // by ID
-	names map[string]string // reserved name key -> ID
+	// mu guards the maps; lock order is pod.mu, then ctr.mu, then mu.
+	mu         sync.RWMutex
+	pods       map[string]*pod   // by ID
+	names      map[string]string // reserved pod name key -> ID
+	containers map[string]*ctr   // by ID
+	ctrNames   map[string]string // reserved container name key -> ID
 }
 
 // pod is one sandbox in memory. mu serialises lifecycle operations on it;
@@ -98,6 +103,8 @@ func New(opts Options) (*Manager, error) {
 		oomScoreAdj: adj,
 		pods:        map[string]*pod{},
 		names:       map[string]string{},
+		containers:  map[string]*ctr{},
+		ctrNames:    map[string]string{},
 	}
 	if m.pauseRootfs, err = preparePauseRootfs(opts.RootDir, opts.PauseBinary); err != nil {
 		return nil, err
@@ -146,10 +153,31 @@ func (m *Manager) recover() error {
 		}
 		m.pods[rec.ID] = &pod{rec: rec}
 		m.names[nameKey(rec.Metadata)] = rec.ID
+		m.recoverContainers(rec.ID)
 		m.opts.Log.WithField("pod", rec.ID).Debugf("recovered pod %s/%s in phase %s, ready=%v",
 			rec.Metadata.Namespace, rec.Metadata.Name, rec.Phase, m.ready(&rec))
 	}
 	return nil
+}
+
+// recoverContainers loads the container records of pod id.
+func (m *Manager) recoverContainers(id string) {
+	entries, err := os.ReadDir(m.containerDir(id))
+	if err != nil {
+		return // no containers
+	}
+	for _, e := range entries {
+		if !strings.HasSuffix(e.Name(), ".json") {
+			continue
+		}
+		var rec state.Container
+		if err := state.ReadJSON(filepath.Join(m.containerDir(id), e.Name()), &rec); err != nil {
+			m.opts.Log.WithError(err).Errorf("recover: skipping container record %s", e.Name())
+			continue
+		}
+		m.containers[rec.ID] = &ctr{rec: rec}
+		m.ctrNames[containerKey(&rec)] = rec.ID
+	}
 }
 
 // nameKey is the identity kubelet gives a pod attempt.
@@ -275,12 +303,7 @@ func (f Filter) Match(v View) bool {
 	if f.Ready != nil && *f.Ready != v.Ready {
 		return false
 	}
-	for k, want := range f.Labels {
-		if got, ok := v.Labels[k]; !ok || got != want {
-			return false
-		}
-	}
-	return true
+	return labelsMatch(v.Labels, f.Labels)
 }
 
 // Close drops the connections to shims; pods keep running.

@@ -169,7 +169,7 @@ func (m *Manager) startPause(ctx context.Context, rec *state.Sandbox, cu *cleanu
 		return conn.Shutdown(ctx)
 	})
 	adj := clampOOMScoreAdj(sandboxOOMScoreAdj, m.oomScoreAdj)
-	pid, err := conn.CreateStart(ctx, rec.ID, filepath.Join(rec.ShimDir, "pause"), pauseSpec(rec, m.pauseRootfs, adj))
+	pid, err := createStart(ctx, conn, rec.ID, filepath.Join(rec.ShimDir, "pause"), pauseSpec(rec, m.pauseRootfs, adj))
 	if err != nil {
 		return 0, 0, nil, fmt.Errorf("start pause process for pod %s: %w", rec.ID, err)
 	}

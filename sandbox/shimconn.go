@@ -15,45 +15,34 @@ import (
 	shimclient "github.com/crib-runtime/crib/sandbox/shim"
 )
 
-// shimConn is what the sandbox manager asks of a pod's crib-shim.
+// shimConn is what the sandbox manager asks of a pod's crib-shim
+// (*shimclient.Client).
 type shimConn interface {
-	// CreateStart creates and starts a container and returns its host PID.
-	CreateStart(ctx context.Context, id, bundle string, spec *specs.Spec) (int, error)
+	Create(ctx context.Context, req *apishim.CreateRequest) (int, error)
+	Start(ctx context.Context, id string) error
 	Delete(ctx context.Context, id string) error
 	Shutdown(ctx context.Context) error
 	Close() error
 }
 
-// shimAdapter fits the shim client to shimConn.
-type shimAdapter struct{ *shimclient.Client }
-
-func (s shimAdapter) CreateStart(ctx context.Context, id, bundle string, spec *specs.Spec) (int, error) {
-	pid, err := s.Create(ctx, &apishim.CreateRequest{ID: id, Bundle: bundle, Spec: spec})
+// createStart creates and starts a container and returns its host PID.
+func createStart(ctx context.Context, conn shimConn, id, bundle string, spec *specs.Spec) (int, error) {
+	pid, err := conn.Create(ctx, &apishim.CreateRequest{ID: id, Bundle: bundle, Spec: spec})
 	if err != nil {
 		return 0, err
 	}
-	if err := s.Start(ctx, id); err != nil {
-		_ = s.Client.Delete(ctx, id)
+	if err := conn.Start(ctx, id); err != nil {
+		_ = conn.Delete(ctx, id)
 		return 0, err
 	}
 	return pid, nil
 }
 
 func launchShim(ctx context.Context, binary, dir, logLevel string) (shimConn, error) {
-	c, err := shimclient.Launch(ctx, shimclient.LaunchOptions{Binary: binary, Dir: dir, LogLevel: logLevel})
-	if err != nil {
-		return nil, err
-	}
-	return shimAdapter{c}, nil
+	return shimclient.Launch(ctx, shimclient.LaunchOptions{Binary: binary, Dir: dir, LogLevel: logLevel})
 }
 
-func connectShim(dir string) (shimConn, error) {
-	c, err := shimclient.Connect(dir)
-	if err != nil {
-		return nil, err
-	}
-	return shimAdapter{c}, nil
-}
+func connectShim(dir string) (shimConn, error) { return shimclient.Connect(dir) }
 
 // killShim kills the shim whose PID file is in dir, if that PID is still a
 // crib-shim serving dir. It is the fallback when the shim does not answer.

@@ -45,6 +45,9 @@ func (m *Manager) stopLocked(ctx context.Context, p *pod) error {
 	if rec.Phase == state.PhaseStopped {
 		return nil
 	}
+	if err := m.stopContainers(ctx, p); err != nil {
+		return err
+	}
 	if err := m.stopPause(ctx, p); err != nil {
 		return err
 	}
@@ -129,6 +132,11 @@ func (m *Manager) Remove(ctx context.Context, id string) error {
 		return err
 	}
 	rec := p.rec
+	for _, c := range m.podContainers(rec.ID) {
+		if err := m.removeContainer(ctx, p, c); err != nil {
+			return fmt.Errorf("remove pod %s: %w", rec.ID, err)
+		}
+	}
 	for _, d := range []string{rec.ShimDir, filepath.Join(podsDir(m.opts.RootDir), rec.ID)} {
 		if err := os.RemoveAll(d); err != nil {
 			return fmt.Errorf("remove pod %s: %w", rec.ID, err)
@@ -141,5 +149,28 @@ func (m *Manager) Remove(ctx context.Context, id string) error {
 	}
 	m.mu.Unlock()
 	m.opts.Log.WithField("pod", rec.ID).Infof("pod %s/%s removed", rec.Metadata.Namespace, rec.Metadata.Name)
+	return nil
+}
+
+// stopContainers kills the pod's running containers and saves each one's
+// last state into its record: the shim, and the state files it keeps, end
+// with the pod. The caller holds p.mu.
+func (m *Manager) stopContainers(ctx context.Context, p *pod) error {
+	for _, c := range m.podContainers(p.rec.ID) {
+		c.mu.Lock()
+		err := m.stopContainerLocked(ctx, c, 0)
+		if err == nil {
+			v := m.viewOf(c.rec)
+			if c.rec.LastState == nil || v.Shim.Status != c.rec.LastState.Status {
+				last := v.Shim
+				c.rec.LastState = &last
+				err = m.saveContainer(&c.rec)
+			}
+		}
+		c.mu.Unlock()
+		if err != nil {
+			return fmt.Errorf("stop pod %s: %w", p.rec.ID, err)
+		}
+	}
 	return nil
 }

@@ -116,6 +116,15 @@ func serve(cfg config.Config, log *logrus.Logger) error {
 		return fmt.Errorf("network: %w", err)
 	}
 	defer netMgr.Close()
+	images, err := newImageService(cfg, log)
+	if err != nil {
+		return err
+	}
+	defer func() {
+		if err := images.Close(); err != nil {
+			log.WithError(err).Error("image store shutdown")
+		}
+	}()
 	sandboxes, err := sandbox.New(sandbox.Options{
 		RootDir:      cfg.RootDir,
 		RunDir:       cfg.RunDir,
@@ -126,21 +135,13 @@ func serve(cfg config.Config, log *logrus.Logger) error {
 		ShmSize:      cfg.Runtime.ShmSize,
 		LogLevel:     cfg.Log.Level,
 		Network:      netMgr,
+		Images:       images,
 		Log:          log.WithField("component", "sandbox"),
 	})
 	if err != nil {
 		return fmt.Errorf("sandbox manager: %w", err)
 	}
 	defer sandboxes.Close()
-	images, err := newImageService(cfg, log)
-	if err != nil {
-		return err
-	}
-	defer func() {
-		if err := images.Close(); err != nil {
-			log.WithError(err).Error("image store shutdown")
-		}
-	}()
 
 	lis, err := listen(cfg.GRPC)
 	if err != nil {

@@ -1,0 +1,55 @@
+package state
+
+import (
+	"time"
+
+	"github.com/crib-runtime/crib/api/shim"
+)
+
+// ContainerVersion is the version of the Container record written by this build.
+const ContainerVersion = 1
+
+// Mount is one bind mount as the CRI reports it back.
+type Mount struct {
+	ContainerPath string `json:"containerPath"`
+	HostPath      string `json:"hostPath"`
+	Readonly      bool   `json:"readonly,omitempty"`
+	Propagation   int32  `json:"propagation,omitempty"`
+}
+
+// Container is one app container's record, at
+// <root>/pods/<pod id>/containers/<id>.json. Its running state (started,
+// exited, exit code, OOM) is not kept here: the pod's shim writes it to
+// <run>/pods/<pod id>/containers/<id>/state.json, and cribd reads it from
+// there, so that exits while cribd is down are seen after a restart.
+type Container struct {
+	Version     int               `json:"version"`
+	ID          string            `json:"id"`
+	PodID       string            `json:"podId"`
+	Name        string            `json:"name"`
+	Attempt     uint32            `json:"attempt"`
+	Labels      map[string]string `json:"labels,omitempty"`
+	Annotations map[string]string `json:"annotations,omitempty"`
+	CreatedAt   time.Time         `json:"createdAt"`
+	// Image is the image as requested; ImageRef what it resolved to (a
+	// repo digest when known); ImageID the config digest.
+	Image    string `json:"image"`
+	ImageRef string `json:"imageRef"`
+	ImageID  string `json:"imageId"`
+	// LogPath is the absolute CRI log path ("" for none).
+	LogPath string  `json:"logPath,omitempty"`
+	Mounts  []Mount `json:"mounts,omitempty"`
+	// Rootfs is the mounted root filesystem of the writable layer.
+	Rootfs string `json:"rootfs"`
+	// StopSignal is the signal StopContainer sends first.
+	StopSignal int `json:"stopSignal"`
+	// Pid and PidStartTime identify the init process.
+	Pid          int    `json:"pid"`
+	PidStartTime uint64 `json:"pidStartTime"`
+	// LastState is the shim's last word on the container, saved when its
+	// pod stops (the shim and its state files go with the pod).
+	LastState *shim.State `json:"lastState,omitempty"`
+	// Removing is set once RemoveContainer began, so a crash mid-removal
+	// is finished at the next Remove instead of reviving the container.
+	Removing bool `json:"removing,omitempty"`
+}

@@ -1,0 +1,383 @@
+package sandbox
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"sort"
+	"strings"
+	"sync"
+	"time"
+
+	imgspec "github.com/opencontainers/image-spec/specs-go/v1"
+	runtimeapi "k8s.io/cri-api/pkg/apis/runtime/v1"
+
+	"github.com/crib-runtime/crib/api/errdefs"
+	apishim "github.com/crib-runtime/crib/api/shim"
+	"github.com/crib-runtime/crib/api/state"
+	"github.com/crib-runtime/crib/image"
+	"github.com/crib-runtime/crib/sandbox/cleanup"
+	"github.com/crib-runtime/crib/sandbox/ocispec"
+)
+
+// Images is what the container code needs from the image service.
+type Images interface {
+	Status(ref string) (*image.Image, error)
+	CreateRootfs(id string, imageID image.ID, name string) (string, error)
+	RemoveRootfs(id string) error
+}
+
+// ctr is one app container in memory; mu serialises its lifecycle.
+type ctr struct {
+	mu  sync.Mutex
+	rec state.Container
+}
+
+// ContainerView is a container's record plus its running state, read from
+// the state file its shim keeps.
+type ContainerView struct {
+	state.Container
+	Shim apishim.State
+}
+
+// CRIState is the container's state as the CRI names it.
+func (v ContainerView) CRIState() runtimeapi.ContainerState {
+	switch v.Shim.Status {
+	case apishim.StatusCreated:
+		return runtimeapi.ContainerState_CONTAINER_CREATED
+	case apishim.StatusRunning:
+		return runtimeapi.ContainerState_CONTAINER_RUNNING
+	case apishim.StatusStopped:
+		return runtimeapi.ContainerState_CONTAINER_EXITED
+	}
+	return runtimeapi.ContainerState_CONTAINER_UNKNOWN
+}
+
+func (m *Manager) containerDir(podID string) string {
+	return filepath.Join(podsDir(m.opts.RootDir), podID, "containers")
+}
+
+func (m *Manager) saveContainer(rec *state.Container) error {
+	rec.Version = state.ContainerVersion
+	return state.WriteJSON(filepath.Join(m.containerDir(rec.PodID), rec.ID+".json"), rec)
+}
+
+// shimStatePath is where a pod's shim records a container's state.
+func shimStatePath(shimDir, id string) string {
+	return filepath.Join(shimDir, "containers", id, "state.json")
+}
+
+// CreateContainer creates an app container in pod podID from cfg; it
+// returns the container's ID. The image must be in the store.
+func (m *Manager) CreateContainer(ctx context.Context, podID string, cfg *runtimeapi.ContainerConfig) (string, error) {
+	p, err := m.lookup(podID)
+	if err != nil {
+		return "", err
+	}
+	md := cfg.GetMetadata()
+	if md == nil || md.GetName() == "" {
+		return "", errdefs.InvalidArgument("config.metadata.name is empty")
+	}
+	ref := cfg.GetImage().GetImage()
+	if ref == "" {
+		return "", errdefs.InvalidArgument("config.image.image is empty")
+	}
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	pod := p.rec
+	if pod.Phase != state.PhaseReady || !processAlive(pod.PausePID, pod.PauseStartTime) {
+		return "", errdefs.FailedPrecondition("pod sandbox %s is not ready", pod.ID)
+	}
+	logPath, err := containerLogPath(pod.LogDirectory, cfg.GetLogPath())
+	if err != nil {
+		return "", err
+	}
+	img, err := m.opts.Images.Status(ref)
+	if err != nil {
+		if errors.Is(err, errdefs.ErrNotFound) {
+			return "", errdefs.NotFound("image %q is not in the store: pull it first", ref)
+		}
+		return "", fmt.Errorf("image %q: %w", ref, err)
+	}
+	id, err := newID()
+	if err != nil {
+		return "", err
+	}
+	key := strings.Join([]string{md.GetName(), pod.ID, fmt.Sprint(md.GetAttempt())}, "_")
+	if err := m.reserveContainer(key, id); err != nil {
+		return "", err
+	}
+	log := m.opts.Log.WithField("pod", pod.ID).WithField("container", id)
+	cu := cleanup.New(log)
+	defer cu.Run()
+	cu.Add("release container name", func(context.Context) error { m.releaseContainer(key, id); return nil })
+
+	rootfs, err := m.opts.Images.CreateRootfs(id, img.ID, key)
+	if err != nil {
+		return "", err
+	}
+	cu.Add("remove root filesystem", func(context.Context) error { return m.opts.Images.RemoveRootfs(id) })
+
+	var imgCfg imgspec.ImageConfig
+	if img.Config != nil {
+		imgCfg = img.Config.Config
+	}
+	spec, err := ocispec.Build(ocispec.Input{
+		ContainerID:      id,
+		Config:           cfg,
+		Pod:              &pod,
+		PodFilesDir:      filepath.Join(podsDir(m.opts.RootDir), pod.ID),
+		PausePID:         pod.PausePID,
+		TargetPID:        m.targetPID(cfg),
+		Image:            imgCfg,
+		Rootfs:           rootfs,
+		OOMScoreAdjFloor: m.oomScoreAdj,
+	})
+	if err != nil {
+		return "", err
+	}
+	if logPath != "" {
+		if err := os.MkdirAll(filepath.Dir(logPath), 0o755); err != nil {
+			return "", fmt.Errorf("create log directory: %w", err)
+		}
+	}
+	rec := state.Container{
+		ID: id, PodID: pod.ID, Name: md.GetName(), Attempt: md.GetAttempt(),
+		Labels: cfg.GetLabels(), Annotations: cfg.GetAnnotations(), CreatedAt: time.Now(),
+		Image: ref, ImageRef: imageRef(img), ImageID: img.ID.CRIString(),
+		LogPath: logPath, Rootfs: rootfs, StopSignal: stopSignal(cfg, imgCfg),
+	}
+	for _, mnt := range cfg.GetMounts() {
+		rec.Mounts = append(rec.Mounts, state.Mount{
+			ContainerPath: mnt.GetContainerPath(), HostPath: mnt.GetHostPath(),
+			Readonly: mnt.GetReadonly(), Propagation: int32(mnt.GetPropagation()),
+		})
+	}
+	if err := os.MkdirAll(m.containerDir(pod.ID), 0o711); err != nil {
+		return "", fmt.Errorf("create container dir: %w", err)
+	}
+	if err := m.saveContainer(&rec); err != nil {
+		return "", err
+	}
+	cu.Add("remove container record", func(context.Context) error {
+		return os.Remove(filepath.Join(m.containerDir(pod.ID), id+".json"))
+	})
+	conn, err := m.shimFor(p)
+	if err != nil {
+		return "", err
+	}
+	pid, err := conn.Create(ctx, &apishim.CreateRequest{
+		ID: id, Bundle: filepath.Join(pod.ShimDir, "containers", id), Spec: spec, LogPath: logPath,
+	})
+	if err != nil {
+		return "", fmt.Errorf("create container %s in pod %s: %w", md.GetName(), pod.ID, err)
+	}
+	cu.Add("delete container in shim", func(ctx context.Context) error { return conn.Delete(ctx, id) })
+	rec.Pid = pid
+	if rec.PidStartTime, _, err = processStartTime(pid); err != nil {
+		return "", fmt.Errorf("container %s init process %d: %w", id, pid, err)
+	}
+	if err := m.saveContainer(&rec); err != nil {
+		return "", err
+	}
+	m.mu.Lock()
+	m.containers[id] = &ctr{rec: rec}
+	m.mu.Unlock()
+	cu.Release()
+	log.Infof("created container %s (%s) in pod %s/%s", rec.Name, ref, pod.Metadata.Namespace, pod.Metadata.Name)
+	return id, nil
+}
+
+// containerLogPath joins the pod's log directory and the container's log
+// path, refusing a path that leaves the directory.
+func containerLogPath(dir, rel string) (string, error) {
+	if rel == "" {
+		return "", nil
+	}
+	if dir == "" {
+		return "", errdefs.InvalidArgument("config.log_path %q is set but the pod has no log_directory", rel)
+	}
+	if filepath.IsAbs(rel) {
+		return "", errdefs.InvalidArgument("config.log_path %q must be relative to the pod's log_directory", rel)
+	}
+	full := filepath.Join(dir, rel)
+	if r, err := filepath.Rel(dir, full); err != nil || r == ".." || strings.HasPrefix(r, "../") {
+		return "", errdefs.InvalidArgument("config.log_path %q leaves the pod's log_directory %s", rel, dir)
+	}
+	return full, nil
+}
+
+// imageRef is the reference ContainerStatus reports: a repo digest when the
+// image has one, else its ID.
+func imageRef(img *image.Image) string {
+	if len(img.RepoDigests) > 0 {
+		return img.RepoDigests[0]
+	}
+	return img.ID.CRIString()
+}
+
+// targetPID is the init PID of the container a TARGET PID namespace names.
+func (m *Manager) targetPID(cfg *runtimeapi.ContainerConfig) int {
+	target := cfg.GetLinux().GetSecurityContext().GetNamespaceOptions().GetTargetId()
+	if target == "" {
+		return 0
+	}
+	c, err := m.lookupContainer(target)
+	if err != nil {
+		return 0
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if processAlive(c.rec.Pid, c.rec.PidStartTime) {
+		return c.rec.Pid
+	}
+	return 0
+}
+
+func (m *Manager) reserveContainer(key, id string) error {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if other, ok := m.ctrNames[key]; ok {
+		return errdefs.AlreadyExists("container name %q is reserved for container %s", key, other)
+	}
+	m.ctrNames[key] = id
+	return nil
+}
+
+func (m *Manager) releaseContainer(key, id string) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if m.ctrNames[key] == id {
+		delete(m.ctrNames, key)
+	}
+}
+
+func containerKey(rec *state.Container) string {
+	return strings.Join([]string{rec.Name, rec.PodID, fmt.Sprint(rec.Attempt)}, "_")
+}
+
+// lookupContainer finds a container by full ID or unique ID prefix.
+func (m *Manager) lookupContainer(id string) (*ctr, error) {
+	if id == "" {
+		return nil, errdefs.InvalidArgument("container_id is empty")
+	}
+	m.mu.RLock()
+	defer m.mu.RUnlock()
+	if c, ok := m.containers[id]; ok {
+		return c, nil
+	}
+	var found *ctr
+	for full, c := range m.containers {
+		if strings.HasPrefix(full, id) {
+			if found != nil {
+				return nil, errdefs.InvalidArgument("container ID prefix %q is ambiguous", id)
+			}
+			found = c
+		}
+	}
+	if found == nil {
+		return nil, errdefs.NotFound("container %q not found", id)
+	}
+	return found, nil
+}
+
+// shimFor returns the pod's shim connection, reconnecting after a restart.
+// The caller holds p.mu.
+func (m *Manager) shimFor(p *pod) (shimConn, error) {
+	if p.shim != nil {
+		return p.shim, nil
+	}
+	conn, err := connectShim(p.rec.ShimDir)
+	if err != nil {
+		return nil, fmt.Errorf("shim of pod %s: %w", p.rec.ID, err)
+	}
+	p.shim = conn
+	return conn, nil
+}
+
+// containerView reads c's running state.
+func (m *Manager) containerView(c *ctr) ContainerView {
+	c.mu.Lock()
+	rec := c.rec
+	c.mu.Unlock()
+	return m.viewOf(rec)
+}
+
+// viewOf derives a container's running state: from the state file its shim
+// keeps, or, once the shim is gone with its pod, from the last state cribd
+// saved in the record.
+func (m *Manager) viewOf(rec state.Container) ContainerView {
+	v := ContainerView{Container: rec}
+	shimDir := filepath.Join(podsDir(m.opts.RunDir), rec.PodID)
+	if err := state.ReadJSON(shimStatePath(shimDir, rec.ID), &v.Shim); err != nil {
+		if rec.LastState != nil {
+			v.Shim = *rec.LastState
+		} else {
+			v.Shim = apishim.State{ID: rec.ID, Status: apishim.StatusUnknown}
+		}
+	}
+	// A shim that died cannot record its container's exit: a running state
+	// whose process is gone is an exit of unknown code.
+	if v.Shim.Status == apishim.StatusRunning && !processAlive(rec.Pid, rec.PidStartTime) && !shimAlive(shimDir) {
+		v.Shim.Status = apishim.StatusStopped
+		v.Shim.ExitCode = 255
+	}
+	return v
+}
+
+// Container returns one container by ID or unique ID prefix.
+func (m *Manager) Container(id string) (ContainerView, error) {
+	c, err := m.lookupContainer(id)
+	if err != nil {
+		return ContainerView{}, err
+	}
+	return m.containerView(c), nil
+}
+
+// ContainerFilter selects containers in Containers. Zero fields match all.
+type ContainerFilter struct {
+	IDPrefix string
+	PodID    string
+	State    *runtimeapi.ContainerState
+	Labels   map[string]string
+}
+
+// Containers lists the containers matching f, oldest first.
+func (m *Manager) Containers(f ContainerFilter) []ContainerView {
+	m.mu.RLock()
+	cs := make([]*ctr, 0, len(m.containers))
+	for _, c := range m.containers {
+		cs = append(cs, c)
+	}
+	m.mu.RUnlock()
+	var out []ContainerView
+	for _, c := range cs {
+		v := m.containerView(c)
+		if f.IDPrefix != "" && !strings.HasPrefix(v.ID, f.IDPrefix) {
+			continue
+		}
+		if f.PodID != "" && !strings.HasPrefix(v.PodID, f.PodID) {
+			continue
+		}
+		if f.State != nil && v.CRIState() != *f.State {
+			continue
+		}
+		if !labelsMatch(v.Labels, f.Labels) {
+			continue
+		}
+		out = append(out, v)
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i].CreatedAt.Before(out[j].CreatedAt) })
+	return out
+}
+
+func labelsMatch(have, want map[string]string) bool {
+	for k, w := range want {
+		if g, ok := have[k]; !ok || g != w {
+			return false
+		}
+	}
+	return true
+}

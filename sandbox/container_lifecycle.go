@@ -1,0 +1,227 @@
+package sandbox
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"syscall"
+	"time"
+
+	imgspec "github.com/opencontainers/image-spec/specs-go/v1"
+	"golang.org/x/sys/unix"
+	runtimeapi "k8s.io/cri-api/pkg/apis/runtime/v1"
+
+	"github.com/crib-runtime/crib/api/errdefs"
+	apishim "github.com/crib-runtime/crib/api/shim"
+	"github.com/crib-runtime/crib/api/state"
+)
+
+// exitPoll is how often Stop checks whether a signalled container exited.
+const exitPoll = 10 * time.Millisecond
+
+// StartContainer starts a created container.
+func (m *Manager) StartContainer(ctx context.Context, id string) error {
+	c, err := m.lookupContainer(id)
+	if err != nil {
+		return err
+	}
+	p, err := m.lookup(c.rec.PodID)
+	if err != nil {
+		return fmt.Errorf("container %s: %w", id, err)
+	}
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if v := m.viewOf(c.rec); v.Shim.Status != apishim.StatusCreated {
+		return errdefs.FailedPrecondition("container %s is %s, not created", c.rec.ID, v.Shim.Status)
+	}
+	conn, err := m.shimFor(p)
+	if err != nil {
+		return err
+	}
+	if err := conn.Start(ctx, c.rec.ID); err != nil {
+		return fmt.Errorf("start container %s: %w", c.rec.ID, err)
+	}
+	m.opts.Log.WithField("pod", c.rec.PodID).WithField("container", c.rec.ID).Infof("started container %s", c.rec.Name)
+	return nil
+}
+
+// StopContainer sends the container's stop signal, waits up to timeout for
+// it to exit, then kills it. A timeout of 0 kills at once. Stopping an
+// exited or unknown container succeeds.
+func (m *Manager) StopContainer(ctx context.Context, id string, timeout time.Duration) error {
+	c, err := m.lookupContainer(id)
+	if errors.Is(err, errdefs.ErrNotFound) {
+		return nil
+	}
+	if err != nil {
+		return err
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return m.stopContainerLocked(ctx, c, timeout)
+}
+
+func (m *Manager) stopContainerLocked(ctx context.Context, c *ctr, timeout time.Duration) error {
+	rec := c.rec
+	if !processAlive(rec.Pid, rec.PidStartTime) {
+		return nil
+	}
+	sig := syscall.Signal(rec.StopSignal)
+	if timeout > 0 && sig != syscall.SIGKILL {
+		if err := unix.Kill(rec.Pid, sig); err != nil && !errors.Is(err, unix.ESRCH) {
+			return fmt.Errorf("signal container %s: %w", rec.ID, err)
+		}
+		if m.waitExit(ctx, rec, timeout) {
+			return nil
+		}
+	}
+	if err := killProcess(rec.Pid, rec.PidStartTime); err != nil {
+		return fmt.Errorf("kill container %s: %w", rec.ID, err)
+	}
+	if !m.waitExit(ctx, rec, 10*time.Second) {
+		return fmt.Errorf("container %s (pid %d) did not exit after SIGKILL", rec.ID, rec.Pid)
+	}
+	return nil
+}
+
+// waitExit polls until the container's exit is recorded (by its shim, or
+// derived when the shim is gone) or timeout passes.
+func (m *Manager) waitExit(ctx context.Context, rec state.Container, timeout time.Duration) bool {
+	deadline := time.NewTimer(timeout)
+	defer deadline.Stop()
+	tick := time.NewTicker(exitPoll)
+	defer tick.Stop()
+	for m.viewOf(rec).Shim.Status != apishim.StatusStopped {
+		select {
+		case <-ctx.Done():
+			return false
+		case <-deadline.C:
+			return false
+		case <-tick.C:
+		}
+	}
+	return true
+}
+
+// RemoveContainer kills the container if it runs, deletes it in the shim,
+// removes its writable layer and its record. Unknown IDs succeed.
+func (m *Manager) RemoveContainer(ctx context.Context, id string) error {
+	c, err := m.lookupContainer(id)
+	if errors.Is(err, errdefs.ErrNotFound) {
+		return nil
+	}
+	if err != nil {
+		return err
+	}
+	p, err := m.lookup(c.rec.PodID)
+	if err != nil && !errors.Is(err, errdefs.ErrNotFound) {
+		return err
+	}
+	if p != nil {
+		p.mu.Lock()
+		defer p.mu.Unlock()
+	}
+	return m.removeContainer(ctx, p, c)
+}
+
+// removeContainer does RemoveContainer's work; the caller holds p.mu.
+func (m *Manager) removeContainer(ctx context.Context, p *pod, c *ctr) error {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	rec := &c.rec
+	if !rec.Removing {
+		rec.Removing = true
+		if err := m.saveContainer(rec); err != nil {
+			return err
+		}
+	}
+	if err := m.stopContainerLocked(ctx, c, 0); err != nil {
+		return err
+	}
+	if p != nil {
+		if conn, err := m.shimFor(p); err == nil {
+			if err := conn.Delete(ctx, rec.ID); err != nil {
+				return fmt.Errorf("remove container %s: %w", rec.ID, err)
+			}
+		} else if err := removeCgroup(ctx, filepath.Join(p.rec.CgroupParent, rec.ID)); err != nil {
+			return fmt.Errorf("remove container %s: %w", rec.ID, err)
+		}
+	}
+	if err := m.opts.Images.RemoveRootfs(rec.ID); err != nil {
+		return err
+	}
+	if err := os.Remove(filepath.Join(m.containerDir(rec.PodID), rec.ID+".json")); err != nil && !errors.Is(err, os.ErrNotExist) {
+		return fmt.Errorf("remove container %s record: %w", rec.ID, err)
+	}
+	m.mu.Lock()
+	delete(m.containers, rec.ID)
+	if m.ctrNames[containerKey(rec)] == rec.ID {
+		delete(m.ctrNames, containerKey(rec))
+	}
+	m.mu.Unlock()
+	m.opts.Log.WithField("pod", rec.PodID).WithField("container", rec.ID).Infof("removed container %s", rec.Name)
+	return nil
+}
+
+// podContainers lists the containers of pod id.
+func (m *Manager) podContainers(id string) []*ctr {
+	m.mu.RLock()
+	defer m.mu.RUnlock()
+	var out []*ctr
+	for _, c := range m.containers {
+		if c.rec.PodID == id {
+			out = append(out, c)
+		}
+	}
+	return out
+}
+
+// stopSignal is the signal StopContainer sends first: the request's, else
+// the image's STOPSIGNAL, else SIGTERM.
+func stopSignal(cfg *runtimeapi.ContainerConfig, img imgspec.ImageConfig) int {
+	if s := cfg.GetStopSignal(); s != runtimeapi.Signal_SIGNAL_RUNTIME_DEFAULT {
+		if n, ok := signalNumbers[strings.TrimPrefix(s.String(), "SIGNAL_SIG")]; ok {
+			return n
+		}
+	}
+	if s := strings.ToUpper(strings.TrimPrefix(strings.ToUpper(img.StopSignal), "SIG")); s != "" {
+		if n, err := strconv.Atoi(s); err == nil && n > 0 && n < 65 {
+			return n
+		}
+		if n, ok := signalNumbers[s]; ok {
+			return n
+		}
+	}
+	return int(syscall.SIGTERM)
+}
+
+// signalNumbers maps signal names without "SIG" to numbers.
+var signalNumbers = func() map[string]int {
+	out := map[string]int{}
+	for n := 1; n < 32; n++ {
+		name := unix.SignalName(syscall.Signal(n))
+		if name != "" {
+			out[strings.TrimPrefix(name, "SIG")] = n
+		}
+	}
+	return out
+}()
+
+// shimAlive reports whether the shim whose PID file is in dir still runs.
+func shimAlive(dir string) bool {
+	data, err := os.ReadFile(filepath.Join(dir, apishim.PIDName))
+	if err != nil {
+		return false
+	}
+	pid, err := strconv.Atoi(strings.TrimSpace(string(data)))
+	if err != nil || pid <= 0 {
+		return false
+	}
+	return unix.Kill(pid, 0) == nil
+}

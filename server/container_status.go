@@ -1,0 +1,64 @@
+package server
+
+import (
+	"context"
+	"encoding/json"
+
+	runtimeapi "k8s.io/cri-api/pkg/apis/runtime/v1"
+
+	"github.com/crib-runtime/crib/sandbox"
+)
+
+// ContainerStatus reports one container; verbose adds its pid.
+func (s *Server) ContainerStatus(ctx context.Context, req *runtimeapi.ContainerStatusRequest) (*runtimeapi.ContainerStatusResponse, error) {
+	v, err := s.opts.Sandboxes.Container(req.GetContainerId())
+	if err != nil {
+		return nil, err
+	}
+	resp := &runtimeapi.ContainerStatusResponse{Status: containerStatus(v)}
+	if req.GetVerbose() {
+		info, err := json.Marshal(map[string]any{"pid": v.Pid, "rootfs": v.Rootfs, "podId": v.PodID, "shimState": v.Shim})
+		if err != nil {
+			return nil, err
+		}
+		resp.Info = map[string]string{"info": string(info)}
+	}
+	return resp, nil
+}
+
+func containerStatus(v sandbox.ContainerView) *runtimeapi.ContainerStatus {
+	st := &runtimeapi.ContainerStatus{
+		Id:          v.ID,
+		Metadata:    &runtimeapi.ContainerMetadata{Name: v.Name, Attempt: v.Attempt},
+		State:       v.CRIState(),
+		CreatedAt:   v.CreatedAt.UnixNano(),
+		Image:       &runtimeapi.ImageSpec{Image: v.Image, UserSpecifiedImage: v.Image},
+		ImageRef:    v.ImageRef,
+		ImageId:     v.ImageID,
+		Labels:      v.Labels,
+		Annotations: v.Annotations,
+		LogPath:     v.LogPath,
+	}
+	if !v.Shim.StartedAt.IsZero() {
+		st.StartedAt = v.Shim.StartedAt.UnixNano()
+	}
+	if st.State == runtimeapi.ContainerState_CONTAINER_EXITED {
+		st.FinishedAt = v.Shim.FinishedAt.UnixNano()
+		st.ExitCode = int32(v.Shim.ExitCode)
+		switch {
+		case v.Shim.OOMKilled:
+			st.Reason = "OOMKilled"
+		case v.Shim.ExitCode == 0:
+			st.Reason = "Completed"
+		default:
+			st.Reason = "Error"
+		}
+	}
+	for _, m := range v.Mounts {
+		st.Mounts = append(st.Mounts, &runtimeapi.Mount{
+			ContainerPath: m.ContainerPath, HostPath: m.HostPath, Readonly: m.Readonly,
+			Propagation: runtimeapi.MountPropagation(m.Propagation),
+		})
+	}
+	return st
+}
