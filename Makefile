@@ -20,6 +20,7 @@ build:
 	@mkdir -p $(BIN)
 	$(GO) build -tags '$(GOTAGS)' -ldflags '$(LDFLAGS)' -o $(BIN)/cribd ./cmd/cribd
 	$(GO) build -tags '$(GOTAGS)' -ldflags '$(LDFLAGS)' -o $(BIN)/crib-shim ./cmd/crib-shim
+	$(GO) build -ldflags '$(LDFLAGS)' -o $(BIN)/crib-vxlan ./cmd/crib-vxlan
 	$(CC) -static -Os -Wall -o $(BIN)/crib-pause cmd/crib-pause/pause.c
 
 # deps installs the Debian packages crib needs to build and test.

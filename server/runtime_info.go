@@ -4,6 +4,8 @@ import (
 	"context"
 
 	runtimeapi "k8s.io/cri-api/pkg/apis/runtime/v1"
+
+	"github.com/crib-runtime/crib/api/errdefs"
 )
 
 // Version reports crib's name and version and the CRI API version.
@@ -47,8 +49,21 @@ func (s *Server) RuntimeConfig(ctx context.Context, req *runtimeapi.RuntimeConfi
 	return &runtimeapi.RuntimeConfigResponse{Linux: &runtimeapi.LinuxRuntimeConfiguration{CgroupDriver: driver}}, nil
 }
 
-// UpdateRuntimeConfig accepts kubelet's pod CIDR. The bridge and host-local
-// configs crib uses today carry their own subnet, so there is nothing to do.
+// PodCIDRSetter takes kubelet's pod CIDR; the overlay's network status
+// implements it (cmd/cribd/overlay.go).
+type PodCIDRSetter interface {
+	SetPodCIDR(cidr string) error
+}
+
+// UpdateRuntimeConfig passes kubelet's pod CIDR to the overlay manager when
+// the overlay is enabled. Otherwise the network configs carry their own
+// subnet and there is nothing to do.
 func (s *Server) UpdateRuntimeConfig(ctx context.Context, req *runtimeapi.UpdateRuntimeConfigRequest) (*runtimeapi.UpdateRuntimeConfigResponse, error) {
+	cidr := req.GetRuntimeConfig().GetNetworkConfig().GetPodCidr()
+	if setter, ok := s.opts.Network.(PodCIDRSetter); ok && cidr != "" {
+		if err := setter.SetPodCIDR(cidr); err != nil {
+			return nil, errdefs.InvalidArgument("runtime_config.network_config.pod_cidr: %v", err)
+		}
+	}
 	return &runtimeapi.UpdateRuntimeConfigResponse{}, nil
 }

@@ -79,6 +79,8 @@ type Network struct {
 	BinDirs []string `toml:"bin_dirs"`
 	// CacheDir is libcni's result cache.
 	CacheDir string `toml:"cache_dir"`
+	// Overlay is the VXLAN overlay (see overlay.go).
+	Overlay Overlay `toml:"overlay"`
 }
 
 // Image configures the image service: pulls, the image store and pinning.
@@ -154,6 +156,7 @@ func Default() Config {
 			ConfDir:  "/etc/cni/net.d",
 			BinDirs:  []string{"/opt/cni/bin", "/usr/lib/cni"},
 			CacheDir: "/var/lib/crib/cni-cache",
+			Overlay:  defaultOverlay(),
 		},
 		Image: Image{
 			StorageDriver:       "overlay",
@@ -255,6 +258,9 @@ func (c Config) Validate() error {
 		if !filepath.IsAbs(d) {
 			return fmt.Errorf("key %q: %q is not an absolute path", "network.bin_dirs", d)
 		}
+	}
+	if err := c.Network.Overlay.validate(); err != nil {
+		return err
 	}
 	return c.Image.validate()
 }

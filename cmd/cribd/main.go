@@ -106,6 +106,14 @@ func serve(cfg config.Config, log *logrus.Logger) error {
 	if err != nil {
 		return fmt.Errorf("runtime.pause_binary: %w", err)
 	}
+	// [network.overlay]: see overlay.go.
+	overlayMgr, err := startOverlay(cfg, log)
+	if err != nil {
+		return err
+	}
+	if overlayMgr != nil {
+		defer overlayMgr.Close()
+	}
 	netMgr, err := network.New(network.Options{
 		ConfDir:  cfg.Network.ConfDir,
 		BinDirs:  cfg.Network.BinDirs,
@@ -148,11 +156,15 @@ func serve(cfg config.Config, log *logrus.Logger) error {
 		return err
 	}
 	g := grpc.NewServer(grpc.UnaryInterceptor(server.Interceptor(log.WithField("component", "cri"))))
+	var netStatus server.NetworkStatus = netMgr
+	if overlayMgr != nil {
+		netStatus = overlayStatus{cni: netMgr, overlay: overlayMgr}
+	}
 	server.New(server.Options{
 		Version:      version,
 		CgroupDriver: cfg.Runtime.CgroupDriver,
 		Sandboxes:    sandboxes,
-		Network:      netMgr,
+		Network:      netStatus,
 		Images:       images,
 		Log:          log,
 	}).Register(g)

@@ -10,7 +10,7 @@
 # failure, and cleans up.
 #
 # Usage: tests/critest/run.sh [extra critest flags]      (as root)
-# Env:   CRIB_BIN_DIR (default <repo>/bin), CRITEST, CRICTL (default the
+# Env:   CRIB_CRITEST_FOCUS, CRIB_CRITEST_SKIP (see below), CRIB_BIN_DIR (default <repo>/bin), CRITEST, CRICTL (default the
 #        cache scripts/build-cri-tools.sh fills), CRIB_CRITEST_KEEP=1 keeps
 #        the temp dir (config, cribd.log, report.json).
 set -euo pipefail
@@ -183,6 +183,12 @@ focus=(
 	'Image Manager'
 )
 skip='sysctls|Container|[Ss]treaming|benchmark'
+# CRIB_CRITEST_FOCUS (one regexp) and CRIB_CRITEST_SKIP replace the defaults,
+# to look at other specs by hand.
+if [[ -n ${CRIB_CRITEST_FOCUS:-} ]]; then
+	focus=("$CRIB_CRITEST_FOCUS")
+fi
+skip=${CRIB_CRITEST_SKIP:-$skip}
 expected_failure='public image with digest should be pulled and removed'
 
 args=(

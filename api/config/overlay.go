@@ -1,0 +1,83 @@
+package config
+
+import (
+	"fmt"
+	"net"
+	"path/filepath"
+)
+
+// Overlay configures the VXLAN overlay ([network.overlay]): cribd's overlay
+// manager and the default crib-vxlan conflist.
+type Overlay struct {
+	// Enabled turns the overlay manager on.
+	Enabled bool `toml:"enabled"`
+	// ClusterNetwork holds every node's pod subnet.
+	ClusterNetwork string `toml:"cluster_network"`
+	// NodeSubnet is this node's pod subnet; empty means kubelet's pod CIDR
+	// (UpdateRuntimeConfig).
+	NodeSubnet string `toml:"node_subnet"`
+	// Interface is the underlay interface; empty means the default route's.
+	Interface string `toml:"interface"`
+	// VNI and Port are the VXLAN id and UDP port.
+	VNI  int `toml:"vni"`
+	Port int `toml:"port"`
+	// VTEPName and BridgeName name the VXLAN device and the pod bridge.
+	VTEPName   string `toml:"vtep_name"`
+	BridgeName string `toml:"bridge_name"`
+	// NodeName names this node's lease; empty means the hostname.
+	NodeName string `toml:"node_name"`
+	// LeaseDir is the directory of node leases every node shares.
+	LeaseDir string `toml:"lease_dir"`
+	// SubnetFile is where cribd writes the node subnet for crib-vxlan.
+	SubnetFile string `toml:"subnet_file"`
+	// IPAMDataDir is host-local's directory in the default conflist.
+	IPAMDataDir string `toml:"ipam_data_dir"`
+}
+
+// defaultOverlay is the [network.overlay] default: off, flannel's values.
+func defaultOverlay() Overlay {
+	return Overlay{
+		ClusterNetwork: "10.244.0.0/16",
+		VNI:            1,
+		Port:           8472,
+		VTEPName:       "flannel.1",
+		BridgeName:     "cni0",
+		LeaseDir:       "/var/lib/crib/overlay/leases",
+		SubnetFile:     "/run/crib/overlay/subnet.env",
+		IPAMDataDir:    "/var/lib/cni/networks",
+	}
+}
+
+func (o Overlay) validate() error {
+	const p = "network.overlay."
+	_, cluster, err := net.ParseCIDR(o.ClusterNetwork)
+	if err != nil || cluster.IP.To4() == nil {
+		return fmt.Errorf("key %q: %q is not an IPv4 CIDR", p+"cluster_network", o.ClusterNetwork)
+	}
+	if o.NodeSubnet != "" {
+		_, sn, err := net.ParseCIDR(o.NodeSubnet)
+		if err != nil || !cluster.Contains(sn.IP) {
+			return fmt.Errorf("key %q: %q is not a CIDR inside %s", p+"node_subnet", o.NodeSubnet, o.ClusterNetwork)
+		}
+		if ones, _ := sn.Mask.Size(); ones > 30 {
+			return fmt.Errorf("key %q: %q is too small for a gateway and pods", p+"node_subnet", o.NodeSubnet)
+		}
+	}
+	if o.VNI < 1 || o.VNI > 1<<24-1 {
+		return fmt.Errorf("key %q: %d is not a VNI (1-16777215)", p+"vni", o.VNI)
+	}
+	if o.Port < 1 || o.Port > 65535 {
+		return fmt.Errorf("key %q: %d is not a UDP port", p+"port", o.Port)
+	}
+	for k, v := range map[string]string{"vtep_name": o.VTEPName, "bridge_name": o.BridgeName} {
+		if v == "" || len(v) > 15 {
+			return fmt.Errorf("key %q: %q is not an interface name (1-15 characters)", p+k, v)
+		}
+	}
+	for _, kv := range [][2]string{{"lease_dir", o.LeaseDir}, {"subnet_file", o.SubnetFile}, {"ipam_data_dir", o.IPAMDataDir}} {
+		if !filepath.IsAbs(kv[1]) {
+			return fmt.Errorf("key %q: %q is not an absolute path", p+kv[0], kv[1])
+		}
+	}
+	return nil
+}

@@ -1,0 +1,76 @@
+package main
+
+import (
+	"fmt"
+	"net"
+	"os"
+
+	"github.com/sirupsen/logrus"
+
+	"github.com/crib-runtime/crib/api/config"
+	"github.com/crib-runtime/crib/network/overlay"
+	"github.com/crib-runtime/crib/server"
+)
+
+// startOverlay starts the overlay manager when [network.overlay] is enabled
+// (nil otherwise), first writing the default crib-vxlan conflist into an
+// empty CNI conf dir.
+func startOverlay(cfg config.Config, log *logrus.Logger) (*overlay.Manager, error) {
+	o := cfg.Network.Overlay
+	if !o.Enabled {
+		return nil, nil
+	}
+	l := log.WithField("component", "overlay")
+	wrote, err := overlay.WriteDefaultConflist(cfg.Network.ConfDir, overlay.ConflistOptions{
+		Name: "crib", Bridge: o.BridgeName, SubnetFile: o.SubnetFile, DataDir: o.IPAMDataDir,
+	})
+	if err != nil {
+		return nil, fmt.Errorf("network.overlay: %w", err)
+	}
+	if wrote {
+		l.WithField("dir", cfg.Network.ConfDir).Info("overlay: wrote the default crib-vxlan conflist")
+	}
+	name := o.NodeName
+	if name == "" {
+		if name, err = os.Hostname(); err != nil {
+			return nil, fmt.Errorf("network.overlay.node_name: %w", err)
+		}
+	}
+	_, cluster, _ := net.ParseCIDR(o.ClusterNetwork) // validated by config
+	var subnet *net.IPNet
+	if o.NodeSubnet != "" {
+		_, subnet, _ = net.ParseCIDR(o.NodeSubnet)
+	}
+	src, err := overlay.NewDirSource(o.LeaseDir, l)
+	if err != nil {
+		return nil, fmt.Errorf("network.overlay.lease_dir: %w", err)
+	}
+	m, err := overlay.New(overlay.Options{
+		NodeName: name, ClusterNetwork: cluster, NodeSubnet: subnet, Interface: o.Interface,
+		VTEPName: o.VTEPName, VNI: o.VNI, Port: o.Port, SubnetFile: o.SubnetFile,
+		Source: src, Log: l,
+	})
+	if err != nil {
+		src.Close()
+		return nil, fmt.Errorf("network.overlay: %w", err)
+	}
+	return m, nil
+}
+
+// overlayStatus is NetworkReady with the overlay: ready when both the CNI
+// config and the overlay are, and the sink of kubelet's pod CIDR.
+type overlayStatus struct {
+	cni     server.NetworkStatus
+	overlay *overlay.Manager
+}
+
+// Ready reports the CNI config's state, then the overlay's.
+func (s overlayStatus) Ready() (bool, string) {
+	if ok, msg := s.cni.Ready(); !ok {
+		return ok, msg
+	}
+	return s.overlay.Ready()
+}
+
+// SetPodCIDR hands kubelet's pod CIDR to the overlay manager.
+func (s overlayStatus) SetPodCIDR(cidr string) error { return s.overlay.SetPodCIDR(cidr) }

@@ -1,0 +1,234 @@
+// Package overlay keeps a node's side of the VXLAN overlay up to date in
+// cribd: it owns the VTEP (flannel.1), publishes this node's lease through
+// a PeerSource, and programs a route, a neighbour and an FDB entry for
+// every other node, reconciling on every change of the source and on a
+// timer. It also writes the subnet file crib-vxlan reads (network/vxlan).
+package overlay
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net"
+	"os"
+	"sync"
+	"time"
+
+	"github.com/sirupsen/logrus"
+
+	"github.com/crib-runtime/crib/network/vxlan"
+)
+
+// vxlanOverhead is what VXLAN over IPv4 adds to each frame.
+const vxlanOverhead = 50
+
+// Options configure a Manager.
+type Options struct {
+	// NodeName names this node's lease.
+	NodeName string
+	// ClusterNetwork holds every node subnet (e.g. 10.244.0.0/16).
+	ClusterNetwork *net.IPNet
+	// NodeSubnet is this node's subnet, if configured; otherwise it comes
+	// from kubelet through SetPodCIDR.
+	NodeSubnet *net.IPNet
+	// Interface is the underlay interface; empty means the default route's.
+	Interface string
+	// VTEPName, VNI and Port describe the VXLAN device.
+	VTEPName string
+	VNI      int
+	Port     int
+	// SubnetFile is written for crib-vxlan once the subnet is known.
+	SubnetFile string
+	// Source is where leases are published and read.
+	Source PeerSource
+	// Resync is the period of full reconciliations besides the source's
+	// change signals.
+	Resync time.Duration
+	Log    logrus.FieldLogger
+}
+
+// Manager runs the overlay of one node. It is safe for concurrent use.
+type Manager struct {
+	opts Options
+	log  logrus.FieldLogger
+	kick chan struct{}
+	stop chan struct{}
+	done chan struct{}
+	once sync.Once
+
+	mu        sync.Mutex
+	subnet    *net.IPNet // guarded by mu
+	lastErr   error      // guarded by mu
+	published Lease      // only the loop touches it
+}
+
+// New starts the manager's reconcile loop. It does no network work itself:
+// the loop does, once the node subnet is known.
+func New(opts Options) (*Manager, error) {
+	if opts.Source == nil || opts.ClusterNetwork == nil || opts.NodeName == "" || opts.VTEPName == "" || opts.SubnetFile == "" {
+		return nil, errors.New("overlay: Source, ClusterNetwork, NodeName, VTEPName and SubnetFile are required")
+	}
+	if opts.Resync <= 0 {
+		opts.Resync = 30 * time.Second
+	}
+	if opts.Log == nil {
+		opts.Log = logrus.StandardLogger()
+	}
+	m := &Manager{opts: opts, log: opts.Log, kick: make(chan struct{}, 1), stop: make(chan struct{}), done: make(chan struct{})}
+	if opts.NodeSubnet != nil {
+		if err := m.SetPodCIDR(opts.NodeSubnet.String()); err != nil {
+			return nil, err
+		}
+	}
+	go m.loop()
+	m.trigger()
+	return m, nil
+}
+
+// SetPodCIDR sets the node's subnet (kubelet's pod CIDR). It must lie in the
+// cluster network. A change reprograms the node; an empty cidr is ignored.
+func (m *Manager) SetPodCIDR(cidr string) error {
+	if cidr == "" {
+		return nil
+	}
+	_, sn, err := net.ParseCIDR(cidr)
+	if err != nil {
+		return fmt.Errorf("overlay: pod CIDR %q: %w", cidr, err)
+	}
+	if err := (vxlan.Subnet{Network: m.opts.ClusterNetwork, Subnet: sn, MTU: 1500}).Validate(); err != nil {
+		return fmt.Errorf("overlay: pod CIDR %q: %w", cidr, err)
+	}
+	m.mu.Lock()
+	changed := m.subnet == nil || m.subnet.String() != sn.String()
+	m.subnet = sn
+	m.mu.Unlock()
+	if changed {
+		m.log.WithField("subnet", sn).Info("overlay: node subnet set")
+		m.trigger()
+	}
+	return nil
+}
+
+// Ready reports whether the overlay is programmed; if not, message says why
+// (no subnet yet, or the last reconcile's error).
+func (m *Manager) Ready() (bool, string) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if m.subnet == nil {
+		return false, "overlay: node pod CIDR unknown: waiting for kubelet's UpdateRuntimeConfig or network.overlay.node_subnet"
+	}
+	if m.lastErr != nil {
+		return false, "overlay: " + m.lastErr.Error()
+	}
+	return true, ""
+}
+
+// Close stops reconciling. The VTEP, its entries and the lease stay: pods
+// keep their network while cribd restarts.
+func (m *Manager) Close() error {
+	m.once.Do(func() {
+		close(m.stop)
+		<-m.done
+	})
+	return nil
+}
+
+func (m *Manager) trigger() {
+	select {
+	case m.kick <- struct{}{}:
+	default:
+	}
+}
+
+func (m *Manager) loop() {
+	defer close(m.done)
+	t := time.NewTicker(m.opts.Resync)
+	defer t.Stop()
+	changes := m.opts.Source.Changes()
+	for {
+		select {
+		case <-m.stop:
+			return
+		case <-m.kick:
+		case <-t.C:
+		case _, ok := <-changes:
+			if !ok {
+				changes = nil
+			}
+		}
+		err := m.reconcile(context.Background())
+		m.mu.Lock()
+		prev := m.lastErr
+		m.lastErr = err
+		m.mu.Unlock()
+		if err != nil && (prev == nil || prev.Error() != err.Error()) {
+			m.log.WithError(err).Warn("overlay: reconcile")
+		} else if err == nil && prev != nil {
+			m.log.Info("overlay: reconciled")
+		}
+	}
+}
+
+// reconcile brings the node in line: VTEP, subnet file, own lease, peers.
+func (m *Manager) reconcile(ctx context.Context) error {
+	m.mu.Lock()
+	sn := m.subnet
+	m.mu.Unlock()
+	if sn == nil {
+		return nil
+	}
+	under, err := findUnderlay(m.opts.Interface)
+	if err != nil {
+		return err
+	}
+	mtu := under.link.Attrs().MTU - vxlanOverhead
+	vtep, err := ensureVTEP(vtepSpec{
+		name: m.opts.VTEPName, vni: m.opts.VNI, port: m.opts.Port, under: under, mtu: mtu,
+		addr: &net.IPNet{IP: sn.IP.To4(), Mask: net.CIDRMask(32, 32)},
+	})
+	if err != nil {
+		return err
+	}
+	if err := m.writeSubnetFile(vxlan.Subnet{Network: m.opts.ClusterNetwork, Subnet: sn, MTU: mtu, IPMasq: true}); err != nil {
+		return err
+	}
+	own := Lease{Name: m.opts.NodeName, PublicIP: under.ip, Subnet: sn, VtepMAC: vtep.HardwareAddr}
+	if !own.Equal(m.published) {
+		if err := m.opts.Source.Publish(ctx, own); err != nil {
+			return err
+		}
+		m.published = own
+		m.log.WithFields(logrus.Fields{"subnet": sn, "publicIP": under.ip, "vtepMAC": vtep.HardwareAddr}).Info("overlay: lease published")
+	}
+	leases, err := m.opts.Source.Leases(ctx)
+	if err != nil {
+		return err
+	}
+	var peers []peer
+	for _, l := range leases {
+		switch {
+		case l.Name == own.Name:
+			continue
+		case !m.opts.ClusterNetwork.Contains(l.Subnet.IP) || l.Subnet.Contains(sn.IP) || sn.Contains(l.Subnet.IP):
+			m.log.WithFields(logrus.Fields{"node": l.Name, "subnet": l.Subnet}).Warn("overlay: ignoring lease: subnet outside the cluster network or overlapping ours")
+			continue
+		}
+		peers = append(peers, peerOf(l))
+	}
+	return programPeers(vtep, m.opts.ClusterNetwork, peers)
+}
+
+// writeSubnetFile rewrites the subnet file when its content would change.
+func (m *Manager) writeSubnetFile(s vxlan.Subnet) error {
+	if cur, err := vxlan.ReadSubnetFile(m.opts.SubnetFile); err == nil &&
+		cur.Network.String() == s.Network.String() && cur.Subnet.String() == s.Subnet.String() &&
+		cur.MTU == s.MTU && cur.IPMasq == s.IPMasq {
+		return nil
+	} else if err != nil && !errors.Is(err, os.ErrNotExist) {
+		m.log.WithError(err).Warn("overlay: rewriting unreadable subnet file")
+	}
+	if err := vxlan.WriteSubnetFile(m.opts.SubnetFile, s); err != nil {
+		return fmt.Errorf("subnet file: %w", err)
+	}
+	return nil
+}

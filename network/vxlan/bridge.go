@@ -1,0 +1,57 @@
+package vxlan
+
+import (
+	"errors"
+	"fmt"
+	"net"
+	"syscall"
+
+	"github.com/containernetworking/plugins/pkg/ip"
+	"github.com/containernetworking/plugins/pkg/netlinksafe"
+	"github.com/vishvananda/netlink"
+)
+
+// ensureBridge makes the node bridge exist, be up and hold gw, and turns on
+// IPv4 forwarding. It is idempotent: an existing bridge is reused (EEXIST is
+// accepted, then the link is re-read and its type checked).
+func ensureBridge(name string, mtu int, gw *net.IPNet) (*netlink.Bridge, error) {
+	want := &netlink.Bridge{LinkAttrs: netlink.LinkAttrs{Name: name, MTU: mtu, TxQLen: -1}}
+	if err := netlink.LinkAdd(want); err != nil && !errors.Is(err, syscall.EEXIST) {
+		return nil, fmt.Errorf("create bridge %s: %w", name, err)
+	}
+	l, err := netlinksafe.LinkByName(name)
+	if err != nil {
+		return nil, fmt.Errorf("bridge %s: %w", name, err)
+	}
+	br, ok := l.(*netlink.Bridge)
+	if !ok {
+		return nil, fmt.Errorf("%s already exists and is a %s, not a bridge", name, l.Type())
+	}
+	if err := netlink.LinkSetUp(br); err != nil {
+		return nil, fmt.Errorf("bridge %s up: %w", name, err)
+	}
+	if err := ensureAddr(br, gw); err != nil {
+		return nil, fmt.Errorf("bridge %s: %w", name, err)
+	}
+	if err := ip.EnableIP4Forward(); err != nil {
+		return nil, fmt.Errorf("enable IPv4 forwarding: %w", err)
+	}
+	return br, nil
+}
+
+// ensureAddr adds addr to link unless it is there already.
+func ensureAddr(link netlink.Link, addr *net.IPNet) error {
+	addrs, err := netlinksafe.AddrList(link, netlink.FAMILY_V4)
+	if err != nil {
+		return fmt.Errorf("list addresses: %w", err)
+	}
+	for _, a := range addrs {
+		if a.IPNet.String() == addr.String() {
+			return nil
+		}
+	}
+	if err := netlink.AddrAdd(link, &netlink.Addr{IPNet: addr}); err != nil && !errors.Is(err, syscall.EEXIST) {
+		return fmt.Errorf("add address %s: %w", addr, err)
+	}
+	return nil
+}
