@@ -147,7 +147,7 @@ func (m *Manager) CreateContainer(ctx context.Context, podID string, cfg *runtim
 		ID: id, PodID: pod.ID, Name: md.GetName(), Attempt: md.GetAttempt(),
 		Labels: cfg.GetLabels(), Annotations: cfg.GetAnnotations(), CreatedAt: time.Now(),
 		Image: ref, ImageRef: imageRef(img), ImageID: img.ID.CRIString(),
-		LogPath: logPath, Rootfs: rootfs, StopSignal: stopSignal(cfg, imgCfg),
+		LogPath: logPath, Rootfs: rootfs, StopSignal: stopSignal(cfg, imgCfg), CgroupsPath: spec.Linux.CgroupsPath,
 	}
 	for _, mnt := range cfg.GetMounts() {
 		rec.Mounts = append(rec.Mounts, state.Mount{

@@ -159,6 +159,7 @@ func (m *Manager) removeContainer(ctx context.Context, p *pod, c *ctr) error {
 	if err := os.Remove(filepath.Join(m.containerDir(rec.PodID), rec.ID+".json")); err != nil && !errors.Is(err, os.ErrNotExist) {
 		return fmt.Errorf("remove container %s record: %w", rec.ID, err)
 	}
+	m.forgetStats(rec.ID)
 	m.mu.Lock()
 	delete(m.containers, rec.ID)
 	if m.ctrNames[containerKey(rec)] == rec.ID {

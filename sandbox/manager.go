@@ -76,6 +76,8 @@ type Manager struct {
 	names      map[string]string // reserved pod name key -> ID
 	containers map[string]*ctr   // by ID
 	ctrNames   map[string]string // reserved container name key -> ID
+
+	cpu cpuSamples
 }
 
 // pod is one sandbox in memory. mu serialises lifecycle operations on it;
@@ -105,6 +107,7 @@ func New(opts Options) (*Manager, error) {
 		names:       map[string]string{},
 		containers:  map[string]*ctr{},
 		ctrNames:    map[string]string{},
+		cpu:         cpuSamples{last: map[string]cpuSample{}},
 	}
 	if m.pauseRootfs, err = preparePauseRootfs(opts.RootDir, opts.PauseBinary); err != nil {
 		return nil, err

@@ -76,6 +76,13 @@ func (m *Manager) Run(ctx context.Context, spec state.Sandbox) (id string, retEr
 		return "", err
 	}
 
+	// The shim needs only its run directory until the pause container's
+	// Create, so it is launched now: its start (about 10 ms, mostly CPU)
+	// overlaps the pod's files and namespace pins instead of the CNI ADD
+	// that follows them, and the pause path gets as much shorter.
+	shim := m.launchShimAsync(ctx, rec.ShimDir)
+	defer shim.discard(log) // shuts it down if Run fails before taking it
+
 	if err := writePodFiles(rootDir, &rec); err != nil {
 		return "", err
 	}
@@ -119,7 +126,7 @@ func (m *Manager) Run(ctx context.Context, spec state.Sandbox) (id string, retEr
 			netTook = time.Since(parallelBegins)
 		}()
 	}
-	pid, start, conn, pauseErr := m.startPause(ctx, &rec, cu)
+	pid, start, conn, pauseErr := m.startPause(ctx, &rec, shim, cu)
 	pauseTook := time.Since(parallelBegins)
 	wg.Wait()
 	if rec.NetNSPath != "" && netErr == nil {
@@ -157,10 +164,10 @@ func (m *Manager) Run(ctx context.Context, spec state.Sandbox) (id string, retEr
 	return id, nil
 }
 
-// startPause launches the pod's shim and has it create and start the pause
-// container. Its undo steps go on cu.
-func (m *Manager) startPause(ctx context.Context, rec *state.Sandbox, cu *cleanup.Cleanup) (int, uint64, shimConn, error) {
-	conn, err := launchShim(ctx, m.opts.ShimBinary, rec.ShimDir, m.opts.LogLevel)
+// startPause takes the pod's shim, once launched, and has it create and
+// start the pause container. Its undo steps go on cu.
+func (m *Manager) startPause(ctx context.Context, rec *state.Sandbox, shim *pendingShim, cu *cleanup.Cleanup) (int, uint64, shimConn, error) {
+	conn, err := shim.take()
 	if err != nil {
 		return 0, 0, nil, fmt.Errorf("start shim for pod %s: %w", rec.ID, err)
 	}
@@ -178,6 +185,50 @@ func (m *Manager) startPause(ctx context.Context, rec *state.Sandbox, cu *cleanu
 		return 0, 0, nil, fmt.Errorf("pause process %d of pod %s: %w", pid, rec.ID, err)
 	}
 	return pid, start, conn, nil
+}
+
+// pendingShim is a shim being launched in the background for Run.
+type pendingShim struct {
+	done  chan struct{} // closed when the launch has finished
+	conn  shimConn
+	err   error
+	taken bool
+}
+
+// launchShimAsync starts launching the shim for the pod run directory dir.
+func (m *Manager) launchShimAsync(ctx context.Context, dir string) *pendingShim {
+	p := &pendingShim{done: make(chan struct{})}
+	go func() {
+		defer close(p.done)
+		p.conn, p.err = launchShim(ctx, m.opts.ShimBinary, dir, m.opts.LogLevel)
+	}()
+	return p
+}
+
+// take waits for the launch and hands the shim to the caller, who must shut
+// it down if Run fails.
+func (p *pendingShim) take() (shimConn, error) {
+	<-p.done
+	p.taken = true
+	return p.conn, p.err
+}
+
+// discard shuts down a launched shim that was never taken: Run failed
+// before it got to the pause container. The shim holds no container then.
+func (p *pendingShim) discard(log logrus.FieldLogger) {
+	if p.taken {
+		return
+	}
+	<-p.done
+	if p.conn == nil {
+		return
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), cleanup.Timeout)
+	defer cancel()
+	if err := p.conn.Shutdown(ctx); err != nil {
+		log.WithError(err).Warn("shut down unused shim")
+	}
+	p.conn.Close()
 }
 
 func (m *Manager) networkRequest(rec *state.Sandbox) network.SetupRequest {

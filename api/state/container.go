@@ -41,6 +41,8 @@ type Container struct {
 	Mounts  []Mount `json:"mounts,omitempty"`
 	// Rootfs is the mounted root filesystem of the writable layer.
 	Rootfs string `json:"rootfs"`
+	// CgroupsPath is the container's cgroup, relative to each hierarchy.
+	CgroupsPath string `json:"cgroupsPath"`
 	// StopSignal is the signal StopContainer sends first.
 	StopSignal int `json:"stopSignal"`
 	// Pid and PidStartTime identify the init process.

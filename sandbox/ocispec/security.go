@@ -106,9 +106,19 @@ func capabilities(privileged bool, req *runtimeapi.Capability) (*specs.LinuxCapa
 	return caps, nil
 }
 
+// allCapabilities is every capability this process may pass on: those in
+// its bounding set. (Root here lacks CAP_SYS_RESOURCE; asking libcontainer
+// for it fails the container's start with EPERM.)
 func allCapabilities() []string {
+	self, err := capability.NewPid2(0)
+	if err == nil {
+		err = self.Load()
+	}
 	var out []string
 	for _, c := range capability.ListKnown() {
+		if err == nil && !self.Get(capability.BOUNDING, c) {
+			continue
+		}
 		out = append(out, "CAP_"+strings.ToUpper(c.String()))
 	}
 	return out
@@ -125,7 +135,7 @@ func capName(c string, known []string) (string, error) {
 			return name, nil
 		}
 	}
-	return "", fmt.Errorf("unknown capability %q", c)
+	return "", fmt.Errorf("capability %q is unknown, or not in the bounding set crib runs with on this host", c)
 }
 
 func addCap(set []string, c string) []string {
