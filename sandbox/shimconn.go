@@ -21,6 +21,9 @@ type shimConn interface {
 	Create(ctx context.Context, req *apishim.CreateRequest) (int, error)
 	Start(ctx context.Context, id string) error
 	Delete(ctx context.Context, id string) error
+	Exec(ctx context.Context, req *apishim.ExecRequest) (*apishim.ExecResponse, error)
+	ReopenLog(ctx context.Context, id string) error
+	Update(ctx context.Context, id string, res *specs.LinuxResources) error
 	Shutdown(ctx context.Context) error
 	Close() error
 }

@@ -35,7 +35,39 @@ const (
 	MethodState    = "Shim.State"
 	MethodDelete   = "Shim.Delete"
 	MethodShutdown = "Shim.Shutdown"
+	MethodExec     = "Shim.Exec"
+	MethodReopen   = "Shim.ReopenLog"
+	MethodUpdate   = "Shim.Update"
 )
+
+// MaxExecOutput bounds what Exec returns of each of stdout and stderr; the
+// rest is dropped (the process still runs to its end).
+const MaxExecOutput = 16 << 20
+
+// ExecRequest runs a process in a running container, with the container
+// process's user, environment, working directory, capabilities and
+// security settings; only the arguments differ.
+type ExecRequest struct {
+	ID   string
+	Args []string
+	// Timeout, when positive, kills the process after this long; the
+	// response then has TimedOut set.
+	Timeout time.Duration
+}
+
+// ExecResponse is what an exec process wrote and how it ended.
+type ExecResponse struct {
+	Stdout   []byte
+	Stderr   []byte
+	ExitCode int
+	TimedOut bool
+}
+
+// UpdateRequest changes a container's cgroup resources.
+type UpdateRequest struct {
+	ID        string
+	Resources *specs.LinuxResources
+}
 
 // CreateRequest creates a container from an OCI spec. The shim converts the
 // spec with libcontainer's specconv, creates the cgroups named by

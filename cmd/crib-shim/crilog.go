@@ -51,6 +51,33 @@ func newCRILog(w io.Writer) *criLog {
 	return &criLog{w: w, now: time.Now}
 }
 
+// reopen switches the log to a freshly opened file at path (kubelet renamed
+// the old one to rotate it) and closes the old one. Records are written
+// under mu, so none is lost or split between the two files.
+func (l *criLog) reopen(path string) error {
+	f, err := openCRILog(path)
+	if err != nil {
+		return err
+	}
+	l.mu.Lock()
+	old := l.w
+	l.w = f
+	l.mu.Unlock()
+	if c, ok := old.(io.Closer); ok {
+		c.Close()
+	}
+	return nil
+}
+
+// close closes the current log file.
+func (l *criLog) close() {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if c, ok := l.w.(io.Closer); ok {
+		c.Close()
+	}
+}
+
 // record writes one record; text must not contain the terminating newline.
 func (l *criLog) record(stream string, tag byte, text []byte) error {
 	l.mu.Lock()

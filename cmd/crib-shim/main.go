@@ -9,8 +9,6 @@ import (
 	"flag"
 	"fmt"
 	"net"
-	"net/rpc"
-	"net/rpc/jsonrpc"
 	"os"
 	"os/signal"
 	"path/filepath"
@@ -101,6 +99,10 @@ func run(dir, level string) error {
 	if dir == "" {
 		return errors.New("--dir is required")
 	}
+	// cribd's first request is the pause container's Create, whose init
+	// libcontainer moves into its cgroups 10-20 ms from now: start the
+	// kernel's wait for that already (see warmAttach).
+	warmAttach()
 	if dir, err = filepath.Abs(dir); err != nil {
 		return err
 	}
@@ -170,39 +172,4 @@ func listen(sock string) (net.Listener, error) {
 		return nil, err
 	}
 	return l, nil
-}
-
-func serve(l net.Listener, svc *Shim) {
-	srv := rpc.NewServer()
-	if err := srv.RegisterName("Shim", svc); err != nil {
-		logrus.WithError(err).Fatal("register rpc service")
-	}
-	for {
-		conn, err := l.Accept()
-		if err != nil {
-			if errors.Is(err, net.ErrClosed) {
-				return
-			}
-			logrus.WithError(err).Warn("accept")
-			time.Sleep(10 * time.Millisecond)
-			continue
-		}
-		go srv.ServeCodec(&exitAfterShutdown{ServerCodec: jsonrpc.NewServerCodec(conn), svc: svc})
-	}
-}
-
-// exitAfterShutdown asks the process to exit once a successful Shutdown
-// reply has been written to the connection. The JSON codec writes straight
-// to the socket, so the reply is in the peer's receive queue by then.
-type exitAfterShutdown struct {
-	rpc.ServerCodec
-	svc *Shim
-}
-
-func (c *exitAfterShutdown) WriteResponse(r *rpc.Response, body any) error {
-	err := c.ServerCodec.WriteResponse(r, body)
-	if r.ServiceMethod == shimapi.MethodShutdown && r.Error == "" {
-		c.svc.requestExit()
-	}
-	return err
 }

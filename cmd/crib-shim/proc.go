@@ -11,6 +11,7 @@ import (
 
 // procStat is what crib-shim reads from /proc/<pid>/stat.
 type procStat struct {
+	Comm      string // field 2, without the parentheses
 	State     byte   // field 3: R, S, D, Z, X, ...
 	PPid      int    // field 4
 	StartTime uint64 // field 22: start time in clock ticks after boot
@@ -40,7 +41,11 @@ func readProcStat(pid int) (procStat, error) {
 	if err != nil {
 		return procStat{}, fmt.Errorf("parse /proc/%d/stat starttime: %w", pid, err)
 	}
-	return procStat{State: f[0][0], PPid: ppid, StartTime: start}, nil
+	var comm string
+	if j := bytes.IndexByte(data, '('); j >= 0 && j < i {
+		comm = string(data[j+1 : i])
+	}
+	return procStat{Comm: comm, State: f[0][0], PPid: ppid, StartTime: start}, nil
 }
 
 // childPids lists the children of the calling process, from

@@ -123,3 +123,12 @@ func hostDevice(path string) (specs.LinuxDevice, error) {
 		FileMode: &mode, UID: &uid, GID: &gid,
 	}, nil
 }
+
+// Resources translates CRI resources alone, for UpdateContainerResources.
+func Resources(r *runtimeapi.LinuxContainerResources) (*specs.LinuxResources, error) {
+	spec := &specs.Spec{Process: &specs.Process{}, Linux: &specs.Linux{Resources: &specs.LinuxResources{}}}
+	if err := applyResources(spec, r, 0); err != nil {
+		return nil, err
+	}
+	return spec.Linux.Resources, nil
+}

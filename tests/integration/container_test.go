@@ -301,3 +301,77 @@ func TestContainerBadInput(t *testing.T) {
 	}
 	h.Crictl("rmp", "-f", podID)
 }
+
+// TestContainerExecSync: output and exit codes come back; a timeout kills
+// the process promptly and leaves nothing running.
+func TestContainerExecSync(t *testing.T) {
+	h, podID, pod := containerPod(t)
+	id := h.CreateContainer(podID, shellContainer("exec", "exec sleep 600"), pod)
+	h.Crictl("start", id)
+	h.waitContainerState(id, "CONTAINER_RUNNING")
+	c := h.client()
+
+	resp, err := c.ExecSync(ctx30(t), &runtimeapi.ExecSyncRequest{ContainerId: id, Cmd: []string{"sh", "-c", "echo out; echo err >&2; exit 7"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if string(resp.Stdout) != "out\n" || string(resp.Stderr) != "err\n" || resp.ExitCode != 7 {
+		t.Errorf("exec: stdout %q stderr %q code %d", resp.Stdout, resp.Stderr, resp.ExitCode)
+	}
+	if out := h.Crictl("exec", "-s", id, "echo", "via-crictl"); strings.TrimSpace(out) != "via-crictl" {
+		t.Errorf("crictl exec -s printed %q", out)
+	}
+
+	begin := time.Now()
+	_, err = c.ExecSync(ctx30(t), &runtimeapi.ExecSyncRequest{ContainerId: id, Cmd: []string{"sleep", "10"}, Timeout: 1})
+	took := time.Since(begin)
+	wantCode(t, "exec with timeout", err, codes.DeadlineExceeded, "timed out")
+	if took > 4*time.Second {
+		t.Errorf("exec with a 1s timeout returned after %s", took)
+	}
+	resp, err = c.ExecSync(ctx30(t), &runtimeapi.ExecSyncRequest{ContainerId: id, Cmd: []string{"sh", "-c", "ps | grep -v grep | grep -c 'sleep 10' || true"}})
+	if err != nil || strings.TrimSpace(string(resp.Stdout)) != "0" {
+		t.Errorf("timed-out process still running: %v %q", err, resp.GetStdout())
+	}
+	_, err = c.ExecSync(ctx30(t), &runtimeapi.ExecSyncRequest{ContainerId: strings.Repeat("a", 64), Cmd: []string{"true"}})
+	wantCode(t, "exec in unknown container", err, codes.NotFound, "not found")
+	h.Crictl("rmp", "-f", podID)
+}
+
+// TestContainerLogRotation: kubelet renames the log, then calls
+// ReopenContainerLog; new lines land in the new file and none is lost.
+func TestContainerLogRotation(t *testing.T) {
+	h, podID, pod := containerPod(t)
+	id := h.CreateContainer(podID, shellContainer("rot", "i=0; while true; do echo n=$i; i=$((i+1)); sleep 0.02; done"), pod)
+	h.Crictl("start", id)
+	logPath := filepath.Join(h.Dir, "logs", "rot.log")
+	eventually(t, 10*time.Second, "first lines", func() (bool, string) {
+		data, _ := os.ReadFile(logPath)
+		return strings.Count(string(data), "\n") > 10, string(data)
+	})
+	if err := os.Rename(logPath, logPath+".1"); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := h.client().ReopenContainerLog(ctx30(t), &runtimeapi.ReopenContainerLogRequest{ContainerId: id}); err != nil {
+		t.Fatal(err)
+	}
+	eventually(t, 10*time.Second, "lines in the new file", func() (bool, string) {
+		data, _ := os.ReadFile(logPath)
+		return strings.Count(string(data), "\n") > 10, string(data)
+	})
+	h.Crictl("stop", "-t", "0", id)
+	old, _ := os.ReadFile(logPath + ".1")
+	cur, _ := os.ReadFile(logPath)
+	next := 0
+	for _, line := range strings.Split(strings.TrimSpace(string(old)+string(cur)), "\n") {
+		i := strings.Index(line, "n=")
+		if i < 0 {
+			continue
+		}
+		if n, _ := strconv.Atoi(line[i+2:]); n != next {
+			t.Fatalf("line %q: want n=%d (no line lost or repeated across the rotation)", line, next)
+		}
+		next++
+	}
+	h.Crictl("rmp", "-f", podID)
+}

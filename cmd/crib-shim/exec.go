@@ -1,0 +1,120 @@
+package main
+
+import (
+	"bytes"
+	"fmt"
+	"io"
+	"os"
+	"sync"
+	"time"
+
+	"golang.org/x/sys/unix"
+
+	"github.com/crib-runtime/crib/api/errdefs"
+	shimapi "github.com/crib-runtime/crib/api/shim"
+)
+
+// Exec runs a process in a running container and waits for it, keeping at
+// most shimapi.MaxExecOutput bytes of each stream. With a timeout, the
+// process is killed when it passes and the reply says TimedOut.
+func (s *Shim) Exec(req *shimapi.ExecRequest, resp *shimapi.ExecResponse) error {
+	c := s.get(req.ID)
+	if c == nil {
+		return fmt.Errorf("container %s: %w", req.ID, errdefs.ErrNotFound)
+	}
+	c.op.Lock()
+	lc, deleted := c.lc, c.deleted
+	c.op.Unlock()
+	if lc == nil || deleted {
+		return fmt.Errorf("container %s is not running: %w", req.ID, errdefs.ErrFailedPrecondition)
+	}
+	outR, outW, err := os.Pipe()
+	if err != nil {
+		return err
+	}
+	errR, errW, err := os.Pipe()
+	if err != nil {
+		closeFiles(outR, outW)
+		return err
+	}
+	var stdout, stderr cappedBuffer
+	var copiers sync.WaitGroup
+	for dst, r := range map[*cappedBuffer]*os.File{&stdout: outR, &stderr: errR} {
+		copiers.Add(1)
+		go func() {
+			defer copiers.Done()
+			defer r.Close()
+			_, _ = io.Copy(dst, r)
+		}()
+	}
+
+	s.reaper.lockSpawn()
+	p, err := lc.runExec(req.Args, outW, errW)
+	if err == nil {
+		s.reaper.track(p.pid())
+	}
+	s.reaper.unlockSpawn()
+	closeFiles(outW, errW) // the process holds its own copies
+	if err != nil {
+		copiers.Wait()
+		return fmt.Errorf("exec %q in container %s: %w", req.Args, req.ID, err)
+	}
+	pid := p.pid()
+
+	var timedOut bool
+	var timer *time.Timer
+	if req.Timeout > 0 {
+		var mu sync.Mutex
+		timer = time.AfterFunc(req.Timeout, func() {
+			mu.Lock()
+			timedOut = true
+			mu.Unlock()
+			_ = unix.Kill(pid, unix.SIGKILL)
+		})
+		defer func() { mu.Lock(); resp.TimedOut = timedOut; mu.Unlock() }()
+	}
+	code, werr := p.wait()
+	if timer != nil {
+		timer.Stop()
+	}
+	s.reaper.untrack(pid)
+	// Children of the process may hold the pipes open: wait a little, then
+	// answer with what arrived.
+	done := make(chan struct{})
+	go func() { copiers.Wait(); close(done) }()
+	select {
+	case <-done:
+	case <-time.After(logDrainTimeout):
+	}
+	if werr != nil {
+		return fmt.Errorf("wait for exec in container %s: %w", req.ID, werr)
+	}
+	resp.Stdout, resp.Stderr, resp.ExitCode = stdout.Bytes(), stderr.Bytes(), code
+	return nil
+}
+
+// cappedBuffer keeps the first shimapi.MaxExecOutput bytes written to it
+// and drops the rest, so a chatty exec cannot exhaust the shim's memory.
+type cappedBuffer struct {
+	mu  sync.Mutex
+	buf bytes.Buffer
+}
+
+func (b *cappedBuffer) Write(p []byte) (int, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if room := shimapi.MaxExecOutput - b.buf.Len(); room > 0 {
+		if len(p) > room {
+			b.buf.Write(p[:room])
+		} else {
+			b.buf.Write(p)
+		}
+	}
+	return len(p), nil
+}
+
+func (b *cappedBuffer) Bytes() []byte {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return append([]byte(nil), b.buf.Bytes()...)
+}

@@ -1,0 +1,96 @@
+package sandbox
+
+import (
+	"context"
+	"fmt"
+	"time"
+
+	runtimeapi "k8s.io/cri-api/pkg/apis/runtime/v1"
+
+	"github.com/crib-runtime/crib/api/errdefs"
+	apishim "github.com/crib-runtime/crib/api/shim"
+	"github.com/crib-runtime/crib/sandbox/ocispec"
+)
+
+// ExecResult is what ExecSync returns.
+type ExecResult struct {
+	Stdout, Stderr []byte
+	ExitCode       int
+}
+
+// runningContainer finds a running container and its pod's shim.
+func (m *Manager) runningContainer(id string) (*ctr, shimConn, error) {
+	c, err := m.lookupContainer(id)
+	if err != nil {
+		return nil, nil, err
+	}
+	c.mu.Lock()
+	rec := c.rec
+	c.mu.Unlock()
+	if m.viewOf(rec).Shim.Status != apishim.StatusRunning {
+		return nil, nil, errdefs.FailedPrecondition("container %s is not running", rec.ID)
+	}
+	p, err := m.lookup(rec.PodID)
+	if err != nil {
+		return nil, nil, fmt.Errorf("container %s: %w", rec.ID, err)
+	}
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	conn, err := m.shimFor(p)
+	if err != nil {
+		return nil, nil, err
+	}
+	return c, conn, nil
+}
+
+// ExecSync runs cmd in a running container as its process runs (user,
+// environment, namespaces, cgroup) and returns its output and exit code.
+// A positive timeout kills the process when it passes, and the call then
+// fails with context.DeadlineExceeded.
+func (m *Manager) ExecSync(ctx context.Context, id string, cmd []string, timeout time.Duration) (*ExecResult, error) {
+	if len(cmd) == 0 {
+		return nil, errdefs.InvalidArgument("cmd is empty")
+	}
+	c, conn, err := m.runningContainer(id)
+	if err != nil {
+		return nil, err
+	}
+	resp, err := conn.Exec(ctx, &apishim.ExecRequest{ID: c.rec.ID, Args: cmd, Timeout: timeout})
+	if err != nil {
+		return nil, fmt.Errorf("exec in container %s: %w", c.rec.ID, err)
+	}
+	if resp.TimedOut {
+		return nil, fmt.Errorf("exec in container %s: command %q timed out after %s: %w", c.rec.ID, cmd, timeout, context.DeadlineExceeded)
+	}
+	return &ExecResult{Stdout: resp.Stdout, Stderr: resp.Stderr, ExitCode: resp.ExitCode}, nil
+}
+
+// ReopenContainerLog has the shim reopen a running container's log file
+// after kubelet renamed it.
+func (m *Manager) ReopenContainerLog(ctx context.Context, id string) error {
+	c, conn, err := m.runningContainer(id)
+	if err != nil {
+		return err
+	}
+	if c.rec.LogPath == "" {
+		return errdefs.FailedPrecondition("container %s has no log path", c.rec.ID)
+	}
+	return conn.ReopenLog(ctx, c.rec.ID)
+}
+
+// UpdateContainerResources applies new CPU and memory settings to a
+// running container.
+func (m *Manager) UpdateContainerResources(ctx context.Context, id string, r *runtimeapi.LinuxContainerResources) error {
+	if r == nil {
+		return nil
+	}
+	c, conn, err := m.runningContainer(id)
+	if err != nil {
+		return err
+	}
+	res, err := ocispec.Resources(r)
+	if err != nil {
+		return err
+	}
+	return conn.Update(ctx, c.rec.ID, res)
+}
