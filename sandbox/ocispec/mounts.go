@@ -153,3 +153,21 @@ func requirePropagation(path string, want ...string) error {
 	}
 	return fmt.Errorf("its mount %s is private (make it shared: mount --make-rshared %s)", best.Mountpoint, best.Mountpoint)
 }
+
+// rootfsPropagation makes the container's root shared when a mount is
+// rshared (so mounts made inside reach the host) and a slave when one is
+// rslave (so host mounts reach inside); otherwise libcontainer's default.
+func rootfsPropagation(mounts []specs.Mount) string {
+	prop := ""
+	for _, m := range mounts {
+		for _, o := range m.Options {
+			switch {
+			case o == "rshared":
+				return "rshared"
+			case o == "rslave":
+				prop = "rslave"
+			}
+		}
+	}
+	return prop
+}

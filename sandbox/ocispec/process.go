@@ -97,6 +97,9 @@ func mergeEnv(image []string, req []*runtimeapi.KeyValue) []string {
 // the Strict policy says only the requested ones) and supplemental_groups.
 func resolveUser(in Input) (specs.User, error) {
 	sc := in.Config.GetLinux().GetSecurityContext()
+	if sc.GetRunAsGroup() != nil && sc.GetRunAsUser() == nil && sc.GetRunAsUsername() == "" {
+		return specs.User{}, errdefs.InvalidArgument("linux.security_context.run_as_group needs run_as_user or run_as_username")
+	}
 	spec := in.Image.User
 	switch {
 	case sc.GetRunAsUser() != nil:

@@ -57,7 +57,11 @@ func applySecurity(spec *specs.Spec, in Input) error {
 	if sc.GetReadonlyPaths() != nil {
 		spec.Linux.ReadonlyPaths = sc.GetReadonlyPaths()
 	}
-	spec.Linux.Seccomp, err = seccompProfile(sc, in.SeccompDefault)
+	def := in.SeccompDefault
+	if def == nil {
+		def = DefaultSeccomp(caps.Bounding)
+	}
+	spec.Linux.Seccomp, err = seccompProfile(sc, def)
 	return err
 }
 

@@ -48,7 +48,8 @@ type Input struct {
 	// OOMScoreAdjFloor is cribd's own oom_score_adj: lower values cannot be
 	// written without CAP_SYS_RESOURCE and are raised to it.
 	OOMScoreAdjFloor int
-	// SeccompDefault is the RuntimeDefault profile crib ships.
+	// SeccompDefault, if set, replaces crib's built-in RuntimeDefault
+	// profile (DefaultSeccomp).
 	SeccompDefault *specs.LinuxSeccomp
 }
 
@@ -85,6 +86,7 @@ func Build(in Input) (*specs.Spec, error) {
 	if spec.Mounts, err = buildMounts(in); err != nil {
 		return nil, err
 	}
+	spec.Linux.RootfsPropagation = rootfsPropagation(spec.Mounts)
 	if err := applySecurity(spec, in); err != nil {
 		return nil, err
 	}

@@ -112,6 +112,7 @@ func TestResolveUser(t *testing.T) {
 			SupplementalGroups: []int64{99}, SupplementalGroupsPolicy: runtimeapi.SupplementalGroupsPolicy_Strict},
 			specs.User{UID: 1000, GID: 1000, AdditionalGids: []uint32{1000, 99}}, ""},
 		{"unknown username", "", &runtimeapi.LinuxContainerSecurityContext{RunAsUsername: "bob"}, specs.User{}, "run_as_username"},
+		{"group without user", "www", &runtimeapi.LinuxContainerSecurityContext{RunAsGroup: i64(7)}, specs.User{}, "run_as_group"},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -250,5 +251,41 @@ func TestBuildRejects(t *testing.T) {
 				t.Fatalf("err %v, want InvalidArgument containing %q", err, tc.wantErr)
 			}
 		})
+	}
+}
+
+func TestDefaultSeccomp(t *testing.T) {
+	denied := func(p *specs.LinuxSeccomp, name string) bool {
+		for _, sc := range p.Syscalls {
+			for _, n := range sc.Names {
+				if n == name && len(sc.Args) == 0 && sc.Action == specs.ActErrno {
+					return true
+				}
+			}
+		}
+		return false
+	}
+	plain := DefaultSeccomp(DefaultCapabilities)
+	admin := DefaultSeccomp(append([]string{"CAP_SYS_ADMIN"}, DefaultCapabilities...))
+	tests := []struct {
+		name    string
+		prof    *specs.LinuxSeccomp
+		syscall string
+		want    bool
+	}{
+		{"kexec always", admin, "kexec_load", true},
+		{"mount without SYS_ADMIN", plain, "mount", true},
+		{"mount with SYS_ADMIN", admin, "mount", false},
+		{"clone3 without SYS_ADMIN", plain, "clone3", true},
+		{"chroot with default caps", plain, "chroot", false},
+		{"read", plain, "read", false},
+	}
+	for _, tc := range tests {
+		if got := denied(tc.prof, tc.syscall); got != tc.want {
+			t.Errorf("%s: denied=%v, want %v", tc.name, got, tc.want)
+		}
+	}
+	if plain.DefaultAction != specs.ActAllow {
+		t.Errorf("default action %s", plain.DefaultAction)
 	}
 }
