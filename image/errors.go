@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"net"
+	"regexp"
 	"strings"
 
 	"github.com/docker/distribution/registry/api/errcode"
@@ -32,6 +33,12 @@ func classify(err error, named reference.Named) error {
 		errors.As(err, &coder) && (coder.ErrorCode() == errcode.ErrorCodeUnauthorized || coder.ErrorCode() == errcode.ErrorCodeDenied),
 		strings.Contains(msg, "authentication required"):
 		return errdefs.Unauthenticated("pull %s: registry %s refused authentication: %w", named, reg, err)
+	case strings.Contains(msg, "unpacking failed"):
+		// storage's chroot unpacker refused or failed an entry of a layer
+		// (ENOSPC is reported apart, as a bare errno). What reaches us is
+		// only the helper's last words, such as "no such file or
+		// directory" for a hard link to a file outside the layer.
+		return errdefs.FailedPrecondition("pull %s: layer %s could not be unpacked: it is malformed or reaches outside itself (such as a hard link to a file the layer does not hold): %w", named, layerOf(msg), err)
 	case strings.Contains(msg, "is blocked in"):
 		return errdefs.FailedPrecondition("pull %s: %v", named, err)
 	case errors.As(err, &coder) && (coder.ErrorCode() == v2.ErrorCodeManifestUnknown || coder.ErrorCode() == v2.ErrorCodeNameUnknown),
@@ -47,6 +54,18 @@ func classify(err error, named reference.Named) error {
 		return errdefs.Unavailable("pull %s: registry %s unreachable: %v", named, hostPort(reg), err)
 	}
 	return fmt.Errorf("pull %s from %s: %w", named, reg, err)
+}
+
+// layerBlobRE finds the layer c/image's storage destination names in
+// "adding layer with blob "sha256:…"/…".
+var layerBlobRE = regexp.MustCompile(`adding layer with blob "(sha256:[0-9a-f]{64})"`)
+
+// layerOf is the digest of the layer a failed commit names, else "(unknown)".
+func layerOf(msg string) string {
+	if m := layerBlobRE.FindStringSubmatch(msg); m != nil {
+		return m[1]
+	}
+	return "(unknown)"
 }
 
 // hostPort adds the default HTTPS port to a registry without one.

@@ -3,14 +3,14 @@
 // what kubelet asks about them: status, list, removal and filesystem usage.
 // The registry protocol, layer unpacking and whiteouts are the libraries'
 // job; this package adds CRI naming, merged pulls, pinning, progress logs,
-// and errors that say which registry answered what.
+// imports of image archives (`cribd import`), and errors that say which
+// registry answered what.
 package image
 
 import (
 	"errors"
 	"fmt"
 	"os"
-	"path/filepath"
 	"sync"
 	"time"
 
@@ -135,11 +135,20 @@ func loadPolicy(path string) (*signature.Policy, error) {
 	return p, nil
 }
 
+// memoryBlobInfoCache, as a blob-info cache directory, makes each copy
+// use a memory-only cache: c/image falls back to one when it cannot create
+// the directory. The persistent (SQLite) cache costs a pull tens of
+// milliseconds (an open and an fsync per transaction) and buys crib
+// nothing it needs: the store finds layers it already holds by their
+// compressed digest without it, and crib never pushes, which is what its
+// blob locations are for. TestMemoryBlobInfoCache guards the fallback.
+const memoryBlobInfoCache = "/dev/null"
+
 // systemContext is the libraries' view of our configuration, with the
 // credentials of one request.
 func (s *Service) systemContext(auth Auth) (*types.SystemContext, error) {
 	sys := &types.SystemContext{
-		BlobInfoCacheDir:        filepath.Join(s.opts.GraphRoot, "cache"),
+		BlobInfoCacheDir:        memoryBlobInfoCache,
 		DockerRegistryUserAgent: s.opts.UserAgent,
 	}
 	if s.opts.RegistriesConf != "" {

@@ -45,6 +45,10 @@ func main() {
 	if reexec.Init() {
 		return
 	}
+	// `cribd import ARCHIVE...`: see import.go.
+	if isImport(os.Args[1:]) {
+		mainImport(os.Args[2:])
+	}
 	if err := run(os.Args[1:], os.Stdout); err != nil {
 		fmt.Fprintf(os.Stderr, "cribd: %v\n", err)
 		os.Exit(1)

@@ -128,6 +128,11 @@ func TestImageEscapingLayer(t *testing.T) {
 			}
 			if err != nil {
 				t.Logf("pull refused: %s", strings.TrimSpace(stderr))
+				if tc.mustFail && !(strings.Contains(stderr, "code = FailedPrecondition") &&
+					strings.Contains(stderr, "docker.io/library/evil-"+tc.name+":1: layer sha256:") &&
+					strings.Contains(stderr, "could not be unpacked")) {
+					t.Errorf("pull refused with %q; want FailedPrecondition naming the image and the layer", stderr)
+				}
 				if findImage(h.Images(), "docker.io/library/evil-"+tc.name+":1") != nil {
 					t.Errorf("failed pull left the image listed")
 				}
