@@ -20,7 +20,8 @@ for tool in busybox umoci skopeo docker-registry gcc; do
 	command -v "$tool" >/dev/null || { log "missing $tool (scripts/install-deps.sh installs it)"; exit 1; }
 done
 
-want=$(cat "$here/build.sh" "$here/images.list" "$here/registry.sh" "$here/nonewprivs.c" /bin/busybox | sha256sum | cut -c1-32)
+pause_c=$here/../../cmd/crib-pause/pause.c
+want=$(cat "$here/build.sh" "$here/images.list" "$here/registry.sh" "$here/nonewprivs.c" "$pause_c" /bin/busybox | sha256sum | cut -c1-32)
 if [[ -f $cache/stamp && $(cat "$cache/stamp") == "$want" && -d $cache/registry && -d $cache/oci ]]; then
 	log "up to date in $cache"
 	exit 0
@@ -55,6 +56,23 @@ for applet in $(/bin/busybox --list-full); do
 	mkdir -p "$root/$(dirname "$applet")"
 	ln -f "$root/bin/busybox" "$root/$applet"
 done
+# Tools critest runs that Debian's busybox does not build: ipcs from
+# util-linux (libc only, which the image has), and a pgrep that lists the
+# PIDs whose command name matches, as procps' pgrep does for one pattern.
+install -m 0755 /usr/bin/ipcs "$root/usr/bin/ipcs"
+cat >"$root/usr/bin/pgrep" <<'PGREP'
+#!/bin/sh
+# crib test stand-in for procps pgrep: pgrep PATTERN prints matching PIDs.
+found=1
+for d in /proc/[0-9]*; do
+	if grep -q -- "$1" "$d/comm" 2>/dev/null; then
+		echo "${d#/proc/}"
+		found=0
+	fi
+done
+exit $found
+PGREP
+chmod 0755 "$root/usr/bin/pgrep"
 cat >"$root/etc/passwd" <<'PASSWD'
 root:x:0:0:root:/root:/bin/sh
 www-data:x:33:33:www-data:/var/www:/bin/sh
@@ -80,6 +98,9 @@ variant() { # name, then umoci config flags
 }
 variant busybox --config.cmd sh
 for i in 1 2 3; do variant "variant-$i" --config.cmd sh --config.label "crib.test.variant=$i"; done
+# critest pulls and removes these one by one and checks each one's RepoTags:
+# each must be an image of its own, not one that busybox tests also pull.
+for v in latest tag tag-all tags; do variant "$v" --config.cmd sh --config.label "crib.test.variant=$v"; done
 variant user-uid --config.cmd sh --config.user 1002
 variant user-username --config.cmd sh --config.user www-data
 variant user-uid-group --config.cmd sh --config.user 1003:100
@@ -101,11 +122,16 @@ layered() { # name, dir-populating function, then umoci config flags
 nginx_files() { # rootfs, port
 	mkdir -p "$1/usr/share/nginx/html" "$1/usr/sbin"
 	echo '<html><body><h1>Welcome to nginx!</h1></body></html>' >"$1/usr/share/nginx/html/index.html"
+	# The server runs from a copy of busybox named nginx, so its command
+	# name (what pidof matches) is nginx, while argv[0]'s base name picks
+	# busybox's httpd applet.
+	mkdir -p "$1/usr/lib/nginx"
+	cp "$1/bin/busybox" "$1/usr/lib/nginx/nginx"
 	cat >"$1/usr/sbin/nginx" <<SCRIPT
 #!/bin/sh
 # crib test stand-in for nginx: busybox httpd on port ${2}.
 echo \$\$ >/var/run/nginx.pid
-exec -a "nginx: master process nginx -g daemon off;/httpd" /bin/busybox -f -v -p ${2} -h /usr/share/nginx/html
+exec -a "nginx: master process nginx -g daemon off;/httpd" /usr/lib/nginx/nginx -f -v -p ${2} -h /usr/share/nginx/html
 SCRIPT
 	chmod 0755 "$1/usr/sbin/nginx"
 }
@@ -136,6 +162,10 @@ fill_nonewprivs() {
 	chmod 4755 "$1/usr/local/bin/nnp"
 }
 layered nonewprivs fill_nonewprivs --config.cmd /usr/local/bin/nnp
+
+# pause: crib's own pause binary, an image of its own as upstream's is.
+fill_pause() { gcc -static -Os -o "$1/pause" "$pause_c"; }
+layered pause fill_pause --config.entrypoint /pause
 umoci gc --layout "$layout"
 
 # Seed a registry storage directory with every name in images.list.
