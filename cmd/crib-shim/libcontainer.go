@@ -237,8 +237,11 @@ const execWaitTimeout = 2 * time.Second
 
 // wait reaps the init process and returns its exit code (128+signal if it
 // was killed). Call it once.
-func (c *lcContainer) wait() (int, error) {
-	ps, err := c.p.Wait()
+func (c *lcContainer) wait() (int, error) { return waitProcess(c.p) }
+
+// waitProcess reaps p and returns its exit code (128+signal if killed).
+func waitProcess(p *libcontainer.Process) (int, error) {
+	ps, err := p.Wait()
 	if ps == nil {
 		if err == nil {
 			err = errors.New("no process state")
@@ -313,20 +316,7 @@ func (e *execProcess) pid() int {
 }
 
 // wait reaps the exec process and returns its exit code.
-func (e *execProcess) wait() (int, error) {
-	ps, err := e.p.Wait()
-	if ps == nil {
-		if err == nil {
-			err = errors.New("no process state")
-		}
-		return 255, err
-	}
-	ws, ok := ps.Sys().(syscall.WaitStatus)
-	if !ok {
-		return 255, fmt.Errorf("unexpected wait status %T", ps.Sys())
-	}
-	return exitCode(unix.WaitStatus(ws)), nil
-}
+func (e *execProcess) wait() (int, error) { return waitProcess(e.p) }
 
 // update applies new cgroup resources, keeping the container's device
 // rules (the CRI update carries none).

@@ -1,0 +1,151 @@
+//go:build integration && bench
+
+package integration
+
+// The container benchmark (`make bench`): pod ready (RunPodSandbox +
+// CreateContainer + StartContainer of busybox sleep), a burst of 20 pods
+// started at once, per-pod memory as PSS with 20 pods running, and ExecSync
+// of `true`. It reports; it asserts nothing about speed.
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	runtimeapi "k8s.io/cri-api/pkg/apis/runtime/v1"
+)
+
+func TestBenchPodReady(t *testing.T) {
+	h, _ := imageHarness(t, "", "")
+	h.Crictl("pull", "busybox")
+	c := h.client()
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Minute)
+	defer cancel()
+
+	startPod := func(i int) (string, string, time.Duration) {
+		podCfg := &runtimeapi.PodSandboxConfig{
+			Metadata: &runtimeapi.PodSandboxMetadata{Name: fmt.Sprintf("ready-%d", i), Namespace: "bench", Uid: fmt.Sprintf("u-%d", i)},
+			Linux:    &runtimeapi.LinuxPodSandboxConfig{},
+		}
+		begin := time.Now()
+		pod, err := c.RunPodSandbox(ctx, &runtimeapi.RunPodSandboxRequest{Config: podCfg})
+		if err != nil {
+			t.Errorf("RunPodSandbox: %v", err)
+			return "", "", 0
+		}
+		ctr, err := c.CreateContainer(ctx, &runtimeapi.CreateContainerRequest{
+			PodSandboxId: pod.PodSandboxId, SandboxConfig: podCfg,
+			Config: &runtimeapi.ContainerConfig{
+				Metadata: &runtimeapi.ContainerMetadata{Name: "sleep"},
+				Image:    &runtimeapi.ImageSpec{Image: "busybox"},
+				Command:  []string{"sleep", "3600"},
+				Linux:    &runtimeapi.LinuxContainerConfig{},
+			},
+		})
+		if err != nil {
+			t.Errorf("CreateContainer: %v", err)
+			return pod.PodSandboxId, "", 0
+		}
+		if _, err := c.StartContainer(ctx, &runtimeapi.StartContainerRequest{ContainerId: ctr.ContainerId}); err != nil {
+			t.Errorf("StartContainer: %v", err)
+		}
+		return pod.PodSandboxId, ctr.ContainerId, time.Since(begin)
+	}
+	removePod := func(id string) {
+		if _, err := c.RemovePodSandbox(ctx, &runtimeapi.RemovePodSandboxRequest{PodSandboxId: id}); err != nil {
+			t.Errorf("RemovePodSandbox: %v", err)
+		}
+	}
+
+	for i := 0; i < benchWarmup; i++ {
+		id, _, _ := startPod(-1 - i)
+		removePod(id)
+	}
+	var ready []time.Duration
+	for i := 0; i < 50; i++ {
+		id, _, took := startPod(i)
+		ready = append(ready, took)
+		removePod(id)
+	}
+
+	idlePSS := pssKiB(h.cmd.Process.Pid)
+	begin := time.Now()
+	var wg sync.WaitGroup
+	pods := make([]string, benchHeld)
+	ctrs := make([]string, benchHeld)
+	for i := 0; i < benchHeld; i++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			pods[i], ctrs[i], _ = startPod(1000 + i)
+		}()
+	}
+	wg.Wait()
+	burst := time.Since(begin)
+
+	cribdGrowth := pssKiB(h.cmd.Process.Pid) - idlePSS
+	var shims, pauses int
+	shimDirs, _ := filepath.Glob(filepath.Join(h.RunDir, "pods", "*", "shim.pid"))
+	for _, f := range shimDirs {
+		data, _ := os.ReadFile(f)
+		pid, _ := strconv.Atoi(strings.TrimSpace(string(data)))
+		shims += pssKiB(pid)
+	}
+	for _, id := range pods {
+		if id != "" {
+			pauses += pssKiB(h.PausePID(id))
+		}
+	}
+
+	var execs []time.Duration
+	for i := 0; i < 30 && ctrs[0] != ""; i++ {
+		b := time.Now()
+		if _, err := c.ExecSync(ctx, &runtimeapi.ExecSyncRequest{ContainerId: ctrs[0], Cmd: []string{"true"}, Timeout: 10}); err != nil {
+			t.Fatalf("ExecSync: %v", err)
+		}
+		execs = append(execs, time.Since(b))
+	}
+	for _, id := range pods {
+		if id != "" {
+			removePod(id)
+		}
+	}
+
+	perPod := float64(cribdGrowth+shims) / float64(benchHeld) / 1024
+	report := fmt.Sprintf(`Pod ready (RunPodSandbox+CreateContainer+StartContainer, busybox sleep; n=50): p50 %s  p99 %s
+%d pods started at once: all Running after %s
+Per-pod memory with %d pods (PSS): %.2f MiB (cribd growth %.1f MiB + shims %.1f MiB, over %d pods); pause %.0f KiB each
+ExecSync true (n=%d): p50 %s  p99 %s
+`,
+		pct(ready, 50), pct(ready, 99), benchHeld, burst.Round(time.Millisecond),
+		benchHeld, perPod, float64(cribdGrowth)/1024, float64(shims)/1024, benchHeld, float64(pauses)/float64(benchHeld),
+		len(execs), pct(execs, 50), pct(execs, 99))
+	fmt.Print(report)
+	if out := os.Getenv("CRIB_BENCH_OUT"); out != "" {
+		if f, err := os.OpenFile(out, os.O_APPEND|os.O_CREATE|os.O_WRONLY, 0o644); err == nil {
+			f.WriteString(report)
+			f.Close()
+		}
+	}
+}
+
+// pssKiB reads a process's proportional set size.
+func pssKiB(pid int) int {
+	data, err := os.ReadFile(fmt.Sprintf("/proc/%d/smaps_rollup", pid))
+	if err != nil {
+		return 0
+	}
+	for _, line := range strings.Split(string(data), "\n") {
+		if f := strings.Fields(line); len(f) >= 2 && f[0] == "Pss:" {
+			v, _ := strconv.Atoi(f[1])
+			return v
+		}
+	}
+	return 0
+}
