@@ -25,6 +25,7 @@ import (
 // Images is what the container code needs from the image service.
 type Images interface {
 	Status(ref string) (*image.Image, error)
+	Pull(ctx context.Context, name string, auth image.Auth) (image.ID, error)
 	CreateRootfs(id string, imageID image.ID, name string) (string, error)
 	RemoveRootfs(id string) error
 }

@@ -50,6 +50,8 @@ type Options struct {
 	// ShimBinary and PauseBinary are the executables crib ships.
 	ShimBinary  string
 	PauseBinary string
+	// PauseImage, if set, is the image pause runs from instead of PauseBinary.
+	PauseImage string
 	// ShmSize is the size of each pod's /dev/shm in bytes.
 	ShmSize int64
 	// LogLevel is passed to each shim.

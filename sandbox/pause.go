@@ -47,7 +47,7 @@ func preparePauseRootfs(rootDir, pauseBinary string) (string, error) {
 // pauseSpec builds the OCI spec of a pod's pause container: it joins the
 // pinned namespaces, gets its own mount namespace and, unless the pod uses
 // the host's, its own PID namespace (where it is PID 1 and reaps zombies).
-func pauseSpec(rec *state.Sandbox, rootfs string, oomScoreAdj int) *specs.Spec {
+func pauseSpec(rec *state.Sandbox, rootfs string, args []string, oomScoreAdj int) *specs.Spec {
 	ns := []specs.LinuxNamespace{{Type: specs.MountNamespace}}
 	if rec.NetworkMode != state.NamespaceNode {
 		ns = append(ns, specs.LinuxNamespace{Type: specs.NetworkNamespace, Path: rec.NetNSPath})
@@ -70,7 +70,7 @@ func pauseSpec(rec *state.Sandbox, rootfs string, oomScoreAdj int) *specs.Spec {
 		Root:     &specs.Root{Path: rootfs, Readonly: true},
 		Hostname: hostname,
 		Process: &specs.Process{
-			Args:            []string{pauseArg0},
+			Args:            args,
 			Cwd:             "/",
 			Env:             []string{"PATH=/"},
 			User:            specs.User{UID: pauseUID, GID: pauseUID},

@@ -15,6 +15,7 @@ import (
 
 	"github.com/crib-runtime/crib/api/errdefs"
 	"github.com/crib-runtime/crib/api/state"
+	"github.com/crib-runtime/crib/image"
 	"github.com/crib-runtime/crib/network"
 	"github.com/crib-runtime/crib/sandbox/cleanup"
 	"github.com/crib-runtime/crib/sandbox/nspin"
@@ -148,6 +149,7 @@ func (m *Manager) Run(ctx context.Context, spec state.Sandbox) (id string, retEr
 		}
 	}
 	rec.PausePID, rec.PauseStartTime = pid, start
+	rec.PauseFromImage = m.opts.PauseImage != ""
 	rec.Phase = state.PhaseReady
 	if err := m.save(&rec); err != nil {
 		return "", err
@@ -167,6 +169,16 @@ func (m *Manager) Run(ctx context.Context, spec state.Sandbox) (id string, retEr
 // startPause takes the pod's shim, once launched, and has it create and
 // start the pause container. Its undo steps go on cu.
 func (m *Manager) startPause(ctx context.Context, rec *state.Sandbox, shim *pendingShim, cu *cleanup.Cleanup) (int, uint64, shimConn, error) {
+	// The rootfs comes first so that its undo runs after the shim's, once
+	// the pause process is gone.
+	rootfs, args := m.pauseRootfs, []string{pauseArg0}
+	if m.opts.PauseImage != "" {
+		var err error
+		if rootfs, args, err = m.pauseImageRootfs(ctx, rec.ID); err != nil {
+			return 0, 0, nil, err
+		}
+		cu.Add("remove pause image rootfs", func(context.Context) error { return m.opts.Images.RemoveRootfs(rec.ID) })
+	}
 	conn, err := shim.take()
 	if err != nil {
 		return 0, 0, nil, fmt.Errorf("start shim for pod %s: %w", rec.ID, err)
@@ -176,7 +188,7 @@ func (m *Manager) startPause(ctx context.Context, rec *state.Sandbox, shim *pend
 		return conn.Shutdown(ctx)
 	})
 	adj := clampOOMScoreAdj(sandboxOOMScoreAdj, m.oomScoreAdj)
-	pid, err := createStart(ctx, conn, rec.ID, filepath.Join(rec.ShimDir, "pause"), pauseSpec(rec, m.pauseRootfs, adj))
+	pid, err := createStart(ctx, conn, rec.ID, filepath.Join(rec.ShimDir, "pause"), pauseSpec(rec, rootfs, args, adj))
 	if err != nil {
 		return 0, 0, nil, fmt.Errorf("start pause process for pod %s: %w", rec.ID, err)
 	}
@@ -185,6 +197,35 @@ func (m *Manager) startPause(ctx context.Context, rec *state.Sandbox, shim *pend
 		return 0, 0, nil, fmt.Errorf("pause process %d of pod %s: %w", pid, rec.ID, err)
 	}
 	return pid, start, conn, nil
+}
+
+// pauseImageRootfs prepares the pause container from the configured pause
+// image, for operators who require one: pulled when absent (only then can
+// a pull delay a pod), a rootfs made for pod id, the image's entrypoint and
+// command as arguments.
+func (m *Manager) pauseImageRootfs(ctx context.Context, id string) (string, []string, error) {
+	ref := m.opts.PauseImage
+	img, err := m.opts.Images.Status(ref)
+	if errors.Is(err, errdefs.ErrNotFound) {
+		if _, err = m.opts.Images.Pull(ctx, ref, image.Auth{}); err == nil {
+			img, err = m.opts.Images.Status(ref)
+		}
+	}
+	if err != nil {
+		return "", nil, fmt.Errorf("pause image %q (runtime.pause_image): %w", ref, err)
+	}
+	var args []string
+	if img.Config != nil {
+		args = append(append(args, img.Config.Config.Entrypoint...), img.Config.Config.Cmd...)
+	}
+	if len(args) == 0 {
+		return "", nil, errdefs.FailedPrecondition("pause image %q (runtime.pause_image) has no entrypoint or command", ref)
+	}
+	rootfs, err := m.opts.Images.CreateRootfs(id, img.ID, "pause_"+id)
+	if err != nil {
+		return "", nil, fmt.Errorf("pause image %q: %w", ref, err)
+	}
+	return rootfs, args, nil
 }
 
 // pendingShim is a shim being launched in the background for Run.

@@ -101,7 +101,7 @@ func (m *Manager) stopPause(ctx context.Context, p *pod) error {
 		conn.Close()
 		p.shim = nil
 		if err == nil {
-			return nil
+			return m.removePauseRootfs(rec)
 		}
 		if ctx.Err() != nil {
 			return fmt.Errorf("stop pause process of pod %s: %w", rec.ID, err)
@@ -115,6 +115,17 @@ func (m *Manager) stopPause(ctx context.Context, p *pod) error {
 		return fmt.Errorf("stop pod %s: %w", rec.ID, err)
 	}
 	if err := removeCgroup(ctx, rec.CgroupsPath); err != nil {
+		return fmt.Errorf("stop pod %s: %w", rec.ID, err)
+	}
+	return m.removePauseRootfs(rec)
+}
+
+// removePauseRootfs removes the rootfs a pause image gave the pod.
+func (m *Manager) removePauseRootfs(rec *state.Sandbox) error {
+	if !rec.PauseFromImage {
+		return nil
+	}
+	if err := m.opts.Images.RemoveRootfs(rec.ID); err != nil {
 		return fmt.Errorf("stop pod %s: %w", rec.ID, err)
 	}
 	return nil

@@ -100,6 +100,9 @@ type Sandbox struct {
 	// (field 22 of /proc/<pid>/stat) guards against PID reuse.
 	PausePID       int    `json:"pausePid,omitempty"`
 	PauseStartTime uint64 `json:"pauseStartTime,omitempty"`
+	// PauseFromImage is set when pause runs from runtime.pause_image, whose
+	// rootfs (a store container named by the pod ID) goes with the pod.
+	PauseFromImage bool `json:"pauseFromImage,omitempty"`
 	// ShimDir is the pod's run directory where crib-shim listens.
 	ShimDir string `json:"shimDir"`
 }

@@ -144,6 +144,7 @@ func serve(cfg config.Config, log *logrus.Logger) error {
 		CgroupParent: cfg.Runtime.CgroupParent,
 		ShimBinary:   shimBin,
 		PauseBinary:  pauseBin,
+		PauseImage:   cfg.Runtime.PauseImage,
 		ShmSize:      cfg.Runtime.ShmSize,
 		LogLevel:     cfg.Log.Level,
 		Network:      netMgr,

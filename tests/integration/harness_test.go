@@ -66,6 +66,8 @@ type Options struct {
 	// ExtraConfig is appended to the generated crib.toml (e.g. an [image]
 	// section); placeholders are expanded as in ConfFiles.
 	ExtraConfig string
+	// RuntimeConfig is TOML added inside the [runtime] section.
+	RuntimeConfig string
 }
 
 const stdCNIDir = "/usr/lib/cni"
@@ -230,12 +232,13 @@ level = "debug"
 [runtime]
 cgroup_parent = %q
 netns_dir = %q
+%s
 
 [network]
 conf_dir = %q
 bin_dirs = [%s]
 cache_dir = %q
-`, h.RootDir, h.RunDir, h.Socket, h.CgroupParent, h.NetNSDir, h.ConfDir, strings.Join(quoted, ", "), h.CacheDir)
+`, h.RootDir, h.RunDir, h.Socket, h.CgroupParent, h.NetNSDir, h.expand(h.opts.RuntimeConfig), h.ConfDir, strings.Join(quoted, ", "), h.CacheDir)
 	cfg += h.expand(h.opts.ExtraConfig)
 	if err := os.WriteFile(h.ConfigPath, []byte(cfg), 0o644); err != nil {
 		h.t.Fatal(err)

@@ -1,0 +1,40 @@
+//go:build integration
+
+package integration
+
+import (
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+)
+
+// TestPauseImage: with runtime.pause_image set, pods run their pause
+// process from that image (pulled on first use, reported pinned), and
+// removing the pod removes its rootfs.
+func TestPauseImage(t *testing.T) {
+	reg := startRegistry(t, RegistryOptions{})
+	conf := filepath.Join(t.TempDir(), "registries.conf")
+	if err := os.WriteFile(conf, []byte(registriesConf(reg.Addr, "")), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	h := start(t, Options{
+		RuntimeConfig: `pause_image = "registry.k8s.io/pause:3.9"`,
+		ExtraConfig:   fmt.Sprintf("\n[image]\nregistries_conf = %q\n", conf),
+	})
+	id := h.RunPod(podConfig("pauseimg"))
+	pid := h.PausePID(id)
+	cmdline, err := os.ReadFile(fmt.Sprintf("/proc/%d/cmdline", pid))
+	if err != nil || strings.TrimRight(string(cmdline), "\x00") != "/pause" {
+		t.Errorf("pause command line %q (%v), want /pause from the image", cmdline, err)
+	}
+	if out := h.Crictl("images", "-o", "json"); !strings.Contains(out, "registry.k8s.io/pause:3.9") || !strings.Contains(out, `"pinned": true`) {
+		t.Errorf("pause image not listed as pinned:\n%s", out)
+	}
+	h.Crictl("stopp", id)
+	h.Crictl("rmp", id)
+	if out := h.Crictl("images", "-q"); strings.TrimSpace(out) == "" {
+		t.Errorf("pause image gone after rmp")
+	}
+}
