@@ -25,7 +25,9 @@ func (s *Service) Remove(ref string) error {
 		return err
 	}
 	if _, err := s.store.DeleteImage(img.ID, true); err != nil {
-		if errors.Is(err, storage.ErrImageUnknown) {
+		// A concurrent removal got there first (the ID may then read as
+		// unknown, or as "not an image" while the store settles).
+		if imageGone(err) || errors.Is(err, storage.ErrLayerUnknown) {
 			return nil
 		}
 		if errors.Is(err, storage.ErrImageUsedByContainer) {

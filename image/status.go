@@ -85,12 +85,18 @@ func (s *Service) List(filter string) ([]*Image, error) {
 // errNotFound marks resolve's "no such image"; it wraps errdefs.ErrNotFound.
 var errNotFound = storage.ErrImageUnknown
 
+// imageGone reports a store error meaning the image is not there (any
+// more): unknown, or an ID a concurrent removal left as "not an image".
+func imageGone(err error) bool {
+	return errors.Is(err, storage.ErrImageUnknown) || errors.Is(err, storage.ErrNotAnImage)
+}
+
 // resolve finds the stored image ref names.
 func (s *Service) resolve(ref string) (*storage.Image, error) {
 	if h, ok := idPrefix(ref); ok {
 		if img, err := s.store.Image(h); err == nil {
 			return img, nil
-		} else if !errors.Is(err, storage.ErrImageUnknown) {
+		} else if !imageGone(err) {
 			return nil, fmt.Errorf("image %q: %w", ref, err)
 		}
 		if strings.HasPrefix(ref, "sha256:") || len(h) == idLen {
@@ -105,7 +111,7 @@ func (s *Service) resolve(ref string) (*storage.Image, error) {
 		return s.byDigest(reference.TrimNamed(named).Name(), c, ref)
 	}
 	img, err := s.store.Image(named.String())
-	if errors.Is(err, storage.ErrImageUnknown) {
+	if imageGone(err) {
 		return nil, notFound(ref)
 	}
 	if err != nil {
