@@ -11,9 +11,11 @@ import (
 	"github.com/vishvananda/netlink"
 )
 
-// ensureBridge makes the node bridge exist, be up and hold gw, and turns on
-// IPv4 forwarding. It is idempotent: an existing bridge is reused (EEXIST is
-// accepted, then the link is re-read and its type checked).
+// ensureBridge makes the node bridge exist, be up and hold gw as its only
+// IPv4 address, and turns on IPv4 forwarding. It is idempotent: an existing
+// bridge is reused (EEXIST is accepted, then the link is re-read and its
+// type checked). A gateway of an earlier node subnet (the pod CIDR changed
+// while the node ran) is removed, and its connected route with it.
 func ensureBridge(name string, mtu int, gw *net.IPNet) (*netlink.Bridge, error) {
 	want := &netlink.Bridge{LinkAttrs: netlink.LinkAttrs{Name: name, MTU: mtu, TxQLen: -1}}
 	if err := netlink.LinkAdd(want); err != nil && !errors.Is(err, syscall.EEXIST) {
@@ -30,7 +32,7 @@ func ensureBridge(name string, mtu int, gw *net.IPNet) (*netlink.Bridge, error) 
 	if err := netlink.LinkSetUp(br); err != nil {
 		return nil, fmt.Errorf("bridge %s up: %w", name, err)
 	}
-	if err := ensureAddr(br, gw); err != nil {
+	if err := ensureOnlyAddr(br, gw); err != nil {
 		return nil, fmt.Errorf("bridge %s: %w", name, err)
 	}
 	if err := ip.EnableIP4Forward(); err != nil {
@@ -39,16 +41,26 @@ func ensureBridge(name string, mtu int, gw *net.IPNet) (*netlink.Bridge, error) 
 	return br, nil
 }
 
-// ensureAddr adds addr to link unless it is there already.
-func ensureAddr(link netlink.Link, addr *net.IPNet) error {
+// ensureOnlyAddr leaves addr as link's only IPv4 address: others are
+// removed first (an old gateway with the same IP and another prefix
+// included), then addr is added unless it is there already.
+func ensureOnlyAddr(link netlink.Link, addr *net.IPNet) error {
 	addrs, err := netlinksafe.AddrList(link, netlink.FAMILY_V4)
 	if err != nil {
 		return fmt.Errorf("list addresses: %w", err)
 	}
+	have := false
 	for _, a := range addrs {
 		if a.IPNet.String() == addr.String() {
-			return nil
+			have = true
+			continue
 		}
+		if err := netlink.AddrDel(link, &a); err != nil && !errors.Is(err, syscall.EADDRNOTAVAIL) {
+			return fmt.Errorf("remove stale address %s: %w", a.IPNet, err)
+		}
+	}
+	if have {
+		return nil
 	}
 	if err := netlink.AddrAdd(link, &netlink.Addr{IPNet: addr}); err != nil && !errors.Is(err, syscall.EEXIST) {
 		return fmt.Errorf("add address %s: %w", addr, err)

@@ -42,11 +42,44 @@ func ensureMasq(subnet, cluster *net.IPNet) error {
 			}
 		}
 	}
-	jump := []string{"-s", subnet.String(), "-m", "comment", "--comment", "crib-vxlan pods of " + subnet.String(), "-j", masqChain}
-	if err := utils.InsertUnique(ipt, "nat", "POSTROUTING", false, jump); err != nil {
+	if err := ensureJump(ipt, subnet); err != nil {
 		return fmt.Errorf("masquerade: POSTROUTING: %w", err)
 	}
 	return nil
+}
+
+// jumpSpec is POSTROUTING's rule sending subnet's packets to masqChain.
+func jumpSpec(subnet string) []string {
+	return []string{"-s", subnet, "-m", "comment", "--comment", "crib-vxlan pods of " + subnet, "-j", masqChain}
+}
+
+// ensureJump makes POSTROUTING jump to masqChain for subnet's packets and
+// removes its jumps for other subnets: those of an earlier node subnet (the
+// pod CIDR changed while the node ran). One listing serves both.
+func ensureJump(ipt *iptables.IPTables, subnet *net.IPNet) error {
+	rules, err := ipt.List("nat", "POSTROUTING")
+	if err != nil {
+		return fmt.Errorf("list: %w", err)
+	}
+	have := false
+	for _, r := range rules {
+		f := strings.Fields(r)
+		if len(f) < 4 || f[0] != "-A" || f[len(f)-2] != "-j" || f[len(f)-1] != masqChain || f[2] != "-s" {
+			continue
+		}
+		if f[3] == subnet.String() {
+			have = true
+			continue
+		}
+		// Deleting by spec matches only a rule crib-vxlan wrote.
+		if err := utils.DeleteRule(ipt, "nat", "POSTROUTING", jumpSpec(f[3])...); err != nil {
+			return fmt.Errorf("remove stale jump for %s: %w", f[3], err)
+		}
+	}
+	if have {
+		return nil
+	}
+	return utils.InsertUnique(ipt, "nat", "POSTROUTING", false, jumpSpec(subnet.String()))
 }
 
 // chainIs reports whether chain holds exactly the rules want, in order.

@@ -3,6 +3,7 @@ package vxlan
 import (
 	"encoding/json"
 	"errors"
+	"net"
 	"os"
 	"strings"
 	"testing"
@@ -195,5 +196,55 @@ func TestGC(t *testing.T) {
 	}
 	if len(left) != 1 || left[0].ContainerID != ids[1] {
 		t.Errorf("after GC: %v, want only %s", left, ids[1])
+	}
+}
+
+// TestSubnetChange: after the node subnet changes, the next ADD leaves only
+// the new gateway on the bridge (the old one and its route go) and only the
+// new subnet's masquerade jump in POSTROUTING.
+func TestSubnetChange(t *testing.T) {
+	e := newEnv(t)
+	add := func(i int) *skel.CmdArgs {
+		t.Helper()
+		pod := newNS(t)
+		args := &skel.CmdArgs{ContainerID: containerID(t, i), Netns: pod.Path(), IfName: "eth0", StdinData: e.conf("1.1.0", nil)}
+		err := e.host.Do(func(ns.NetNS) error {
+			_, _, err := testutils.CmdAddWithArgs(args, func() error { return CmdAdd(args) })
+			return err
+		})
+		if err != nil {
+			t.Fatalf("ADD %d: %v", i, err)
+		}
+		return args
+	}
+	first := add(0)
+	_, cluster, _ := net.ParseCIDR(testCluster)
+	_, next, _ := net.ParseCIDR("10.244.8.0/24")
+	if err := WriteSubnetFile(e.subnetFile, Subnet{Network: cluster, Subnet: next, MTU: 1450, IPMasq: true}); err != nil {
+		t.Fatal(err)
+	}
+	second := add(1)
+
+	addrs := inNS(t, e.host, "ip", "-o", "-4", "addr", "show", "cni0")
+	if !strings.Contains(addrs, "inet 10.244.8.1/24") || strings.Contains(addrs, testGateway) || strings.Count(addrs, "inet ") != 1 {
+		t.Errorf("cni0 after the subnet change:\n%s\nwant only 10.244.8.1/24", addrs)
+	}
+	if r := inNS(t, e.host, "ip", "route", "show", "dev", "cni0"); strings.Contains(r, testSubnet) {
+		t.Errorf("routes on cni0 after the subnet change:\n%s\nwant none to %s", r, testSubnet)
+	}
+	post := inNS(t, e.host, "iptables", "-t", "nat", "-S", "POSTROUTING")
+	if strings.Contains(post, testSubnet) || strings.Count(post, "-j "+masqChain) != 1 || !strings.Contains(post, "-s 10.244.8.0/24") {
+		t.Errorf("POSTROUTING after the subnet change:\n%s\nwant one jump to %s, for 10.244.8.0/24", post, masqChain)
+	}
+	for _, args := range []*skel.CmdArgs{first, second} {
+		err := e.host.Do(func(ns.NetNS) error {
+			return testutils.CmdDelWithArgs(args, func() error { return CmdDel(args) })
+		})
+		if err != nil {
+			t.Errorf("DEL %s: %v", args.ContainerID, err)
+		}
+	}
+	if got := e.allocations(); len(got) != 0 {
+		t.Errorf("after DEL: allocations %v", got)
 	}
 }

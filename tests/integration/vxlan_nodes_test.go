@@ -134,16 +134,22 @@ ipam_data_dir = %q
 	n.start()
 }
 
-// start runs cribd in the node's network namespace. nsenter, not ip netns
-// exec: the latter also gives cribd a private mount namespace, and the
-// netns pins cribd makes would then be invisible to the test.
+// start runs cribd in the node's network namespace and in a mount
+// namespace of its own (a slave of the host's: it sees the host's mounts,
+// the host does not see its). Its netns pins, /dev/shm mounts and its
+// shims' mounts stay out of the host's mount table, where the leak cleanup
+// of a harness test running at the same time on the machine would take
+// every new crib-* mount for its own and unmount it. The test reaches the
+// pins through the node's mount namespace (inPod) and the node's files
+// (socket, leases, subnet file) on the shared filesystem.
 func (n *vxNode) start() {
 	t := n.c.t
 	logf, err := os.OpenFile(n.logPath, os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o644)
 	if err != nil {
 		t.Fatal(err)
 	}
-	cmd := exec.Command("nsenter", "--net=/var/run/netns/"+n.ns, "--",
+	cmd := exec.Command("unshare", "--mount", "--propagation", "slave", "--",
+		"nsenter", "--net=/var/run/netns/"+n.ns, "--",
 		filepath.Join(binDir(), "cribd"), "--config", filepath.Join(n.dir, "crib.toml"), "--log-level", "debug")
 	cmd.Stdout, cmd.Stderr = logf, logf
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
@@ -212,9 +218,12 @@ func (n *vxNode) runPod(name string) (string, string) {
 	return id, strings.TrimSpace(out)
 }
 
-// inPod returns cmd prefixed to run in the pod's network namespace.
+// inPod returns cmd prefixed to run in the pod's network namespace. The
+// pin is a mount in cribd's mount namespace: the first nsenter enters that,
+// the second opens the pin there.
 func (n *vxNode) inPod(id string, cmd ...string) []string {
-	return append([]string{"nsenter", "--net=" + filepath.Join(n.netnsDir, "crib-"+id), "--"}, cmd...)
+	return append([]string{"nsenter", fmt.Sprintf("--mount=/proc/%d/ns/mnt", n.cmd.Process.Pid), "--",
+		"nsenter", "--net=" + filepath.Join(n.netnsDir, "crib-"+id), "--"}, cmd...)
 }
 
 // inNode returns cmd prefixed to run in the node's network namespace.

@@ -3,11 +3,13 @@
 package integration
 
 import (
+	"bufio"
 	"context"
 	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"sync"
 	"testing"
@@ -212,4 +214,241 @@ func TestVXLANConcurrentAdds(t *testing.T) {
 	if o := run(t, n.inNode("ip", "-o", "link", "show", "type", "veth")...); strings.Count(o, "master cni0") != 0 {
 		t.Errorf("veths left on cni0:\n%s", o)
 	}
+}
+
+// TestVXLANPodCycles: 200 pods run, stopped and removed one after another on
+// one node, through cribd, leave no allocation, veth, netns pin, cached CNI
+// result or iptables rule beyond the node's own (those the first pod made).
+func TestVXLANPodCycles(t *testing.T) {
+	c := newVXCluster(t, "10.244.6.0/24")
+	n := c.nodes[0]
+	rs := n.cri(t)
+	eventually(t, 10*time.Second, "NetworkReady", func() (bool, string) { return networkReady(t, rs) })
+	ctx, cancel := context.WithTimeout(context.Background(), 15*time.Minute)
+	defer cancel()
+	const cycles = 200
+	var baseline string
+	began := time.Now()
+	for i := 0; i < cycles; i++ {
+		resp, err := rs.RunPodSandbox(ctx, &runtimeapi.RunPodSandboxRequest{Config: &runtimeapi.PodSandboxConfig{
+			Metadata: &runtimeapi.PodSandboxMetadata{Name: fmt.Sprintf("vx-cycle-%d", i), Namespace: "crib-vx", Uid: fmt.Sprintf("uid-vx-cycle-%d", i)},
+			Linux:    &runtimeapi.LinuxPodSandboxConfig{},
+		}})
+		if err != nil {
+			t.Fatalf("cycle %d: RunPodSandbox: %v\n%s", i, err, tail(n.log(), 30))
+		}
+		id := resp.PodSandboxId
+		if i == 0 {
+			st, err := rs.PodSandboxStatus(ctx, &runtimeapi.PodSandboxStatusRequest{PodSandboxId: id})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if ip := st.GetStatus().GetNetwork().GetIp(); !strings.HasPrefix(ip, "10.244.6.") {
+				t.Fatalf("first pod's IP %q: want 10.244.6.x", ip)
+			}
+		}
+		if _, err := rs.StopPodSandbox(ctx, &runtimeapi.StopPodSandboxRequest{PodSandboxId: id}); err != nil {
+			t.Fatalf("cycle %d: StopPodSandbox: %v", i, err)
+		}
+		if _, err := rs.RemovePodSandbox(ctx, &runtimeapi.RemovePodSandboxRequest{PodSandboxId: id}); err != nil {
+			t.Fatalf("cycle %d: RemovePodSandbox: %v", i, err)
+		}
+		if i == 0 {
+			baseline = iptablesState(t, n.inNode())
+		}
+	}
+	t.Logf("%d pod run/stop/remove cycles in %s", cycles, time.Since(began).Round(time.Millisecond))
+
+	if a := ipAllocations(filepath.Join(n.dir, "ipam", "crib")); len(a) != 0 {
+		t.Errorf("allocations left after %d cycles: %v", cycles, a)
+	}
+	if o := run(t, n.inNode("ip", "-o", "link", "show", "type", "veth")...); strings.Contains(o, "master cni0") {
+		t.Errorf("veths left on cni0 after %d cycles:\n%s", cycles, o)
+	}
+	if ents, _ := os.ReadDir(n.netnsDir); len(ents) != 0 {
+		t.Errorf("%d netns pins left after %d cycles", len(ents), cycles)
+	}
+	if ents, _ := os.ReadDir(filepath.Join(n.dir, "cni-cache", "results")); len(ents) != 0 {
+		t.Errorf("%d cached CNI results left after %d cycles", len(ents), cycles)
+	}
+	if got := iptablesState(t, n.inNode()); got != baseline {
+		t.Errorf("iptables after %d cycles differ from after the first:\nfirst:\n%s\nlast:\n%s", cycles, baseline, got)
+	}
+}
+
+// capture is a tcpdump running in a namespace the test made.
+type capture struct {
+	cmd  *exec.Cmd
+	out  strings.Builder
+	done chan struct{}
+}
+
+// startCapture runs tcpdump with inNS prefixed until it has count packets or
+// 15s pass, and returns once it listens.
+func startCapture(t *testing.T, inNS []string, iface string, count int, filter ...string) *capture {
+	t.Helper()
+	if _, err := exec.LookPath("tcpdump"); err != nil {
+		t.Skip("tcpdump not installed")
+	}
+	args := append(append([]string{}, inNS...), "timeout", "15", "tcpdump", "-nn", "-l", "-i", iface, "-c", fmt.Sprint(count))
+	c := &capture{cmd: exec.Command(args[0], append(args[1:], filter...)...), done: make(chan struct{})}
+	c.cmd.Stdout = &c.out
+	stderr, err := c.cmd.StderrPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := c.cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	listening := make(chan struct{})
+	go func() {
+		defer close(c.done)
+		sc := bufio.NewScanner(stderr)
+		once := false
+		for sc.Scan() {
+			if !once && strings.Contains(sc.Text(), "listening on") {
+				once = true
+				close(listening)
+			}
+		}
+		if !once {
+			close(listening)
+		}
+	}()
+	t.Cleanup(func() { c.cmd.Process.Kill(); c.wait() })
+	select {
+	case <-listening:
+	case <-time.After(10 * time.Second):
+		t.Fatal("tcpdump did not start listening")
+	}
+	return c
+}
+
+// wait returns what tcpdump printed once it exits.
+func (c *capture) wait() string {
+	<-c.done
+	c.cmd.Wait()
+	return c.out.String()
+}
+
+// TestVXLANMasquerade: a pod reaching an address outside the cluster
+// network arrives there with its node's underlay address as source; a pod
+// reaching a pod on another node arrives with its own pod IP. "Outside" is
+// one more namespace on the underlay bridge, 192.168.50.200, routing
+// 198.51.100.0/24 (TEST-NET-2) for node 1 and with no route back into
+// 10.244.0.0/16: replies reach the pod only through the masquerade.
+func TestVXLANMasquerade(t *testing.T) {
+	c := newVXCluster(t, "10.244.1.0/24", "10.244.2.0/24")
+	n1, n2 := c.nodes[0], c.nodes[1]
+	outNS := "cvxo-" + c.id
+	t.Cleanup(func() { exec.Command("ip", "netns", "delete", outNS).Run() })
+	run(t, "ip", "netns", "add", outNS)
+	run(t, "ip", "-n", c.underNS, "link", "add", "uo", "type", "veth", "peer", "name", "eth0", "netns", outNS)
+	run(t, "ip", "-n", c.underNS, "link", "set", "uo", "master", "br0", "up")
+	run(t, "ip", "-n", outNS, "addr", "add", "192.168.50.200/24", "dev", "eth0")
+	run(t, "ip", "-n", outNS, "addr", "add", "198.51.100.1/24", "dev", "eth0")
+	run(t, "ip", "-n", outNS, "link", "set", "eth0", "up")
+	run(t, "ip", "-n", outNS, "link", "set", "lo", "up")
+	run(t, n1.inNode("ip", "route", "add", "198.51.100.0/24", "via", "192.168.50.200")...)
+	for _, n := range c.nodes {
+		rs := n.cri(t)
+		eventually(t, 10*time.Second, n.name+" NetworkReady", func() (bool, string) { return networkReady(t, rs) })
+	}
+	a, ipA := n1.runPod("vx-masq-a")
+	b, ipB := n2.runPod("vx-masq-b")
+	inOut := []string{"ip", "netns", "exec", outNS}
+
+	// Outside: ping and a TCP exchange, captured on the outside's eth0.
+	capOut := startCapture(t, inOut, "eth0", 2, "icmp[icmptype] == icmp-echo or (tcp dst port 5002 and tcp[tcpflags] & tcp-syn != 0)")
+	pingOK(t, "pod A (node1) → outside 198.51.100.1", n1.inPod(a, "busybox", "ping", "-c1", "-W1", "198.51.100.1"))
+	ctx, cancel := context.WithTimeout(context.Background(), 15*time.Second)
+	defer cancel()
+	srv := exec.CommandContext(ctx, "ip", "netns", "exec", outNS, "busybox", "nc", "-l", "-p", "5002")
+	var got strings.Builder
+	srv.Stdout = &got
+	if err := srv.Start(); err != nil {
+		t.Fatal(err)
+	}
+	eventually(t, 10*time.Second, "TCP pod A → outside 198.51.100.1:5002", func() (bool, string) {
+		o, err := out(n1.inPod(a, "sh", "-c", "echo hello-outside | busybox nc -w 2 198.51.100.1 5002"))
+		return err == nil, o
+	})
+	srv.Wait()
+	if !strings.Contains(got.String(), "hello-outside") {
+		t.Errorf("outside's TCP server got %q, want hello-outside", got.String())
+	}
+	seen := capOut.wait()
+	t.Logf("capture outside:\n%s", seen)
+	if !strings.Contains(seen, "192.168.50.11 > 198.51.100.1: ICMP echo request") ||
+		!regexp.MustCompile(`192\.168\.50\.11\.\d+ > 198\.51\.100\.1\.5002: Flags \[S\]`).MatchString(seen) || strings.Contains(seen, "10.244.") {
+		t.Errorf("outside saw:\n%s\nwant the ping and the SYN from node1's underlay address 192.168.50.11, none from 10.244.x", seen)
+	}
+
+	// Pod to pod across nodes: not masqueraded.
+	bNet := n2.inPod(b)
+	capPod := startCapture(t, bNet, "eth0", 2, "(icmp[icmptype] == icmp-echo) or (tcp dst port 5003 and tcp[tcpflags] & tcp-syn != 0)")
+	pingOK(t, "pod A (node1) → pod B (node2)", n1.inPod(a, "busybox", "ping", "-c1", "-W1", ipB))
+	srv2 := exec.CommandContext(ctx, bNet[0], append(bNet[1:], "busybox", "nc", "-l", "-p", "5003")...)
+	if err := srv2.Start(); err != nil {
+		t.Fatal(err)
+	}
+	eventually(t, 10*time.Second, "TCP pod A → pod B:5003", func() (bool, string) {
+		o, err := out(n1.inPod(a, "sh", "-c", "echo hello-pod | busybox nc -w 2 "+ipB+" 5003"))
+		return err == nil, o
+	})
+	srv2.Wait()
+	seen = capPod.wait()
+	t.Logf("capture in pod B:\n%s", seen)
+	if !strings.Contains(seen, ipA+" > "+ipB+": ICMP echo request") ||
+		!regexp.MustCompile(regexp.QuoteMeta(ipA)+`\.\d+ > `+regexp.QuoteMeta(ipB)+`\.5003: Flags \[S\]`).MatchString(seen) {
+		t.Errorf("pod B saw:\n%s\nwant the ping and the SYN from pod A's IP %s", seen, ipA)
+	}
+}
+
+// TestVXLANPodCIDRChange: when kubelet changes the node's pod CIDR, the next
+// pod gets an address of the new subnet, and the node keeps nothing of the
+// old one: cni0 holds only the new gateway, flannel.1 only the new network
+// address, POSTROUTING only the new subnet's masquerade jump.
+func TestVXLANPodCIDRChange(t *testing.T) {
+	c := newVXCluster(t, "")
+	n := c.nodes[0]
+	rs := n.cri(t)
+	setCIDR := func(cidr string) {
+		t.Helper()
+		if _, err := rs.UpdateRuntimeConfig(context.Background(), &runtimeapi.UpdateRuntimeConfigRequest{
+			RuntimeConfig: &runtimeapi.RuntimeConfig{NetworkConfig: &runtimeapi.NetworkConfig{PodCidr: cidr}},
+		}); err != nil {
+			t.Fatalf("UpdateRuntimeConfig %s: %v", cidr, err)
+		}
+		gw := strings.TrimSuffix(cidr, "0/24") + "1/24"
+		eventually(t, 10*time.Second, "subnet file says "+gw, func() (bool, string) {
+			b, _ := os.ReadFile(filepath.Join(n.dir, "subnet.env"))
+			return strings.Contains(string(b), "FLANNEL_SUBNET="+gw), string(b)
+		})
+		eventually(t, 10*time.Second, "NetworkReady", func() (bool, string) { return networkReady(t, rs) })
+	}
+	setCIDR("10.244.2.0/24")
+	if _, ip := n.runPod("vx-old"); !strings.HasPrefix(ip, "10.244.2.") {
+		t.Fatalf("pod IP %q: want 10.244.2.x", ip)
+	}
+	setCIDR("10.244.4.0/24")
+	if _, ip := n.runPod("vx-new"); !strings.HasPrefix(ip, "10.244.4.") {
+		t.Fatalf("pod IP after the change %q: want 10.244.4.x", ip)
+	}
+	if a := run(t, n.inNode("ip", "-o", "-4", "addr", "show", "cni0")...); strings.Count(a, "inet ") != 1 || !strings.Contains(a, "inet 10.244.4.1/24") {
+		t.Errorf("cni0:\n%s\nwant only 10.244.4.1/24", a)
+	}
+	if r := run(t, n.inNode("ip", "route", "show", "dev", "cni0")...); strings.Contains(r, "10.244.2.") {
+		t.Errorf("routes on cni0:\n%s\nwant none into the old subnet", r)
+	}
+	if a := run(t, n.inNode("ip", "-o", "-4", "addr", "show", "flannel.1")...); strings.Count(a, "inet ") != 1 || !strings.Contains(a, "inet 10.244.4.0/32") {
+		t.Errorf("flannel.1:\n%s\nwant only 10.244.4.0/32", a)
+	}
+	if p := run(t, n.inNode("iptables", "-t", "nat", "-S", "POSTROUTING")...); strings.Contains(p, "10.244.2.0/24") || !strings.Contains(p, "-s 10.244.4.0/24") {
+		t.Errorf("POSTROUTING:\n%s\nwant the masquerade jump of 10.244.4.0/24 only", p)
+	}
+	eventually(t, 10*time.Second, "lease names the new subnet", func() (bool, string) {
+		b, _ := os.ReadFile(filepath.Join(c.leaseDir, n.name+".json"))
+		return strings.Contains(string(b), `"subnet": "10.244.4.0/24"`), string(b)
+	})
 }
