@@ -125,7 +125,7 @@ func (m *Manager) CreateContainer(ctx context.Context, podID string, cfg *runtim
 	if img.Config != nil {
 		imgCfg = img.Config.Config
 	}
-	spec, err := ocispec.Build(ocispec.Input{
+	in := ocispec.Input{
 		ContainerID:      id,
 		Config:           cfg,
 		Pod:              &pod,
@@ -134,10 +134,20 @@ func (m *Manager) CreateContainer(ctx context.Context, podID string, cfg *runtim
 		TargetPID:        m.targetPID(cfg),
 		Image:            imgCfg,
 		Rootfs:           rootfs,
+		VolumeDir:        filepath.Join(m.containerDir(pod.ID), id+".volumes"),
 		OOMScoreAdjFloor: m.oomScoreAdj,
-	})
+	}
+	spec, err := ocispec.Build(in)
 	if err != nil {
 		return "", err
+	}
+	if vols := ocispec.ImageVolumes(in); len(vols) > 0 {
+		cu.Add("remove image volumes", func(context.Context) error { return os.RemoveAll(in.VolumeDir) })
+		for _, v := range vols {
+			if err := os.MkdirAll(v.Source, 0o755); err != nil {
+				return "", fmt.Errorf("image volume %s: %w", v.Path, err)
+			}
+		}
 	}
 	if logPath != "" {
 		if err := os.MkdirAll(filepath.Dir(logPath), 0o755); err != nil {

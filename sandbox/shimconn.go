@@ -41,11 +41,23 @@ func createStart(ctx context.Context, conn shimConn, id, bundle string, spec *sp
 	return pid, nil
 }
 
+// launchShim and connectShim return a nil interface on error, never an
+// interface holding a nil *Client (which would not compare equal to nil).
 func launchShim(ctx context.Context, binary, dir, logLevel string) (shimConn, error) {
-	return shimclient.Launch(ctx, shimclient.LaunchOptions{Binary: binary, Dir: dir, LogLevel: logLevel})
+	c, err := shimclient.Launch(ctx, shimclient.LaunchOptions{Binary: binary, Dir: dir, LogLevel: logLevel})
+	if err != nil {
+		return nil, err
+	}
+	return c, nil
 }
 
-func connectShim(dir string) (shimConn, error) { return shimclient.Connect(dir) }
+func connectShim(dir string) (shimConn, error) {
+	c, err := shimclient.Connect(dir)
+	if err != nil {
+		return nil, err
+	}
+	return c, nil
+}
 
 // killShim kills the shim whose PID file is in dir, if that PID is still a
 // crib-shim serving dir. It is the fallback when the shim does not answer.

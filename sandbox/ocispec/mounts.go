@@ -66,6 +66,9 @@ func buildMounts(in Input) ([]specs.Mount, error) {
 		}
 		add(specs.Mount{Destination: dst, Type: "bind", Source: filepath.Join(in.PodFilesDir, name), Options: podFileOpts})
 	}
+	for _, v := range ImageVolumes(in) {
+		add(specs.Mount{Destination: v.Path, Type: "bind", Source: v.Source, Options: []string{"rbind", "rprivate", "rw"}})
+	}
 	switch {
 	case in.Pod.ShmPath != "":
 		add(specs.Mount{Destination: "/dev/shm", Type: "bind", Source: in.Pod.ShmPath, Options: []string{"rbind", "rprivate", "rw"}})
@@ -170,4 +173,38 @@ func rootfsPropagation(mounts []specs.Mount) string {
 		}
 	}
 	return prop
+}
+
+// ImageVolume is a VOLUME of the image backed by a directory of the
+// container's own.
+type ImageVolume struct {
+	// Path is the volume's path in the container.
+	Path string
+	// Source is the host directory under Input.VolumeDir that backs it.
+	Source string
+}
+
+// ImageVolumes lists the image's VOLUMEs that no request mount covers, each
+// with the directory (under in.VolumeDir) that backs it; the caller creates
+// the directories before the container starts. None without a VolumeDir.
+func ImageVolumes(in Input) []ImageVolume {
+	if in.VolumeDir == "" {
+		return nil
+	}
+	mounted := map[string]bool{}
+	for _, m := range in.Config.GetMounts() {
+		mounted[filepath.Clean(m.GetContainerPath())] = true
+	}
+	paths := make([]string, 0, len(in.Image.Volumes))
+	for p := range in.Image.Volumes {
+		if p = filepath.Clean(p); filepath.IsAbs(p) && p != "/" && !mounted[p] {
+			paths = append(paths, p)
+		}
+	}
+	sort.Strings(paths)
+	out := make([]ImageVolume, 0, len(paths))
+	for i, p := range paths {
+		out = append(out, ImageVolume{Path: p, Source: filepath.Join(in.VolumeDir, fmt.Sprintf("%d", i))})
+	}
+	return out
 }

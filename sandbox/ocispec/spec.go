@@ -45,6 +45,8 @@ type Input struct {
 	Image imgspec.ImageConfig
 	// Rootfs is the container's prepared root filesystem.
 	Rootfs string
+	// VolumeDir holds the directories backing the image's VOLUMEs.
+	VolumeDir string
 	// OOMScoreAdjFloor is cribd's own oom_score_adj: lower values cannot be
 	// written without CAP_SYS_RESOURCE and are raised to it.
 	OOMScoreAdjFloor int

@@ -289,3 +289,31 @@ func TestDefaultSeccomp(t *testing.T) {
 		t.Errorf("default action %s", plain.DefaultAction)
 	}
 }
+
+func TestImageVolumes(t *testing.T) {
+	cfg := &runtimeapi.ContainerConfig{Command: []string{"x"}, Mounts: []*runtimeapi.Mount{{ContainerPath: "/data", HostPath: t.TempDir()}}}
+	in := testInput(t, cfg, imgspec.ImageConfig{Volumes: map[string]struct{}{"/data": {}, "/var/cache/": {}, "/logs": {}}})
+	in.VolumeDir = "/vols"
+	got := ImageVolumes(in)
+	want := []ImageVolume{{Path: "/logs", Source: "/vols/0"}, {Path: "/var/cache", Source: "/vols/1"}}
+	if !reflect.DeepEqual(got, want) {
+		t.Errorf("got %+v, want %+v (a request mount covers /data)", got, want)
+	}
+	spec, err := Build(in)
+	if err != nil {
+		t.Fatal(err)
+	}
+	found := 0
+	for _, m := range spec.Mounts {
+		if m.Destination == "/logs" && m.Source == "/vols/0" || m.Destination == "/var/cache" && m.Source == "/vols/1" {
+			found++
+		}
+	}
+	if found != 2 {
+		t.Errorf("image volumes not mounted: %+v", spec.Mounts)
+	}
+	in.VolumeDir = ""
+	if len(ImageVolumes(in)) != 0 {
+		t.Errorf("volumes without a VolumeDir")
+	}
+}
