@@ -198,16 +198,20 @@ for f in "${focus[@]}"; do
 done
 
 set +e
-(cd "$tmp" && "$critest" "${args[@]}" "$@") 2>&1 | tee "$tmp/critest.log"
-critest_rc=${PIPESTATUS[0]}
+# Ginkgo's verbose log goes to a file (printed on failure); the output lists
+# every spec that ran with its result, from the JSON report.
+log "running critest (log: $tmp/critest.log)"
+(cd "$tmp" && "$critest" "${args[@]}" "$@") >"$tmp/critest.log" 2>&1
+critest_rc=$?
 set -e
 
 if [[ ! -s $tmp/report.json ]]; then
-	log "critest wrote no report (exit $critest_rc)"
+	log "critest wrote no report (exit $critest_rc); its log:"
+	tail -n 100 "$tmp/critest.log" >&2
 	exit 1
 fi
-# Ginkgo's own closing lines.
-grep -E '^Ran [0-9]+ of [0-9]+ Specs|(SUCCESS|FAIL)! --' "$tmp/critest.log" || true
+jq -r '.[].SpecReports[]? | select(.LeafNodeType == "It" and .State != "skipped")
+	| "  [\(.State)] \((.ContainerHierarchyTexts // []) + [.LeafNodeText] | join(" "))"' "$tmp/report.json" | sort
 
 spec_filter='[.[].SpecReports[]? | select(.LeafNodeType == "It")]'
 passed=$(jq "$spec_filter | map(select(.State == \"passed\")) | length" "$tmp/report.json")
@@ -232,6 +236,7 @@ fi
 # named just above).
 echo "critest: $passed passed, $unexpected failed, $skipped skipped"
 if ((unexpected + setup_failed > 0)); then
-	echo "critest: $unexpected unexpected failure(s)"
+	echo "critest: $unexpected unexpected failure(s); the failures in critest's log:"
+	grep -E -A 30 '^\s*\[FAILED\]' "$tmp/critest.log" | head -n 300 >&2
 	exit 1
 fi
