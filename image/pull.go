@@ -13,17 +13,35 @@ import (
 	"go.podman.io/image/v5/signature"
 	istorage "go.podman.io/image/v5/storage"
 	"go.podman.io/image/v5/types"
+
+	"github.com/crib-runtime/crib/api/errdefs"
 )
 
 // Pull fetches name (normalised as Normalize does) with auth and returns
 // the image's ID. Concurrent pulls of the same reference with the same
 // credentials download once. A pull whose callers all give up is
 // cancelled and leaves no image named.
+//
+// A short name is tried under each unqualified-search registry in turn
+// (registries.conf); the first that has it wins, and when none does the
+// last registry's answer is returned.
 func (s *Service) Pull(ctx context.Context, name string, auth Auth) (ID, error) {
-	named, err := Normalize(name)
+	cands, err := candidates(name, s.search)
 	if err != nil {
 		return ID{}, err
 	}
+	var id ID
+	for _, named := range cands {
+		id, err = s.pullOne(ctx, named, auth)
+		if err == nil || !(errors.Is(err, errdefs.ErrNotFound) || errors.Is(err, errdefs.ErrUnavailable)) {
+			return id, err
+		}
+	}
+	return id, err
+}
+
+// pullOne pulls one fully qualified reference, merged with pulls in flight.
+func (s *Service) pullOne(ctx context.Context, named reference.Named, auth Auth) (ID, error) {
 	src := pullable(named)
 	key := src.String() + "\x00" + auth.key()
 	id, err, shared := s.pulls.do(ctx, key, func(ctx context.Context) (ID, error) {

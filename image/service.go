@@ -60,6 +60,9 @@ type Service struct {
 
 	fsMu sync.Mutex
 	fs   fsCache
+
+	// search is registries.conf's unqualified-search-registries.
+	search []string
 }
 
 // New opens (creating if needed) the image store and returns the service.
@@ -107,6 +110,14 @@ func New(opts Options) (*Service, error) {
 		info:   make(map[string]*configInfo),
 	}
 	s.pulls.init()
+	sys, err := s.systemContext(Auth{})
+	if err != nil {
+		return nil, err
+	}
+	if s.search, err = searchRegistries(sys); err != nil {
+		store.Shutdown(false)
+		return nil, err
+	}
 	s.log.WithFields(logrus.Fields{"root": opts.GraphRoot, "driver": store.GraphDriverName()}).Info("image store open")
 	return s, nil
 }

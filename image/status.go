@@ -103,10 +103,21 @@ func (s *Service) resolve(ref string) (*storage.Image, error) {
 			return nil, notFound(ref)
 		}
 	}
-	named, err := Normalize(ref)
+	cands, err := candidates(ref, s.search)
 	if err != nil {
 		return nil, err
 	}
+	for _, named := range cands {
+		img, err := s.lookup(named, ref)
+		if err == nil || !errors.Is(err, errNotFound) {
+			return img, err
+		}
+	}
+	return nil, notFound(ref)
+}
+
+// lookup finds the stored image of one fully qualified reference.
+func (s *Service) lookup(named reference.Named, ref string) (*storage.Image, error) {
 	if c, ok := named.(reference.Canonical); ok {
 		return s.byDigest(reference.TrimNamed(named).Name(), c, ref)
 	}
