@@ -9,6 +9,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"regexp"
 	"sort"
 	"strconv"
 	"strings"
@@ -38,6 +39,9 @@ const (
 // to crib's names elsewhere (crib-* netns pins and mounts).
 func (h *Harness) snapshot() snapshot {
 	s := snapshot{}
+	// Only this harness's pods count: other suites may run on the machine.
+	ids := h.podIDs()
+	mine := func(id string) bool { return ids[id] }
 	add := func(kind, key, desc string) {
 		if s[kind] == nil {
 			s[kind] = map[string]string{}
@@ -49,7 +53,7 @@ func (h *Harness) snapshot() snapshot {
 	if out, err := exec.Command("ip", "netns", "list").Output(); err == nil {
 		for _, line := range strings.Split(string(out), "\n") {
 			f := strings.Fields(line)
-			if len(f) > 0 && strings.HasPrefix(f[0], "crib-") {
+			if len(f) > 0 && strings.HasPrefix(f[0], "crib-") && mine(strings.TrimPrefix(f[0], "crib-")) {
 				add(kindNetNS, f[0], "netns "+f[0]+" (ip netns list)")
 			}
 		}
@@ -62,11 +66,12 @@ func (h *Harness) snapshot() snapshot {
 		}
 	}
 
-	// Host veth links.
+	// Host veth links on this harness's bridge (a pod's veth that outlives
+	// it stays attached there).
 	if out, err := exec.Command("ip", "-o", "link", "show", "type", "veth").Output(); err == nil {
 		for _, line := range strings.Split(string(out), "\n") {
 			f := strings.Fields(line)
-			if len(f) < 2 {
+			if len(f) < 2 || !strings.Contains(line, " master "+h.Bridge+" ") {
 				continue
 			}
 			name := strings.TrimSuffix(f[1], ":")
@@ -83,7 +88,7 @@ func (h *Harness) snapshot() snapshot {
 		sc.Buffer(make([]byte, 1<<16), 1<<20)
 		for sc.Scan() {
 			line := sc.Text()
-			if !strings.Contains(line, h.Dir) && !strings.Contains(line, "crib-") {
+			if !strings.Contains(line, h.Dir) && !mentionsPod(line, ids) {
 				continue
 			}
 			fields := strings.Fields(line)
@@ -319,3 +324,33 @@ func (h *Harness) forceCleanup() {
 		}
 	}
 }
+
+// podIDs are the pods this harness's cribd has logged (every CRI call and
+// every pod event names its pod), so leak checks and cleanup leave other
+// suites' pods on the machine alone.
+func (h *Harness) podIDs() map[string]bool {
+	ids := map[string]bool{}
+	for _, m := range podIDPattern.FindAllStringSubmatch(h.Log(), -1) {
+		ids[m[1]] = true
+	}
+	if ents, err := os.ReadDir(filepath.Join(h.RootDir, "pods")); err == nil {
+		for _, e := range ents {
+			ids[e.Name()] = true
+		}
+	}
+	return ids
+}
+
+var podIDPattern = regexp.MustCompile(`pod=([0-9a-f]{64})`)
+
+// mentionsPod reports whether a mountinfo line names one of ids' netns pins.
+func mentionsPod(line string, ids map[string]bool) bool {
+	for _, m := range netnsPinPattern.FindAllStringSubmatch(line, -1) {
+		if ids[m[1]] {
+			return true
+		}
+	}
+	return false
+}
+
+var netnsPinPattern = regexp.MustCompile(`crib-([0-9a-f]{64})`)

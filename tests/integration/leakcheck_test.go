@@ -24,10 +24,18 @@ func TestLeakChecker(t *testing.T) {
 			t.Fatalf("%s: %v: %s", strings.Join(args, " "), err, out)
 		}
 	}
+	// The checker counts only this harness's pods (those its cribd logged
+	// or keeps a record of) and veths on its bridge.
+	if err := os.MkdirAll(filepath.Join(h.RootDir, "pods", id), 0o755); err != nil {
+		t.Fatal(err)
+	}
 	run("ip", "netns", "add", "crib-"+id)
 	defer exec.Command("ip", "netns", "delete", "crib-"+id).Run()
+	run("ip", "link", "add", h.Bridge, "type", "bridge")
+	defer exec.Command("ip", "link", "del", h.Bridge).Run()
 	run("ip", "link", "add", veth, "type", "veth", "peer", "name", veth+"p")
 	defer exec.Command("ip", "link", "del", veth).Run()
+	run("ip", "link", "set", veth, "master", h.Bridge)
 	cg := filepath.Join("/sys/fs/cgroup/pids", h.CgroupParent, id)
 	if err := os.MkdirAll(cg, 0o755); err != nil {
 		t.Fatal(err)
