@@ -193,10 +193,14 @@ func (m *Manager) CreateContainer(ctx context.Context, podID string, cfg *runtim
 	if err := m.saveContainer(&rec); err != nil {
 		return "", err
 	}
+	c := &ctr{rec: rec}
 	m.mu.Lock()
-	m.containers[id] = &ctr{rec: rec}
+	m.containers[id] = c
 	m.mu.Unlock()
 	cu.Release()
+	v := m.viewOf(rec)
+	m.publish(EventCreated, v)
+	m.watchContainer(v)
 	log.Infof("created container %s (%s) in pod %s/%s", rec.Name, ref, pod.Metadata.Namespace, pod.Metadata.Name)
 	return id, nil
 }

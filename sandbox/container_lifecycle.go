@@ -48,6 +48,7 @@ func (m *Manager) StartContainer(ctx context.Context, id string) error {
 		return fmt.Errorf("start container %s: %w", c.rec.ID, err)
 	}
 	m.opts.Log.WithField("pod", c.rec.PodID).WithField("container", c.rec.ID).Infof("started container %s", c.rec.Name)
+	m.publish(EventStarted, m.viewOf(c.rec))
 	return nil
 }
 
@@ -163,6 +164,7 @@ func (m *Manager) removeContainer(ctx context.Context, p *pod, c *ctr) error {
 		return fmt.Errorf("remove container %s record: %w", rec.ID, err)
 	}
 	m.forgetStats(rec.ID)
+	m.publish(EventDeleted, ContainerView{Container: *rec})
 	m.mu.Lock()
 	delete(m.containers, rec.ID)
 	if m.ctrNames[containerKey(rec)] == rec.ID {

@@ -79,7 +79,8 @@ type Manager struct {
 	containers map[string]*ctr   // by ID
 	ctrNames   map[string]string // reserved container name key -> ID
 
-	cpu cpuSamples
+	cpu    cpuSamples
+	events *events
 }
 
 // pod is one sandbox in memory. mu serialises lifecycle operations on it;
@@ -114,9 +115,17 @@ func New(opts Options) (*Manager, error) {
 	if m.pauseRootfs, err = preparePauseRootfs(opts.RootDir, opts.PauseBinary); err != nil {
 		return nil, err
 	}
+	if m.events, err = newEvents(opts.Log); err != nil {
+		return nil, fmt.Errorf("container events: %w", err)
+	}
 	if err := m.recover(); err != nil {
+		m.events.watcher.Close()
 		return nil, err
 	}
+	for _, c := range m.containers {
+		m.watchContainer(m.containerView(c))
+	}
+	go m.watchExits()
 	return m, nil
 }
 
@@ -311,8 +320,10 @@ func (f Filter) Match(v View) bool {
 	return labelsMatch(v.Labels, f.Labels)
 }
 
-// Close drops the connections to shims; pods keep running.
+// Close drops the connections to shims and stops watching containers;
+// pods keep running.
 func (m *Manager) Close() {
+	m.events.watcher.Close()
 	m.mu.RLock()
 	defer m.mu.RUnlock()
 	for _, p := range m.pods {

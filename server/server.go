@@ -37,7 +37,10 @@ type Options struct {
 	Network      NetworkStatus
 	// Images serves the CRI ImageService; nil answers Unimplemented.
 	Images ImageService
-	Log    logrus.FieldLogger
+	// Streaming serves Exec and PortForward sessions; nil answers
+	// Unimplemented.
+	Streaming StreamingURLs
+	Log       logrus.FieldLogger
 }
 
 // Server implements the CRI RuntimeService and ImageService.
@@ -112,4 +115,21 @@ func Code(err error) codes.Code {
 		return codes.Canceled
 	}
 	return codes.Unknown
+}
+
+// StreamInterceptor logs each streaming call (GetContainerEvents and the
+// list streams) at debug level, and its failure with its cause chain.
+func StreamInterceptor(log logrus.FieldLogger) grpc.StreamServerInterceptor {
+	return func(srv any, ss grpc.ServerStream, info *grpc.StreamServerInfo, handler grpc.StreamHandler) error {
+		entry := log.WithField("method", info.FullMethod)
+		entry.Debug("CRI stream")
+		if err := handler(srv, ss); err != nil {
+			entry.WithError(err).Error("CRI stream failed")
+			if _, ok := status.FromError(err); ok {
+				return err
+			}
+			return status.Error(Code(err), err.Error())
+		}
+		return nil
+	}
 }

@@ -160,7 +160,10 @@ func serve(cfg config.Config, log *logrus.Logger) error {
 	if err != nil {
 		return err
 	}
-	g := grpc.NewServer(grpc.UnaryInterceptor(server.Interceptor(log.WithField("component", "cri"))))
+	g := grpc.NewServer(
+		grpc.UnaryInterceptor(server.Interceptor(log.WithField("component", "cri"))),
+		grpc.StreamInterceptor(server.StreamInterceptor(log.WithField("component", "cri"))),
+	)
 	var netStatus server.NetworkStatus = netMgr
 	if overlayMgr != nil {
 		netStatus = overlayStatus{cni: netMgr, overlay: overlayMgr}
