@@ -37,10 +37,7 @@ type Options struct {
 	Network      NetworkStatus
 	// Images serves the CRI ImageService; nil answers Unimplemented.
 	Images ImageService
-	// Streaming serves Exec and PortForward sessions; nil answers
-	// Unimplemented.
-	Streaming StreamingURLs
-	Log       logrus.FieldLogger
+	Log    logrus.FieldLogger
 }
 
 // Server implements the CRI RuntimeService and ImageService.
