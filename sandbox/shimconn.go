@@ -22,6 +22,8 @@ type shimConn interface {
 	Start(ctx context.Context, id string) error
 	Delete(ctx context.Context, id string) error
 	Exec(ctx context.Context, req *apishim.ExecRequest) (*apishim.ExecResponse, error)
+	ExecStart(ctx context.Context, req *apishim.ExecStartRequest) (*apishim.ExecStartResponse, error)
+	ExecWait(ctx context.Context, id string, pid int) (int, error)
 	ReopenLog(ctx context.Context, id string) error
 	Update(ctx context.Context, id string, res *specs.LinuxResources) error
 	Shutdown(ctx context.Context) error

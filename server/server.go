@@ -37,7 +37,10 @@ type Options struct {
 	Network      NetworkStatus
 	// Images serves the CRI ImageService; nil answers Unimplemented.
 	Images ImageService
-	Log    logrus.FieldLogger
+	// Streaming serves Exec and PortForward sessions; nil answers
+	// Unimplemented.
+	Streaming StreamingURLs
+	Log       logrus.FieldLogger
 }
 
 // Server implements the CRI RuntimeService and ImageService.

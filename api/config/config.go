@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"io/fs"
+	"net"
 	"os"
 	"path/filepath"
 	"sort"
@@ -35,6 +36,28 @@ type Config struct {
 	Runtime Runtime `toml:"runtime"`
 	Network Network `toml:"network"`
 	Image   Image   `toml:"image"`
+	// Streaming is the HTTP server of CRI Exec and PortForward sessions.
+	Streaming Streaming `toml:"streaming"`
+}
+
+// Streaming configures the streaming server. The URLs it hands out are
+// reached without authentication: keep it on loopback unless the network
+// in between is trusted.
+type Streaming struct {
+	// Address is the IP address it listens on.
+	Address string `toml:"address"`
+	// Port is the TCP port it listens on; 0 picks a free one at start.
+	Port int `toml:"port"`
+}
+
+func (s Streaming) validate() error {
+	if net.ParseIP(s.Address) == nil {
+		return fmt.Errorf("key %q: %q is not an IP address", "streaming.address", s.Address)
+	}
+	if s.Port < 0 || s.Port > 65535 {
+		return fmt.Errorf("key %q: %d is not a port number (0 picks a free port)", "streaming.port", s.Port)
+	}
+	return nil
 }
 
 // GRPC configures the CRI endpoint.
@@ -162,6 +185,7 @@ func Default() Config {
 			StorageDriver:       "overlay",
 			PullProgressTimeout: "5m",
 		},
+		Streaming: Streaming{Address: "127.0.0.1"},
 	}
 }
 
@@ -260,6 +284,9 @@ func (c Config) Validate() error {
 		}
 	}
 	if err := c.Network.Overlay.validate(); err != nil {
+		return err
+	}
+	if err := c.Streaming.validate(); err != nil {
 		return err
 	}
 	return c.Image.validate()

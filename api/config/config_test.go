@@ -50,6 +50,21 @@ func TestParse(t *testing.T) {
 		{name: "blank pinned image", toml: "[image]\npinned_images = [\"\"]\n", wantErr: `"image.pinned_images"`},
 		{name: "unknown image key", toml: "[image]\nmirrors = []\n", wantErr: `unknown key "image.mirrors"`},
 		{name: "run dir too long for shim sockets", toml: "run_dir = \"/tmp/" + strings.Repeat("x", 40) + "\"\n", wantErr: `"run_dir"`},
+		{name: "streaming defaults", toml: "", check: func(t *testing.T, c Config) {
+			if c.Streaming.Address != "127.0.0.1" || c.Streaming.Port != 0 {
+				t.Errorf("streaming defaults: %+v", c.Streaming)
+			}
+		}},
+		{name: "streaming section", toml: "[streaming]\naddress = \"::1\"\nport = 10010\n", check: func(t *testing.T, c Config) {
+			if c.Streaming.Address != "::1" || c.Streaming.Port != 10010 {
+				t.Errorf("got %+v", c.Streaming)
+			}
+		}},
+		{name: "streaming address not an IP", toml: "[streaming]\naddress = \"localhost\"\n", wantErr: `"streaming.address"`},
+		{name: "streaming address empty", toml: "[streaming]\naddress = \"\"\n", wantErr: `"streaming.address"`},
+		{name: "streaming port negative", toml: "[streaming]\nport = -1\n", wantErr: `"streaming.port"`},
+		{name: "streaming port too big", toml: "[streaming]\nport = 65536\n", wantErr: `"streaming.port"`},
+		{name: "unknown streaming key", toml: "[streaming]\ntls = true\n", wantErr: `unknown key "streaming.tls"`},
 		{name: "syntax error", toml: "root_dir = \n", wantErr: "line 1"},
 	}
 	for _, tc := range tests {

@@ -13,6 +13,7 @@
 package shim
 
 import (
+	"os"
 	"time"
 
 	specs "github.com/opencontainers/runtime-spec/specs-go"
@@ -38,6 +39,10 @@ const (
 	MethodExec     = "Shim.Exec"
 	MethodReopen   = "Shim.ReopenLog"
 	MethodUpdate   = "Shim.Update"
+	// MethodExecStart's reply carries descriptors (see ExecStartResponse):
+	// cribd calls it alone on a connection of its own.
+	MethodExecStart = "Shim.ExecStart"
+	MethodExecWait  = "Shim.ExecWait"
 )
 
 // MaxExecOutput bounds what Exec returns of each of stdout and stderr; the
@@ -61,6 +66,43 @@ type ExecResponse struct {
 	Stderr   []byte
 	ExitCode int
 	TimedOut bool
+}
+
+// ExecStartRequest starts a process in a running container, set up like
+// ExecRequest's, whose stdio the caller drives through the descriptors the
+// reply carries (CRI streaming exec).
+type ExecStartRequest struct {
+	ID   string
+	Args []string
+	// Stdin gives the process a pipe as stdin; otherwise it reads /dev/null.
+	Stdin bool
+	// Tty gives the process a pseudo-terminal as stdin, stdout and stderr.
+	Tty bool
+	// Width and Height are the terminal's initial size (Tty only; 0 keeps
+	// the kernel's default).
+	Width, Height uint16
+}
+
+// ExecStartResponse names the started process. Its descriptors travel
+// with the JSON reply as SCM_RIGHTS ancillary data, in this order: with
+// Tty, the terminal's master; otherwise the read ends of stdout and
+// stderr, then the write end of stdin if requested.
+type ExecStartResponse struct {
+	// Pid is the process's PID in the shim's namespace; ExecWait takes it.
+	Pid int
+	// Files are the descriptors; never encoded as JSON.
+	Files []*os.File `json:"-"`
+}
+
+// ExecWaitRequest waits for a process ExecStart started.
+type ExecWaitRequest struct {
+	ID  string
+	Pid int
+}
+
+// ExecWaitResponse is how the process ended (128+signal if killed).
+type ExecWaitResponse struct {
+	ExitCode int
 }
 
 // UpdateRequest changes a container's cgroup resources.

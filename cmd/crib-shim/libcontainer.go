@@ -283,6 +283,20 @@ type execProcess struct {
 // (as runc exec does from the container's spec). The caller holds the
 // reaper's spawn lock and must wait for the process.
 func (c *lcContainer) runExec(args []string, stdout, stderr *os.File) (*execProcess, error) {
+	return c.runExecIO(args, execIO{Stdout: stdout, Stderr: stderr})
+}
+
+// execIO is an exec process's stdio: files (nil is /dev/null), or a
+// console socket on which libcontainer sends the master of a new
+// pseudo-terminal that becomes the process's stdio.
+type execIO struct {
+	Stdin, Stdout, Stderr *os.File
+	ConsoleSocket         *os.File
+	Width, Height         uint16
+}
+
+// runExecIO is runExec with the given stdio.
+func (c *lcContainer) runExecIO(args []string, stdio execIO) (*execProcess, error) {
 	init := c.p
 	p := &libcontainer.Process{
 		Args:             args,
@@ -295,10 +309,25 @@ func (c *lcContainer) runExec(args []string, stdout, stderr *os.File) (*execProc
 		NoNewPrivileges:  init.NoNewPrivileges,
 		AppArmorProfile:  init.AppArmorProfile,
 		Rlimits:          init.Rlimits,
-		Stdout:           stdout,
-		Stderr:           stderr,
+		Stdin:            stdio.Stdin,
+		Stdout:           stdio.Stdout,
+		Stderr:           stdio.Stderr,
+		ConsoleSocket:    stdio.ConsoleSocket,
+		ConsoleWidth:     stdio.Width,
+		ConsoleHeight:    stdio.Height,
 		Init:             false,
 		LogLevel:         init.LogLevel,
+	}
+	// A nil *os.File in an io.Reader/io.Writer field is not nil: leave
+	// the fields unset for /dev/null.
+	if stdio.Stdin == nil {
+		p.Stdin = nil
+	}
+	if stdio.Stdout == nil {
+		p.Stdout = nil
+	}
+	if stdio.Stderr == nil {
+		p.Stderr = nil
 	}
 	if err := c.c.Run(p); err != nil {
 		return nil, err

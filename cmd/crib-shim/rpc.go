@@ -67,6 +67,9 @@ var handlers = map[string]handler{
 	shimapi.MethodExec:     method((*Shim).Exec),
 	shimapi.MethodUpdate:   method((*Shim).Update),
 	shimapi.MethodReopen:   method((*Shim).ReopenLog),
+	// ExecStart's reply carries descriptors: serveConn sends them.
+	shimapi.MethodExecStart: method((*Shim).ExecStart),
+	shimapi.MethodExecWait:  method((*Shim).ExecWait),
 }
 
 var create = method((*Shim).Create)
@@ -121,6 +124,20 @@ func serveConn(conn net.Conn, svc *Shim) {
 		}
 		sending.Lock()
 		defer sending.Unlock()
+		if r, ok := result.(*shimapi.ExecStartResponse); ok && len(r.Files) > 0 {
+			// The descriptors travel with the reply's bytes, so a reader
+			// using recvmsg gets both at once.
+			line, merr := json.Marshal(resp)
+			if merr == nil {
+				merr = sendReplyFiles(conn, append(line, '\n'), r.Files)
+			} else {
+				closeFiles(r.Files...)
+			}
+			if merr != nil {
+				logrus.WithError(merr).Debug("write rpc reply with descriptors")
+			}
+			return
+		}
 		if werr := enc.Encode(resp); werr != nil {
 			logrus.WithError(werr).Debug("write rpc reply")
 		}

@@ -53,6 +53,8 @@ type Shim struct {
 	containers map[string]*container
 	shutdown   bool // set by Shutdown: no more Creates
 
+	execs execTable // streaming exec processes awaiting ExecWait
+
 	exitOnce sync.Once
 	exit     chan struct{} // closed when the process should exit
 }

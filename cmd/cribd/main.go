@@ -28,6 +28,7 @@ import (
 	"github.com/crib-runtime/crib/network"
 	"github.com/crib-runtime/crib/sandbox"
 	"github.com/crib-runtime/crib/server"
+	"github.com/crib-runtime/crib/server/streaming"
 )
 
 // version is set at build time with -ldflags "-X main.version=...".
@@ -156,6 +157,13 @@ func serve(cfg config.Config, log *logrus.Logger) error {
 	}
 	defer sandboxes.Close()
 
+	stream, err := streaming.Start(cfg.Streaming.Address, cfg.Streaming.Port, sandboxes, log.WithField("component", "streaming"))
+	if err != nil {
+		return fmt.Errorf("streaming: %w", err)
+	}
+	defer stream.Close()
+	log.WithField("url", stream.URL).Info("streaming server listening")
+
 	lis, err := listen(cfg.GRPC)
 	if err != nil {
 		return err
@@ -174,6 +182,7 @@ func serve(cfg config.Config, log *logrus.Logger) error {
 		Sandboxes:    sandboxes,
 		Network:      netStatus,
 		Images:       images,
+		Streaming:    stream,
 		Log:          log,
 	}).Register(g)
 

@@ -1,0 +1,220 @@
+package main
+
+import (
+	"fmt"
+	"net"
+	"os"
+	"sync"
+
+	"golang.org/x/sys/unix"
+
+	"github.com/crib-runtime/crib/api/errdefs"
+	shimapi "github.com/crib-runtime/crib/api/shim"
+)
+
+// streamExec is a process ExecStart started: its exit code arrives on done
+// once the shim has reaped it.
+type streamExec struct {
+	done chan struct{}
+	code int
+	err  error
+}
+
+// execTable holds the processes ExecStart started until ExecWait collects
+// them. A process whose waiter never comes (cribd died) keeps its small
+// entry until the shim exits.
+type execTable struct {
+	mu    sync.Mutex
+	procs map[int]*streamExec
+}
+
+func (t *execTable) add(pid int, e *streamExec) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	if t.procs == nil {
+		t.procs = make(map[int]*streamExec)
+	}
+	t.procs[pid] = e
+}
+
+func (t *execTable) get(pid int) *streamExec {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	return t.procs[pid]
+}
+
+func (t *execTable) remove(pid int) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	delete(t.procs, pid)
+}
+
+// ExecStart starts a process in a running container with pipes or a
+// pseudo-terminal as its stdio, and hands the caller's ends over in the
+// reply (see shimapi.ExecStartResponse). The shim reaps the process; the
+// caller collects the exit code with ExecWait.
+func (s *Shim) ExecStart(req *shimapi.ExecStartRequest, resp *shimapi.ExecStartResponse) (retErr error) {
+	if len(req.Args) == 0 {
+		return fmt.Errorf("exec in container %s: no command: %w", req.ID, errdefs.ErrInvalidArgument)
+	}
+	c := s.get(req.ID)
+	if c == nil {
+		return fmt.Errorf("container %s: %w", req.ID, errdefs.ErrNotFound)
+	}
+	c.op.Lock()
+	lc, deleted := c.lc, c.deleted
+	c.op.Unlock()
+	if lc == nil || deleted {
+		return fmt.Errorf("container %s is not running: %w", req.ID, errdefs.ErrFailedPrecondition)
+	}
+
+	// ours are handed to the caller, theirs to the process; the shim
+	// closes its copies of both once the process has started.
+	var ours, theirs []*os.File
+	defer func() {
+		closeFiles(theirs...)
+		if retErr != nil {
+			closeFiles(ours...)
+		}
+	}()
+	var stdio execIO
+	var consoleParent *os.File
+	if req.Tty {
+		parent, child, err := sockPair()
+		if err != nil {
+			return err
+		}
+		defer parent.Close()
+		consoleParent = parent
+		theirs = append(theirs, child)
+		stdio = execIO{ConsoleSocket: child, Width: req.Width, Height: req.Height}
+	} else {
+		pipe := func(procReads bool) (*os.File, error) {
+			r, w, err := os.Pipe()
+			if err != nil {
+				return nil, err
+			}
+			if procReads {
+				ours, theirs = append(ours, w), append(theirs, r)
+				return r, nil
+			}
+			ours, theirs = append(ours, r), append(theirs, w)
+			return w, nil
+		}
+		var err error
+		if stdio.Stdout, err = pipe(false); err != nil {
+			return err
+		}
+		if stdio.Stderr, err = pipe(false); err != nil {
+			return err
+		}
+		if req.Stdin {
+			if stdio.Stdin, err = pipe(true); err != nil {
+				return err
+			}
+		}
+	}
+
+	s.reaper.lockSpawn()
+	p, err := lc.runExecIO(req.Args, stdio)
+	if err == nil {
+		s.reaper.track(p.pid())
+	}
+	s.reaper.unlockSpawn()
+	if err != nil {
+		return fmt.Errorf("exec %q in container %s: %w", req.Args, req.ID, err)
+	}
+	pid := p.pid()
+	if consoleParent != nil {
+		// libcontainer sent the terminal's master while starting the
+		// process; it waits in the socket's buffer.
+		master, err := recvFile(consoleParent)
+		if err != nil {
+			_ = unix.Kill(pid, unix.SIGKILL)
+			_, _ = p.wait()
+			s.reaper.untrack(pid)
+			return fmt.Errorf("exec in container %s: receive terminal: %w", req.ID, err)
+		}
+		ours = append(ours, master)
+	}
+	resp.Files = ours
+	e := &streamExec{done: make(chan struct{})}
+	s.execs.add(pid, e)
+	go func() {
+		e.code, e.err = p.wait()
+		s.reaper.untrack(pid)
+		close(e.done)
+	}()
+	resp.Pid = pid
+	return nil
+}
+
+// ExecWait waits for a process ExecStart started and returns its exit code.
+func (s *Shim) ExecWait(req *shimapi.ExecWaitRequest, resp *shimapi.ExecWaitResponse) error {
+	e := s.execs.get(req.Pid)
+	if e == nil {
+		return fmt.Errorf("exec process %d in container %s: %w", req.Pid, req.ID, errdefs.ErrNotFound)
+	}
+	<-e.done
+	s.execs.remove(req.Pid)
+	if e.err != nil {
+		return fmt.Errorf("wait for exec in container %s: %w", req.ID, e.err)
+	}
+	resp.ExitCode = e.code
+	return nil
+}
+
+// sockPair returns a connected pair of unix stream sockets, close-on-exec.
+func sockPair() (parent, child *os.File, err error) {
+	fds, err := unix.Socketpair(unix.AF_UNIX, unix.SOCK_STREAM|unix.SOCK_CLOEXEC, 0)
+	if err != nil {
+		return nil, nil, fmt.Errorf("socketpair: %w", err)
+	}
+	return os.NewFile(uintptr(fds[0]), "console-parent"), os.NewFile(uintptr(fds[1]), "console-child"), nil
+}
+
+// recvFile receives one descriptor sent as SCM_RIGHTS on sock (as
+// libcontainer sends a terminal's master to its console socket).
+func recvFile(sock *os.File) (*os.File, error) {
+	buf := make([]byte, 4096) // libcontainer sends the terminal's name along
+	oob := make([]byte, unix.CmsgSpace(4))
+	_, oobn, _, _, err := unix.Recvmsg(int(sock.Fd()), buf, oob, unix.MSG_CMSG_CLOEXEC)
+	if err != nil {
+		return nil, fmt.Errorf("recvmsg: %w", err)
+	}
+	msgs, err := unix.ParseSocketControlMessage(oob[:oobn])
+	if err != nil {
+		return nil, fmt.Errorf("parse control message: %w", err)
+	}
+	var fds []int
+	for _, m := range msgs {
+		got, err := unix.ParseUnixRights(&m)
+		if err != nil {
+			continue
+		}
+		fds = append(fds, got...)
+	}
+	if len(fds) != 1 {
+		for _, fd := range fds {
+			unix.Close(fd)
+		}
+		return nil, fmt.Errorf("expected one descriptor, got %d", len(fds))
+	}
+	return os.NewFile(uintptr(fds[0]), "pty-master"), nil
+}
+
+// sendReplyFiles writes a JSON reply line and passes files with it as
+// SCM_RIGHTS, then closes the shim's copies of the files.
+func sendReplyFiles(conn net.Conn, line []byte, files []*os.File) error {
+	defer closeFiles(files...)
+	uc, ok := conn.(*net.UnixConn)
+	if !ok {
+		return fmt.Errorf("cannot pass descriptors over a %T", conn)
+	}
+	fds := make([]int, len(files))
+	for i, f := range files {
+		fds[i] = int(f.Fd())
+	}
+	_, _, err := uc.WriteMsgUnix(line, unix.UnixRights(fds...), nil)
+	return err
+}

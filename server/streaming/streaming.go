@@ -1,0 +1,176 @@
+// Package streaming serves CRI Exec, Attach and PortForward sessions: the
+// HTTP server of k8s.io/cri-streaming (SPDY and WebSocket) over crib's
+// sandbox manager. The CRI handlers in server/ validate a request and ask
+// the Server for a one-time URL; the client (kubelet, crictl) then connects
+// to that URL and the Runtime here runs the session.
+package streaming
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"net/url"
+	"os"
+	"sync"
+	"syscall"
+	"time"
+
+	"github.com/sirupsen/logrus"
+	"golang.org/x/sys/unix"
+	cristreaming "k8s.io/cri-streaming/pkg/streaming"
+	"k8s.io/cri-streaming/pkg/streaming/remotecommand"
+	utilexec "k8s.io/utils/exec"
+
+	"github.com/crib-runtime/crib/api/errdefs"
+	"github.com/crib-runtime/crib/sandbox"
+)
+
+// outputDrainTimeout bounds how long Exec keeps copying output after the
+// process exited: its children may hold the pipes open.
+const outputDrainTimeout = 2 * time.Second
+
+// Sandboxes is what the streaming runtime needs of the sandbox manager.
+type Sandboxes interface {
+	ExecStart(ctx context.Context, id string, cmd []string, opts sandbox.ExecOptions) (*sandbox.ExecProcess, error)
+	PortForward(ctx context.Context, podID string, port int32, stream io.ReadWriteCloser) error
+}
+
+// Server is a running streaming server.
+type Server struct {
+	cristreaming.Server
+	lis  net.Listener
+	http *http.Server
+	// URL is the base URL the session URLs start with.
+	URL string
+}
+
+// Start listens on addr:port (port 0 picks a free one) and serves sessions
+// for sb in the background until Close.
+func Start(addr string, port int, sb Sandboxes, log logrus.FieldLogger) (*Server, error) {
+	lis, err := net.Listen("tcp", net.JoinHostPort(addr, fmt.Sprint(port)))
+	if err != nil {
+		return nil, fmt.Errorf("streaming server: %w", err)
+	}
+	base := &url.URL{Scheme: "http", Host: lis.Addr().String()}
+	cfg := cristreaming.DefaultConfig
+	cfg.Addr = lis.Addr().String()
+	cfg.BaseURL = base
+	srv, err := cristreaming.NewServer(cfg, &Runtime{sb: sb, log: log})
+	if err != nil {
+		lis.Close()
+		return nil, fmt.Errorf("streaming server: %w", err)
+	}
+	s := &Server{Server: srv, lis: lis, http: &http.Server{Handler: srv, ReadHeaderTimeout: 30 * time.Second}, URL: base.String()}
+	go func() {
+		if err := s.http.Serve(lis); err != nil && !errors.Is(err, http.ErrServerClosed) {
+			log.WithError(err).Error("streaming server stopped")
+		}
+	}()
+	return s, nil
+}
+
+// Close stops the server and ends its sessions.
+func (s *Server) Close() error { return s.http.Close() }
+
+// Runtime runs streaming sessions (cristreaming.Runtime).
+type Runtime struct {
+	sb  Sandboxes
+	log logrus.FieldLogger
+}
+
+var _ cristreaming.Runtime = (*Runtime)(nil)
+
+// Exec runs cmd in a container with its stdio connected to the session's
+// streams and returns once it has exited and its output is copied. A
+// non-zero exit is an exec.ExitError, which the library sends to the
+// client as the exit code.
+func (r *Runtime) Exec(ctx context.Context, containerID string, cmd []string, in io.Reader, out, errOut io.WriteCloser, tty bool, resize <-chan remotecommand.TerminalSize) error {
+	p, err := r.sb.ExecStart(ctx, containerID, cmd, sandbox.ExecOptions{Stdin: in != nil, Tty: tty})
+	if err != nil {
+		return err
+	}
+	defer p.Close()
+
+	var output sync.WaitGroup
+	copyOut := func(dst io.Writer, src *os.File) {
+		output.Add(1)
+		go func() {
+			defer output.Done()
+			if dst == nil {
+				dst = io.Discard
+			}
+			_, err := io.Copy(dst, src)
+			if err != nil && !errors.Is(err, syscall.EIO) && !errors.Is(err, os.ErrClosed) {
+				r.log.WithError(err).WithField("container", containerID).Debug("exec output copy")
+			}
+		}()
+	}
+	if tty {
+		copyOut(out, p.Console)
+		if in != nil {
+			go func() { _, _ = io.Copy(p.Console, in) }()
+		}
+		if resize != nil {
+			go resizeLoop(p.Console, resize)
+		}
+	} else {
+		copyOut(out, p.Stdout)
+		copyOut(errOut, p.Stderr)
+		if in != nil {
+			stdin := p.Stdin
+			go func() {
+				_, _ = io.Copy(stdin, in)
+				// EOF from the client is EOF for the process.
+				stdin.Close()
+			}()
+			p.Stdin = nil // closed by the goroutine
+		}
+	}
+
+	code, err := p.Wait(ctx)
+	if err != nil {
+		return err
+	}
+	drained := make(chan struct{})
+	go func() { output.Wait(); close(drained) }()
+	select {
+	case <-drained:
+	case <-time.After(outputDrainTimeout):
+	}
+	return exitError(cmd, code)
+}
+
+// exitError is nil for exit code 0, else the exec.ExitError the library
+// needs to send the code to the client (it checks with a type assertion,
+// so the error must not be wrapped).
+func exitError(cmd []string, code int) error {
+	if code == 0 {
+		return nil
+	}
+	return utilexec.CodeExitError{Err: fmt.Errorf("command %q exited with code %d", cmd, code), Code: code}
+}
+
+// resizeLoop applies each size from resize to the terminal until the
+// channel closes.
+func resizeLoop(console *os.File, resize <-chan remotecommand.TerminalSize) {
+	for size := range resize {
+		if size.Width == 0 || size.Height == 0 {
+			continue
+		}
+		_ = unix.IoctlSetWinsize(int(console.Fd()), unix.TIOCSWINSZ, &unix.Winsize{Row: size.Height, Col: size.Width})
+	}
+}
+
+// Attach is not supported: the shim does not keep a container's stdin.
+func (r *Runtime) Attach(ctx context.Context, containerID string, in io.Reader, out, errOut io.WriteCloser, tty bool, resize <-chan remotecommand.TerminalSize) error {
+	return fmt.Errorf("attach to container %s: %w", containerID, errdefs.ErrUnimplemented)
+}
+
+// PortForward copies between stream and the port inside the pod's network
+// namespace.
+func (r *Runtime) PortForward(ctx context.Context, podSandboxID string, port int32, stream io.ReadWriteCloser) error {
+	return r.sb.PortForward(ctx, podSandboxID, port, stream)
+}
