@@ -115,3 +115,25 @@ func TestInterceptorKeepsStatus(t *testing.T) {
 		}
 	}
 }
+
+func TestSendChunks(t *testing.T) {
+	for _, n := range []int{0, 1, streamChunk, streamChunk + 1, 3*streamChunk - 1} {
+		items := make([]int, n)
+		var sizes []int
+		err := sendChunks(items, func(c []int) *[]int { return &c }, func(c *[]int) error { sizes = append(sizes, len(*c)); return nil })
+		if err != nil {
+			t.Fatal(err)
+		}
+		total := 0
+		for _, s := range sizes {
+			if s > streamChunk {
+				t.Errorf("n=%d: a message of %d items", n, s)
+			}
+			total += s
+		}
+		wantMsgs := max(1, (n+streamChunk-1)/streamChunk)
+		if total != n || len(sizes) != wantMsgs {
+			t.Errorf("n=%d: messages %v, want %d messages, %d items", n, sizes, wantMsgs, n)
+		}
+	}
+}
