@@ -50,6 +50,11 @@ func Unauthenticated(format string, args ...any) error {
 	return wrap(ErrUnauthenticated, format, args...)
 }
 
+// Unimplemented returns an error wrapping ErrUnimplemented with msg.
+func Unimplemented(format string, args ...any) error {
+	return wrap(ErrUnimplemented, format, args...)
+}
+
 // Unavailable returns an error wrapping ErrUnavailable with msg.
 func Unavailable(format string, args ...any) error { return wrap(ErrUnavailable, format, args...) }
 
