@@ -40,6 +40,8 @@ lint:
 	@test -z "$$(gofmt -l $$(git ls-files '*.go'))" || { gofmt -l $$(git ls-files '*.go'); exit 1; }
 	$(GO) vet -tags '$(GOTAGS)' ./...
 	$(GO) vet -tags '$(GOTAGS) integration' ./tests/...
+	$(GO) vet -tags '$(GOTAGS) integration bench' ./tests/integration/...
+	$(GO) vet -tags '$(GOTAGS) e2e' ./tests/e2e/...
 
 test-unit: build
 	$(GO) test -tags '$(GOTAGS)' -count=1 ./api/... ./server/... ./sandbox/... ./image/... ./network/... ./cmd/...
@@ -50,8 +52,17 @@ test-integration: build tools
 test-critest: build tools
 	tests/critest/run.sh
 
-# test is the README's test command: deps, tools, lint, unit, integration, critest.
-test: deps tools lint test-unit test-integration test-critest
+# test-e2e runs a real kubelet v1.34 (scripts/build-kubelet.sh, cached in
+# $(TOOLS_DIR); about 10 minutes to build the first time) standalone
+# against cribd: tests/e2e.
+.PHONY: test-e2e
+test-e2e: build tools
+	KUBELET=$$(CRIB_TOOLS_DIR=$(TOOLS_DIR) scripts/build-kubelet.sh) && export KUBELET && \
+	$(GO) test -tags e2e -count=1 -v -timeout 30m ./tests/e2e/...
+
+# test is the README's test command: deps, tools, lint, unit, integration,
+# critest, kubelet end to end.
+test: deps tools lint test-unit test-integration test-critest test-e2e
 
 bench: build tools
 	$(GO) test -tags '$(GOTAGS) integration bench' -count=1 -run '^TestBench' -v -timeout 30m ./tests/integration/

@@ -126,16 +126,17 @@ func (m *Manager) CreateContainer(ctx context.Context, podID string, cfg *runtim
 		imgCfg = img.Config.Config
 	}
 	in := ocispec.Input{
-		ContainerID:      id,
-		Config:           cfg,
-		Pod:              &pod,
-		PodFilesDir:      filepath.Join(podsDir(m.opts.RootDir), pod.ID),
-		PausePID:         pod.PausePID,
-		TargetPID:        m.targetPID(cfg),
-		Image:            imgCfg,
-		Rootfs:           rootfs,
-		VolumeDir:        filepath.Join(m.containerDir(pod.ID), id+".volumes"),
-		OOMScoreAdjFloor: m.oomScoreAdj,
+		ContainerID:       id,
+		Config:            cfg,
+		Pod:               &pod,
+		PodFilesDir:       filepath.Join(podsDir(m.opts.RootDir), pod.ID),
+		PausePID:          pod.PausePID,
+		TargetPID:         m.targetPID(cfg),
+		Image:             imgCfg,
+		Rootfs:            rootfs,
+		VolumeDir:         filepath.Join(m.containerDir(pod.ID), id+".volumes"),
+		OOMScoreAdjFloor:  m.oomScoreAdj,
+		HugetlbController: m.hugetlb,
 	}
 	spec, err := ocispec.Build(in)
 	if err != nil {

@@ -88,7 +88,7 @@ func (m *Manager) UpdateContainerResources(ctx context.Context, id string, r *ru
 	if err != nil {
 		return err
 	}
-	res, err := ocispec.Resources(r)
+	res, err := ocispec.Resources(r, m.hugetlb)
 	if err != nil {
 		return err
 	}

@@ -71,6 +71,8 @@ type Manager struct {
 	// oomScoreAdj is cribd's own oom_score_adj: the floor for every pod,
 	// since without CAP_SYS_RESOURCE a lower value cannot be written.
 	oomScoreAdj int
+	// hugetlb is whether the node mounts a hugetlb cgroup controller.
+	hugetlb bool
 
 	// mu guards the maps; lock order is pod.mu, then ctr.mu, then mu.
 	mu         sync.RWMutex
@@ -111,6 +113,9 @@ func New(opts Options) (*Manager, error) {
 		containers:  map[string]*ctr{},
 		ctrNames:    map[string]string{},
 		cpu:         cpuSamples{last: map[string]cpuSample{}},
+	}
+	if m.hugetlb, err = cgroupControllerMounted("hugetlb"); err != nil {
+		return nil, err
 	}
 	if m.pauseRootfs, err = preparePauseRootfs(opts.RootDir, opts.PauseBinary); err != nil {
 		return nil, err

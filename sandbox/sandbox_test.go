@@ -2,6 +2,7 @@ package sandbox
 
 import (
 	"errors"
+	"os"
 	"regexp"
 	"strings"
 	"testing"
@@ -139,5 +140,25 @@ func TestFilter(t *testing.T) {
 		if got := tc.f.Match(v); got != tc.want {
 			t.Errorf("%s: got %v, want %v", tc.name, got, tc.want)
 		}
+	}
+}
+
+func TestCgroupControllerMounted(t *testing.T) {
+	mounts, err := cgroupMountInfo()
+	if err != nil || len(mounts) == 0 {
+		t.Skipf("no cgroup mounts here: %v", err)
+	}
+	if ok, err := cgroupControllerMounted("memory"); err != nil || !ok {
+		t.Errorf("memory controller: %v %v", ok, err)
+	}
+	if ok, _ := cgroupControllerMounted("hugetlb"); ok {
+		// This machine (cgroup v1 + a hybrid cgroup2 mount offering hugetlb)
+		// has no v1 hugetlb hierarchy: the v1 manager cannot use it.
+		if _, err := os.Stat("/sys/fs/cgroup/hugetlb"); err != nil {
+			t.Errorf("hugetlb reported usable without a v1 hierarchy")
+		}
+	}
+	if ok, _ := cgroupControllerMounted("no-such-controller"); ok {
+		t.Errorf("a made-up controller is mounted?")
 	}
 }

@@ -17,7 +17,7 @@ import (
 // applyResources translates the CRI resources into cgroup settings.
 // Without a swap limit, swap equals the memory limit (no swap), as kubelet
 // expects on a node where swap is accounted.
-func applyResources(spec *specs.Spec, r *runtimeapi.LinuxContainerResources, oomFloor int) error {
+func applyResources(spec *specs.Spec, r *runtimeapi.LinuxContainerResources, oomFloor int, hugetlb bool) error {
 	res := spec.Linux.Resources
 	if r == nil {
 		adj := oomFloor
@@ -47,7 +47,13 @@ func applyResources(spec *specs.Spec, r *runtimeapi.LinuxContainerResources, oom
 		}
 		res.Memory = &specs.LinuxMemory{Limit: &limit, Swap: &swap}
 	}
+	// kubelet sends a limit (often 0) for every hugepage size the node has;
+	// without a hugetlb controller they cannot be set and are dropped, as
+	// containerd does by default (tolerate_missing_hugetlb_controller).
 	for i, h := range r.GetHugepageLimits() {
+		if !hugetlb {
+			break
+		}
 		if h.GetPageSize() == "" {
 			return errdefs.InvalidArgument("linux.resources.hugepage_limits[%d].page_size is empty", i)
 		}
@@ -124,10 +130,11 @@ func hostDevice(path string) (specs.LinuxDevice, error) {
 	}, nil
 }
 
-// Resources translates CRI resources alone, for UpdateContainerResources.
-func Resources(r *runtimeapi.LinuxContainerResources) (*specs.LinuxResources, error) {
+// Resources translates CRI resources alone, for UpdateContainerResources;
+// hugetlb says whether the node has a hugetlb cgroup controller.
+func Resources(r *runtimeapi.LinuxContainerResources, hugetlb bool) (*specs.LinuxResources, error) {
 	spec := &specs.Spec{Process: &specs.Process{}, Linux: &specs.Linux{Resources: &specs.LinuxResources{}}}
-	if err := applyResources(spec, r, 0); err != nil {
+	if err := applyResources(spec, r, 0, hugetlb); err != nil {
 		return nil, err
 	}
 	return spec.Linux.Resources, nil

@@ -50,6 +50,9 @@ type Input struct {
 	// OOMScoreAdjFloor is cribd's own oom_score_adj: lower values cannot be
 	// written without CAP_SYS_RESOURCE and are raised to it.
 	OOMScoreAdjFloor int
+	// HugetlbController says whether the node has a hugetlb cgroup
+	// controller; without one, hugepage limits are dropped.
+	HugetlbController bool
 	// SeccompDefault, if set, replaces crib's built-in RuntimeDefault
 	// profile (DefaultSeccomp).
 	SeccompDefault *specs.LinuxSeccomp
@@ -95,7 +98,7 @@ func Build(in Input) (*specs.Spec, error) {
 	if err := applyDevices(spec, in); err != nil {
 		return nil, err
 	}
-	if err := applyResources(spec, cfg.GetLinux().GetResources(), in.OOMScoreAdjFloor); err != nil {
+	if err := applyResources(spec, cfg.GetLinux().GetResources(), in.OOMScoreAdjFloor, in.HugetlbController); err != nil {
 		return nil, err
 	}
 	return spec, nil

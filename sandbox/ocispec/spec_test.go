@@ -317,3 +317,16 @@ func TestImageVolumes(t *testing.T) {
 		t.Errorf("volumes without a VolumeDir")
 	}
 }
+
+func TestHugepageLimits(t *testing.T) {
+	r := &runtimeapi.LinuxContainerResources{HugepageLimits: []*runtimeapi.HugepageLimit{{PageSize: "2MB", Limit: 0}}}
+	for _, hugetlb := range []bool{false, true} {
+		res, err := Resources(r, hugetlb)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got := len(res.HugepageLimits); got != map[bool]int{false: 0, true: 1}[hugetlb] {
+			t.Errorf("hugetlb controller %v: %d limits", hugetlb, got)
+		}
+	}
+}

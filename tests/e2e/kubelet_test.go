@@ -1,0 +1,346 @@
+//go:build e2e
+
+package e2e
+
+import (
+	"encoding/json"
+	"fmt"
+	"io"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+)
+
+// Env is one end-to-end setup: a loopback registry, a cribd whose
+// registries.conf points the public registries at it, and a standalone
+// kubelet running static pods from ManifestDir on that cribd.
+type Env struct {
+	t        *testing.T
+	Dir      string
+	Registry *Registry
+	Cribd    *Cribd
+	Kubelet  *Kubelet
+}
+
+// Kubelet is one running kubelet.
+type Kubelet struct {
+	t            *testing.T
+	Dir          string // its root dir, cert dir, volume plugin dir, config
+	ManifestDir  string
+	PodLogsDir   string
+	ConfigPath   string
+	LogPath      string
+	NodeName     string
+	CgroupRoot   string
+	ReadOnlyPort int
+	HealthzPort  int
+
+	mu     sync.Mutex
+	cmd    *exec.Cmd
+	exited chan struct{}
+	err    error
+}
+
+// startEnv starts the registry, cribd and kubelet. Cleanup runs in reverse:
+// kubelet stops, then cribd removes what pods remain and stops, then the
+// host state kubelet changed is restored.
+func startEnv(t *testing.T) *Env {
+	t.Helper()
+	// Short, under /tmp: cribd puts unix sockets under run_dir/pods/<64-hex>/
+	// and refuses a run_dir over 27 characters.
+	dir, err := os.MkdirTemp("/tmp", "ce2e-")
+	if err != nil {
+		t.Fatal(err)
+	}
+	e := &Env{t: t, Dir: dir}
+	t.Cleanup(func() {
+		if os.Getenv("CRIB_E2E_KEEP") != "" {
+			t.Logf("CRIB_E2E_KEEP set: keeping %s", dir)
+			return
+		}
+		if err := os.RemoveAll(dir); err != nil {
+			t.Logf("cleanup: %v", err)
+		}
+	})
+	// Registered first so they run last, after kubelet has stopped.
+	saveSysctls(t)
+	saveIPTables(t)
+	_, err = os.Stat("/var/log/containers")
+	hadLogLinks := err == nil
+	t.Cleanup(func() { removeContainerLogLinks(t, dir, hadLogLinks) })
+
+	e.Registry = startRegistry(t, dir)
+	regConf := filepath.Join(dir, "registries.conf")
+	if err := os.WriteFile(regConf, []byte(registriesConf(e.Registry.Addr)), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	e.Cribd = startCribd(t, dir, regConf)
+	e.Kubelet = startKubelet(t, filepath.Join(dir, "kubelet"), e.Cribd)
+	return e
+}
+
+func startKubelet(t *testing.T, dir string, c *Cribd) *Kubelet {
+	t.Helper()
+	k := &Kubelet{
+		t:            t,
+		Dir:          dir,
+		ManifestDir:  filepath.Join(dir, "manifests"),
+		PodLogsDir:   filepath.Join(dir, "pod-logs"),
+		ConfigPath:   filepath.Join(dir, "kubelet.yaml"),
+		LogPath:      filepath.Join(dir, "kubelet.log"),
+		NodeName:     "crib-e2e",
+		CgroupRoot:   c.CgroupParent, // kubelet's pod cgroups live under crib's parent
+		ReadOnlyPort: freePort(t),
+		HealthzPort:  freePort(t),
+	}
+	for _, d := range []string{k.ManifestDir, k.PodLogsDir, filepath.Join(dir, "root"), filepath.Join(dir, "certs"), filepath.Join(dir, "volume-plugins")} {
+		if err := os.MkdirAll(d, 0o755); err != nil {
+			t.Fatal(err)
+		}
+	}
+	makeCgroupRoot(t, k.CgroupRoot)
+	cfg := fmt.Sprintf(`apiVersion: kubelet.config.k8s.io/v1beta1
+kind: KubeletConfiguration
+staticPodPath: %q
+fileCheckFrequency: 1s
+syncFrequency: 5s
+cgroupDriver: cgroupfs
+cgroupRoot: %q
+failSwapOn: false
+address: 127.0.0.1
+port: %d
+readOnlyPort: %d
+healthzBindAddress: 127.0.0.1
+healthzPort: %d
+authentication:
+  anonymous:
+    enabled: true
+  webhook:
+    enabled: false
+authorization:
+  mode: AlwaysAllow
+containerRuntimeEndpoint: unix://%s
+imageServiceEndpoint: unix://%s
+volumePluginDir: %q
+podLogsDir: %q
+registerNode: false
+resolvConf: /etc/resolv.conf
+serializeImagePulls: false
+imageGCHighThresholdPercent: 100
+imageGCLowThresholdPercent: 99
+evictionHard:
+  memory.available: 1Mi
+  nodefs.available: 1%%
+  nodefs.inodesFree: 1%%
+  imagefs.available: 1%%
+`, k.ManifestDir, k.CgroupRoot, freePort(t), k.ReadOnlyPort, k.HealthzPort, c.Socket, c.Socket,
+		filepath.Join(dir, "volume-plugins"), k.PodLogsDir)
+	if err := os.WriteFile(k.ConfigPath, []byte(cfg), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(k.cleanup)
+	k.Start()
+	return k
+}
+
+// Start starts kubelet and waits for /healthz.
+func (k *Kubelet) Start() {
+	k.t.Helper()
+	logf, err := os.OpenFile(k.LogPath, os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o644)
+	if err != nil {
+		k.t.Fatal(err)
+	}
+	fmt.Fprintf(logf, "===== e2e: starting kubelet at %s =====\n", time.Now().Format(time.RFC3339Nano))
+	args := []string{kubeletPath(),
+		"--config", k.ConfigPath,
+		"--root-dir", filepath.Join(k.Dir, "root"),
+		"--cert-dir", filepath.Join(k.Dir, "certs"),
+		"--hostname-override", k.NodeName,
+		"--v", "3",
+	}
+	if os.Getenv("CRIB_E2E_HIDE_HUGEPAGES") != "" {
+		// Diagnostic only: kubelet sets a 0 hugetlb limit for every page
+		// size the machine has, and cribd fails CreateContainer when the
+		// hugetlb cgroup controller is not mounted. Hiding the sizes from
+		// kubelet (a tmpfs over /sys/kernel/mm/hugepages in a mount
+		// namespace that still receives the host's mounts) gets past it.
+		args = append([]string{"unshare", "--mount", "--propagation", "slave", "sh", "-c",
+			`mount -t tmpfs -o ro,size=4k none /sys/kernel/mm/hugepages && exec "$@"`, "kubelet"}, args...)
+		fmt.Fprintf(logf, "===== e2e: CRIB_E2E_HIDE_HUGEPAGES set: kubelet sees no hugepage sizes =====\n")
+	}
+	cmd := exec.Command(args[0], args[1:]...)
+	cmd.Stdout, cmd.Stderr = logf, logf
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
+	if err := cmd.Start(); err != nil {
+		logf.Close()
+		k.t.Fatalf("start kubelet: %v", err)
+	}
+	exited := make(chan struct{})
+	k.mu.Lock()
+	k.cmd, k.exited = cmd, exited
+	k.mu.Unlock()
+	go func() {
+		err := cmd.Wait()
+		logf.Close()
+		k.mu.Lock()
+		k.err = err
+		k.mu.Unlock()
+		close(exited)
+	}()
+	eventually(k.t, 60*time.Second, "kubelet /healthz", func() (bool, string) {
+		if isClosed(exited) {
+			k.t.Fatalf("kubelet exited during start: %v\n%s", k.err, tail(readFile(k.LogPath), 60))
+		}
+		resp, err := http.Get(fmt.Sprintf("http://127.0.0.1:%d/healthz", k.HealthzPort))
+		if err != nil {
+			return false, err.Error()
+		}
+		b, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		return resp.StatusCode == 200, fmt.Sprintf("%s: %s", resp.Status, b)
+	})
+}
+
+// Stop sends SIGTERM, then SIGKILL after 20s.
+func (k *Kubelet) Stop() {
+	k.mu.Lock()
+	cmd, exited := k.cmd, k.exited
+	k.mu.Unlock()
+	if cmd == nil {
+		return
+	}
+	_ = cmd.Process.Signal(syscall.SIGTERM)
+	select {
+	case <-exited:
+	case <-time.After(20 * time.Second):
+		k.t.Errorf("kubelet did not exit within 20s of SIGTERM; killing it")
+		_ = cmd.Process.Kill()
+		<-exited
+	}
+	k.mu.Lock()
+	k.cmd = nil
+	k.mu.Unlock()
+}
+
+func (k *Kubelet) cleanup() {
+	k.mu.Lock()
+	crashed := k.cmd != nil && isClosed(k.exited)
+	k.mu.Unlock()
+	if crashed {
+		k.t.Errorf("kubelet exited during the test: %v", k.err)
+	}
+	k.Stop()
+	// kubelet's volume and pod dirs may hold mounts (tmpfs for secrets,
+	// emptyDir medium Memory); unmount whatever is left under its dir.
+	// kubelet bind mounts its root dir onto itself (to make it rshared) and
+	// leaves that mount when it exits; anything else is a leak.
+	root := filepath.Join(k.Dir, "root")
+	for _, m := range mountsUnder(k.Dir) {
+		if m != root {
+			k.t.Errorf("leftover mount after kubelet stopped: %s", m)
+		}
+		if err := syscall.Unmount(m, syscall.MNT_DETACH); err != nil {
+			k.t.Errorf("cleanup: umount %s: %v", m, err)
+		}
+	}
+	if k.t.Failed() {
+		k.t.Logf("kubelet log (%s, last 600 lines):\n%s", k.LogPath, tail(readFile(k.LogPath), 600))
+	}
+}
+
+// KubeletPod is the part of kubelet's /pods answer the tests read.
+type KubeletPod struct {
+	Metadata struct {
+		Name        string            `json:"name"`
+		Namespace   string            `json:"namespace"`
+		UID         string            `json:"uid"`
+		Annotations map[string]string `json:"annotations"`
+	} `json:"metadata"`
+	Status struct {
+		Phase             string `json:"phase"`
+		PodIP             string `json:"podIP"`
+		ContainerStatuses []struct {
+			Name         string         `json:"name"`
+			Ready        bool           `json:"ready"`
+			RestartCount int            `json:"restartCount"`
+			ContainerID  string         `json:"containerID"`
+			State        map[string]any `json:"state"`
+		} `json:"containerStatuses"`
+	} `json:"status"`
+}
+
+// Pods reads kubelet's read-only /pods endpoint.
+func (k *Kubelet) Pods() ([]KubeletPod, error) {
+	resp, err := http.Get(fmt.Sprintf("http://127.0.0.1:%d/pods", k.ReadOnlyPort))
+	if err != nil {
+		return nil, err
+	}
+	defer resp.Body.Close()
+	b, err := io.ReadAll(resp.Body)
+	if err != nil {
+		return nil, err
+	}
+	if resp.StatusCode != 200 {
+		return nil, fmt.Errorf("/pods: %s: %s", resp.Status, b)
+	}
+	var list struct {
+		Items []KubeletPod `json:"items"`
+	}
+	if err := json.Unmarshal(b, &list); err != nil {
+		return nil, fmt.Errorf("/pods: %v: %s", err, b)
+	}
+	return list.Items, nil
+}
+
+// Pod is the static pod named name (kubelet appends "-<node name>").
+func (k *Kubelet) Pod(name string) (KubeletPod, bool, error) {
+	pods, err := k.Pods()
+	if err != nil {
+		return KubeletPod{}, false, err
+	}
+	for _, p := range pods {
+		if p.Metadata.Name == name+"-"+k.NodeName {
+			return p, true, nil
+		}
+	}
+	return KubeletPod{}, false, nil
+}
+
+// WriteManifest writes a static pod manifest atomically (kubelet ignores
+// dot files, so the temp file is never read half-written).
+func (k *Kubelet) WriteManifest(name, body string) {
+	k.t.Helper()
+	tmp := filepath.Join(k.ManifestDir, "."+name+".tmp")
+	if err := os.WriteFile(tmp, []byte(body), 0o644); err != nil {
+		k.t.Fatal(err)
+	}
+	if err := os.Rename(tmp, filepath.Join(k.ManifestDir, name+".yaml")); err != nil {
+		k.t.Fatal(err)
+	}
+}
+
+// RemoveManifest deletes a manifest written by WriteManifest.
+func (k *Kubelet) RemoveManifest(name string) {
+	k.t.Helper()
+	if err := os.Remove(filepath.Join(k.ManifestDir, name+".yaml")); err != nil {
+		k.t.Fatal(err)
+	}
+}
+
+// mountsUnder lists mount points at or below dir, deepest first.
+func mountsUnder(dir string) []string {
+	var out []string
+	for _, line := range strings.Split(readFile("/proc/self/mountinfo"), "\n") {
+		f := strings.Fields(line)
+		if len(f) > 4 && (f[4] == dir || strings.HasPrefix(f[4], dir+"/")) {
+			out = append([]string{f[4]}, out...)
+		}
+	}
+	return out
+}
