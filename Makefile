@@ -35,6 +35,7 @@ install: build
 	install -D -m 0755 $(BIN)/cribd $(DESTDIR)$(PREFIX)/bin/cribd
 	install -D -m 0755 $(BIN)/crib-shim $(DESTDIR)$(PREFIX)/bin/crib-shim
 	install -D -m 0755 $(BIN)/crib-pause $(DESTDIR)$(PREFIX)/bin/crib-pause
+	install -D -m 0755 $(BIN)/crib-vxlan $(DESTDIR)/opt/cni/bin/crib-vxlan
 
 lint:
 	@test -z "$$(gofmt -l $$(git ls-files '*.go'))" || { gofmt -l $$(git ls-files '*.go'); exit 1; }
