@@ -18,15 +18,9 @@ import (
 // most shimapi.MaxExecOutput bytes of each stream. With a timeout, the
 // process is killed when it passes and the reply says TimedOut.
 func (s *Shim) Exec(req *shimapi.ExecRequest, resp *shimapi.ExecResponse) error {
-	c := s.get(req.ID)
-	if c == nil {
-		return fmt.Errorf("container %s: %w", req.ID, errdefs.ErrNotFound)
-	}
-	c.op.Lock()
-	lc, deleted := c.lc, c.deleted
-	c.op.Unlock()
-	if lc == nil || deleted {
-		return fmt.Errorf("container %s is not running: %w", req.ID, errdefs.ErrFailedPrecondition)
+	lc, err := s.liveContainer(req.ID)
+	if err != nil {
+		return err
 	}
 	outR, outW, err := os.Pipe()
 	if err != nil {
@@ -117,4 +111,19 @@ func (b *cappedBuffer) Bytes() []byte {
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	return append([]byte(nil), b.buf.Bytes()...)
+}
+
+// liveContainer returns container id's libcontainer handle if it has been
+// created and not deleted.
+func (s *Shim) liveContainer(id string) (*lcContainer, error) {
+	c := s.get(id)
+	if c == nil {
+		return nil, fmt.Errorf("container %s: %w", id, errdefs.ErrNotFound)
+	}
+	c.op.Lock()
+	defer c.op.Unlock()
+	if c.lc == nil || c.deleted {
+		return nil, fmt.Errorf("container %s is not running: %w", id, errdefs.ErrFailedPrecondition)
+	}
+	return c.lc, nil
 }

@@ -57,15 +57,9 @@ func (s *Shim) ExecStart(req *shimapi.ExecStartRequest, resp *shimapi.ExecStartR
 	if len(req.Args) == 0 {
 		return fmt.Errorf("exec in container %s: no command: %w", req.ID, errdefs.ErrInvalidArgument)
 	}
-	c := s.get(req.ID)
-	if c == nil {
-		return fmt.Errorf("container %s: %w", req.ID, errdefs.ErrNotFound)
-	}
-	c.op.Lock()
-	lc, deleted := c.lc, c.deleted
-	c.op.Unlock()
-	if lc == nil || deleted {
-		return fmt.Errorf("container %s is not running: %w", req.ID, errdefs.ErrFailedPrecondition)
+	lc, err := s.liveContainer(req.ID)
+	if err != nil {
+		return err
 	}
 
 	// ours are handed to the caller, theirs to the process; the shim
