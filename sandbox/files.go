@@ -49,8 +49,9 @@ func renderHosts(hostname string, ips []string) []byte {
 	return []byte(b.String())
 }
 
-// writePodFiles writes hostname, resolv.conf and hosts into dir. A pod with
-// no DNS config gets the host's resolv.conf; a host-network pod the host's hosts.
+// writePodFiles writes hostname and resolv.conf into dir. A pod with no DNS
+// config gets the host's resolv.conf. (hosts waits for the pod's IPs: see
+// writeHostsFile.)
 func writePodFiles(dir string, rec *state.Sandbox) error {
 	resolv := renderResolvConf(rec.DNS)
 	if len(resolv) == 0 {
@@ -60,17 +61,9 @@ func writePodFiles(dir string, rec *state.Sandbox) error {
 		}
 		resolv = data
 	}
-	hostNet := rec.NetworkMode == state.NamespaceNode
-	hosts := renderHosts(rec.Hostname, nil)
-	if hostNet {
-		if data, err := os.ReadFile("/etc/hosts"); err == nil {
-			hosts = data
-		}
-	}
 	files := map[string][]byte{
 		ResolvConfName: resolv,
 		HostnameName:   []byte(rec.Hostname + "\n"),
-		HostsName:      hosts,
 	}
 	for name, data := range files {
 		// Plain writes: these files are rewritten from the record by every
@@ -78,6 +71,21 @@ func writePodFiles(dir string, rec *state.Sandbox) error {
 		if err := os.WriteFile(filepath.Join(dir, name), data, 0o644); err != nil {
 			return fmt.Errorf("write pod file: %w", err)
 		}
+	}
+	return nil
+}
+
+// writeHostsFile writes the pod's hosts file into dir once its IPs are
+// known: the host's own for a host-network pod.
+func writeHostsFile(dir string, rec *state.Sandbox) error {
+	hosts := renderHosts(rec.Hostname, rec.IPs)
+	if rec.NetworkMode == state.NamespaceNode {
+		if data, err := os.ReadFile("/etc/hosts"); err == nil {
+			hosts = data
+		}
+	}
+	if err := os.WriteFile(filepath.Join(dir, HostsName), hosts, 0o644); err != nil {
+		return fmt.Errorf("write pod hosts file: %w", err)
 	}
 	return nil
 }

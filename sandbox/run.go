@@ -144,9 +144,9 @@ func (m *Manager) Run(ctx context.Context, spec state.Sandbox) (id string, retEr
 			rec.IPs = append(rec.IPs, ip.String())
 		}
 		rec.CNIResult = netRes.Raw
-		if err := os.WriteFile(filepath.Join(rootDir, HostsName), renderHosts(rec.Hostname, rec.IPs), 0o644); err != nil {
-			return "", fmt.Errorf("write pod hosts file: %w", err)
-		}
+	}
+	if err := writeHostsFile(rootDir, &rec); err != nil {
+		return "", err
 	}
 	rec.PausePID, rec.PauseStartTime = pid, start
 	rec.PauseFromImage = m.opts.PauseImage != ""

@@ -8,6 +8,8 @@ import (
 
 	"github.com/containernetworking/plugins/pkg/netlinksafe"
 	"github.com/vishvananda/netlink"
+
+	"github.com/crib-runtime/crib/network/vxlan"
 )
 
 // vtepSpec is the VTEP the node needs.
@@ -60,7 +62,7 @@ func ensureVTEP(spec vtepSpec) (*netlink.Vxlan, error) {
 			return nil, fmt.Errorf("VTEP %s MTU %d: %w", spec.name, spec.mtu, err)
 		}
 	}
-	if err := ensureOnlyAddr(vx, spec.addr); err != nil {
+	if err := vxlan.EnsureOnlyAddr(vx, spec.addr); err != nil {
 		return nil, fmt.Errorf("VTEP %s: %w", spec.name, err)
 	}
 	if err := netlink.LinkSetUp(vx); err != nil {
@@ -90,28 +92,4 @@ func currentVTEP(name string) (*netlink.Vxlan, error) {
 func sameVXLAN(a, b *netlink.Vxlan) bool {
 	return a.VxlanId == b.VxlanId && a.Port == b.Port && a.Learning == b.Learning &&
 		a.SrcAddr.Equal(b.SrcAddr) && a.VtepDevIndex == b.VtepDevIndex
-}
-
-// ensureOnlyAddr leaves addr as link's only IPv4 address.
-func ensureOnlyAddr(link netlink.Link, addr *net.IPNet) error {
-	addrs, err := netlinksafe.AddrList(link, netlink.FAMILY_V4)
-	if err != nil {
-		return fmt.Errorf("list addresses: %w", err)
-	}
-	have := false
-	for _, a := range addrs {
-		if a.IPNet.String() == addr.String() {
-			have = true
-			continue
-		}
-		if err := netlink.AddrDel(link, &a); err != nil {
-			return fmt.Errorf("remove address %s: %w", a.IPNet, err)
-		}
-	}
-	if !have {
-		if err := netlink.AddrAdd(link, &netlink.Addr{IPNet: addr}); err != nil && !errors.Is(err, syscall.EEXIST) {
-			return fmt.Errorf("add address %s: %w", addr, err)
-		}
-	}
-	return nil
 }

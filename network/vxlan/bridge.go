@@ -32,7 +32,7 @@ func ensureBridge(name string, mtu int, gw *net.IPNet) (*netlink.Bridge, error) 
 	if err := netlink.LinkSetUp(br); err != nil {
 		return nil, fmt.Errorf("bridge %s up: %w", name, err)
 	}
-	if err := ensureOnlyAddr(br, gw); err != nil {
+	if err := EnsureOnlyAddr(br, gw); err != nil {
 		return nil, fmt.Errorf("bridge %s: %w", name, err)
 	}
 	if err := ip.EnableIP4Forward(); err != nil {
@@ -41,10 +41,11 @@ func ensureBridge(name string, mtu int, gw *net.IPNet) (*netlink.Bridge, error) 
 	return br, nil
 }
 
-// ensureOnlyAddr leaves addr as link's only IPv4 address: others are
+// EnsureOnlyAddr leaves addr as link's only IPv4 address: others are
 // removed first (an old gateway with the same IP and another prefix
-// included), then addr is added unless it is there already.
-func ensureOnlyAddr(link netlink.Link, addr *net.IPNet) error {
+// included), then addr is added unless it is there already. The overlay
+// manager uses it for the VTEP too.
+func EnsureOnlyAddr(link netlink.Link, addr *net.IPNet) error {
 	addrs, err := netlinksafe.AddrList(link, netlink.FAMILY_V4)
 	if err != nil {
 		return fmt.Errorf("list addresses: %w", err)

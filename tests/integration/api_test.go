@@ -16,15 +16,20 @@ import (
 	runtimeapi "k8s.io/cri-api/pkg/apis/runtime/v1"
 )
 
-// client dials cribd's socket with a plain gRPC client.
-func (h *Harness) client() runtimeapi.RuntimeServiceClient {
+// conn dials cribd's socket with a plain gRPC client, closed at cleanup.
+func (h *Harness) conn() *grpc.ClientConn {
 	h.t.Helper()
 	conn, err := grpc.NewClient("unix://"+h.Socket, grpc.WithTransportCredentials(insecure.NewCredentials()))
 	if err != nil {
 		h.t.Fatal(err)
 	}
 	h.t.Cleanup(func() { conn.Close() })
-	return runtimeapi.NewRuntimeServiceClient(conn)
+	return conn
+}
+
+// client is a CRI RuntimeService client on the harness's socket.
+func (h *Harness) client() runtimeapi.RuntimeServiceClient {
+	return runtimeapi.NewRuntimeServiceClient(h.conn())
 }
 
 func ctx30(t *testing.T) context.Context {

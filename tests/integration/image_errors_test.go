@@ -11,21 +11,13 @@ import (
 	"testing"
 	"time"
 
-	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
-	"google.golang.org/grpc/credentials/insecure"
 	runtimeapi "k8s.io/cri-api/pkg/apis/runtime/v1"
 )
 
 // imageClient is a CRI ImageService client on the harness's socket.
 func (h *Harness) imageClient() runtimeapi.ImageServiceClient {
-	h.t.Helper()
-	conn, err := grpc.NewClient("unix://"+h.Socket, grpc.WithTransportCredentials(insecure.NewCredentials()))
-	if err != nil {
-		h.t.Fatal(err)
-	}
-	h.t.Cleanup(func() { conn.Close() })
-	return runtimeapi.NewImageServiceClient(conn)
+	return runtimeapi.NewImageServiceClient(h.conn())
 }
 
 func pullReq(name string) *runtimeapi.PullImageRequest {
