@@ -13,6 +13,9 @@ packages=(
 	containernetworking-plugins iptables iproute2
 	# test tools; busybox is the dynamic one, not busybox-static
 	busybox procps util-linux jq curl python3
+	# network tests: captures on the test underlay; nft to drop tables
+	# the CNI plugins leave
+	tcpdump nftables
 	# image tests: a local registry, copying and unpacking images
 	docker-registry skopeo umoci
 )
