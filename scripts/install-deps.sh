@@ -38,8 +38,10 @@ done
 if ((${#missing[@]} > 0)); then
 	log "installing: ${missing[*]}"
 	export DEBIAN_FRONTEND=noninteractive
-	apt-get update -qq
-	apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+	# Wait for another apt run (an unattended upgrade, a parallel install)
+	# instead of failing on the dpkg lock.
+	apt-get -o DPkg::Lock::Timeout=600 update -qq
+	apt-get -o DPkg::Lock::Timeout=600 install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
 else
 	log "all ${#packages[@]} packages present"
 fi
