@@ -20,6 +20,7 @@ import (
 	"github.com/crib-runtime/crib/image"
 	"github.com/crib-runtime/crib/sandbox/cleanup"
 	"github.com/crib-runtime/crib/sandbox/ocispec"
+	"github.com/crib-runtime/crib/sandbox/procfs"
 )
 
 // Images is what the container code needs from the image service.
@@ -188,7 +189,7 @@ func (m *Manager) CreateContainer(ctx context.Context, podID string, cfg *runtim
 	}
 	cu.Add("delete container in shim", func(ctx context.Context) error { return conn.Delete(ctx, id) })
 	rec.Pid = pid
-	if rec.PidStartTime, _, err = processStartTime(pid); err != nil {
+	if rec.PidStartTime, err = procfs.StartTime(pid); err != nil {
 		return "", fmt.Errorf("container %s init process %d: %w", id, pid, err)
 	}
 	if err := m.saveContainer(&rec); err != nil {

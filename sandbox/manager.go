@@ -29,6 +29,7 @@ import (
 	"github.com/crib-runtime/crib/api/errdefs"
 	"github.com/crib-runtime/crib/api/state"
 	"github.com/crib-runtime/crib/network"
+	"github.com/crib-runtime/crib/sandbox/procfs"
 )
 
 // Network is what the manager needs from the CNI network manager.
@@ -101,7 +102,7 @@ func New(opts Options) (*Manager, error) {
 			return nil, fmt.Errorf("create %s: %w", d, err)
 		}
 	}
-	adj, err := readOOMScoreAdj()
+	adj, err := procfs.SelfOOMScoreAdj()
 	if err != nil {
 		return nil, err
 	}

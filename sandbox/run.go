@@ -19,6 +19,7 @@ import (
 	"github.com/crib-runtime/crib/network"
 	"github.com/crib-runtime/crib/sandbox/cleanup"
 	"github.com/crib-runtime/crib/sandbox/nspin"
+	"github.com/crib-runtime/crib/sandbox/procfs"
 )
 
 // Run creates and starts a pod from spec, whose request fields (metadata,
@@ -192,7 +193,7 @@ func (m *Manager) startPause(ctx context.Context, rec *state.Sandbox, shim *pend
 	if err != nil {
 		return 0, 0, nil, fmt.Errorf("start pause process for pod %s: %w", rec.ID, err)
 	}
-	start, _, err := processStartTime(pid)
+	start, err := procfs.StartTime(pid)
 	if err != nil {
 		return 0, 0, nil, fmt.Errorf("pause process %d of pod %s: %w", pid, rec.ID, err)
 	}

@@ -50,32 +50,6 @@ func TestNewID(t *testing.T) {
 	}
 }
 
-func TestParseStat(t *testing.T) {
-	tests := []struct {
-		name      string
-		stat      string
-		start     uint64
-		zombie    bool
-		wantError bool
-	}{
-		{"plain", "42 (sleep) S 1 42 42 0 -1 4194560 90 0 0 0 0 0 0 0 20 0 1 0 123456 2207744 180 18446744073709551615", 123456, false, false},
-		{"name with spaces and parens", "42 (a b) c) Z 1 42 42 0 -1 4194560 90 0 0 0 0 0 0 0 20 0 1 0 99 0 0", 99, true, false},
-		{"truncated", "42 (x) S 1 2", 0, false, true},
-		{"garbage", "nonsense", 0, false, true},
-	}
-	for _, tc := range tests {
-		t.Run(tc.name, func(t *testing.T) {
-			start, zombie, err := parseStat([]byte(tc.stat))
-			if (err != nil) != tc.wantError {
-				t.Fatalf("err %v, wantError %v", err, tc.wantError)
-			}
-			if err == nil && (start != tc.start || zombie != tc.zombie) {
-				t.Errorf("got (%d,%v), want (%d,%v)", start, zombie, tc.start, tc.zombie)
-			}
-		})
-	}
-}
-
 func TestClampOOMScoreAdj(t *testing.T) {
 	tests := []struct{ want, floor, got int }{
 		{-998, 0, 0},

@@ -18,6 +18,9 @@ import (
 	_ "github.com/opencontainers/cgroups/devices"
 	"github.com/opencontainers/runc/libcontainer"
 	"github.com/opencontainers/runc/libcontainer/configs"
+
+	"github.com/crib-runtime/crib/sandbox/procfs"
+
 	// nsexec(), the C constructor that sets up namespaces in "crib-shim init"
 	// before the Go runtime starts.
 	_ "github.com/opencontainers/runc/libcontainer/nsenter"
@@ -213,8 +216,8 @@ func (c *lcContainer) exec() error {
 	pid := c.pid()
 	start := time.Now()
 	for time.Since(start) < execWaitTimeout {
-		st, err := readProcStat(pid)
-		if err != nil || st.State == 'Z' || st.Comm != initComm {
+		st, err := procfs.ReadStat(pid)
+		if err != nil || st.Dead() || st.Comm != initComm {
 			return nil
 		}
 		if time.Since(start) < 10*time.Millisecond {

@@ -7,6 +7,8 @@ import (
 
 	"github.com/sirupsen/logrus"
 	"golang.org/x/sys/unix"
+
+	"github.com/crib-runtime/crib/sandbox/procfs"
 )
 
 // reaper reaps the orphans that the kernel hands to crib-shim as a child
@@ -91,7 +93,7 @@ func (r *reaper) reapOrphans() {
 		if r.isTracked(pid) {
 			continue
 		}
-		st, err := readProcStat(pid)
+		st, err := procfs.ReadStat(pid)
 		if err != nil || st.State != 'Z' {
 			continue
 		}

@@ -8,6 +8,8 @@ import (
 	"time"
 
 	"golang.org/x/sys/unix"
+
+	"github.com/crib-runtime/crib/sandbox/procfs"
 )
 
 // TestReaperReapsOnlyOrphans makes the test process a subreaper, creates an
@@ -41,7 +43,7 @@ func TestReaperReapsOnlyOrphans(t *testing.T) {
 	waitZombie(t, tracked.Process.Pid)
 	r.reapOrphans()
 
-	if _, err := readProcStat(orphan); err == nil {
+	if _, err := procfs.ReadStat(orphan); err == nil {
 		t.Errorf("orphan %d not reaped", orphan)
 	}
 	err = tracked.Wait()
@@ -53,7 +55,7 @@ func TestReaperReapsOnlyOrphans(t *testing.T) {
 func waitZombie(t *testing.T, pid int) {
 	t.Helper()
 	for deadline := time.Now().Add(5 * time.Second); time.Now().Before(deadline); time.Sleep(5 * time.Millisecond) {
-		if st, err := readProcStat(pid); err == nil && st.State == 'Z' {
+		if st, err := procfs.ReadStat(pid); err == nil && st.State == 'Z' {
 			return
 		}
 	}

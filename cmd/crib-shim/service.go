@@ -19,6 +19,7 @@ import (
 
 	"github.com/crib-runtime/crib/api/errdefs"
 	shimapi "github.com/crib-runtime/crib/api/shim"
+	"github.com/crib-runtime/crib/sandbox/procfs"
 )
 
 // Errors crossing the RPC boundary are plain strings. A message that ends in
@@ -244,7 +245,7 @@ func (s *Shim) create(c *container, req *shimapi.CreateRequest) (_ int, retErr e
 		}()
 	}
 	var startTime uint64
-	if st, err := readProcStat(pid); err == nil {
+	if st, err := procfs.ReadStat(pid); err == nil {
 		startTime = st.StartTime
 	}
 	c.mu.Lock()
@@ -264,7 +265,7 @@ func clampOOMScoreAdj(p *specs.Process) {
 	if p.OOMScoreAdj == nil {
 		return
 	}
-	own, err := selfOOMScoreAdj()
+	own, err := procfs.SelfOOMScoreAdj()
 	if err != nil || *p.OOMScoreAdj >= own {
 		return
 	}

@@ -22,6 +22,7 @@ import (
 
 	"github.com/crib-runtime/crib/api/errdefs"
 	shimapi "github.com/crib-runtime/crib/api/shim"
+	"github.com/crib-runtime/crib/sandbox/procfs"
 )
 
 // LaunchOptions say how to start a shim.
@@ -174,7 +175,7 @@ func connect(dir string) (*Client, error) {
 	if err != nil || pid <= 0 {
 		return nil, errdefs.Unavailable("connect to shim in %s: bad pid file %q", dir, data)
 	}
-	start, err := pidStartTime(pid)
+	start, err := procfs.StartTime(pid)
 	if err != nil {
 		return nil, errdefs.Unavailable("connect to shim in %s: shim %d is gone: %w", dir, pid, err)
 	}
@@ -262,7 +263,7 @@ func (c *Client) Shutdown(ctx context.Context) error {
 // alive reports whether the shim process still runs: same PID and start
 // time, and not a zombie.
 func (c *Client) alive() bool {
-	start, err := pidStartTime(c.pid)
+	start, err := procfs.StartTime(c.pid)
 	return err == nil && start == c.pidStart
 }
 
@@ -317,24 +318,3 @@ type shimError struct {
 
 func (e *shimError) Error() string { return e.msg }
 func (e *shimError) Unwrap() error { return e.kind }
-
-// pidStartTime returns field 22 of /proc/<pid>/stat, or an error if the
-// process is gone or a zombie.
-func pidStartTime(pid int) (uint64, error) {
-	data, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/stat")
-	if err != nil {
-		return 0, err
-	}
-	i := strings.LastIndexByte(string(data), ')')
-	if i < 0 {
-		return 0, fmt.Errorf("parse /proc/%d/stat", pid)
-	}
-	f := strings.Fields(string(data[i+1:]))
-	if len(f) < 20 {
-		return 0, fmt.Errorf("parse /proc/%d/stat", pid)
-	}
-	if f[0] == "Z" || f[0] == "X" {
-		return 0, fmt.Errorf("process %d is a zombie", pid)
-	}
-	return strconv.ParseUint(f[19], 10, 64)
-}

@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/crib-runtime/crib/api/errdefs"
+	"github.com/crib-runtime/crib/sandbox/procfs"
 )
 
 func TestRemoteError(t *testing.T) {
@@ -75,7 +76,7 @@ func TestLaunchFailures(t *testing.T) {
 	for _, c := range strings.TrimSpace(string(data)) {
 		pid = pid*10 + int(c-'0')
 	}
-	if _, err := pidStartTime(pid); err == nil {
+	if _, err := procfs.StartTime(pid); err == nil {
 		t.Errorf("hanging shim %d still runs after Launch gave up", pid)
 	}
 

@@ -23,6 +23,7 @@ import (
 
 	"github.com/crib-runtime/crib/api/errdefs"
 	shimapi "github.com/crib-runtime/crib/api/shim"
+	"github.com/crib-runtime/crib/sandbox/procfs"
 )
 
 // These tests run crib-shim for real: they need root, cgroups under
@@ -271,7 +272,7 @@ func cgroupLeftovers(path string) []string {
 // processGone reports whether pid no longer exists (or is not the process
 // that had start time start).
 func processGone(pid int, start uint64) bool {
-	st, err := pidStartTime(pid)
+	st, err := procfs.StartTime(pid)
 	return err != nil || st != start
 }
 
@@ -350,7 +351,7 @@ func TestPauseLifecycle(t *testing.T) {
 	if st.Status != shimapi.StatusRunning || st.Pid != pid || st.CreatedAt.IsZero() || st.StartedAt.IsZero() || !st.FinishedAt.IsZero() {
 		t.Errorf("State = %+v", st)
 	}
-	start, err := pidStartTime(pid)
+	start, err := procfs.StartTime(pid)
 	if err != nil || st.PidStartTime != start {
 		t.Errorf("PidStartTime = %d, /proc says %d (%v)", st.PidStartTime, start, err)
 	}
@@ -423,7 +424,7 @@ func TestPauseLifecycle(t *testing.T) {
 	// Shutdown deletes a running container too, and the shim exits.
 	id2 := "pause2-" + randHex(t, 4)
 	pid2 := p.create(id2, p.spec(id2, hostname, defaultNamespaces()), "")
-	start2, _ := pidStartTime(pid2)
+	start2, _ := procfs.StartTime(pid2)
 	if err := p.client.Start(ctx, id2); err != nil {
 		t.Fatalf("Start: %v", err)
 	}
