@@ -3,13 +3,13 @@ package image
 import (
 	"archive/tar"
 	"bufio"
-	"compress/gzip"
 	"errors"
 	"fmt"
 	"io"
 	"path"
 	"strings"
 
+	"github.com/klauspost/compress/gzip"
 	"go.podman.io/storage/pkg/archive"
 )
 
@@ -161,8 +161,9 @@ func checkLayer(r io.Reader, layer string) error {
 	switch archive.DetectCompression(head) {
 	case archive.Uncompressed:
 	case archive.Gzip:
-		// The standard library's reader: no read-ahead goroutines, which
-		// a layer of a few megabytes does not repay.
+		// klauspost's inflater takes about two thirds of the standard
+		// library's CPU time; unlike pgzip (the storage library's) it
+		// starts no read-ahead goroutines, which this check does not need.
 		gz, err := gzip.NewReader(br)
 		if err != nil {
 			return fmt.Errorf("layer %s: %w", layer, err)
