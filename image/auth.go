@@ -25,11 +25,23 @@ func (a Auth) IsZero() bool { return a == Auth{} }
 
 // apply puts the credentials in sys, in the order the CRI defines:
 // a registry token, else username/password (or their base64 auth form),
-// else an identity token; with none, the configured auth file is used.
+// else an identity token.
+//
+// Which host gets what: kubelet picks a request's credentials by the
+// image's registry, so they are sent to that registry only. A mirror or a
+// registries.conf location that sends the pull to another host takes that
+// host's entry in the auth file instead, with or without credentials in
+// the request (the libraries withhold the request's credentials from any
+// host other than the image's own, and read the auth file per host). With
+// none in the request, the image's registry uses the auth file too.
 func (a Auth) apply(sys *types.SystemContext, authFile string) error {
+	sys.AuthFilePath = authFile
 	switch {
 	case a.RegistryToken != "":
 		sys.DockerBearerRegistryToken = a.RegistryToken
+		// The libraries withhold the token from other hosts only along
+		// with DockerAuthConfig; empty credentials make them do so.
+		sys.DockerAuthConfig = &types.DockerAuthConfig{}
 	case a.Username != "" || a.Password != "":
 		sys.DockerAuthConfig = &types.DockerAuthConfig{Username: a.Username, Password: a.Password}
 	case a.Auth != "":
@@ -40,8 +52,6 @@ func (a Auth) apply(sys *types.SystemContext, authFile string) error {
 		sys.DockerAuthConfig = &types.DockerAuthConfig{Username: user, Password: pass}
 	case a.IdentityToken != "":
 		sys.DockerAuthConfig = &types.DockerAuthConfig{IdentityToken: a.IdentityToken}
-	default:
-		sys.AuthFilePath = authFile
 	}
 	return nil
 }

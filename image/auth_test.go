@@ -20,11 +20,13 @@ func TestAuthApply(t *testing.T) {
 		wantErr   bool
 	}{
 		{name: "none uses the auth file", wantFile: file},
-		{name: "username and password", auth: Auth{Username: "u", Password: "p"}, wantCreds: &types.DockerAuthConfig{Username: "u", Password: "p"}},
-		{name: "base64 auth", auth: Auth{Auth: "dTpwOnE="}, wantCreds: &types.DockerAuthConfig{Username: "u", Password: "p:q"}},
-		{name: "username wins over auth", auth: Auth{Username: "a", Password: "b", Auth: "dTpw"}, wantCreds: &types.DockerAuthConfig{Username: "a", Password: "b"}},
-		{name: "identity token", auth: Auth{IdentityToken: "refresh"}, wantCreds: &types.DockerAuthConfig{IdentityToken: "refresh"}},
-		{name: "registry token wins", auth: Auth{RegistryToken: "bearer", Username: "u"}, wantToken: "bearer"},
+		// The auth file stays set with credentials: mirrors read it.
+		{name: "username and password", auth: Auth{Username: "u", Password: "p"}, wantCreds: &types.DockerAuthConfig{Username: "u", Password: "p"}, wantFile: file},
+		{name: "base64 auth", auth: Auth{Auth: "dTpwOnE="}, wantCreds: &types.DockerAuthConfig{Username: "u", Password: "p:q"}, wantFile: file},
+		{name: "username wins over auth", auth: Auth{Username: "a", Password: "b", Auth: "dTpw"}, wantCreds: &types.DockerAuthConfig{Username: "a", Password: "b"}, wantFile: file},
+		{name: "identity token", auth: Auth{IdentityToken: "refresh"}, wantCreds: &types.DockerAuthConfig{IdentityToken: "refresh"}, wantFile: file},
+		// Empty credentials beside the token keep it from mirrors.
+		{name: "registry token wins", auth: Auth{RegistryToken: "bearer", Username: "u"}, wantCreds: &types.DockerAuthConfig{}, wantToken: "bearer", wantFile: file},
 		{name: "bad base64", auth: Auth{Auth: "%%%"}, wantErr: true},
 		{name: "base64 without colon", auth: Auth{Auth: "dXNlcg=="}, wantErr: true},
 	}

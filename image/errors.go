@@ -26,6 +26,7 @@ func classify(err error, named reference.Named) error {
 	var netErr net.Error
 	var dnsErr *net.DNSError
 	var opErr *net.OpError
+	var escape *EscapeError
 	switch {
 	case errors.Is(err, context.Canceled), errors.Is(err, context.DeadlineExceeded):
 		return fmt.Errorf("pull %s: %w", named, err)
@@ -33,6 +34,8 @@ func classify(err error, named reference.Named) error {
 		errors.As(err, &coder) && (coder.ErrorCode() == errcode.ErrorCodeUnauthorized || coder.ErrorCode() == errcode.ErrorCodeDenied),
 		strings.Contains(msg, "authentication required"):
 		return errdefs.Unauthenticated("pull %s: registry %s refused authentication: %w", named, reg, err)
+	case errors.As(err, &escape):
+		return errdefs.FailedPrecondition("pull %s: refused: %v", named, escape)
 	case strings.Contains(msg, "unpacking failed"):
 		// storage's chroot unpacker refused or failed an entry of a layer
 		// (ENOSPC is reported apart, as a bare errno). What reaches us is

@@ -169,7 +169,11 @@ func (s *Service) importOne(ctx context.Context, sys *types.SystemContext, src t
 		return Imported{}, fmt.Errorf("import %s: signature policy: %w", what, err)
 	}
 	defer func() { _ = policyCtx.Destroy() }()
-	if _, err := copy.Image(ctx, policyCtx, destRef, src, &copy.Options{SourceCtx: sys, DestinationCtx: sys}); err != nil {
+	if _, err := copy.Image(ctx, policyCtx, destRef, checkedRef{src}, &copy.Options{SourceCtx: sys, DestinationCtx: sys}); err != nil {
+		var escape *EscapeError
+		if errors.As(err, &escape) {
+			return Imported{}, errdefs.FailedPrecondition("import %s: %v", what, escape)
+		}
 		return Imported{}, fmt.Errorf("import %s: %w", what, err)
 	}
 	img, err := istorage.Transport.GetStoreImage(s.store, destRef)

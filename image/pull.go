@@ -85,7 +85,7 @@ func (s *Service) pull(ctx context.Context, named reference.Named, auth Auth) (I
 	}()
 
 	log.Info("pulling image")
-	_, err = copy.Image(ctx, policyCtx, destRef, srcRef, &copy.Options{
+	_, err = copy.Image(ctx, policyCtx, destRef, checkedRef{srcRef}, &copy.Options{
 		SourceCtx:        sys,
 		DestinationCtx:   sys,
 		Progress:         progress,

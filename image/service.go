@@ -8,6 +8,8 @@
 package image
 
 import (
+	"bytes"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"os"
@@ -142,6 +144,13 @@ func loadPolicy(path string) (*signature.Policy, error) {
 	p, err := signature.NewPolicyFromFile(path)
 	if err != nil {
 		return nil, fmt.Errorf("image.signature_policy %s: %w", path, err)
+	}
+	// Pulls read sources through checkedRef, which hides sigstore
+	// signatures from the policy: an image would be refused as unsigned.
+	if b, err := json.Marshal(p); err != nil {
+		return nil, fmt.Errorf("image.signature_policy %s: %w", path, err)
+	} else if bytes.Contains(b, []byte(`"type":"sigstoreSigned"`)) {
+		return nil, fmt.Errorf("image.signature_policy %s: sigstoreSigned requirements are not supported; use signedBy (GPG simple signing)", path)
 	}
 	return p, nil
 }

@@ -116,8 +116,12 @@ type Image struct {
 	// read from "<registries_conf>.d". Empty means the system's
 	// /etc/containers/registries.conf.
 	RegistriesConf string `toml:"registries_conf"`
-	// AuthFile is a docker-config-format credentials file used when a pull
-	// request carries no credentials. Empty means none.
+	// AuthFile is a docker-config-format credentials file, read per host:
+	// the image's registry uses its entry when a pull request carries no
+	// credentials, and a mirror or rewritten location (registries_conf)
+	// always uses its own entry. A request's credentials go to the image's
+	// registry only, never to a mirror. Empty means the libraries' default
+	// files (such as $HOME/.docker/config.json).
 	AuthFile string `toml:"auth_file"`
 	// SignaturePolicy is a containers-policy.json(5) file. Empty accepts
 	// every image, as kubelet's other runtimes do by default.

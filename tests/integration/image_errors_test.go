@@ -113,6 +113,43 @@ func TestImageAuth(t *testing.T) {
 	}
 }
 
+// TestImageMirrorAuth: a mirror and a location rewrite that send the pull
+// to a registry with htpasswd auth take that host's entry in
+// image.auth_file, whatever credentials the request carries for the
+// image's own registry (those are never sent to another host).
+func TestImageMirrorAuth(t *testing.T) {
+	secure := startRegistry(t, RegistryOptions{Users: map[string]string{"crib": "s3cret"}})
+	// The mirrored registry's own location listens nowhere: the pull
+	// works only through the mirror.
+	extra := fmt.Sprintf("\n[[registry]]\nprefix = \"mirrored.test\"\nlocation = %q\ninsecure = true\n"+
+		"[[registry.mirror]]\nlocation = %q\ninsecure = true\n"+
+		"\n[[registry]]\nprefix = \"rewritten.test\"\nlocation = %q\ninsecure = true\n", freeAddr(t), secure.Addr, secure.Addr)
+	authFile := filepath.Join(t.TempDir(), "auth.json")
+	if err := os.WriteFile(authFile, []byte(fmt.Sprintf(`{"auths": {%q: {"auth": "Y3JpYjpzM2NyZXQ="}}}`, secure.Addr)), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	h, _ := imageHarness(t, extra, fmt.Sprintf("auth_file = %q\n", authFile))
+	ctx := ctx30(t)
+	ic := h.imageClient()
+	for _, tc := range []struct {
+		name string
+		auth *runtimeapi.AuthConfig // meant for the image's registry
+	}{
+		{"no credentials", nil},
+		{"username and password", &runtimeapi.AuthConfig{Username: "upstream-user", Password: "upstream-password"}},
+		{"registry token", &runtimeapi.AuthConfig{RegistryToken: "upstream-token"}},
+	} {
+		for _, img := range []string{"mirrored.test/library/busybox:latest", "rewritten.test/library/busybox:latest"} {
+			_, err := ic.PullImage(ctx, &runtimeapi.PullImageRequest{Image: &runtimeapi.ImageSpec{Image: img}, Auth: tc.auth})
+			if err != nil {
+				t.Errorf("%s, %s: pull through %s with its auth-file credentials: %v", tc.name, img, secure.Addr, err)
+				continue
+			}
+			h.Crictl("rmi", img)
+		}
+	}
+}
+
 // TestImagePullCancelled: a pull whose caller gives up leaves nothing
 // listed, and the next pull of the image works.
 func TestImagePullCancelled(t *testing.T) {

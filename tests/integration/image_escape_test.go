@@ -17,8 +17,9 @@ import (
 )
 
 // writeOCILayout writes a one-layer OCI image layout at dir, tagged tag,
-// whose layer holds the given tar entries (bodies for regular files).
-func writeOCILayout(t *testing.T, dir, tag string, entries []tar.Header, bodies map[string]string) {
+// whose layer holds the given tar entries (bodies for regular files); it
+// returns the layer's digest.
+func writeOCILayout(t *testing.T, dir, tag string, entries []tar.Header, bodies map[string]string) string {
 	t.Helper()
 	var layer bytes.Buffer
 	gz := gzip.NewWriter(&layer)
@@ -81,11 +82,15 @@ func writeOCILayout(t *testing.T, dir, tag string, entries []tar.Header, bodies 
 	if err := os.WriteFile(filepath.Join(dir, "oci-layout"), []byte(`{"imageLayoutVersion":"1.0.0"}`), 0o644); err != nil {
 		t.Fatal(err)
 	}
+	return layerDigest
 }
 
 // TestImageEscapingLayer: layers whose tar entries try to write outside
-// the layer: `../` paths, a file through an absolute symlink, a hard link
-// to a host file. Nothing may land outside the store.
+// the layer: `../` paths, a file through an absolute symlink or through a
+// relative one that climbs out, a hard link to a host file. Each pull
+// (and each `cribd import` of the same image) fails with
+// FailedPrecondition naming the image, the layer and the entry; nothing
+// lands outside the store and neither the image nor the layer is stored.
 func TestImageEscapingLayer(t *testing.T) {
 	h, reg := imageHarness(t, "", "")
 	victim := filepath.Join(t.TempDir(), "victim")
@@ -97,44 +102,66 @@ func TestImageEscapingLayer(t *testing.T) {
 		t.Fatal(err)
 	}
 	up := strings.Repeat("../", 40)
+	inVictim := up + strings.TrimPrefix(victim, "/")
 	cases := []struct {
-		name     string
-		entries  []tar.Header
-		bodies   map[string]string
-		mustFail bool
+		name    string
+		entries []tar.Header
+		bodies  map[string]string
+		entry   string // the entry the error must name
 	}{
 		{"dotdot", []tar.Header{
-			{Name: up + strings.TrimPrefix(victim, "/") + "/dotdot", Typeflag: tar.TypeReg, Mode: 0o644},
-		}, map[string]string{up + strings.TrimPrefix(victim, "/") + "/dotdot": "escaped"}, false}, // storage confines it to the layer
+			{Name: "ok", Typeflag: tar.TypeReg, Mode: 0o644},
+			{Name: inVictim + "/dotdot", Typeflag: tar.TypeReg, Mode: 0o644},
+		}, map[string]string{inVictim + "/dotdot": "escaped"}, inVictim + "/dotdot"},
 		{"symlink", []tar.Header{
 			{Name: "link", Typeflag: tar.TypeSymlink, Linkname: victim, Mode: 0o777},
 			{Name: "link/through-symlink", Typeflag: tar.TypeReg, Mode: 0o644},
-		}, map[string]string{"link/through-symlink": "escaped"}, false},
+		}, map[string]string{"link/through-symlink": "escaped"}, "link/through-symlink"},
+		{"relsymlink", []tar.Header{
+			{Name: "d/", Typeflag: tar.TypeDir, Mode: 0o755},
+			{Name: "d/up", Typeflag: tar.TypeSymlink, Linkname: up, Mode: 0o777},
+			{Name: "d/up" + victim + "/through-relative", Typeflag: tar.TypeReg, Mode: 0o644},
+		}, nil, "d/up" + victim + "/through-relative"},
 		{"hardlink", []tar.Header{
 			{Name: "hard", Typeflag: tar.TypeLink, Linkname: up + strings.TrimPrefix(hostFile, "/"), Mode: 0o644},
-		}, nil, true},
+		}, nil, "hard"},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
 			dir := t.TempDir()
-			writeOCILayout(t, dir, "evil", tc.entries, tc.bodies)
+			layer := writeOCILayout(t, dir, "evil", tc.entries, tc.bodies)
+			name := "docker.io/library/evil-" + tc.name + ":1"
 			if out, err := exec.Command("skopeo", "copy", "-q", "--dest-tls-verify=false",
 				"oci:"+dir+":evil", "docker://"+reg.Addr+"/library/evil-"+tc.name+":1").CombinedOutput(); err != nil {
 				t.Fatalf("push crafted image: %v: %s", err, out)
 			}
 			_, stderr, err := h.crictlRaw("pull", "evil-"+tc.name+":1")
-			if tc.mustFail && err == nil {
+			if err == nil {
 				t.Errorf("pull of a layer escaping by %s succeeded", tc.name)
+			} else if want := fmt.Sprintf("code = FailedPrecondition desc = pull %s: refused: layer %s: entry %q ", name, layer, tc.entry); !strings.Contains(strings.ReplaceAll(stderr, `\"`, `"`), want) { // crictl quotes the message
+				t.Errorf("pull refused with %q; want it to contain %q", stderr, want)
 			}
-			if err != nil {
-				t.Logf("pull refused: %s", strings.TrimSpace(stderr))
-				if tc.mustFail && !(strings.Contains(stderr, "code = FailedPrecondition") &&
-					strings.Contains(stderr, "docker.io/library/evil-"+tc.name+":1: layer sha256:") &&
-					strings.Contains(stderr, "could not be unpacked")) {
-					t.Errorf("pull refused with %q; want FailedPrecondition naming the image and the layer", stderr)
+
+			archive := filepath.Join(dir, "evil.tar")
+			if out, err := exec.Command("skopeo", "copy", "-q", "oci:"+dir+":evil", "oci-archive:"+archive+":"+name).CombinedOutput(); err != nil {
+				t.Fatalf("archive crafted image: %v: %s", err, out)
+			}
+			if _, stderr, err := h.cribdImport(archive); err == nil {
+				t.Errorf("import of a layer escaping by %s succeeded", tc.name)
+			} else if want := fmt.Sprintf("layer %s: entry %q ", layer, tc.entry); !strings.Contains(stderr, want) {
+				t.Errorf("import refused with %q; want it to contain %q", stderr, want)
+			}
+
+			if findImage(h.Images(), name) != nil {
+				t.Errorf("failed pull left the image listed")
+			}
+			for _, f := range []string{"overlay-layers/layers.json", "overlay-images/images.json"} {
+				b, err := os.ReadFile(filepath.Join(h.RootDir, "storage", f))
+				if err != nil && !os.IsNotExist(err) {
+					t.Fatal(err)
 				}
-				if findImage(h.Images(), "docker.io/library/evil-"+tc.name+":1") != nil {
-					t.Errorf("failed pull left the image listed")
+				if bytes.Contains(b, []byte(layer)) || bytes.Contains(b, []byte("evil-"+tc.name)) {
+					t.Errorf("failed pull left the layer or image in the store: %s: %s", f, b)
 				}
 			}
 			ents, _ := os.ReadDir(victim)
