@@ -14,6 +14,11 @@ out=$tools_dir/cri-tools-$version
 
 log() { printf 'build-cri-tools: %s\n' "$*" >&2; }
 
+# One build at a time per version: a parallel run waits, then reuses.
+mkdir -p "$tools_dir"
+exec {lockfd}>"$out.lock"
+flock "$lockfd"
+
 if [[ -x $out/crictl && -x $out/critest ]]; then
 	log "reusing $out"
 	printf '%s\n' "$out/crictl" "$out/critest"

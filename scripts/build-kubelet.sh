@@ -19,6 +19,11 @@ out=$tools_dir/kubelet-$version
 
 log() { printf 'build-kubelet: %s\n' "$*" >&2; }
 
+# One build at a time per version: a parallel run waits, then reuses.
+mkdir -p "$tools_dir"
+exec {lockfd}>"$out.lock"
+flock "$lockfd"
+
 if [[ -x $out/kubelet ]]; then
 	log "reusing $out/kubelet"
 	printf '%s\n' "$out/kubelet"

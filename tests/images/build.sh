@@ -20,6 +20,13 @@ for tool in busybox umoci skopeo docker-registry gcc; do
 	command -v "$tool" >/dev/null || { log "missing $tool (scripts/install-deps.sh installs it)"; exit 1; }
 done
 
+# One build at a time: a second run (another checkout, a parallel make)
+# waits here and then finds the cache up to date, instead of replacing the
+# registry directory while tests copy it.
+mkdir -p "$cache"
+exec {lockfd}>"$cache/.lock"
+flock "$lockfd"
+
 pause_c=$here/../../cmd/crib-pause/pause.c
 want=$(cat "$here/build.sh" "$here/images.list" "$here/registry.sh" "$here/nonewprivs.c" "$pause_c" /bin/busybox | sha256sum | cut -c1-32)
 if [[ -f $cache/stamp && $(cat "$cache/stamp") == "$want" && -d $cache/registry && -d $cache/oci ]]; then
@@ -27,7 +34,6 @@ if [[ -f $cache/stamp && $(cat "$cache/stamp") == "$want" && -d $cache/registry 
 	exit 0
 fi
 
-mkdir -p "$cache"
 work=$(mktemp -d "$cache/.build-XXXXXX")
 regpid=
 cleanup() {
