@@ -85,12 +85,14 @@ func (s *Service) pull(ctx context.Context, named reference.Named, auth Auth) (I
 	}()
 
 	log.Info("pulling image")
+	s.layers.enter()
 	_, err = copy.Image(ctx, policyCtx, destRef, checkedRef{srcRef}, &copy.Options{
 		SourceCtx:        sys,
 		DestinationCtx:   sys,
 		Progress:         progress,
 		ProgressInterval: time.Second,
 	})
+	s.layers.leave(err != nil, s.sweepAfterFailure)
 	close(progress)
 	<-watched
 	if err != nil {

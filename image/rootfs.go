@@ -12,6 +12,8 @@ import (
 // recorded in the store so that removing a used image names the container.
 // On failure nothing is left in the store.
 func (s *Service) CreateRootfs(id string, imageID ID, name string) (string, error) {
+	s.layers.enter() // the layer exists a moment before its container record
+	defer s.layers.leave(false, s.sweepAfterFailure)
 	if _, err := s.store.CreateContainer(id, []string{name}, imageID.StoreKey(), "", "", nil); err != nil {
 		return "", fmt.Errorf("create writable layer for container %s: %w", id, err)
 	}

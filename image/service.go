@@ -56,6 +56,9 @@ type Service struct {
 	pinned map[string]bool // normalised names
 
 	pulls inflight
+	// layers serialises sweeps of orphaned layers with pulls and root
+	// filesystem creations.
+	layers layerGate
 
 	infoMu sync.Mutex
 	info   map[string]*configInfo // by image ID; images are immutable

@@ -138,6 +138,11 @@ func serve(cfg config.Config, log *logrus.Logger) error {
 			log.WithError(err).Error("image store shutdown")
 		}
 	}()
+	// Layers of pulls (or root filesystems) cut short by a crash have no
+	// image or container over them.
+	if err := images.RemoveOrphanLayers(); err != nil {
+		log.WithError(err).Warn("image store: removing orphaned layers")
+	}
 	sandboxes, err := sandbox.New(sandbox.Options{
 		RootDir:      cfg.RootDir,
 		RunDir:       cfg.RunDir,

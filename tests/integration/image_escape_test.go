@@ -16,18 +16,76 @@ import (
 	"testing"
 )
 
-// writeOCILayout writes a one-layer OCI image layout at dir, tagged tag,
-// whose layer holds the given tar entries (bodies for regular files); it
-// returns the layer's digest.
-func writeOCILayout(t *testing.T, dir, tag string, entries []tar.Header, bodies map[string]string) string {
+// ociLayer is one layer of a crafted image: tar entries, and the bodies of
+// its regular files by name.
+type ociLayer struct {
+	entries []tar.Header
+	bodies  map[string]string
+}
+
+// writeOCILayout writes an OCI image layout at dir, tagged tag, with the
+// given layers (bottom first); it returns the layers' digests.
+func writeOCILayout(t *testing.T, dir, tag string, layers ...ociLayer) []string {
+	t.Helper()
+	blob := func(b []byte) string {
+		d := fmt.Sprintf("%x", sha256.Sum256(b))
+		p := filepath.Join(dir, "blobs", "sha256", d)
+		if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(p, b, 0o644); err != nil {
+			t.Fatal(err)
+		}
+		return "sha256:" + d
+	}
+	var digests, diffIDs []string
+	var descs []any
+	for _, l := range layers {
+		compressed, diff := tarLayer(t, l)
+		d := blob(compressed)
+		digests = append(digests, d)
+		diffIDs = append(diffIDs, fmt.Sprintf("sha256:%x", sha256.Sum256(diff)))
+		descs = append(descs, map[string]any{"mediaType": "application/vnd.oci.image.layer.v1.tar+gzip", "digest": d, "size": len(compressed)})
+	}
+	config, _ := json.Marshal(map[string]any{
+		"architecture": "amd64", "os": "linux",
+		"config": map[string]any{"Cmd": []string{"/x"}},
+		"rootfs": map[string]any{"type": "layers", "diff_ids": diffIDs},
+	})
+	configDigest := blob(config)
+	manifest, _ := json.Marshal(map[string]any{
+		"schemaVersion": 2,
+		"mediaType":     "application/vnd.oci.image.manifest.v1+json",
+		"config":        map[string]any{"mediaType": "application/vnd.oci.image.config.v1+json", "digest": configDigest, "size": len(config)},
+		"layers":        descs,
+	})
+	manifestDigest := blob(manifest)
+	index, _ := json.Marshal(map[string]any{
+		"schemaVersion": 2,
+		"manifests": []any{map[string]any{
+			"mediaType": "application/vnd.oci.image.manifest.v1+json", "digest": manifestDigest, "size": len(manifest),
+			"annotations": map[string]string{"org.opencontainers.image.ref.name": tag},
+		}},
+	})
+	if err := os.WriteFile(filepath.Join(dir, "index.json"), index, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(dir, "oci-layout"), []byte(`{"imageLayoutVersion":"1.0.0"}`), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	return digests
+}
+
+// tarLayer returns a layer's gzipped tar and the plain tar (for its diff ID).
+func tarLayer(t *testing.T, l ociLayer) (compressed, plain []byte) {
 	t.Helper()
 	var layer bytes.Buffer
 	gz := gzip.NewWriter(&layer)
 	tw := tar.NewWriter(gz)
-	var diff bytes.Buffer // the uncompressed tar, for the diff ID
+	var diff bytes.Buffer
 	tee := tar.NewWriter(&diff)
-	for _, hdr := range entries {
-		body := bodies[hdr.Name]
+	for _, hdr := range l.entries {
+		body := l.bodies[hdr.Name]
 		hdr.Size = int64(len(body))
 		for _, w := range []*tar.Writer{tw, tee} {
 			h := hdr
@@ -44,45 +102,7 @@ func writeOCILayout(t *testing.T, dir, tag string, entries []tar.Header, bodies 
 			t.Fatal(err)
 		}
 	}
-	blob := func(b []byte) string {
-		d := fmt.Sprintf("%x", sha256.Sum256(b))
-		p := filepath.Join(dir, "blobs", "sha256", d)
-		if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
-			t.Fatal(err)
-		}
-		if err := os.WriteFile(p, b, 0o644); err != nil {
-			t.Fatal(err)
-		}
-		return "sha256:" + d
-	}
-	layerDigest := blob(layer.Bytes())
-	config, _ := json.Marshal(map[string]any{
-		"architecture": "amd64", "os": "linux",
-		"config": map[string]any{"Cmd": []string{"/x"}},
-		"rootfs": map[string]any{"type": "layers", "diff_ids": []string{fmt.Sprintf("sha256:%x", sha256.Sum256(diff.Bytes()))}},
-	})
-	configDigest := blob(config)
-	manifest, _ := json.Marshal(map[string]any{
-		"schemaVersion": 2,
-		"mediaType":     "application/vnd.oci.image.manifest.v1+json",
-		"config":        map[string]any{"mediaType": "application/vnd.oci.image.config.v1+json", "digest": configDigest, "size": len(config)},
-		"layers":        []any{map[string]any{"mediaType": "application/vnd.oci.image.layer.v1.tar+gzip", "digest": layerDigest, "size": layer.Len()}},
-	})
-	manifestDigest := blob(manifest)
-	index, _ := json.Marshal(map[string]any{
-		"schemaVersion": 2,
-		"manifests": []any{map[string]any{
-			"mediaType": "application/vnd.oci.image.manifest.v1+json", "digest": manifestDigest, "size": len(manifest),
-			"annotations": map[string]string{"org.opencontainers.image.ref.name": tag},
-		}},
-	})
-	if err := os.WriteFile(filepath.Join(dir, "index.json"), index, 0o644); err != nil {
-		t.Fatal(err)
-	}
-	if err := os.WriteFile(filepath.Join(dir, "oci-layout"), []byte(`{"imageLayoutVersion":"1.0.0"}`), 0o644); err != nil {
-		t.Fatal(err)
-	}
-	return layerDigest
+	return layer.Bytes(), diff.Bytes()
 }
 
 // TestImageEscapingLayer: layers whose tar entries try to write outside
@@ -129,7 +149,7 @@ func TestImageEscapingLayer(t *testing.T) {
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
 			dir := t.TempDir()
-			layer := writeOCILayout(t, dir, "evil", tc.entries, tc.bodies)
+			layer := writeOCILayout(t, dir, "evil", ociLayer{tc.entries, tc.bodies})[0]
 			name := "docker.io/library/evil-" + tc.name + ":1"
 			if out, err := exec.Command("skopeo", "copy", "-q", "--dest-tls-verify=false",
 				"oci:"+dir+":evil", "docker://"+reg.Addr+"/library/evil-"+tc.name+":1").CombinedOutput(); err != nil {
@@ -174,5 +194,36 @@ func TestImageEscapingLayer(t *testing.T) {
 				t.Errorf("host file changed: %q", b)
 			}
 		})
+	}
+}
+
+// TestImageFailedPullLeavesNoLayers: a two-layer image whose second layer
+// is refused. The library has already stored the first layer when the
+// second fails; cribd removes it, so the failed pull leaves nothing in the
+// store.
+func TestImageFailedPullLeavesNoLayers(t *testing.T) {
+	h, reg := imageHarness(t, "", "")
+	dir := t.TempDir()
+	layers := writeOCILayout(t, dir, "half", ociLayer{
+		entries: []tar.Header{{Name: "good", Typeflag: tar.TypeReg, Mode: 0o644}},
+		bodies:  map[string]string{"good": "a layer the pull stores before the next one fails"},
+	}, ociLayer{
+		entries: []tar.Header{{Name: "../../escapes", Typeflag: tar.TypeReg, Mode: 0o644}},
+	})
+	if out, err := exec.Command("skopeo", "copy", "-q", "--dest-tls-verify=false",
+		"oci:"+dir+":half", "docker://"+reg.Addr+"/library/half-evil:1").CombinedOutput(); err != nil {
+		t.Fatalf("push crafted image: %v: %s", err, out)
+	}
+	if _, stderr, err := h.crictlRaw("pull", "half-evil:1"); err == nil {
+		t.Fatal("pull of an image with an escaping second layer succeeded")
+	} else if !strings.Contains(stderr, layers[1]) {
+		t.Errorf("pull refused with %q; want it to name layer %s", stderr, layers[1])
+	}
+	b, err := os.ReadFile(filepath.Join(h.RootDir, "storage", "overlay-layers", "layers.json"))
+	if err != nil && !os.IsNotExist(err) {
+		t.Fatal(err)
+	}
+	if bytes.Contains(b, []byte(layers[0])) {
+		t.Errorf("the failed pull's first layer %s is still in the store: %s", layers[0], b)
 	}
 }

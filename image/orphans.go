@@ -1,0 +1,140 @@
+package image
+
+import (
+	"fmt"
+	"sort"
+	"sync"
+
+	"github.com/sirupsen/logrus"
+)
+
+// A pull that fails after some of its layers were committed leaves those
+// layers in the store with no image over them: the library stores each
+// layer as it arrives and does not take them back. Nothing else would ever
+// remove them (kubelet's image GC deletes images, not layers), so cribd
+// sweeps them: after a failed pull, once no pull or root filesystem
+// creation is in flight in this process, and at start (RemoveOrphanLayers).
+//
+// A sweep cannot see writes of another process sharing the store (a
+// `cribd import` running beside cribd): a layer such an import has just
+// committed, before its image record, looks orphaned. The window is one
+// layer's commit; the import then fails and can be run again.
+
+// layerGate serialises sweeps with the operations that create layers
+// before anything refers to them.
+type layerGate struct {
+	mu    sync.Mutex
+	busy  int  // pulls and root filesystem creations in flight
+	dirty bool // a pull failed since the last sweep
+}
+
+// enter marks a layer-creating operation in flight; it waits for a sweep
+// that is running.
+func (g *layerGate) enter() {
+	g.mu.Lock()
+	g.busy++
+	g.mu.Unlock()
+}
+
+// leave ends an operation; failed asks for a sweep, which runs (with the
+// gate held) when the last operation in flight leaves.
+func (g *layerGate) leave(failed bool, sweep func()) {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	g.busy--
+	g.dirty = g.dirty || failed
+	if g.busy == 0 && g.dirty {
+		g.dirty = false
+		sweep()
+	}
+}
+
+// RemoveOrphanLayers deletes the layers no image or container refers to.
+// cribd calls it at start, before serving; it must not run while another
+// process writes to the store.
+func (s *Service) RemoveOrphanLayers() error {
+	s.layers.mu.Lock()
+	defer s.layers.mu.Unlock()
+	return s.removeOrphanLayers()
+}
+
+// sweepAfterFailure is the gate's sweep: errors are logged, not returned,
+// since the failed pull has its own error to report.
+func (s *Service) sweepAfterFailure() {
+	if err := s.removeOrphanLayers(); err != nil {
+		s.log.WithError(err).Warn("removing layers left by a failed pull")
+	}
+}
+
+// removeOrphanLayers does the sweep; the caller holds the gate.
+func (s *Service) removeOrphanLayers() error {
+	layers, err := s.store.Layers()
+	if err != nil {
+		return fmt.Errorf("list layers: %w", err)
+	}
+	images, err := s.store.Images()
+	if err != nil {
+		return fmt.Errorf("list images: %w", err)
+	}
+	containers, err := s.store.Containers()
+	if err != nil {
+		return fmt.Errorf("list containers: %w", err)
+	}
+	parent := make(map[string]string, len(layers))
+	for _, l := range layers {
+		parent[l.ID] = l.Parent
+	}
+	var roots []string
+	for _, img := range images {
+		roots = append(roots, img.TopLayer)
+		roots = append(roots, img.MappedTopLayers...)
+	}
+	for _, c := range containers {
+		roots = append(roots, c.LayerID)
+	}
+	orphans := orphanLayers(parent, roots)
+	for _, id := range orphans {
+		if err := s.store.DeleteLayer(id); err != nil {
+			return fmt.Errorf("delete orphaned layer %s: %w", id, err)
+		}
+	}
+	if len(orphans) > 0 {
+		s.log.WithFields(logrus.Fields{"layers": len(orphans)}).Info("removed layers no image or container refers to")
+		s.fsInvalidate()
+	}
+	return nil
+}
+
+// orphanLayers returns the layers of parent (layer → its parent, "" for a
+// base layer) that are neither a root nor an ancestor of one, children
+// before their parents so that each can be deleted in turn.
+func orphanLayers(parent map[string]string, roots []string) []string {
+	keep := make(map[string]bool)
+	for _, id := range roots {
+		for id != "" && !keep[id] {
+			keep[id] = true
+			id = parent[id]
+		}
+	}
+	depth := func(id string) int {
+		n := 0
+		for seen := map[string]bool{}; id != "" && !seen[id]; id = parent[id] {
+			seen[id] = true
+			n++
+		}
+		return n
+	}
+	var out []string
+	for id := range parent {
+		if !keep[id] {
+			out = append(out, id)
+		}
+	}
+	sort.Slice(out, func(i, j int) bool {
+		if di, dj := depth(out[i]), depth(out[j]); di != dj {
+			return di > dj
+		}
+		return out[i] < out[j]
+	})
+	return out
+}
