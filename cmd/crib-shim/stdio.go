@@ -69,7 +69,7 @@ func newContainerIO(req *shimapi.CreateRequest) (_ *containerIO, _ *procStdio, r
 	}
 	cio := &containerIO{
 		id: req.ID, tty: tty, hasStdin: req.Stdin, stdinOnce: req.Stdin && req.StdinOnce,
-		out: newOutputHub(), done: make(chan struct{}),
+		out: newOutputHub(req.ID), done: make(chan struct{}),
 	}
 	pio := &procStdio{}
 	var ours []*os.File
@@ -114,7 +114,7 @@ func newContainerIO(req *shimapi.CreateRequest) (_ *containerIO, _ *procStdio, r
 		}
 		pio.stdin, cio.stdin = inR, inW
 	}
-	cio.errOut = newOutputHub()
+	cio.errOut = newOutputHub(req.ID)
 	cio.copy("stdout", outR, cio.out, false)
 	cio.copy("stderr", errR, cio.errOut, false)
 	cio.finishWhenCopied()
@@ -364,12 +364,15 @@ func (e eioIsEOF) Close() error { return nil } // closeAll closes the master
 // its own, and a session more than shimapi.MaxAttachBacklog bytes behind
 // is cut off.
 type outputHub struct {
+	id     string // the container's, for logging
 	mu     sync.Mutex
 	subs   map[*attachOut]struct{}
 	closed bool
 }
 
-func newOutputHub() *outputHub { return &outputHub{subs: make(map[*attachOut]struct{})} }
+func newOutputHub(id string) *outputHub {
+	return &outputHub{id: id, subs: make(map[*attachOut]struct{})}
+}
 
 // Write queues a copy of p for every session; it never fails.
 func (h *outputHub) Write(p []byte) (int, error) {
@@ -377,7 +380,7 @@ func (h *outputHub) Write(p []byte) (int, error) {
 	defer h.mu.Unlock()
 	for sub := range h.subs {
 		if !sub.queue(p) {
-			logrus.WithField("backlog", sub.backlog()).Warn("attach session too slow for the container's output: cutting it off")
+			logrus.WithFields(logrus.Fields{"id": h.id, "backlog": sub.backlog()}).Warn("attach session too slow for the container's output: cutting it off")
 			h.removeLocked(sub)
 		}
 	}

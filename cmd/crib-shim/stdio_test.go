@@ -42,7 +42,7 @@ func pipe(t *testing.T) (r, w *os.File) {
 // attached, and EOF when the stream ends; a session added after the end
 // gets EOF at once.
 func TestOutputHubFanOut(t *testing.T) {
-	h := newOutputHub()
+	h := newOutputHub("c")
 	r1, w1 := pipe(t)
 	r2, w2 := pipe(t)
 	h.add(w1)
@@ -69,7 +69,7 @@ func TestOutputHubFanOut(t *testing.T) {
 // blocks the writer; once too far behind it is dropped, and its reader
 // sees EOF after what was queued. Another session keeps everything.
 func TestOutputHubCutsOffSlowSession(t *testing.T) {
-	h := newOutputHub()
+	h := newOutputHub("c")
 	slowR, slowW := pipe(t)
 	fastR, fastW := pipe(t)
 	h.add(slowW)
@@ -120,7 +120,7 @@ func TestAttachStdin(t *testing.T) {
 	}{{"stdin", false}, {"stdin_once", true}} {
 		t.Run(tc.name, func(t *testing.T) {
 			procIn, shimIn := pipe(t) // the container reads procIn
-			cio := &containerIO{id: "c", hasStdin: true, stdinOnce: tc.stdinOnce, out: newOutputHub(), errOut: newOutputHub(), stdin: shimIn}
+			cio := &containerIO{id: "c", hasStdin: true, stdinOnce: tc.stdinOnce, out: newOutputHub("c"), errOut: newOutputHub("c"), stdin: shimIn}
 			files, err := cio.attach(&shimapi.AttachRequest{ID: "c", Stdin: true, Stdout: true})
 			if err != nil {
 				t.Fatal(err)
@@ -166,8 +166,8 @@ func TestAttachRefusals(t *testing.T) {
 		req  shimapi.AttachRequest
 		want string
 	}{
-		{"stdin without stdin", &containerIO{id: "c", out: newOutputHub(), errOut: newOutputHub()}, shimapi.AttachRequest{Stdin: true, Stdout: true}, "not created with stdin"},
-		{"stderr with tty", &containerIO{id: "c", tty: true, out: newOutputHub()}, shimapi.AttachRequest{Stdout: true, Stderr: true}, "no separate stderr"},
+		{"stdin without stdin", &containerIO{id: "c", out: newOutputHub("c"), errOut: newOutputHub("c")}, shimapi.AttachRequest{Stdin: true, Stdout: true}, "not created with stdin"},
+		{"stderr with tty", &containerIO{id: "c", tty: true, out: newOutputHub("c")}, shimapi.AttachRequest{Stdout: true, Stderr: true}, "no separate stderr"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			_, err := tc.cio.attach(&tc.req)
