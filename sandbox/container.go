@@ -183,6 +183,7 @@ func (m *Manager) CreateContainer(ctx context.Context, podID string, cfg *runtim
 	}
 	pid, err := conn.Create(ctx, &apishim.CreateRequest{
 		ID: id, Bundle: filepath.Join(pod.ShimDir, "containers", id), Spec: spec, LogPath: logPath,
+		Attachable: true, Stdin: cfg.GetStdin(), StdinOnce: cfg.GetStdinOnce(),
 	})
 	if err != nil {
 		return "", fmt.Errorf("create container %s in pod %s: %w", md.GetName(), pod.ID, err)

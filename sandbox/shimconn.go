@@ -24,6 +24,8 @@ type shimConn interface {
 	Exec(ctx context.Context, req *apishim.ExecRequest) (*apishim.ExecResponse, error)
 	ExecStart(ctx context.Context, req *apishim.ExecStartRequest) (*apishim.ExecStartResponse, error)
 	ExecWait(ctx context.Context, id string, pid int) (int, error)
+	Attach(ctx context.Context, req *apishim.AttachRequest) (*apishim.AttachResponse, error)
+	Resize(ctx context.Context, id string, width, height uint16) error
 	ReopenLog(ctx context.Context, id string) error
 	Update(ctx context.Context, id string, res *specs.LinuxResources) error
 	Shutdown(ctx context.Context) error

@@ -32,13 +32,16 @@ func (s *Server) Exec(ctx context.Context, req *runtimeapi.ExecRequest) (*runtim
 	return s.opts.Streaming.GetExec(req)
 }
 
-// Attach is not supported yet: the shim does not keep a container's stdin
-// and output streams for a later attach.
+// Attach checks that the container runs and, if stdin is asked for, was
+// created with stdin, and returns the URL of a streaming attach session.
 func (s *Server) Attach(ctx context.Context, req *runtimeapi.AttachRequest) (*runtimeapi.AttachResponse, error) {
-	if err := s.opts.Sandboxes.CheckContainerRunning(req.GetContainerId()); err != nil {
+	if s.opts.Streaming == nil {
+		return nil, fmt.Errorf("attach: no streaming server: %w", errdefs.ErrUnimplemented)
+	}
+	if err := s.opts.Sandboxes.CheckAttach(req.GetContainerId(), req.GetStdin()); err != nil {
 		return nil, err
 	}
-	return nil, fmt.Errorf("attach to container %s: %w", req.GetContainerId(), errdefs.ErrUnimplemented)
+	return s.opts.Streaming.GetAttach(req)
 }
 
 // PortForward checks that the pod is ready and returns the URL of a

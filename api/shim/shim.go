@@ -43,6 +43,9 @@ const (
 	// cribd calls it alone on a connection of its own.
 	MethodExecStart = "Shim.ExecStart"
 	MethodExecWait  = "Shim.ExecWait"
+	// MethodAttach's reply carries descriptors too (see AttachResponse).
+	MethodAttach = "Shim.Attach"
+	MethodResize = "Shim.Resize"
 )
 
 // MaxExecOutput bounds what Exec returns of each of stdout and stderr; the
@@ -121,9 +124,60 @@ type CreateRequest struct {
 	Bundle string
 	// Spec is the OCI runtime spec; Spec.Root.Path is the rootfs (absolute).
 	Spec *specs.Spec
-	// LogPath, if set, receives the process's stdout/stderr in CRI log format;
-	// empty means /dev/null.
+	// LogPath, if set, receives the process's stdout/stderr in CRI log format
+	// (with Spec.Process.Terminal, the terminal's output as stdout).
 	LogPath string
+	// Attachable keeps the process's output streams in the shim even
+	// without a LogPath, for Attach (app containers; the pause container's
+	// output goes to /dev/null). A terminal or Stdin implies it.
+	Attachable bool
+	// Stdin keeps an input stream open for the container's life, fed by
+	// Attach sessions: a pipe, or the terminal's input with
+	// Spec.Process.Terminal. Without it the process reads /dev/null.
+	Stdin bool
+	// StdinOnce closes the container's stdin once the first Attach session
+	// that sent stdin ends it (EOF on a pipe; the terminal's EOF character,
+	// as for ^D, on a terminal). Only with Stdin.
+	StdinOnce bool
+}
+
+// AttachRequest connects a session to a running container's stdio. With a
+// terminal the container has one output stream, stdout.
+type AttachRequest struct {
+	ID string
+	// Stdin sends the session's input to the container's stdin (which
+	// must have been created with CreateRequest.Stdin).
+	Stdin bool
+	// Stdout and Stderr ask for the live output streams (Stderr is refused
+	// for a container with a terminal).
+	Stdout, Stderr bool
+}
+
+// AttachResponse carries the session's descriptors as SCM_RIGHTS with the
+// JSON reply, in this order: the write end of a stdin pipe (if Stdin), the
+// read end of a stdout pipe (if Stdout), the read end of a stderr pipe (if
+// Stderr). The output pipes reach EOF when the container's output ends (its
+// processes are gone) or the session ends: closing the stdin pipe ends the
+// session unless the container has StdinOnce, whose stdin is closed instead
+// and whose output keeps flowing to the session until the container exits.
+// A session that reads too slowly to keep up with the container (more than
+// MaxAttachBacklog bytes behind) is cut off; the container and its log
+// never wait for a session.
+type AttachResponse struct {
+	// Tty says the container has a terminal.
+	Tty bool
+	// Files are the descriptors; never encoded as JSON.
+	Files []*os.File `json:"-"`
+}
+
+// MaxAttachBacklog bounds the output the shim holds for one Attach stream
+// that its reader has not taken yet.
+const MaxAttachBacklog = 4 << 20
+
+// ResizeRequest sets the size of a container's terminal.
+type ResizeRequest struct {
+	ID            string
+	Width, Height uint16
 }
 
 // CreateResponse reports the created init process.
@@ -169,4 +223,9 @@ type State struct {
 	FinishedAt   time.Time
 	ExitCode     int
 	OOMKilled    bool
+	// Tty, Stdin and StdinOnce are the container's stdio as created (see
+	// CreateRequest).
+	Tty       bool `json:",omitempty"`
+	Stdin     bool `json:",omitempty"`
+	StdinOnce bool `json:",omitempty"`
 }

@@ -97,8 +97,9 @@ func (l *criLog) record(stream string, tag byte, text []byte) error {
 // line (without its "\n") becomes one F record;
 // a line longer than maxLogLine becomes P records of maxLogLine bytes and a
 // final F record. Text left without a newline at EOF is written as an F
-// record, as containerd does. Returns nil at EOF.
-func (l *criLog) copyStream(stream string, r io.Reader) error {
+// record, as containerd does. Returns nil at EOF. For a terminal's output
+// (tty), the "\r" the terminal puts before each "\n" is dropped.
+func (l *criLog) copyStream(stream string, r io.Reader, tty bool) error {
 	br := bufio.NewReaderSize(r, maxLogLine)
 	var line []byte // pending text of the current line, at most maxLogLine
 	for {
@@ -107,6 +108,9 @@ func (l *criLog) copyStream(stream string, r io.Reader) error {
 			complete := chunk[len(chunk)-1] == '\n'
 			if complete {
 				chunk = chunk[:len(chunk)-1]
+				if tty && len(chunk) > 0 && chunk[len(chunk)-1] == '\r' {
+					chunk = chunk[:len(chunk)-1]
+				}
 			}
 			for len(line)+len(chunk) > maxLogLine {
 				n := maxLogLine - len(line)

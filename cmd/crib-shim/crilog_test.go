@@ -17,21 +17,24 @@ func TestCRILogCopyStream(t *testing.T) {
 	for _, tc := range []struct {
 		name   string
 		stream string
+		tty    bool
 		in     string
 		want   []string
 	}{
-		{"empty", "stdout", "", nil},
-		{"one line", "stdout", "hello\n", []string{rec("stdout", "F", "hello")}},
-		{"two lines", "stderr", "a\nb\n", []string{rec("stderr", "F", "a"), rec("stderr", "F", "b")}},
-		{"empty line", "stdout", "\n", []string{rec("stdout", "F", "")}},
-		{"partial at EOF", "stdout", "a\nno newline", []string{rec("stdout", "F", "a"), rec("stdout", "F", "no newline")}},
-		{"carriage return kept", "stdout", "x\r\n", []string{rec("stdout", "F", "x\r")}},
-		{"exactly max", "stdout", long + "\n", []string{rec("stdout", "F", long)}},
-		{"max plus one", "stdout", long + "b\n", []string{rec("stdout", "P", long), rec("stdout", "F", "b")}},
-		{"twice max", "stdout", long + long + "\n", []string{rec("stdout", "P", long), rec("stdout", "F", long)}},
-		{"twice max plus", "stdout", long + long + "cd\nnext\n", []string{
+		{"empty", "stdout", false, "", nil},
+		{"one line", "stdout", false, "hello\n", []string{rec("stdout", "F", "hello")}},
+		{"two lines", "stderr", false, "a\nb\n", []string{rec("stderr", "F", "a"), rec("stderr", "F", "b")}},
+		{"empty line", "stdout", false, "\n", []string{rec("stdout", "F", "")}},
+		{"partial at EOF", "stdout", false, "a\nno newline", []string{rec("stdout", "F", "a"), rec("stdout", "F", "no newline")}},
+		{"carriage return kept", "stdout", false, "x\r\n", []string{rec("stdout", "F", "x\r")}},
+		{"exactly max", "stdout", false, long + "\n", []string{rec("stdout", "F", long)}},
+		{"max plus one", "stdout", false, long + "b\n", []string{rec("stdout", "P", long), rec("stdout", "F", "b")}},
+		{"twice max", "stdout", false, long + long + "\n", []string{rec("stdout", "P", long), rec("stdout", "F", long)}},
+		{"twice max plus", "stdout", false, long + long + "cd\nnext\n", []string{
 			rec("stdout", "P", long), rec("stdout", "P", long), rec("stdout", "F", "cd"), rec("stdout", "F", "next")}},
-		{"long without newline", "stderr", long + "tail", []string{rec("stderr", "P", long), rec("stderr", "F", "tail")}},
+		{"tty drops carriage return", "stdout", true, "x\r\ny\r\n", []string{rec("stdout", "F", "x"), rec("stdout", "F", "y")}},
+		{"tty keeps lone carriage return", "stdout", true, "a\rb\r", []string{rec("stdout", "F", "a\rb\r")}},
+		{"long without newline", "stderr", false, long + "tail", []string{rec("stderr", "P", long), rec("stderr", "F", "tail")}},
 	} {
 		// Small reads exercise reassembly, large ones the buffer limit.
 		for _, chunk := range []int{1, 7, 4096, 1 << 20} {
@@ -39,7 +42,7 @@ func TestCRILogCopyStream(t *testing.T) {
 				var out bytes.Buffer
 				l := newCRILog(&out)
 				l.now = func() time.Time { return ts }
-				if err := l.copyStream(tc.stream, &chunkReader{s: tc.in, n: chunk}); err != nil {
+				if err := l.copyStream(tc.stream, &chunkReader{s: tc.in, n: chunk}, tc.tty); err != nil {
 					t.Fatal(err)
 				}
 				if got, want := out.String(), strings.Join(tc.want, ""); got != want {

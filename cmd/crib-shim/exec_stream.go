@@ -170,15 +170,24 @@ func sockPair() (parent, child *os.File, err error) {
 // recvFile receives one descriptor sent as SCM_RIGHTS on sock (as
 // libcontainer sends a terminal's master to its console socket).
 func recvFile(sock *os.File) (*os.File, error) {
+	fd, err := recvFD(sock)
+	if err != nil {
+		return nil, err
+	}
+	return os.NewFile(uintptr(fd), "pty-master"), nil
+}
+
+// recvFD is recvFile returning the bare descriptor (close-on-exec).
+func recvFD(sock *os.File) (int, error) {
 	buf := make([]byte, 4096) // libcontainer sends the terminal's name along
 	oob := make([]byte, unix.CmsgSpace(4))
 	_, oobn, _, _, err := unix.Recvmsg(int(sock.Fd()), buf, oob, unix.MSG_CMSG_CLOEXEC)
 	if err != nil {
-		return nil, fmt.Errorf("recvmsg: %w", err)
+		return -1, fmt.Errorf("recvmsg: %w", err)
 	}
 	msgs, err := unix.ParseSocketControlMessage(oob[:oobn])
 	if err != nil {
-		return nil, fmt.Errorf("parse control message: %w", err)
+		return -1, fmt.Errorf("parse control message: %w", err)
 	}
 	var fds []int
 	for _, m := range msgs {
@@ -192,9 +201,9 @@ func recvFile(sock *os.File) (*os.File, error) {
 		for _, fd := range fds {
 			unix.Close(fd)
 		}
-		return nil, fmt.Errorf("expected one descriptor, got %d", len(fds))
+		return -1, fmt.Errorf("expected one descriptor, got %d", len(fds))
 	}
-	return os.NewFile(uintptr(fds[0]), "pty-master"), nil
+	return fds[0], nil
 }
 
 // sendReplyFiles writes a JSON reply line and passes files with it as

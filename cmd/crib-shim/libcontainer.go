@@ -148,21 +148,30 @@ type lcContainer struct {
 }
 
 // createContainer creates container id under root and starts its init, which
-// then waits on the exec fifo until exec. stdout and stderr may be nil
-// (/dev/null). On failure, whatever libcontainer created (state directory,
+// then waits on the exec fifo until exec. Nil files in stdio are /dev/null;
+// with a console socket libcontainer gives the process a new terminal and
+// sends its master there. On failure, whatever libcontainer created (state directory,
 // cgroups) is destroyed. The caller holds the reaper's spawn lock:
 // libcontainer waits for the intermediate "init" processes itself.
-func createContainer(root, id string, s *lcSpec, stdout, stderr *os.File) (*lcContainer, error) {
+func createContainer(root, id string, s *lcSpec, stdio *procStdio) (*lcContainer, error) {
 	c, err := libcontainer.Create(root, id, s.config)
 	if err != nil {
 		return nil, err
 	}
 	p := s.process
-	if stdout != nil {
-		p.Stdout = stdout
+	// A nil *os.File in an io.Reader/io.Writer field is not nil: set only
+	// the files there are.
+	if stdio.stdin != nil {
+		p.Stdin = stdio.stdin
 	}
-	if stderr != nil {
-		p.Stderr = stderr
+	if stdio.stdout != nil {
+		p.Stdout = stdio.stdout
+	}
+	if stdio.stderr != nil {
+		p.Stderr = stdio.stderr
+	}
+	if stdio.consoleChild != nil {
+		p.ConsoleSocket = stdio.consoleChild
 	}
 	if err := c.Start(p); err != nil {
 		if derr := c.Destroy(); derr != nil {

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"io"
 	"net"
+	"os"
 	"sync"
 	"time"
 
@@ -70,6 +71,9 @@ var handlers = map[string]handler{
 	// ExecStart's reply carries descriptors: serveConn sends them.
 	shimapi.MethodExecStart: method((*Shim).ExecStart),
 	shimapi.MethodExecWait:  method((*Shim).ExecWait),
+	// Attach's reply carries descriptors too.
+	shimapi.MethodAttach: method((*Shim).Attach),
+	shimapi.MethodResize: method((*Shim).Resize),
 }
 
 var create = method((*Shim).Create)
@@ -87,6 +91,17 @@ type rpcResponse struct {
 }
 
 var jsonNull = json.RawMessage("null")
+
+// replyFiles returns the descriptors a reply carries (ExecStart, Attach).
+func replyFiles(result any) []*os.File {
+	switch r := result.(type) {
+	case *shimapi.ExecStartResponse:
+		return r.Files
+	case *shimapi.AttachResponse:
+		return r.Files
+	}
+	return nil
+}
 
 func serve(l net.Listener, svc *Shim) {
 	for {
@@ -124,14 +139,14 @@ func serveConn(conn net.Conn, svc *Shim) {
 		}
 		sending.Lock()
 		defer sending.Unlock()
-		if r, ok := result.(*shimapi.ExecStartResponse); ok && len(r.Files) > 0 {
+		if files := replyFiles(result); len(files) > 0 {
 			// The descriptors travel with the reply's bytes, so a reader
 			// using recvmsg gets both at once.
 			line, merr := json.Marshal(resp)
 			if merr == nil {
-				merr = sendReplyFiles(conn, append(line, '\n'), r.Files)
+				merr = sendReplyFiles(conn, append(line, '\n'), files)
 			} else {
-				closeFiles(r.Files...)
+				closeFiles(files...)
 			}
 			if merr != nil {
 				logrus.WithError(merr).Debug("write rpc reply with descriptors")

@@ -71,12 +71,11 @@ type container struct {
 	lc      *lcContainer // set by Create, under op
 	deleted bool         // under op: Create failed or Delete finished
 
-	exited   chan struct{} // closed once init is reaped and the exit recorded
-	oom      atomic.Bool   // an OOM event was seen in the container's cgroup
-	memDir   string        // memory cgroup directory, for the oom_kill count
-	logsDone chan struct{} // closed when the output copiers finished; nil without a log
-	log      *criLog       // the CRI log writer; nil without a log
-	logPath  string
+	exited  chan struct{} // closed once init is reaped and the exit recorded
+	oom     atomic.Bool   // an OOM event was seen in the container's cgroup
+	memDir  string        // memory cgroup directory, for the oom_kill count
+	io      *containerIO  // the container's stdio; nil if it goes nowhere
+	logPath string
 
 	mu    sync.Mutex
 	state shimapi.State // Status is derived in snapshot
@@ -167,8 +166,6 @@ func checkCreate(req *shimapi.CreateRequest) error {
 		return fmt.Errorf("spec root must be an absolute path: %w", errdefs.ErrInvalidArgument)
 	case req.Spec.Linux == nil:
 		return fmt.Errorf("spec has no linux section: %w", errdefs.ErrInvalidArgument)
-	case req.Spec.Process.Terminal:
-		return fmt.Errorf("terminal: %w", errdefs.ErrUnimplemented)
 	}
 	if err := checkCgroupPath(req.Spec.Linux.CgroupsPath); err != nil {
 		return fmt.Errorf("%w: %w", err, errdefs.ErrInvalidArgument)
@@ -209,29 +206,43 @@ func (s *Shim) create(c *container, req *shimapi.CreateRequest) (_ int, retErr e
 			os.RemoveAll(c.dir)
 		}
 	}()
-	stdout, stderr, criLog, logsDone, err := openIO(req.LogPath)
+	cio, pio, err := newContainerIO(req)
 	if err != nil {
-		return 0, fmt.Errorf("open log %s: %w", req.LogPath, err)
+		return 0, err
 	}
-	c.logsDone, c.log, c.logPath = logsDone, criLog, req.LogPath
+	c.io, c.logPath = cio, req.LogPath
 	// The container has its own copies once started; ours must go so the
 	// copiers see EOF when the container's processes are gone.
-	defer closeFiles(stdout, stderr)
+	defer pio.close()
 
 	s.reaper.lockSpawn()
 	s.cgroups.claim(c.cgPath)
-	lc, err := createContainer(s.lcRoot, req.ID, spec, stdout, stderr)
+	lc, err := createContainer(s.lcRoot, req.ID, spec, pio)
 	if err != nil {
 		if rerr := s.cgroups.release(c.cgPath); rerr != nil {
 			logrus.WithError(rerr).WithField("id", req.ID).Warn("remove cgroups after failed create")
 		}
 		s.reaper.unlockSpawn()
+		if cio != nil {
+			cio.abort()
+		}
 		return 0, err
 	}
 	pid := lc.pid()
 	s.reaper.track(pid)
 	s.reaper.unlockSpawn()
 
+	if pio.consoleParent != nil {
+		// The init sent the terminal's master while starting; it waits in
+		// the socket's buffer.
+		master, err := recvConsole(pio.consoleParent)
+		if err != nil {
+			s.undoCreate(req.ID, lc, c.cgPath)
+			cio.abort()
+			return 0, fmt.Errorf("receive terminal: %w", err)
+		}
+		cio.startConsole(master)
+	}
 	c.lc = lc
 	c.memDir = lc.memoryCgroupDir()
 	// Registered before Exec, so an OOM right at start is not missed.
@@ -252,10 +263,34 @@ func (s *Shim) create(c *container, req *shimapi.CreateRequest) (_ int, retErr e
 	c.state.Pid = pid
 	c.state.PidStartTime = startTime
 	c.state.CreatedAt = time.Now()
+	c.state.Tty = req.Spec.Process.Terminal
+	c.state.Stdin = req.Stdin
+	c.state.StdinOnce = req.Stdin && req.StdinOnce
 	c.persistLocked()
 	c.mu.Unlock()
 	go s.wait(c, pid)
 	return pid, nil
+}
+
+// undoCreate kills and reaps a just-created init and removes its
+// container, when Create fails after libcontainer created it.
+func (s *Shim) undoCreate(id string, lc *lcContainer, cgPath string) {
+	pid := lc.pid()
+	if err := lc.signal(unix.SIGKILL); err != nil && !errors.Is(err, errNotRunning) {
+		logrus.WithError(err).WithField("id", id).Warn("kill init after failed create")
+	}
+	if _, err := lc.wait(); err != nil {
+		logrus.WithError(err).WithField("id", id).Warn("wait for init after failed create")
+	}
+	s.reaper.untrack(pid)
+	s.reaper.lockSpawn()
+	defer s.reaper.unlockSpawn()
+	if err := lc.destroy(); err != nil {
+		logrus.WithError(err).WithField("id", id).Warn("destroy after failed create")
+	}
+	if err := s.cgroups.release(cgPath); err != nil {
+		logrus.WithError(err).WithField("id", id).Warn("remove cgroups after failed create")
+	}
 }
 
 // clampOOMScoreAdj raises a requested oom_score_adj below the shim's own to
@@ -274,57 +309,6 @@ func clampOOMScoreAdj(p *specs.Process) {
 	p.OOMScoreAdj = &v
 }
 
-// openIO returns the container's stdout and stderr: nil (/dev/null) without
-// a log path, else the write ends of two pipes whose output goes to the CRI
-// log at logPath. done is closed once both streams hit EOF and the log is
-// closed.
-func openIO(logPath string) (stdout, stderr *os.File, l *criLog, done chan struct{}, retErr error) {
-	if logPath == "" {
-		return nil, nil, nil, nil, nil
-	}
-	f, err := openCRILog(logPath)
-	if err != nil {
-		return nil, nil, nil, nil, err
-	}
-	var files []*os.File
-	defer func() {
-		if retErr != nil {
-			f.Close()
-			closeFiles(files...)
-		}
-	}()
-	outR, outW, err := os.Pipe()
-	if err != nil {
-		return nil, nil, nil, nil, err
-	}
-	files = append(files, outR, outW)
-	errR, errW, err := os.Pipe()
-	if err != nil {
-		return nil, nil, nil, nil, err
-	}
-	files = append(files, errR, errW)
-
-	l = newCRILog(f)
-	done = make(chan struct{})
-	var wg sync.WaitGroup
-	for stream, r := range map[string]*os.File{"stdout": outR, "stderr": errR} {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			defer r.Close()
-			if err := l.copyStream(stream, r); err != nil {
-				logrus.WithError(err).WithField("log", logPath).Warn("copy container output")
-			}
-		}()
-	}
-	go func() {
-		wg.Wait()
-		l.close()
-		close(done)
-	}()
-	return outW, errW, l, done, nil
-}
-
 func closeFiles(files ...*os.File) {
 	for _, f := range files {
 		if f != nil {
@@ -341,12 +325,13 @@ func (s *Shim) wait(c *container, pid int) {
 		logrus.WithError(err).WithField("id", c.id).Warn("wait for init")
 	}
 	finished := time.Now()
-	if c.logsDone != nil {
+	if c.io != nil {
 		select {
-		case <-c.logsDone:
+		case <-c.io.done:
 		case <-time.After(logDrainTimeout):
 			logrus.WithField("id", c.id).Warn("container output still open after exit")
 		}
+		c.io.closeAll()
 	}
 	oom := c.oom.Load() || oomKillCount(c.memDir) > 0
 	c.mu.Lock()

@@ -24,7 +24,6 @@ import (
 	"k8s.io/cri-streaming/pkg/streaming/remotecommand"
 	utilexec "k8s.io/utils/exec"
 
-	"github.com/crib-runtime/crib/api/errdefs"
 	"github.com/crib-runtime/crib/sandbox"
 )
 
@@ -35,6 +34,7 @@ const outputDrainTimeout = 2 * time.Second
 // Sandboxes is what the streaming runtime needs of the sandbox manager.
 type Sandboxes interface {
 	ExecStart(ctx context.Context, id string, cmd []string, opts sandbox.ExecOptions) (*sandbox.ExecProcess, error)
+	Attach(ctx context.Context, id string, opts sandbox.AttachOptions) (*sandbox.AttachSession, error)
 	PortForward(ctx context.Context, podID string, port int32, stream io.ReadWriteCloser) error
 }
 
@@ -164,9 +164,66 @@ func resizeLoop(console *os.File, resize <-chan remotecommand.TerminalSize) {
 	}
 }
 
-// Attach is not supported: the shim does not keep a container's stdin.
+// Attach connects the session's streams to a running container's stdio
+// (see sandbox.AttachSession) and returns when the container's output
+// ends (it exited), the session ends (its stdin closed, unless the
+// container has stdin_once), or the client goes away. The container's
+// terminal setting decides: with one, the client's resize events resize
+// it and there is no separate stderr.
 func (r *Runtime) Attach(ctx context.Context, containerID string, in io.Reader, out, errOut io.WriteCloser, tty bool, resize <-chan remotecommand.TerminalSize) error {
-	return fmt.Errorf("attach to container %s: %w", containerID, errdefs.ErrUnimplemented)
+	s, err := r.sb.Attach(ctx, containerID, sandbox.AttachOptions{Stdin: in != nil, Stdout: out != nil, Stderr: errOut != nil})
+	if err != nil {
+		return err
+	}
+	defer s.Close()
+	log := r.log.WithField("container", containerID)
+
+	output := make(chan struct{}, 2)
+	copyOut := func(dst io.Writer, src *os.File) {
+		if dst == nil {
+			dst = io.Discard
+		}
+		_, err := io.Copy(dst, src)
+		if err != nil && !errors.Is(err, os.ErrClosed) {
+			log.WithError(err).Debug("attach output copy")
+		}
+		output <- struct{}{}
+	}
+	streams := 1
+	go copyOut(out, s.Stdout)
+	if s.Stderr != nil {
+		streams++
+		go copyOut(errOut, s.Stderr)
+	}
+	if in != nil {
+		stdin := s.Stdin
+		s.Stdin = nil // closed by the goroutine
+		go func() {
+			_, _ = io.Copy(stdin, in)
+			// EOF from the client ends the session's input.
+			stdin.Close()
+		}()
+	}
+	if s.Tty && resize != nil {
+		go func() {
+			for size := range resize {
+				if size.Width == 0 || size.Height == 0 {
+					continue
+				}
+				if err := s.Resize(ctx, size.Width, size.Height); err != nil {
+					log.WithError(err).Debug("attach resize")
+				}
+			}
+		}()
+	}
+	for range streams {
+		select {
+		case <-output:
+		case <-ctx.Done():
+			return nil
+		}
+	}
+	return nil
 }
 
 // PortForward copies between stream and the port inside the pod's network

@@ -3,8 +3,8 @@
 # directories, with its own bridge network (cribct0, 10.88.99.0/24) and the
 # test images (tests/images/build.sh) served by a registry on loopback that
 # cribd's registries.conf redirects registry.k8s.io, k8s.gcr.io, gcr.io,
-# docker.io and public.ecr.aws to. It runs every spec but attach and the
-# benchmarks (see below), prints the summary and every failure, exits
+# docker.io and public.ecr.aws to. It runs every spec but the benchmarks
+# (see below), prints the summary and every failure, exits
 # non-zero on an unexpected failure, and cleans up.
 #
 # Usage: tests/critest/run.sh [extra critest flags]      (as root)
@@ -168,13 +168,12 @@ for i in $(seq 200); do
 done
 log "cribd $(crictl_ version | awk '/RuntimeVersion/ {print $2}') serving on $sock"
 
-# The whole suite but attach (not built yet: issue #6) and the benchmarks
-# (run by make bench). The spec pulling
+# The whole suite but the benchmarks (run by make bench). The spec pulling
 # gcr.io/k8s-staging-cri-tools/test-image-digest@sha256:... pins an
 # upstream digest that cannot exist in a registry built offline: it runs,
 # and its failure is the one expected; any other failure fails the run.
 focus=('.')
-skip='should support attach|benchmark'
+skip='benchmark'
 # CRIB_CRITEST_FOCUS (one regexp) and CRIB_CRITEST_SKIP replace the defaults,
 # to look at other specs by hand.
 if [[ -n ${CRIB_CRITEST_FOCUS:-} ]]; then

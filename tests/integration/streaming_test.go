@@ -100,8 +100,6 @@ func TestStreamExec(t *testing.T) {
 	wantCode(t, "exec in unknown container", err, codes.NotFound, "not found")
 	_, err = c.Exec(ctx30(t), &runtimeapi.ExecRequest{ContainerId: id, Cmd: []string{"true"}})
 	wantCode(t, "exec without streams", err, codes.InvalidArgument, "must be set")
-	_, err = c.Attach(ctx30(t), &runtimeapi.AttachRequest{ContainerId: id, Stdout: true})
-	wantCode(t, "attach", err, codes.Unimplemented, "not implemented")
 
 	h.Crictl("stop", id)
 	_, err = c.Exec(ctx30(t), &runtimeapi.ExecRequest{ContainerId: id, Cmd: []string{"true"}, Stdout: true})
