@@ -20,35 +20,36 @@ type Inventory interface {
 // state. They are counted from inv at each scrape, so they cannot drift
 // from what ListPodSandbox and ListContainers report.
 func RegisterInventory(reg prometheus.Registerer, inv Inventory) error {
-	return reg.Register(inventoryCollector{inv: inv})
+	return reg.Register(inventoryCollector{
+		inv: inv,
+		pods: prometheus.NewDesc(namespace+"_pods", "Pod sandboxes by CRI state (ready, notready).",
+			[]string{"state"}, nil),
+		containers: prometheus.NewDesc(namespace+"_containers", "Containers by CRI state (created, running, exited, unknown).",
+			[]string{"state"}, nil),
+	})
 }
 
-var (
-	podsDesc = prometheus.NewDesc(namespace+"_pods", "Pod sandboxes by CRI state (ready, notready).",
-		[]string{"state"}, nil)
-	containersDesc = prometheus.NewDesc(namespace+"_containers", "Containers by CRI state (created, running, exited, unknown).",
-		[]string{"state"}, nil)
-)
-
+// inventoryCollector reports the gauges of RegisterInventory.
 type inventoryCollector struct {
-	inv Inventory
+	inv              Inventory
+	pods, containers *prometheus.Desc
 }
 
 func (c inventoryCollector) Describe(ch chan<- *prometheus.Desc) {
-	ch <- podsDesc
-	ch <- containersDesc
+	ch <- c.pods
+	ch <- c.containers
 }
 
 func (c inventoryCollector) Collect(ch chan<- prometheus.Metric) {
 	pods, containers := countStates(c.inv)
 	for _, s := range []runtimeapi.PodSandboxState{runtimeapi.PodSandboxState_SANDBOX_READY, runtimeapi.PodSandboxState_SANDBOX_NOTREADY} {
-		ch <- prometheus.MustNewConstMetric(podsDesc, prometheus.GaugeValue, float64(pods[s]), podStateLabel(s))
+		ch <- prometheus.MustNewConstMetric(c.pods, prometheus.GaugeValue, float64(pods[s]), podStateLabel(s))
 	}
 	for _, s := range []runtimeapi.ContainerState{
 		runtimeapi.ContainerState_CONTAINER_CREATED, runtimeapi.ContainerState_CONTAINER_RUNNING,
 		runtimeapi.ContainerState_CONTAINER_EXITED, runtimeapi.ContainerState_CONTAINER_UNKNOWN,
 	} {
-		ch <- prometheus.MustNewConstMetric(containersDesc, prometheus.GaugeValue, float64(containers[s]), containerStateLabel(s))
+		ch <- prometheus.MustNewConstMetric(c.containers, prometheus.GaugeValue, float64(containers[s]), containerStateLabel(s))
 	}
 }
 

@@ -21,7 +21,9 @@ const namespace = "crib"
 
 // latencyBuckets span a fast in-memory RPC (half a millisecond) to a slow
 // image pull or container stop (two minutes), in seconds.
-var latencyBuckets = []float64{0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120}
+func latencyBuckets() []float64 {
+	return []float64{0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120}
+}
 
 // Result label values of operations that succeed or fail.
 const (
@@ -48,7 +50,7 @@ func New(reg prometheus.Registerer) (*Metrics, error) {
 			Subsystem: "grpc",
 			Name:      "request_duration_seconds",
 			Help:      "Time cribd took to answer a CRI call (for a stream, how long it was open), by service and method.",
-			Buckets:   latencyBuckets,
+			Buckets:   latencyBuckets(),
 		}, []string{"service", "method"}),
 		rpcTotal: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Namespace: namespace,
@@ -61,14 +63,14 @@ func New(reg prometheus.Registerer) (*Metrics, error) {
 			Subsystem: "cni",
 			Name:      "operation_duration_seconds",
 			Help:      "Time a CNI operation (ADD or DEL of one network list) took, by operation and result.",
-			Buckets:   latencyBuckets,
+			Buckets:   latencyBuckets(),
 		}, []string{"operation", "result"}),
 		pullSeconds: prometheus.NewHistogramVec(prometheus.HistogramOpts{
 			Namespace: namespace,
 			Subsystem: "image",
 			Name:      "pull_duration_seconds",
 			Help:      "Time an image download from a registry took, by result. Pulls merged with one in flight count once.",
-			Buckets:   latencyBuckets,
+			Buckets:   latencyBuckets(),
 		}, []string{"result"}),
 		pullBytes: prometheus.NewCounter(prometheus.CounterOpts{
 			Namespace: namespace,
