@@ -65,8 +65,12 @@ test-e2e: build tools
 # critest, kubelet end to end.
 test: deps tools lint test-unit test-integration test-critest test-e2e
 
+# bench runs the recorded benchmarks: tests/integration's TestBench* and
+# critest -benchmark (tests/critest/bench.sh, parameters in
+# tests/critest/benchmark.yaml). They report numbers; none asserts speed.
 bench: build tools
 	$(GO) test -tags '$(GOTAGS) integration bench' -count=1 -run '^TestBench' -v -timeout 30m ./tests/integration/
+	tests/critest/bench.sh
 
 clean:
 	rm -rf $(BIN)

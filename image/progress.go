@@ -12,8 +12,8 @@ import (
 // watchProgress logs a pull's progress at info (which blob, how many
 // bytes of how many), so an operator can see a slow pull, and cancels the
 // pull through cancel when nothing moves for timeout (0: never). It
-// returns when events is closed.
-func watchProgress(ctx context.Context, log logrus.FieldLogger, events <-chan types.ProgressProperties, timeout time.Duration, cancel context.CancelCauseFunc) {
+// returns, when events is closed, the bytes of blobs downloaded.
+func watchProgress(ctx context.Context, log logrus.FieldLogger, events <-chan types.ProgressProperties, timeout time.Duration, cancel context.CancelCauseFunc) (bytes uint64) {
 	var stall <-chan time.Time
 	var timer *time.Timer
 	if timeout > 0 {
@@ -25,7 +25,10 @@ func watchProgress(ctx context.Context, log logrus.FieldLogger, events <-chan ty
 		select {
 		case ev, ok := <-events:
 			if !ok {
-				return
+				return bytes
+			}
+			if ev.Event == types.ProgressEventRead || ev.Event == types.ProgressEventDone {
+				bytes += ev.OffsetUpdate
 			}
 			if timer != nil {
 				timer.Reset(timeout)

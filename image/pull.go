@@ -79,9 +79,10 @@ func (s *Service) pull(ctx context.Context, named reference.Named, auth Auth) (I
 	defer cancel(nil)
 	progress := make(chan types.ProgressProperties, 16)
 	watched := make(chan struct{})
+	var fetched uint64
 	go func() {
 		defer close(watched)
-		watchProgress(ctx, log, progress, s.opts.ProgressTimeout, cancel)
+		fetched = watchProgress(ctx, log, progress, s.opts.ProgressTimeout, cancel)
 	}()
 
 	log.Info("pulling image")
@@ -95,6 +96,9 @@ func (s *Service) pull(ctx context.Context, named reference.Named, auth Auth) (I
 	s.layers.leave(err != nil, s.sweepAfterFailure)
 	close(progress)
 	<-watched
+	if s.opts.ObservePull != nil {
+		s.opts.ObservePull(time.Since(begin), fetched, err)
+	}
 	if err != nil {
 		if cause := context.Cause(ctx); cause != nil && !errors.Is(cause, context.Canceled) {
 			err = fmt.Errorf("%w: %w", cause, err)

@@ -44,7 +44,10 @@ type Options struct {
 	ProgressTimeout time.Duration
 	// UserAgent is sent to registries.
 	UserAgent string
-	Log       logrus.FieldLogger
+	// ObservePull, if set, is told of each download from a registry once
+	// it ends: how long it took, the bytes of blobs it fetched, its error.
+	ObservePull func(took time.Duration, bytes uint64, err error)
+	Log         logrus.FieldLogger
 }
 
 // Service is the image service. It is safe for concurrent use.

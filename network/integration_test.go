@@ -235,7 +235,11 @@ func TestFailingPlugin(t *testing.T) {
 	confDir := filepath.Join(tmp, "net.d")
 	writeFile(t, filepath.Join(confDir, "10-fail.conflist"), `{"cniVersion":"1.0.0","name":"crib-test-fail","plugins":[
 		{"type":"crib-test-fail","capabilities":{"portMappings":true,"bandwidth":true}}]}`)
-	m, err := New(Options{ConfDir: confDir, BinDirs: []string{tmp}, CacheDir: filepath.Join(tmp, "cache")})
+	var observed []string // "OP error?", in order
+	observe := func(op string, took time.Duration, err error) {
+		observed = append(observed, fmt.Sprintf("%s %v", op, err != nil))
+	}
+	m, err := New(Options{ConfDir: confDir, BinDirs: []string{tmp}, CacheDir: filepath.Join(tmp, "cache"), Observe: observe})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -251,6 +255,10 @@ func TestFailingPlugin(t *testing.T) {
 	want := fmt.Sprintf(`failed to setup network for sandbox %q: plugin type="crib-test-fail" failed (add): boom from test plugin`, req.SandboxID)
 	if err.Error() != want {
 		t.Errorf("error\n got %s\nwant %s", err, want)
+	}
+
+	if want := []string{"ADD true", "DEL false"}; !slices.Equal(observed, want) {
+		t.Errorf("Observe saw %q, want %q", observed, want)
 	}
 
 	calls, err := os.ReadFile(filepath.Join(tmp, "calls"))

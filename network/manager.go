@@ -17,6 +17,7 @@ import (
 	"os"
 	"path/filepath"
 	"sync"
+	"time"
 
 	"github.com/containernetworking/cni/libcni"
 	"github.com/fsnotify/fsnotify"
@@ -38,6 +39,9 @@ type Options struct {
 	// Log receives config changes and plugin failures; nil means logrus's
 	// standard logger.
 	Log logrus.FieldLogger
+	// Observe, if set, is told of each CNI operation ("ADD" or "DEL" of one
+	// network list) once it returns: how long it took and its error.
+	Observe func(op string, took time.Duration, err error)
 }
 
 // Manager runs CNI ADD and DEL for pods. It is safe for concurrent use.
@@ -88,6 +92,13 @@ func New(opts Options) (*Manager, error) {
 	m.reload()
 	go m.watch()
 	return m, nil
+}
+
+// observe passes one CNI operation to Options.Observe, if set.
+func (m *Manager) observe(op string, start time.Time, err error) {
+	if m.opts.Observe != nil {
+		m.opts.Observe(op, time.Since(start), err)
+	}
 }
 
 func (o Options) validate() error {

@@ -82,6 +82,7 @@ func (m *Manager) Setup(ctx context.Context, req SetupRequest) (*Result, error) 
 
 	start := time.Now()
 	res, err := m.cni.AddNetworkList(ctx, list, rt)
+	m.observe("ADD", start, err)
 	var result *Result
 	if err == nil {
 		result, err = toResult(res)
@@ -90,7 +91,10 @@ func (m *Manager) Setup(ctx context.Context, req SetupRequest) (*Result, error) 
 		err = fmt.Errorf("failed to setup network for sandbox %q: %w", req.SandboxID, err)
 		cctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), cleanupTimeout)
 		defer cancel()
-		if derr := m.cni.DelNetworkList(cctx, list, rt); derr != nil {
+		delStart := time.Now()
+		derr := m.cni.DelNetworkList(cctx, list, rt)
+		m.observe("DEL", delStart, derr)
+		if derr != nil {
 			log.WithError(derr).Warn("network: DEL after failed ADD")
 			return nil, fmt.Errorf("%w (and DEL to clean up failed: %v)", err, derr)
 		}
@@ -123,7 +127,9 @@ func (m *Manager) Teardown(ctx context.Context, req SetupRequest) error {
 	}
 	for _, t := range targets {
 		start := time.Now()
-		if err := m.cni.DelNetworkList(ctx, t.list, t.rt); err != nil {
+		err := m.cni.DelNetworkList(ctx, t.list, t.rt)
+		m.observe("DEL", start, err)
+		if err != nil {
 			return fmt.Errorf("failed to destroy network for sandbox %q: %w", req.SandboxID, err)
 		}
 		m.log.WithFields(logrus.Fields{

@@ -11,6 +11,7 @@ import (
 	"os"
 	"path/filepath"
 	"sort"
+	"strconv"
 	"strings"
 	"time"
 
@@ -38,6 +39,33 @@ type Config struct {
 	Image   Image   `toml:"image"`
 	// Streaming is the HTTP server of CRI Exec and PortForward sessions.
 	Streaming Streaming `toml:"streaming"`
+	// Metrics is the optional Prometheus endpoint.
+	Metrics Metrics `toml:"metrics"`
+}
+
+// Metrics configures the Prometheus endpoint, served over plain HTTP at
+// /metrics without authentication.
+type Metrics struct {
+	// Address is "ip:port" to listen on; port 0 picks a free one (logged
+	// at start). Empty turns the endpoint off.
+	Address string `toml:"address"`
+}
+
+func (m Metrics) validate() error {
+	if m.Address == "" {
+		return nil
+	}
+	host, port, err := net.SplitHostPort(m.Address)
+	if err != nil {
+		return fmt.Errorf("key %q: %q is not \"ip:port\": %w", "metrics.address", m.Address, err)
+	}
+	if net.ParseIP(host) == nil {
+		return fmt.Errorf("key %q: %q is not an IP address (write 0.0.0.0 for every interface)", "metrics.address", host)
+	}
+	if n, err := strconv.Atoi(port); err != nil || n < 0 || n > 65535 {
+		return fmt.Errorf("key %q: %q is not a port number (0 picks a free port)", "metrics.address", port)
+	}
+	return nil
 }
 
 // Streaming configures the streaming server. The URLs it hands out are
@@ -291,6 +319,9 @@ func (c Config) Validate() error {
 		return err
 	}
 	if err := c.Streaming.validate(); err != nil {
+		return err
+	}
+	if err := c.Metrics.validate(); err != nil {
 		return err
 	}
 	return c.Image.validate()

@@ -65,6 +65,27 @@ func TestParse(t *testing.T) {
 		{name: "streaming port negative", toml: "[streaming]\nport = -1\n", wantErr: `"streaming.port"`},
 		{name: "streaming port too big", toml: "[streaming]\nport = 65536\n", wantErr: `"streaming.port"`},
 		{name: "unknown streaming key", toml: "[streaming]\ntls = true\n", wantErr: `unknown key "streaming.tls"`},
+		{name: "metrics off by default", toml: "", check: func(t *testing.T, c Config) {
+			if c.Metrics.Address != "" {
+				t.Errorf("metrics default: %+v", c.Metrics)
+			}
+		}},
+		{name: "metrics section", toml: "[metrics]\naddress = \"127.0.0.1:9090\"\n", check: func(t *testing.T, c Config) {
+			if c.Metrics.Address != "127.0.0.1:9090" {
+				t.Errorf("got %+v", c.Metrics)
+			}
+		}},
+		{name: "metrics on a free IPv6 port", toml: "[metrics]\naddress = \"[::1]:0\"\n", check: func(t *testing.T, c Config) {
+			if c.Metrics.Address != "[::1]:0" {
+				t.Errorf("got %+v", c.Metrics)
+			}
+		}},
+		{name: "metrics address without port", toml: "[metrics]\naddress = \"127.0.0.1\"\n", wantErr: `"metrics.address"`},
+		{name: "metrics address host name", toml: "[metrics]\naddress = \"localhost:9090\"\n", wantErr: `"metrics.address"`},
+		{name: "metrics address no host", toml: "[metrics]\naddress = \":9090\"\n", wantErr: `"metrics.address"`},
+		{name: "metrics port not a number", toml: "[metrics]\naddress = \"127.0.0.1:http\"\n", wantErr: `"metrics.address"`},
+		{name: "metrics port too big", toml: "[metrics]\naddress = \"127.0.0.1:65536\"\n", wantErr: `"metrics.address"`},
+		{name: "unknown metrics key", toml: "[metrics]\npath = \"/m\"\n", wantErr: `unknown key "metrics.path"`},
 		{name: "syntax error", toml: "root_dir = \n", wantErr: "line 1"},
 	}
 	for _, tc := range tests {

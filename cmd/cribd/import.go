@@ -55,7 +55,7 @@ func runImport(args []string, stdout, stderr io.Writer) error {
 		return fmt.Errorf("--log-level: %w", err)
 	}
 	log := newLogger(cfg.Log)
-	images, err := newImageService(cfg, log)
+	images, err := newImageService(cfg, nil, log)
 	if err != nil {
 		return err
 	}

@@ -19,6 +19,7 @@ import (
 	"strconv"
 	"syscall"
 
+	"github.com/prometheus/client_golang/prometheus"
 	"github.com/sirupsen/logrus"
 	"go.podman.io/storage/pkg/reexec"
 	"google.golang.org/grpc"
@@ -28,6 +29,7 @@ import (
 	"github.com/crib-runtime/crib/network"
 	"github.com/crib-runtime/crib/sandbox"
 	"github.com/crib-runtime/crib/server"
+	"github.com/crib-runtime/crib/server/metrics"
 	"github.com/crib-runtime/crib/server/streaming"
 )
 
@@ -111,6 +113,11 @@ func serve(cfg config.Config, log *logrus.Logger) error {
 	if err != nil {
 		return fmt.Errorf("runtime.pause_binary: %w", err)
 	}
+	// [metrics]: nil when off.
+	mtr, reg, err := newMetrics(cfg.Metrics)
+	if err != nil {
+		return err
+	}
 	// [network.overlay]: see overlay.go.
 	overlayMgr, err := startOverlay(cfg, log)
 	if err != nil {
@@ -119,17 +126,21 @@ func serve(cfg config.Config, log *logrus.Logger) error {
 	if overlayMgr != nil {
 		defer overlayMgr.Close()
 	}
-	netMgr, err := network.New(network.Options{
+	netOpts := network.Options{
 		ConfDir:  cfg.Network.ConfDir,
 		BinDirs:  cfg.Network.BinDirs,
 		CacheDir: cfg.Network.CacheDir,
 		Log:      log.WithField("component", "network"),
-	})
+	}
+	if mtr != nil {
+		netOpts.Observe = mtr.ObserveCNI
+	}
+	netMgr, err := network.New(netOpts)
 	if err != nil {
 		return fmt.Errorf("network: %w", err)
 	}
 	defer netMgr.Close()
-	images, err := newImageService(cfg, log)
+	images, err := newImageService(cfg, mtr, log)
 	if err != nil {
 		return err
 	}
@@ -161,6 +172,17 @@ func serve(cfg config.Config, log *logrus.Logger) error {
 		return fmt.Errorf("sandbox manager: %w", err)
 	}
 	defer sandboxes.Close()
+	if mtr != nil {
+		if err := metrics.RegisterInventory(reg, sandboxes); err != nil {
+			return fmt.Errorf("metrics: %w", err)
+		}
+		msrv, err := metrics.Serve(cfg.Metrics.Address, reg, log.WithField("component", "metrics"))
+		if err != nil {
+			return err
+		}
+		defer msrv.Close()
+		log.WithField("address", msrv.Addr).Info("metrics server listening")
+	}
 
 	stream, err := streaming.Start(cfg.Streaming.Address, cfg.Streaming.Port, sandboxes, log.WithField("component", "streaming"))
 	if err != nil {
@@ -173,10 +195,15 @@ func serve(cfg config.Config, log *logrus.Logger) error {
 	if err != nil {
 		return err
 	}
-	g := grpc.NewServer(
-		grpc.UnaryInterceptor(server.Interceptor(log.WithField("component", "cri"))),
-		grpc.StreamInterceptor(server.StreamInterceptor(log.WithField("component", "cri"))),
-	)
+	// The metrics interceptors go outside crib's, so they count the
+	// status codes clients get.
+	unary := []grpc.UnaryServerInterceptor{server.Interceptor(log.WithField("component", "cri"))}
+	streams := []grpc.StreamServerInterceptor{server.StreamInterceptor(log.WithField("component", "cri"))}
+	if mtr != nil {
+		unary = append([]grpc.UnaryServerInterceptor{mtr.UnaryInterceptor()}, unary...)
+		streams = append([]grpc.StreamServerInterceptor{mtr.StreamInterceptor()}, streams...)
+	}
+	g := grpc.NewServer(grpc.ChainUnaryInterceptor(unary...), grpc.ChainStreamInterceptor(streams...))
 	var netStatus server.NetworkStatus = netMgr
 	if overlayMgr != nil {
 		netStatus = overlayStatus{cni: netMgr, overlay: overlayMgr}
@@ -205,13 +232,27 @@ func serve(cfg config.Config, log *logrus.Logger) error {
 	return nil
 }
 
+// newMetrics returns cribd's metrics on a registry of its own, or nils
+// when [metrics] is off.
+func newMetrics(c config.Metrics) (*metrics.Metrics, *prometheus.Registry, error) {
+	if c.Address == "" {
+		return nil, nil, nil
+	}
+	reg := prometheus.NewRegistry()
+	m, err := metrics.New(reg)
+	if err != nil {
+		return nil, nil, fmt.Errorf("metrics: %w", err)
+	}
+	return m, reg, nil
+}
+
 // newImageService opens the image store under <root_dir>/storage.
-func newImageService(cfg config.Config, log *logrus.Logger) (*image.Service, error) {
+func newImageService(cfg config.Config, mtr *metrics.Metrics, log *logrus.Logger) (*image.Service, error) {
 	pinned := append([]string(nil), cfg.Image.PinnedImages...)
 	if cfg.Runtime.PauseImage != "" {
 		pinned = append(pinned, cfg.Runtime.PauseImage)
 	}
-	svc, err := image.New(image.Options{
+	opts := image.Options{
 		GraphRoot:       filepath.Join(cfg.RootDir, "storage"),
 		RunRoot:         filepath.Join(cfg.RunDir, "storage"),
 		Driver:          cfg.Image.StorageDriver,
@@ -222,7 +263,11 @@ func newImageService(cfg config.Config, log *logrus.Logger) (*image.Service, err
 		ProgressTimeout: cfg.Image.ProgressTimeout(),
 		UserAgent:       "crib/" + version,
 		Log:             log.WithField("component", "image"),
-	})
+	}
+	if mtr != nil {
+		opts.ObservePull = mtr.ObservePull
+	}
+	svc, err := image.New(opts)
 	if err != nil {
 		return nil, fmt.Errorf("image service: %w", err)
 	}

@@ -10,7 +10,8 @@
 # Usage: tests/critest/run.sh [extra critest flags]      (as root)
 # Env:   CRIB_CRITEST_FOCUS, CRIB_CRITEST_SKIP (see below), CRIB_BIN_DIR (default <repo>/bin), CRITEST, CRICTL (default the
 #        cache scripts/build-cri-tools.sh fills), CRIB_CRITEST_KEEP=1 keeps
-#        the temp dir (config, cribd.log, report.json).
+#        the temp dir (config, cribd.log, report.json); CRIB_CRITEST_REPORT
+#        names a file to copy Ginkgo's JSON report to (bench.sh reads it).
 set -euo pipefail
 
 repo=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
@@ -182,12 +183,20 @@ fi
 skip=${CRIB_CRITEST_SKIP:-$skip}
 expected_failure='public image with digest should be pulled and removed'
 
+# critest -benchmark (bench.sh) turns on Ginkgo's succinct mode, which
+# Ginkgo refuses together with -v.
+verbose=(-ginkgo.v)
+for a in "$@"; do
+	if [[ $a == -benchmark || $a == --benchmark ]]; then
+		verbose=()
+	fi
+done
 args=(
 	--runtime-endpoint "unix://$sock"
 	--image-endpoint "unix://$sock"
 	--runtime-service-timeout 30s
 	--image-service-timeout 30s
-	-ginkgo.v
+	"${verbose[@]}"
 	-ginkgo.no-color
 	-ginkgo.skip "$skip"
 	-ginkgo.json-report "$tmp/report.json"
@@ -208,6 +217,9 @@ if [[ ! -s $tmp/report.json ]]; then
 	log "critest wrote no report (exit $critest_rc); its log:"
 	tail -n 100 "$tmp/critest.log" >&2
 	exit 1
+fi
+if [[ -n ${CRIB_CRITEST_REPORT:-} ]]; then
+	cp "$tmp/report.json" "$CRIB_CRITEST_REPORT"
 fi
 jq -r '.[].SpecReports[]? | select(.LeafNodeType == "It" and .State != "skipped")
 	| "  [\(.State)] \((.ContainerHierarchyTexts // []) + [.LeafNodeText] | join(" "))"' "$tmp/report.json" | sort
