@@ -372,17 +372,22 @@ func (m *Manager) Containers(f ContainerFilter) []ContainerView {
 	m.mu.RUnlock()
 	var out []ContainerView
 	for _, c := range cs {
-		v := m.containerView(c)
-		if f.IDPrefix != "" && !strings.HasPrefix(v.ID, f.IDPrefix) {
+		c.mu.Lock()
+		rec := c.rec
+		c.mu.Unlock()
+		// The record's filters first: the view reads the shim's state file,
+		// and a pod's stats ask for its few containers among all the node's.
+		if f.IDPrefix != "" && !strings.HasPrefix(rec.ID, f.IDPrefix) {
 			continue
 		}
-		if f.PodID != "" && !strings.HasPrefix(v.PodID, f.PodID) {
+		if f.PodID != "" && !strings.HasPrefix(rec.PodID, f.PodID) {
 			continue
 		}
+		if !labelsMatch(rec.Labels, f.Labels) {
+			continue
+		}
+		v := m.viewOf(rec)
 		if f.State != nil && v.CRIState() != *f.State {
-			continue
-		}
-		if !labelsMatch(v.Labels, f.Labels) {
 			continue
 		}
 		out = append(out, v)
