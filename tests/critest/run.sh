@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # run.sh runs critest v1.36.0 against a cribd it starts on throwaway
-# directories, with its own bridge network (cribct0, 10.88.99.0/24) and the
+# directories, with its own bridge network (cribct<N>, 10.88.<N>.0/24, N
+# from its PID so that two runs, say bench.sh and the suite, can overlap) and the
 # test images (tests/images/build.sh) served by a registry on loopback that
 # cribd's registries.conf redirects registry.k8s.io, k8s.gcr.io, gcr.io,
 # docker.io and public.ecr.aws to. It runs every spec but the benchmarks
@@ -19,7 +20,8 @@ bin_dir=${CRIB_BIN_DIR:-$repo/bin}
 tools=${CRIB_TOOLS_DIR:-/var/cache/crib/tools}/cri-tools-v1.36.0
 critest=${CRITEST:-$tools/critest}
 crictl=${CRICTL:-$tools/crictl}
-bridge=cribct0
+octet=$((10 + $$ % 40)) # the integration tests take 100-249, e2e 50-89
+bridge=cribct$octet
 
 log() { printf 'critest/run.sh: %s\n' "$*" >&2; }
 
@@ -90,7 +92,7 @@ cat >"$tmp/net.d/10-cribit.conflist" <<JSON
       "hairpinMode": true,
       "ipam": {
         "type": "host-local",
-        "ranges": [[{"subnet": "10.88.99.0/24"}]],
+        "ranges": [[{"subnet": "10.88.$octet.0/24"}]],
         "routes": [{"dst": "0.0.0.0/0"}],
         "dataDir": "$tmp/ipam"
       }
