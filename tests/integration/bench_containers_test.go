@@ -34,28 +34,11 @@ func TestBenchPodReady(t *testing.T) {
 			Linux:    &runtimeapi.LinuxPodSandboxConfig{},
 		}
 		begin := time.Now()
-		pod, err := c.RunPodSandbox(ctx, &runtimeapi.RunPodSandboxRequest{Config: podCfg})
+		pod, ctr, err := startSleeper(ctx, c, podCfg)
 		if err != nil {
-			t.Errorf("RunPodSandbox: %v", err)
-			return "", "", 0
+			t.Error(err)
 		}
-		ctr, err := c.CreateContainer(ctx, &runtimeapi.CreateContainerRequest{
-			PodSandboxId: pod.PodSandboxId, SandboxConfig: podCfg,
-			Config: &runtimeapi.ContainerConfig{
-				Metadata: &runtimeapi.ContainerMetadata{Name: "sleep"},
-				Image:    &runtimeapi.ImageSpec{Image: "busybox"},
-				Command:  []string{"sleep", "3600"},
-				Linux:    &runtimeapi.LinuxContainerConfig{},
-			},
-		})
-		if err != nil {
-			t.Errorf("CreateContainer: %v", err)
-			return pod.PodSandboxId, "", 0
-		}
-		if _, err := c.StartContainer(ctx, &runtimeapi.StartContainerRequest{ContainerId: ctr.ContainerId}); err != nil {
-			t.Errorf("StartContainer: %v", err)
-		}
-		return pod.PodSandboxId, ctr.ContainerId, time.Since(begin)
+		return pod, ctr, time.Since(begin)
 	}
 	removePod := func(id string) {
 		if _, err := c.RemovePodSandbox(ctx, &runtimeapi.RemovePodSandboxRequest{PodSandboxId: id}); err != nil {
@@ -148,4 +131,29 @@ func pssKiB(pid int) int {
 		}
 	}
 	return 0
+}
+
+// startSleeper runs a pod from podCfg with one busybox `sleep 3600`
+// container, started; it returns what it made so far even on error.
+func startSleeper(ctx context.Context, c runtimeapi.RuntimeServiceClient, podCfg *runtimeapi.PodSandboxConfig) (podID, ctrID string, err error) {
+	pod, err := c.RunPodSandbox(ctx, &runtimeapi.RunPodSandboxRequest{Config: podCfg})
+	if err != nil {
+		return "", "", fmt.Errorf("RunPodSandbox %s: %w", podCfg.Metadata.Name, err)
+	}
+	ctr, err := c.CreateContainer(ctx, &runtimeapi.CreateContainerRequest{
+		PodSandboxId: pod.PodSandboxId, SandboxConfig: podCfg,
+		Config: &runtimeapi.ContainerConfig{
+			Metadata: &runtimeapi.ContainerMetadata{Name: "sleep"},
+			Image:    &runtimeapi.ImageSpec{Image: "busybox"},
+			Command:  []string{"sleep", "3600"},
+			Linux:    &runtimeapi.LinuxContainerConfig{},
+		},
+	})
+	if err != nil {
+		return pod.PodSandboxId, "", fmt.Errorf("CreateContainer in %s: %w", podCfg.Metadata.Name, err)
+	}
+	if _, err := c.StartContainer(ctx, &runtimeapi.StartContainerRequest{ContainerId: ctr.ContainerId}); err != nil {
+		return pod.PodSandboxId, ctr.ContainerId, fmt.Errorf("StartContainer in %s: %w", podCfg.Metadata.Name, err)
+	}
+	return pod.PodSandboxId, ctr.ContainerId, nil
 }

@@ -66,26 +66,8 @@ func TestBenchContainerStats(t *testing.T) {
 			Metadata: &runtimeapi.PodSandboxMetadata{Name: fmt.Sprintf("stats-%d", i), Namespace: "bench", Uid: fmt.Sprintf("s-%d", i)},
 			Linux:    &runtimeapi.LinuxPodSandboxConfig{},
 		}
-		pod, err := c.RunPodSandbox(ctx, &runtimeapi.RunPodSandboxRequest{Config: podCfg})
-		if err != nil {
-			return fmt.Errorf("RunPodSandbox %d: %w", i, err)
-		}
-		ctr, err := c.CreateContainer(ctx, &runtimeapi.CreateContainerRequest{
-			PodSandboxId: pod.PodSandboxId, SandboxConfig: podCfg,
-			Config: &runtimeapi.ContainerConfig{
-				Metadata: &runtimeapi.ContainerMetadata{Name: "sleep"},
-				Image:    &runtimeapi.ImageSpec{Image: "busybox"},
-				Command:  []string{"sleep", "3600"},
-				Linux:    &runtimeapi.LinuxContainerConfig{},
-			},
-		})
-		if err != nil {
-			return fmt.Errorf("CreateContainer %d: %w", i, err)
-		}
-		if _, err := c.StartContainer(ctx, &runtimeapi.StartContainerRequest{ContainerId: ctr.ContainerId}); err != nil {
-			return fmt.Errorf("StartContainer %d: %w", i, err)
-		}
-		return nil
+		_, _, err := startSleeper(ctx, c, podCfg)
+		return err
 	}
 	// Five at a time: quicker than one by one, and gentle on a shared
 	// two-core machine. The harness removes the pods at the end.
