@@ -68,6 +68,8 @@ func startEnv(t *testing.T) *Env {
 		Name:        "ce2e",
 		Network:     network,
 		NoStart:     true,
+		Plugins:     map[string]string{"crib-e2e-gate": gatePlugin},
+		ConfFiles:   map[string]string{"10-cribe2e.conflist": gatedConflist},
 		ExtraConfig: "\n[image]\nregistries_conf = \"@DIR@/registries.conf\"\n",
 	})
 	e := &Env{t: t, Dir: c.Dir, Registry: reg, Cribd: c}
@@ -79,6 +81,30 @@ func startEnv(t *testing.T) *Env {
 	e.Kubelet = startKubelet(t, filepath.Join(c.Dir, "kubelet"), c)
 	return e
 }
+
+// gatePlugin is a CNI plugin chained last on every e2e cribd: it passes
+// its prevResult through, except that ADD fails, with a CNI error, for pods
+// whose name begins with "cnifail".
+const gatePlugin = `#!/bin/sh
+input=$(cat)
+case "$CNI_COMMAND" in
+ADD)
+	case ";$CNI_ARGS" in
+	*";K8S_POD_NAME=cnifail"*)
+		echo '{"cniVersion":"1.0.0","code":100,"msg":"crib-e2e-gate refuses this pod"}'
+		exit 1 ;;
+	esac
+	printf '%s' "$input" | jq -c '.prevResult // {"cniVersion":"1.0.0"}' ;;
+VERSION) echo '{"cniVersion":"1.0.0","supportedVersions":["0.3.0","0.3.1","0.4.0","1.0.0"]}' ;;
+esac
+exit 0
+`
+
+// gatedConflist is the default bridge network with crib-e2e-gate last.
+var gatedConflist = strings.Replace(harness.DefaultConflist,
+	`{"type": "portmap", "capabilities": {"portMappings": true}}`,
+	`{"type": "portmap", "capabilities": {"portMappings": true}},
+    {"type": "crib-e2e-gate"}`, 1)
 
 func startKubelet(t *testing.T, dir string, c *harness.Cribd) *Kubelet {
 	t.Helper()
@@ -129,6 +155,13 @@ resolvConf: /etc/resolv.conf
 serializeImagePulls: false
 imageGCHighThresholdPercent: 100
 imageGCLowThresholdPercent: 99
+containerLogMaxSize: 1Mi
+containerLogMaxFiles: 20
+containerLogMonitorInterval: 3s
+featureGates:
+  KubeletCrashLoopBackOffMax: true
+crashLoopBackOff:
+  maxContainerRestartPeriod: 2s
 evictionHard:
   memory.available: 1Mi
   nodefs.available: 1%%
@@ -304,16 +337,25 @@ type KubeletPod struct {
 		Annotations map[string]string `json:"annotations"`
 	} `json:"metadata"`
 	Status struct {
-		Phase             string `json:"phase"`
-		PodIP             string `json:"podIP"`
-		ContainerStatuses []struct {
-			Name         string         `json:"name"`
-			Ready        bool           `json:"ready"`
-			RestartCount int            `json:"restartCount"`
-			ContainerID  string         `json:"containerID"`
-			State        map[string]any `json:"state"`
-		} `json:"containerStatuses"`
+		Phase      string `json:"phase"`
+		PodIP      string `json:"podIP"`
+		Conditions []struct {
+			Type   string `json:"type"`
+			Status string `json:"status"`
+		} `json:"conditions"`
+		InitContainerStatuses []ContainerStatus `json:"initContainerStatuses"`
+		ContainerStatuses     []ContainerStatus `json:"containerStatuses"`
 	} `json:"status"`
+}
+
+// ContainerStatus is one container's status in KubeletPod.
+type ContainerStatus struct {
+	Name         string         `json:"name"`
+	Ready        bool           `json:"ready"`
+	RestartCount int            `json:"restartCount"`
+	ContainerID  string         `json:"containerID"`
+	State        map[string]any `json:"state"`
+	LastState    map[string]any `json:"lastState"`
 }
 
 // Pods reads kubelet's read-only /pods endpoint.
