@@ -32,14 +32,26 @@ func TestCribdKilled(t *testing.T) {
 	}
 	// kubelet notices: its relist fails while cribd is down.
 	logHas(t, k.LogPath, 30*time.Second, "kubelet sees the runtime gone", "code = Unavailable")
-	restartAt := len(readFile(c.LogPath))
+	restartAt := len(readFile(k.LogPath))
 	c.Start()
 
-	// Two of kubelet's pod syncs after the restart (syncFrequency 5s): the
-	// first would already have replaced anything kubelet thought was gone.
+	// kubelet relists through the new cribd and syncs the pod twice
+	// (syncFrequency 5s), deciding each time that nothing is to be done;
+	// had it taken the container or the sandbox for gone, the first sync
+	// would already have replaced it.
+	const nothingToDo = "KillPod: false, CreateSandbox: false"
 	eventually(t, 60*time.Second, "kubelet syncs the pod twice against the new cribd", func() (bool, string) {
-		n := strings.Count(readFile(c.LogPath)[restartAt:], "method=/runtime.v1.RuntimeService/PodSandboxStatus pod="+podID)
-		return n >= 2, fmt.Sprintf("%d PodSandboxStatus calls for the pod since the restart", n)
+		n := 0
+		for _, line := range strings.Split(readFile(k.LogPath)[restartAt:], "\n") {
+			if !strings.Contains(line, "computePodActions got for pod") || !strings.Contains(line, `pod="default/busybox-`+k.NodeName+`"`) {
+				continue
+			}
+			if !strings.Contains(line, nothingToDo) || !strings.Contains(line, "ContainersToStart: [],") {
+				t.Fatalf("after cribd's restart kubelet acts on the pod: %s", line)
+			}
+			n++
+		}
+		return n >= 2, fmt.Sprintf("%d syncs since the restart", n)
 	})
 	after := waitRunning(t, k, "busybox", 1)
 	if cs := after.Status.ContainerStatuses[0]; cs.RestartCount != 0 || cs.ContainerID != before.Status.ContainerStatuses[0].ContainerID {

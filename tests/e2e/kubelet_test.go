@@ -161,7 +161,7 @@ containerLogMonitorInterval: 3s
 featureGates:
   KubeletCrashLoopBackOffMax: true
 crashLoopBackOff:
-  maxContainerRestartPeriod: 2s
+  maxContainerRestartPeriod: 5s
 evictionHard:
   memory.available: 1Mi
   nodefs.available: 1%%

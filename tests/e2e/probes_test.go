@@ -34,7 +34,8 @@ spec:
 // makes kubelet kill and restart the container in the same sandbox
 // (restart count and the CRI attempt rise, the pod IP stays), and, as it
 // keeps failing, back off: CrashLoopBackOff. The kubelet config caps the
-// back-off at 2s (crashLoopBackOff.maxContainerRestartPeriod).
+// back-off at 5s (crashLoopBackOff.maxContainerRestartPeriod), more than
+// the container's 3s of life, so the second death falls inside it.
 func TestLivenessProbeRestarts(t *testing.T) {
 	e := startEnv(t)
 	k, c := e.Kubelet, e.Cribd
