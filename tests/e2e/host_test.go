@@ -169,25 +169,6 @@ func cgroupChildren(path string) []string {
 	return out
 }
 
-// removeCgroupTree removes path and everything below it, deepest first, in
-// every hierarchy.
-func removeCgroupTree(t *testing.T, path string) {
-	for _, root := range cgroupDirs(path) {
-		var dirs []string
-		filepath.WalkDir(root, func(p string, d os.DirEntry, err error) error {
-			if err == nil && d.IsDir() {
-				dirs = append(dirs, p)
-			}
-			return nil
-		})
-		for i := len(dirs) - 1; i >= 0; i-- {
-			if err := os.Remove(dirs[i]); err != nil && !os.IsNotExist(err) {
-				t.Errorf("cleanup: rmdir %s: %v (procs: %s)", dirs[i], err, strings.TrimSpace(readFile(filepath.Join(dirs[i], "cgroup.procs"))))
-			}
-		}
-	}
-}
-
 // removeContainerLogLinks removes the /var/log/containers symlinks kubelet
 // made to files under dir, and the directory itself if it made it.
 func removeContainerLogLinks(t *testing.T, dir string, hadDir bool) {

@@ -15,6 +15,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/crib-runtime/crib/tests/harness"
 )
 
 // Env is one end-to-end setup: a loopback registry, a cribd whose
@@ -23,8 +25,8 @@ import (
 type Env struct {
 	t        *testing.T
 	Dir      string
-	Registry *Registry
-	Cribd    *Cribd
+	Registry *harness.Registry
+	Cribd    *harness.Cribd
 	Kubelet  *Kubelet
 }
 
@@ -48,44 +50,63 @@ type Kubelet struct {
 }
 
 // startEnv starts the registry, cribd and kubelet. Cleanup runs in reverse:
-// kubelet stops, then cribd removes what pods remain and stops, then the
-// host state kubelet changed is restored.
+// kubelet's pods are removed and kubelet stops, then cribd removes what
+// pods remain, stops and checks for leaks (harness.Cribd), then the host
+// state kubelet changed is restored.
 func startEnv(t *testing.T) *Env {
 	t.Helper()
-	// Short, under /tmp: cribd puts unix sockets under run_dir/pods/<64-hex>/
-	// and refuses a run_dir over 27 characters.
-	dir, err := os.MkdirTemp("/tmp", "ce2e-")
-	if err != nil {
-		t.Fatal(err)
-	}
-	e := &Env{t: t, Dir: dir}
-	t.Cleanup(func() {
-		if os.Getenv("CRIB_E2E_KEEP") != "" {
-			t.Logf("CRIB_E2E_KEEP set: keeping %s", dir)
-			return
-		}
-		if err := os.RemoveAll(dir); err != nil {
-			t.Logf("cleanup: %v", err)
-		}
-	})
 	// Registered first so they run last, after kubelet has stopped.
 	saveSysctls(t)
 	saveIPTables(t)
-	_, err = os.Stat("/var/log/containers")
+	_, err := os.Stat("/var/log/containers")
 	hadLogLinks := err == nil
-	t.Cleanup(func() { removeContainerLogLinks(t, dir, hadLogLinks) })
 
-	e.Registry = startRegistry(t, dir)
-	regConf := filepath.Join(dir, "registries.conf")
-	if err := os.WriteFile(regConf, []byte(registriesConf(e.Registry.Addr)), 0o644); err != nil {
+	reg := harness.StartRegistry(t, harness.RegistryOptions{})
+	// A short name: cribd puts unix sockets under run_dir/pods/<64-hex>/
+	// and refuses a run_dir over 27 characters.
+	c := harness.Start(t, harness.Options{
+		Name:        "ce2e",
+		Network:     network,
+		NoStart:     true,
+		Plugins:     map[string]string{"crib-e2e-gate": gatePlugin},
+		ConfFiles:   map[string]string{"10-cribe2e.conflist": gatedConflist},
+		ExtraConfig: "\n[image]\nregistries_conf = \"@DIR@/registries.conf\"\n",
+	})
+	e := &Env{t: t, Dir: c.Dir, Registry: reg, Cribd: c}
+	t.Cleanup(func() { removeContainerLogLinks(t, e.Dir, hadLogLinks) })
+	if err := os.WriteFile(filepath.Join(c.Dir, "registries.conf"), []byte(harness.RegistriesConf(reg.Addr, "")), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	e.Cribd = startCribd(t, dir, regConf)
-	e.Kubelet = startKubelet(t, filepath.Join(dir, "kubelet"), e.Cribd)
+	c.Start()
+	e.Kubelet = startKubelet(t, filepath.Join(c.Dir, "kubelet"), c)
 	return e
 }
 
-func startKubelet(t *testing.T, dir string, c *Cribd) *Kubelet {
+// gatePlugin is a CNI plugin chained last on every e2e cribd: it passes
+// its prevResult through, except that ADD fails, with a CNI error, for pods
+// whose name begins with "cnifail".
+const gatePlugin = `#!/bin/sh
+input=$(cat)
+case "$CNI_COMMAND" in
+ADD)
+	case ";$CNI_ARGS" in
+	*";K8S_POD_NAME=cnifail"*)
+		echo '{"cniVersion":"1.0.0","code":100,"msg":"crib-e2e-gate refuses this pod"}'
+		exit 1 ;;
+	esac
+	printf '%s' "$input" | jq -c '.prevResult // {"cniVersion":"1.0.0"}' ;;
+VERSION) echo '{"cniVersion":"1.0.0","supportedVersions":["0.3.0","0.3.1","0.4.0","1.0.0"]}' ;;
+esac
+exit 0
+`
+
+// gatedConflist is the default bridge network with crib-e2e-gate last.
+var gatedConflist = strings.Replace(harness.DefaultConflist,
+	`{"type": "portmap", "capabilities": {"portMappings": true}}`,
+	`{"type": "portmap", "capabilities": {"portMappings": true}},
+    {"type": "crib-e2e-gate"}`, 1)
+
+func startKubelet(t *testing.T, dir string, c *harness.Cribd) *Kubelet {
 	t.Helper()
 	k := &Kubelet{
 		t:            t,
@@ -134,6 +155,13 @@ resolvConf: /etc/resolv.conf
 serializeImagePulls: false
 imageGCHighThresholdPercent: 100
 imageGCLowThresholdPercent: 99
+containerLogMaxSize: 1Mi
+containerLogMaxFiles: 20
+containerLogMonitorInterval: 3s
+featureGates:
+  KubeletCrashLoopBackOffMax: true
+crashLoopBackOff:
+  maxContainerRestartPeriod: 5s
 evictionHard:
   memory.available: 1Mi
   nodefs.available: 1%%
@@ -235,6 +263,9 @@ func (k *Kubelet) cleanup() {
 	if crashed {
 		k.t.Errorf("kubelet exited during the test: %v", k.err)
 	}
+	if !crashed {
+		k.drain()
+	}
 	k.Stop()
 	// kubelet's volume and pod dirs may hold mounts (tmpfs for secrets,
 	// emptyDir medium Memory); unmount whatever is left under its dir.
@@ -249,9 +280,52 @@ func (k *Kubelet) cleanup() {
 			k.t.Errorf("cleanup: umount %s: %v", m, err)
 		}
 	}
+	// The QoS cgroups kubelet made at start; a pod cgroup left below them
+	// keeps them, and the harness's leak check names it.
+	for _, qos := range []string{"kubepods/besteffort", "kubepods/burstable", "kubepods"} {
+		for _, d := range cgroupDirs(filepath.Join(k.CgroupRoot, qos)) {
+			_ = os.Remove(d)
+		}
+	}
 	if k.t.Failed() {
 		k.t.Logf("kubelet log (%s, last 600 lines):\n%s", k.LogPath, tail(readFile(k.LogPath), 600))
 	}
+}
+
+// drain removes every manifest and waits for kubelet to stop the pods and
+// remove their cgroups, as it does for a deleted pod, so that kubelet
+// leaves nothing of its own on the node when it stops.
+func (k *Kubelet) drain() {
+	manifests, _ := filepath.Glob(filepath.Join(k.ManifestDir, "*.yaml"))
+	if len(manifests) == 0 {
+		return
+	}
+	for _, m := range manifests {
+		_ = os.Remove(m)
+	}
+	deadline := time.Now().Add(60 * time.Second)
+	for {
+		pods, err := k.Pods()
+		cgroups := k.podCgroups()
+		if err == nil && len(pods) == 0 && len(cgroups) == 0 {
+			return
+		}
+		if time.Now().After(deadline) {
+			k.t.Errorf("cleanup: 60s after its manifests were removed, kubelet still lists %d pods (%v) and pod cgroups %v", len(pods), err, cgroups)
+			return
+		}
+		time.Sleep(200 * time.Millisecond)
+	}
+}
+
+// podCgroups lists the pod cgroups below kubelet's QoS cgroups.
+func (k *Kubelet) podCgroups() []string {
+	var out []string
+	for _, qos := range []string{"kubepods", "kubepods/besteffort", "kubepods/burstable"} {
+		dirs, _ := filepath.Glob(filepath.Join("/sys/fs/cgroup", "*", k.CgroupRoot, qos, "pod*"))
+		out = append(out, dirs...)
+	}
+	return out
 }
 
 // KubeletPod is the part of kubelet's /pods answer the tests read.
@@ -263,16 +337,25 @@ type KubeletPod struct {
 		Annotations map[string]string `json:"annotations"`
 	} `json:"metadata"`
 	Status struct {
-		Phase             string `json:"phase"`
-		PodIP             string `json:"podIP"`
-		ContainerStatuses []struct {
-			Name         string         `json:"name"`
-			Ready        bool           `json:"ready"`
-			RestartCount int            `json:"restartCount"`
-			ContainerID  string         `json:"containerID"`
-			State        map[string]any `json:"state"`
-		} `json:"containerStatuses"`
+		Phase      string `json:"phase"`
+		PodIP      string `json:"podIP"`
+		Conditions []struct {
+			Type   string `json:"type"`
+			Status string `json:"status"`
+		} `json:"conditions"`
+		InitContainerStatuses []ContainerStatus `json:"initContainerStatuses"`
+		ContainerStatuses     []ContainerStatus `json:"containerStatuses"`
 	} `json:"status"`
+}
+
+// ContainerStatus is one container's status in KubeletPod.
+type ContainerStatus struct {
+	Name         string         `json:"name"`
+	Ready        bool           `json:"ready"`
+	RestartCount int            `json:"restartCount"`
+	ContainerID  string         `json:"containerID"`
+	State        map[string]any `json:"state"`
+	LastState    map[string]any `json:"lastState"`
 }
 
 // Pods reads kubelet's read-only /pods endpoint.

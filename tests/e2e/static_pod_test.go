@@ -83,8 +83,8 @@ func TestStaticPod(t *testing.T) {
 	if insp.Status.Network.IP == "" || insp.Status.Network.IP != pod.Status.PodIP {
 		t.Errorf("kubelet reports podIP %q, cribd's inspectp %q", pod.Status.PodIP, insp.Status.Network.IP)
 	}
-	if !strings.HasPrefix(pod.Status.PodIP, podPrefix) {
-		t.Errorf("podIP %q is not in the CNI subnet %s", pod.Status.PodIP, podSubnet)
+	if !strings.HasPrefix(pod.Status.PodIP, network.Prefix) {
+		t.Errorf("podIP %q is not in the CNI subnet %s", pod.Status.PodIP, network.Subnet)
 	}
 
 	// The container and its log, through crictl and kubelet's log path.
@@ -99,7 +99,7 @@ func TestStaticPod(t *testing.T) {
 	}
 	wantLine := "crib-e2e-hello from busybox-" + k.NodeName
 	eventually(t, 20*time.Second, "crictl logs shows the line", func() (bool, string) {
-		out, errOut, err := c.crictlRaw("logs", cid)
+		out, errOut, err := c.CrictlRaw("logs", cid)
 		if err != nil {
 			return false, fmt.Sprintf("%v: %s", err, errOut)
 		}
@@ -125,8 +125,8 @@ func TestStaticPod(t *testing.T) {
 	// Kubelet removes the containers and the sandbox of a deleted pod in its
 	// pod sandbox deleter / container GC (every minute at worst).
 	eventually(t, 150*time.Second, "cribd has no pod or container left", func() (bool, string) {
-		p, _, err1 := c.crictlRaw("pods", "-q")
-		ctrs, _, err2 := c.crictlRaw("ps", "-a", "-q")
+		p, _, err1 := c.CrictlRaw("pods", "-q")
+		ctrs, _, err2 := c.CrictlRaw("ps", "-a", "-q")
 		if err1 != nil || err2 != nil {
 			return false, fmt.Sprintf("crictl: %v %v", err1, err2)
 		}
@@ -178,14 +178,14 @@ func leftovers(e *Env, podID, podUID string, mountsBefore []string) []string {
 			left = append(left, fmt.Sprintf("process %s %q", filepath.Base(p), strings.TrimSpace(cmdline)))
 		}
 	}
-	if out, err := exec.Command("ip", "-o", "link", "show", "master", bridgeName).Output(); err == nil {
+	if out, err := exec.Command("ip", "-o", "link", "show", "master", network.Bridge).Output(); err == nil {
 		for _, line := range strings.Split(strings.TrimSpace(string(out)), "\n") {
 			if f := strings.Fields(line); len(f) > 1 {
 				left = append(left, "veth "+strings.TrimSuffix(f[1], ":"))
 			}
 		}
 	}
-	leases, _ := filepath.Glob(filepath.Join(e.Cribd.IPAMDataDir, "*", podPrefix+"*"))
+	leases, _ := filepath.Glob(filepath.Join(e.Cribd.IPAMDataDir, "*", network.Prefix+"*"))
 	for _, l := range leases {
 		left = append(left, "IP lease "+l)
 	}

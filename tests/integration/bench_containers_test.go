@@ -57,7 +57,7 @@ func TestBenchPodReady(t *testing.T) {
 		removePod(id)
 	}
 
-	idlePSS := pssKiB(h.cmd.Process.Pid)
+	idlePSS := pssKiB(h.PID())
 	begin := time.Now()
 	var wg sync.WaitGroup
 	pods := make([]string, benchHeld)
@@ -72,7 +72,7 @@ func TestBenchPodReady(t *testing.T) {
 	wg.Wait()
 	burst := time.Since(begin)
 
-	cribdGrowth := pssKiB(h.cmd.Process.Pid) - idlePSS
+	cribdGrowth := pssKiB(h.PID()) - idlePSS
 	var shims, pauses int
 	shimDirs, _ := filepath.Glob(filepath.Join(h.RunDir, "pods", "*", "shim.pid"))
 	for _, f := range shimDirs {

@@ -62,8 +62,8 @@ func TestBenchPodSandbox(t *testing.T) {
 		return time.Since(begin)
 	}
 
-	idle := rssKiB(t, h.cmd.Process.Pid, "VmRSS:")
-	idleAnon := rssKiB(t, h.cmd.Process.Pid, "RssAnon:")
+	idle := rssKiB(t, h.PID(), "VmRSS:")
+	idleAnon := rssKiB(t, h.PID(), "RssAnon:")
 	for i := 0; i < benchWarmup; i++ {
 		id, _ := run(-1 - i)
 		remove(id)
@@ -79,8 +79,8 @@ func TestBenchPodSandbox(t *testing.T) {
 		id, _ := run(1000 + i)
 		held = append(held, id)
 	}
-	with20 := rssKiB(t, h.cmd.Process.Pid, "VmRSS:")
-	with20Anon := rssKiB(t, h.cmd.Process.Pid, "RssAnon:")
+	with20 := rssKiB(t, h.PID(), "VmRSS:")
+	with20Anon := rssKiB(t, h.PID(), "RssAnon:")
 	for _, id := range held {
 		remove(id)
 	}

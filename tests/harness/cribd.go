@@ -1,0 +1,356 @@
+package harness
+
+import (
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+)
+
+// Cribd is one real cribd on throwaway directories. Each test that needs
+// one starts its own with Start; t.Cleanup stops it, removes the pods it
+// left, deletes the bridge and the directories, and fails the test naming
+// anything cribd leaked.
+type Cribd struct {
+	t    testing.TB
+	opts Options
+
+	Dir          string // everything below lives here
+	RootDir      string
+	RunDir       string
+	Socket       string
+	ConfigPath   string
+	CgroupParent string // "/<name>-<random>"
+	NetNSDir     string
+	ConfDir      string
+	BinDirs      []string
+	CacheDir     string
+	IPAMDataDir  string // host-local's dataDir
+	LogPath      string // cribd's stderr, across restarts
+	Bridge       string
+	Network      Network
+
+	mu      sync.Mutex
+	cmd     *exec.Cmd
+	exited  chan struct{}
+	exitErr error
+
+	baseline Snapshot // taken before cribd first starts
+}
+
+// Options change one cribd from the default bridge network.
+type Options struct {
+	// Name prefixes the temp dir (/tmp/<name>-*) and the cgroup parent
+	// (/<name>-<random>); default "crib-it". Keep it short: cribd refuses
+	// a run dir over 27 characters.
+	Name string
+	// Network is the bridge and subnet; default DefaultNetwork().
+	Network Network
+	// ConfFiles replaces the default conflist: file name → contents. The
+	// placeholder @IPAM_DIR@ is replaced by the host-local dataDir,
+	// @BRIDGE@ by the bridge name, @SUBNET@ by the pod subnet and @DIR@ by
+	// the temp dir.
+	ConfFiles map[string]string
+	// Plugins are script CNI plugins (name → script body) written to a bin
+	// directory searched before the standard ones.
+	Plugins map[string]string
+	// NoStart leaves cribd stopped; the test calls Start.
+	NoStart bool
+	// ExtraConfig is appended to the generated crib.toml (e.g. an [image]
+	// section); placeholders are expanded as in ConfFiles.
+	ExtraConfig string
+	// RuntimeConfig is TOML added inside the [runtime] section.
+	RuntimeConfig string
+}
+
+// Start creates a cribd's directories and config, starts it unless
+// opts.NoStart, and registers the cleanup.
+func Start(t testing.TB, opts Options) *Cribd {
+	t.Helper()
+	if opts.Name == "" {
+		opts.Name = "crib-it"
+	}
+	if opts.Network.Bridge == "" {
+		opts.Network = DefaultNetwork()
+	}
+	// Under /tmp whatever TMPDIR says: cribd puts unix sockets under
+	// run_dir/pods/<64-hex id>/, and a socket path has at most 107 bytes.
+	dir, err := os.MkdirTemp("/tmp", opts.Name+"-")
+	if err != nil {
+		t.Fatal(err)
+	}
+	h := &Cribd{
+		t:            t,
+		opts:         opts,
+		Dir:          dir,
+		RootDir:      filepath.Join(dir, "root"),
+		RunDir:       filepath.Join(dir, "run"),
+		Socket:       filepath.Join(dir, "run", "crib.sock"),
+		ConfigPath:   filepath.Join(dir, "crib.toml"),
+		CgroupParent: "/" + opts.Name + "-" + RandomHex(4),
+		NetNSDir:     "/var/run/netns",
+		ConfDir:      filepath.Join(dir, "net.d"),
+		CacheDir:     filepath.Join(dir, "cni-cache"),
+		IPAMDataDir:  filepath.Join(dir, "ipam"),
+		LogPath:      filepath.Join(dir, "cribd.log"),
+		Bridge:       opts.Network.Bridge,
+		Network:      opts.Network,
+	}
+	h.baseline = h.Snapshot()
+	t.Cleanup(h.cleanup)
+
+	for _, d := range []string{h.ConfDir, h.IPAMDataDir} {
+		if err := os.MkdirAll(d, 0o755); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if len(opts.Plugins) > 0 {
+		pdir := filepath.Join(dir, "cni-bin")
+		if err := os.MkdirAll(pdir, 0o755); err != nil {
+			t.Fatal(err)
+		}
+		for name, body := range opts.Plugins {
+			if err := os.WriteFile(filepath.Join(pdir, name), []byte(h.Expand(body)), 0o755); err != nil {
+				t.Fatal(err)
+			}
+		}
+		h.BinDirs = append(h.BinDirs, pdir)
+	}
+	h.BinDirs = append(h.BinDirs, StdCNIDir)
+
+	conf := opts.ConfFiles
+	if conf == nil {
+		conf = map[string]string{"10-cribit.conflist": DefaultConflist}
+	}
+	for name, body := range conf {
+		h.WriteConf(name, body)
+	}
+	h.WriteConfig()
+	if !opts.NoStart {
+		h.Start()
+	}
+	return h
+}
+
+// Expand replaces the placeholders Options documents.
+func (h *Cribd) Expand(s string) string {
+	return strings.NewReplacer("@IPAM_DIR@", h.IPAMDataDir, "@BRIDGE@", h.Bridge, "@SUBNET@", h.Network.Subnet, "@DIR@", h.Dir).Replace(s)
+}
+
+// WriteConf writes a CNI config file atomically, expanding placeholders.
+func (h *Cribd) WriteConf(name, body string) {
+	h.t.Helper()
+	tmp := filepath.Join(h.Dir, ".conf-"+name)
+	if err := os.WriteFile(tmp, []byte(h.Expand(body)), 0o644); err != nil {
+		h.t.Fatal(err)
+	}
+	if err := os.Rename(tmp, filepath.Join(h.ConfDir, name)); err != nil {
+		h.t.Fatal(err)
+	}
+}
+
+// WriteConfig writes crib.toml and crictl.yaml from the fields.
+func (h *Cribd) WriteConfig() {
+	h.t.Helper()
+	quoted := make([]string, len(h.BinDirs))
+	for i, d := range h.BinDirs {
+		quoted[i] = fmt.Sprintf("%q", d)
+	}
+	cfg := fmt.Sprintf(`root_dir = %q
+run_dir = %q
+
+[grpc]
+socket = %q
+
+[log]
+level = "debug"
+
+[runtime]
+cgroup_parent = %q
+netns_dir = %q
+%s
+
+[network]
+conf_dir = %q
+bin_dirs = [%s]
+cache_dir = %q
+`, h.RootDir, h.RunDir, h.Socket, h.CgroupParent, h.NetNSDir, h.Expand(h.opts.RuntimeConfig), h.ConfDir, strings.Join(quoted, ", "), h.CacheDir)
+	cfg += h.Expand(h.opts.ExtraConfig)
+	if err := os.WriteFile(h.ConfigPath, []byte(cfg), 0o644); err != nil {
+		h.t.Fatal(err)
+	}
+	crictlCfg := fmt.Sprintf("runtime-endpoint: unix://%s\nimage-endpoint: unix://%s\ntimeout: 30\n", h.Socket, h.Socket)
+	if err := os.WriteFile(filepath.Join(h.Dir, "crictl.yaml"), []byte(crictlCfg), 0o644); err != nil {
+		h.t.Fatal(err)
+	}
+}
+
+// Start starts cribd on the directories and waits until it answers
+// Version.
+func (h *Cribd) Start() {
+	h.t.Helper()
+	if h.Running() {
+		h.t.Fatal("cribd already running")
+	}
+	h.mu.Lock()
+	logf, err := os.OpenFile(h.LogPath, os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o644)
+	if err != nil {
+		h.mu.Unlock()
+		h.t.Fatal(err)
+	}
+	fmt.Fprintf(logf, "===== harness: starting cribd at %s =====\n", time.Now().Format(time.RFC3339Nano))
+	cmd := exec.Command(filepath.Join(BinDir(), "cribd"), "--config", h.ConfigPath, "--log-level", "debug")
+	cmd.Stdout = logf
+	cmd.Stderr = logf
+	// Its own process group, so a test's kill hits cribd alone and ^C on
+	// the test does not reach it before cleanup.
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
+	if err := cmd.Start(); err != nil {
+		logf.Close()
+		h.mu.Unlock()
+		h.t.Fatalf("start cribd: %v", err)
+	}
+	exited := make(chan struct{})
+	h.cmd, h.exited = cmd, exited
+	h.mu.Unlock()
+	go func() {
+		err := cmd.Wait()
+		logf.Close()
+		h.mu.Lock()
+		h.exitErr = err
+		h.mu.Unlock()
+		close(exited)
+	}()
+
+	deadline := time.Now().Add(20 * time.Second)
+	for {
+		select {
+		case <-exited:
+			h.mu.Lock()
+			h.cmd = nil
+			err := h.exitErr
+			h.mu.Unlock()
+			h.t.Fatalf("cribd exited during start: %v\n%s", err, Tail(h.Log(), 40))
+		default:
+		}
+		if _, _, err := h.CrictlRaw("version"); err == nil {
+			return
+		}
+		if time.Now().After(deadline) {
+			h.t.Fatalf("cribd did not answer Version on %s within 20s", h.Socket)
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+}
+
+// Kill sends SIGKILL to cribd and waits for it to die.
+func (h *Cribd) Kill() {
+	h.t.Helper()
+	h.Signal(syscall.SIGKILL, 10*time.Second)
+}
+
+// Stop asks cribd to exit (SIGTERM), then kills it after 15s.
+func (h *Cribd) Stop() {
+	h.t.Helper()
+	if !h.Signal(syscall.SIGTERM, 15*time.Second) {
+		h.t.Errorf("cribd did not exit within 15s of SIGTERM; killing it")
+		h.Signal(syscall.SIGKILL, 10*time.Second)
+	}
+}
+
+// Signal sends sig to cribd and waits up to wait for it to exit; it
+// reports whether cribd is gone.
+func (h *Cribd) Signal(sig syscall.Signal, wait time.Duration) bool {
+	h.mu.Lock()
+	cmd, exited := h.cmd, h.exited
+	h.mu.Unlock()
+	if cmd == nil {
+		return true
+	}
+	_ = cmd.Process.Signal(sig)
+	select {
+	case <-exited:
+		h.mu.Lock()
+		h.cmd = nil
+		h.mu.Unlock()
+		return true
+	case <-time.After(wait):
+		return false
+	}
+}
+
+// Running reports whether cribd is running.
+func (h *Cribd) Running() bool {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	return h.cmd != nil && !IsClosed(h.exited)
+}
+
+// PID is the running cribd's process ID, 0 when none runs.
+func (h *Cribd) PID() int {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	if h.cmd == nil {
+		return 0
+	}
+	return h.cmd.Process.Pid
+}
+
+// Log returns cribd's log so far.
+func (h *Cribd) Log() string { return ReadFile(h.LogPath) }
+
+// cleanup runs at the end of the test: it removes the pods cribd still has,
+// stops cribd, prints its log if the test failed, checks for leaks against
+// the baseline, then removes whatever is left.
+func (h *Cribd) cleanup() {
+	t := h.t
+	h.mu.Lock()
+	crashed := h.cmd != nil && IsClosed(h.exited)
+	exitErr := h.exitErr
+	h.mu.Unlock()
+	if crashed {
+		t.Errorf("cribd exited during the test: %v", exitErr)
+	}
+	if h.Running() {
+		if out, _, err := h.CrictlRaw("pods", "-q"); err == nil {
+			for _, id := range strings.Fields(out) {
+				if _, e, err := h.CrictlRaw("stopp", id); err != nil {
+					t.Errorf("cleanup: crictl stopp %s: %v: %s", id, err, e)
+				}
+				if _, e, err := h.CrictlRaw("rmp", "-f", id); err != nil {
+					t.Errorf("cleanup: crictl rmp %s: %v: %s", id, err, e)
+				}
+			}
+		}
+		h.Stop()
+	}
+	h.deleteBridge()
+
+	h.CheckLeaks(t, h.baseline, "after cribd stopped")
+	h.ForceCleanup()
+
+	if t.Failed() {
+		t.Logf("cribd log (%s, last 2000 lines):\n%s", h.LogPath, Tail(h.Log(), 2000))
+	}
+	if !keepDirs() {
+		if err := os.RemoveAll(h.Dir); err != nil {
+			t.Logf("cleanup: %v", err)
+		}
+	} else {
+		t.Logf("CRIB_IT_KEEP/CRIB_E2E_KEEP set: keeping %s", h.Dir)
+	}
+}
+
+func (h *Cribd) deleteBridge() {
+	if _, err := os.Stat("/sys/class/net/" + h.Bridge); err != nil {
+		return
+	}
+	if out, err := exec.Command("ip", "link", "del", h.Bridge).CombinedOutput(); err != nil {
+		h.t.Logf("cleanup: ip link del %s: %v: %s", h.Bridge, err, out)
+	}
+}
