@@ -234,6 +234,13 @@ skipped=$(jq "$spec_filter | map(select(.State == \"skipped\" or .State == \"pen
 setup_failed=$(jq '[.[].SpecReports[]? | select(.LeafNodeType != "It" and (.State | test("failed|panicked|timedout|interrupted|aborted")))] | length' "$tmp/report.json")
 
 echo "critest: ran $((passed + failed)): $passed passed, $failed failed, $skipped skipped"
+# Skips: the ones this script's -ginkgo.skip filters out, counted; the ones
+# the suite decides at run time (a host feature it does not find), named
+# with the suite's reason.
+filtered=$(jq "$spec_filter | map(select(.State == \"skipped\" and ((.Failure.Message // \"\") == \"\"))) | length" "$tmp/report.json")
+echo "critest: skipped by this script's focus and skip ('$skip'): $filtered"
+jq -r "$spec_filter"' | .[] | select(.State == "skipped" and ((.Failure.Message // "") != ""))
+	| "critest: skipped by the suite: \((.ContainerHierarchyTexts // []) + [.LeafNodeText] | join(" ")): \(.Failure.Message | split("\n")[0])"' "$tmp/report.json"
 if ((failed + setup_failed > 0)); then
 	echo "critest failures:"
 	jq -r '.[].SpecReports[]? | select(.State | test("failed|panicked|timedout|interrupted|aborted"))
