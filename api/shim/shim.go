@@ -48,6 +48,11 @@ const (
 	MethodResize = "Shim.Resize"
 )
 
+// UnknownMethodPrefix starts the error a shim answers for a method it does
+// not have: one started by an older crib, which keeps running its own
+// binary across cribd upgrades.
+const UnknownMethodPrefix = "rpc: can't find method "
+
 // MaxExecOutput bounds what Exec returns of each of stdout and stderr; the
 // rest is dropped (the process still runs to its end).
 const MaxExecOutput = 16 << 20

@@ -168,7 +168,7 @@ func serveConn(conn net.Conn, svc *Shim) {
 		h := handlers[req.Method]
 		switch {
 		case h == nil:
-			reply(req.ID, nil, errors.New("rpc: can't find method "+req.Method))
+			reply(req.ID, nil, errors.New(shimapi.UnknownMethodPrefix+req.Method))
 			continue
 		case req.Params == nil:
 			reply(req.ID, nil, errors.New("jsonrpc: request body missing params"))

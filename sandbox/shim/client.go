@@ -295,6 +295,14 @@ func (c *Client) call(ctx context.Context, method string, args, reply any) error
 // then matches that sentinel with errors.Is and reads exactly as the shim
 // wrote it.
 func remoteError(msg string) error {
+	if m, ok := strings.CutPrefix(msg, shimapi.UnknownMethodPrefix); ok {
+		// A shim started by an older crib keeps running its own binary
+		// across cribd upgrades and lacks the newer calls.
+		return &shimError{
+			msg:  fmt.Sprintf("this pod's shim predates %s (it was started by an older crib); recreate the pod to use it", m),
+			kind: errdefs.ErrFailedPrecondition,
+		}
+	}
 	for _, kind := range []error{
 		errdefs.ErrNotFound,
 		errdefs.ErrAlreadyExists,

@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/crib-runtime/crib/api/errdefs"
+	shimapi "github.com/crib-runtime/crib/api/shim"
 	"github.com/crib-runtime/crib/sandbox/procfs"
 )
 
@@ -25,9 +26,14 @@ func TestRemoteError(t *testing.T) {
 		{"create container abc: terminal: not implemented", errdefs.ErrUnimplemented},
 		{"create container abc: invalid rootfs: stat /x: no such file or directory", nil},
 		{"not found", nil}, // only a ": <sentinel>" suffix counts
+		{shimapi.UnknownMethodPrefix + "Shim.Attach", errdefs.ErrFailedPrecondition},
 	} {
 		err := remoteError(tc.msg)
-		if err.Error() != tc.msg {
+		if strings.HasPrefix(tc.msg, shimapi.UnknownMethodPrefix) {
+			if want := "this pod's shim predates Shim.Attach (it was started by an older crib); recreate the pod to use it"; err.Error() != want {
+				t.Errorf("%q: message %q, want %q", tc.msg, err, want)
+			}
+		} else if err.Error() != tc.msg {
 			t.Errorf("%q: message changed to %q", tc.msg, err)
 		}
 		for _, k := range []error{errdefs.ErrNotFound, errdefs.ErrAlreadyExists, errdefs.ErrFailedPrecondition, errdefs.ErrInvalidArgument, errdefs.ErrUnimplemented} {
