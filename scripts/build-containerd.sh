@@ -52,10 +52,14 @@ export GOFLAGS=-mod=mod CGO_ENABLED=1
 
 # fetch downloads module@version and copies it, writable, to $work/<name>.
 fetch() {
-	local module=$1 ver=$2 name=$3 moddir
+	local module=$1 ver=$2 name=$3 json moddir
 	log "downloading $module@$ver"
-	moddir=$(cd "$work" && go mod download -json "$module@$ver" |
-		sed -n 's/^[[:space:]]*"Dir": "\(.*\)",\{0,1\}$/\1/p')
+	if ! json=$(cd "$work" && go mod download -json "$module@$ver"); then
+		log "go mod download $module@$ver failed:"
+		printf '%s\n' "$json" | sed -n 's/^[[:space:]]*"Error": "\(.*\)",\{0,1\}$/\1/p' >&2
+		exit 1
+	fi
+	moddir=$(printf '%s\n' "$json" | sed -n 's/^[[:space:]]*"Dir": "\(.*\)",\{0,1\}$/\1/p')
 	if [[ ! -f $moddir/go.mod ]]; then
 		log "go mod download gave no module dir for $module@$ver ($moddir)"
 		exit 1
