@@ -68,8 +68,13 @@ test: deps tools lint test-unit test-integration test-critest test-e2e
 # bench runs the recorded benchmarks: tests/integration's TestBench* and
 # critest -benchmark (tests/critest/bench.sh, parameters in
 # tests/critest/benchmark.yaml). They report numbers; none asserts speed.
+# TestBenchVsContainerd runs the same CRI workload against containerd
+# v2.4.2 and runc, built by scripts/build-containerd.sh (cached in
+# $(TOOLS_DIR); a few minutes the first time).
 bench: build tools
-	$(GO) test -tags '$(GOTAGS) integration bench' -count=1 -run '^TestBench' -v -timeout 30m ./tests/integration/
+	paths=$$(CRIB_TOOLS_DIR=$(TOOLS_DIR) scripts/build-containerd.sh) && \
+	CRIB_CONTAINERD_DIR=$$(dirname "$$(printf '%s\n' "$$paths" | head -n1)") && export CRIB_CONTAINERD_DIR && \
+	$(GO) test -tags '$(GOTAGS) integration bench' -count=1 -run '^TestBench' -v -timeout 45m ./tests/integration/
 	tests/critest/bench.sh
 
 clean:
