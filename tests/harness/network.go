@@ -11,6 +11,7 @@ import (
 // machine without sharing addresses. Tests within one binary run one at a
 // time.
 type Network struct {
+	Octet  int    // N
 	Bridge string // "cribit<N>"
 	Prefix string // "10.88.<N>."
 	Subnet string // "10.88.<N>.0/24"
@@ -21,11 +22,11 @@ type Network struct {
 func PerProcessNetwork(name string, base, span int) Network {
 	n := base + os.Getpid()%span
 	prefix := fmt.Sprintf("10.88.%d.", n)
-	return Network{Bridge: fmt.Sprintf("%s%d", name, n), Prefix: prefix, Subnet: prefix + "0/24"}
+	return Network{Octet: n, Bridge: fmt.Sprintf("%s%d", name, n), Prefix: prefix, Subnet: prefix + "0/24"}
 }
 
-// DefaultNetwork is the integration tests' range, 10.88.100-249 (critest
-// uses 10.88.99).
+// DefaultNetwork is the integration tests' range, 10.88.100-249 (e2e uses
+// 50-89, critest 10-49).
 func DefaultNetwork() Network { return PerProcessNetwork("cribit", 100, 150) }
 
 // DefaultConflist is the bridge network every cribd gets unless Options

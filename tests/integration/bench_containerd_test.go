@@ -65,7 +65,7 @@ func TestBenchVsContainerd(t *testing.T) {
 
 	crib := &criTarget{
 		name: "crib", rt: h.client(), img: h.imageClient(), cgroupParent: h.CgroupParent,
-		daemonPID: func() int { return h.cmd.Process.Pid },
+		daemonPID: func() int { return h.PID() },
 		shimPIDs: func() []int {
 			var pids []int
 			files, _ := filepath.Glob(filepath.Join(h.RunDir, "pods", "*", "shim.pid"))

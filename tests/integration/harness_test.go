@@ -35,6 +35,7 @@ var (
 	bridgeName = network.Bridge
 	podPrefix  = network.Prefix
 	podSubnet  = network.Subnet
+	podOctet   = network.Octet
 )
 
 // defaultConflist is the bridge network every harness gets unless Options
