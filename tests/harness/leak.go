@@ -2,6 +2,7 @@ package harness
 
 import (
 	"bufio"
+	"errors"
 	"fmt"
 	"io/fs"
 	"os"
@@ -309,19 +310,36 @@ func (h *Cribd) ForceCleanup() {
 		}
 	}
 	// Cgroups: children before parents, then the parent itself.
-	parents, _ := filepath.Glob(filepath.Join("/sys/fs/cgroup", "*", strings.TrimPrefix(h.CgroupParent, "/")))
-	for _, p := range parents {
+	RemoveCgroupTree(h.CgroupParent)
+}
+
+// RemoveCgroupTree removes the cgroup parent (a path below each hierarchy's
+// root) and everything under it, in every hierarchy, children first. It
+// returns the cgroups it found below parent. A cgroup whose last tasks are
+// still exiting is retried for up to a second.
+func RemoveCgroupTree(parent string) (below []string) {
+	roots, _ := filepath.Glob(filepath.Join("/sys/fs/cgroup", "*", strings.TrimPrefix(parent, "/")))
+	for _, root := range roots {
 		var dirs []string
-		_ = filepath.WalkDir(p, func(path string, d fs.DirEntry, err error) error {
+		_ = filepath.WalkDir(root, func(path string, d fs.DirEntry, err error) error {
 			if err == nil && d.IsDir() {
 				dirs = append(dirs, path)
 			}
 			return nil
 		})
-		for i := len(dirs) - 1; i >= 0; i-- {
-			_ = os.Remove(dirs[i])
+		for i := len(dirs) - 1; i >= 0; i-- { // WalkDir lists parents first
+			if dirs[i] != root {
+				below = append(below, dirs[i])
+			}
+			for try := 0; try < 50; try++ {
+				if err := syscall.Rmdir(dirs[i]); err == nil || errors.Is(err, fs.ErrNotExist) {
+					break
+				}
+				time.Sleep(20 * time.Millisecond)
+			}
 		}
 	}
+	return below
 }
 
 // PodIDs are the pods this harness's cribd has logged (every CRI call and

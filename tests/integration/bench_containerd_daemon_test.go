@@ -24,6 +24,8 @@ import (
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/credentials/insecure"
 	runtimeapi "k8s.io/cri-api/pkg/apis/runtime/v1"
+
+	"github.com/crib-runtime/crib/tests/harness"
 )
 
 // containerdVersion is what scripts/build-containerd.sh builds by default.
@@ -390,30 +392,9 @@ func (d *containerdDaemon) unmountAll() []string {
 // removeCgroups removes the cgroup parent in every hierarchy; a cgroup
 // below it is a leak (the parent itself is runc's to create, not to remove).
 func (d *containerdDaemon) removeCgroups() []string {
-	parents, _ := filepath.Glob(filepath.Join("/sys/fs/cgroup", "*", strings.TrimPrefix(d.CgroupParent, "/")))
 	var out []string
-	for _, p := range parents {
-		var dirs []string
-		_ = filepath.WalkDir(p, func(path string, e os.DirEntry, err error) error {
-			if err == nil && e.IsDir() {
-				dirs = append(dirs, path)
-			}
-			return nil
-		})
-		sort.Slice(dirs, func(i, j int) bool { return len(dirs[i]) > len(dirs[j]) })
-		for _, dir := range dirs {
-			if dir != p {
-				out = append(out, "cgroup "+dir)
-			}
-			// A cgroup is removed once its tasks are gone; killed
-			// processes take a moment to leave.
-			for i := 0; i < 50; i++ {
-				if err := syscall.Rmdir(dir); err == nil || os.IsNotExist(err) {
-					break
-				}
-				time.Sleep(20 * time.Millisecond)
-			}
-		}
+	for _, dir := range harness.RemoveCgroupTree(d.CgroupParent) {
+		out = append(out, "cgroup "+dir)
 	}
 	return out
 }
