@@ -2,11 +2,11 @@ package sandbox
 
 import (
 	"fmt"
+	"os"
 	"path/filepath"
+	"strconv"
+	"strings"
 	"time"
-
-	"github.com/vishvananda/netlink"
-	"github.com/vishvananda/netns"
 )
 
 // PodStats is one sample of a pod's resource use: the sums over its pause
@@ -62,7 +62,7 @@ func (m *Manager) PodStats(id string) (View, PodStats, error) {
 		st.Processes += readUint(filepath.Join(cgroupV1Root, "pids", cg, "pids.current"))
 	}
 	if v.NetNSPath != "" && v.Ready {
-		ifs, err := podInterfaces(v.NetNSPath)
+		ifs, err := podInterfaces(v.PausePID, v.PauseStartTime)
 		if err != nil {
 			return View{}, PodStats{}, fmt.Errorf("pod %s network stats: %w", v.ID, err)
 		}
@@ -71,33 +71,49 @@ func (m *Manager) PodStats(id string) (View, PodStats, error) {
 	return v, st, nil
 }
 
-// podInterfaces reads the counters of every interface but lo in the
-// network namespace pinned at path, through a netlink socket opened there.
-func podInterfaces(path string) ([]InterfaceStats, error) {
-	ns, err := netns.GetFromPath(path)
+// podInterfaces reads the counters of every interface but lo in the pod's
+// network namespace from /proc/<pause pid>/net/dev, which shows the
+// namespace of that process: no setns, no netlink socket, one read per pod
+// (stats are polled for every pod every few seconds). The pause process's
+// start time is checked after the read, so a reused PID is not counted.
+func podInterfaces(pausePID int, pauseStart uint64) ([]InterfaceStats, error) {
+	data, err := os.ReadFile("/proc/" + strconv.Itoa(pausePID) + "/net/dev")
 	if err != nil {
-		return nil, err
+		return nil, fmt.Errorf("read interface counters of pause process %d: %w", pausePID, err)
 	}
-	defer ns.Close()
-	h, err := netlink.NewHandleAt(ns)
-	if err != nil {
-		return nil, err
+	if !processAlive(pausePID, pauseStart) {
+		return nil, fmt.Errorf("pause process %d exited while its interface counters were read", pausePID)
 	}
-	defer h.Close()
-	links, err := h.LinkList()
-	if err != nil {
-		return nil, err
-	}
+	return parseNetDev(data)
+}
+
+// parseNetDev parses /proc/net/dev: two header lines, then per interface
+// "name: rx bytes packets errs drop fifo frame compressed multicast tx
+// bytes packets errs drop fifo colls carrier compressed". lo is left out.
+func parseNetDev(data []byte) ([]InterfaceStats, error) {
 	var out []InterfaceStats
-	for _, l := range links {
-		a := l.Attrs()
-		if a.Name == "lo" || a.Statistics == nil {
+	for _, line := range strings.Split(string(data), "\n") {
+		name, counters, ok := strings.Cut(line, ":")
+		if !ok {
+			continue // a header line, or the empty last line
+		}
+		name = strings.TrimSpace(name)
+		f := strings.Fields(counters)
+		if len(f) < 16 {
+			return nil, fmt.Errorf("net/dev line for %s has %d fields, want 16", name, len(f))
+		}
+		if name == "lo" {
 			continue
 		}
-		out = append(out, InterfaceStats{
-			Name: a.Name, RxBytes: a.Statistics.RxBytes, RxErrors: a.Statistics.RxErrors,
-			TxBytes: a.Statistics.TxBytes, TxErrors: a.Statistics.TxErrors,
-		})
+		var n [4]uint64
+		for i, idx := range []int{0, 2, 8, 10} { // rx bytes, rx errs, tx bytes, tx errs
+			v, err := strconv.ParseUint(f[idx], 10, 64)
+			if err != nil {
+				return nil, fmt.Errorf("net/dev counter %d of %s: %w", idx, name, err)
+			}
+			n[i] = v
+		}
+		out = append(out, InterfaceStats{Name: name, RxBytes: n[0], RxErrors: n[1], TxBytes: n[2], TxErrors: n[3]})
 	}
 	return out, nil
 }
