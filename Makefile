@@ -66,9 +66,11 @@ test-e2e: build tools
 # critest, kubelet end to end.
 test: deps tools lint test-unit test-integration test-critest test-e2e
 
-# bench runs the recorded benchmarks: tests/integration's TestBench* and
+# bench runs the recorded benchmarks: tests/integration's TestBench*,
 # critest -benchmark (tests/critest/bench.sh, parameters in
-# tests/critest/benchmark.yaml). They report numbers; none asserts speed.
+# tests/critest/benchmark.yaml) and tests/e2e's TestBench* (static pod
+# manifest to Running under kubelet). They report numbers; none asserts
+# speed. CRIB_BENCH_OUT=file collects the Go benchmarks' reports.
 # TestBenchVsContainerd runs the same CRI workload against containerd
 # v2.4.2 and runc, built by scripts/build-containerd.sh (cached in
 # $(TOOLS_DIR); a few minutes the first time).

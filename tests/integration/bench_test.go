@@ -12,13 +12,14 @@ import (
 	"fmt"
 	"os"
 	"regexp"
-	"sort"
 	"strconv"
 	"strings"
 	"testing"
 	"time"
 
 	runtimeapi "k8s.io/cri-api/pkg/apis/runtime/v1"
+
+	"github.com/crib-runtime/crib/tests/harness"
 )
 
 const (
@@ -108,18 +109,7 @@ cribd RSS: idle %.1f MiB, with %d pods %.1f MiB (of which anonymous: %.1f and %.
 }
 
 // pct returns the p-th percentile of ds (nearest rank).
-func pct(ds []time.Duration, p int) time.Duration {
-	if len(ds) == 0 {
-		return 0
-	}
-	s := append([]time.Duration(nil), ds...)
-	sort.Slice(s, func(i, j int) bool { return s[i] < s[j] })
-	i := (p*len(s)+99)/100 - 1
-	if i < 0 {
-		i = 0
-	}
-	return s[i].Round(100 * time.Microsecond)
-}
+func pct(ds []time.Duration, p int) time.Duration { return harness.Percentile(ds, p) }
 
 // rssKiB reads a /proc/<pid>/status field in KiB (VmRSS:, RssAnon:).
 func rssKiB(t *testing.T, pid int, field string) int {

@@ -13,7 +13,6 @@ package integration
 import (
 	"context"
 	"fmt"
-	"os"
 	"os/exec"
 	"path/filepath"
 	"sort"
@@ -22,6 +21,8 @@ import (
 	"time"
 
 	"github.com/containernetworking/cni/libcni"
+
+	"github.com/crib-runtime/crib/tests/harness"
 )
 
 const (
@@ -189,12 +190,7 @@ func median(v []float64) float64 {
 
 // benchReport prints a report and appends it to $CRIB_BENCH_OUT if set.
 func benchReport(report string) {
-	fmt.Print(report)
-	if out := os.Getenv("CRIB_BENCH_OUT"); out != "" {
-		f, err := os.OpenFile(out, os.O_APPEND|os.O_CREATE|os.O_WRONLY, 0o644)
-		if err == nil {
-			f.WriteString(report)
-			f.Close()
-		}
+	if err := harness.BenchReport(report); err != nil {
+		fmt.Println(err)
 	}
 }
