@@ -79,7 +79,7 @@ func TestBenchVsContainerd(t *testing.T) {
 		},
 	}
 	containerd := &criTarget{
-		name: "containerd", rt: ctrd.client(), img: ctrd.imageClient(), cgroupParent: ctrd.CgroupParent,
+		name: "containerd", rt: ctrd.Runtime(), img: ctrd.Images(), cgroupParent: ctrd.CgroupParent,
 		daemonPID: ctrd.PID, shimPIDs: ctrd.ShimPIDs,
 	}
 	targets := []*criTarget{crib, containerd}
