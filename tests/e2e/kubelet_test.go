@@ -78,7 +78,7 @@ func startEnv(t *testing.T) *Env {
 		t.Fatal(err)
 	}
 	c.Start()
-	e.Kubelet = startKubelet(t, filepath.Join(c.Dir, "kubelet"), c)
+	e.Kubelet = startKubelet(t, filepath.Join(c.Dir, "kubelet"), c.Socket, c.CgroupParent)
 	return e
 }
 
@@ -106,7 +106,10 @@ var gatedConflist = strings.Replace(harness.DefaultConflist,
 	`{"type": "portmap", "capabilities": {"portMappings": true}},
     {"type": "crib-e2e-gate"}`, 1)
 
-func startKubelet(t *testing.T, dir string, c *harness.Cribd) *Kubelet {
+// startKubelet starts a kubelet with its dirs under dir on the CRI runtime
+// at socket, its pod cgroups below cgroupRoot (the runtime's cgroup
+// parent, which it creates in every hierarchy).
+func startKubelet(t *testing.T, dir, socket, cgroupRoot string) *Kubelet {
 	t.Helper()
 	k := &Kubelet{
 		t:            t,
@@ -116,7 +119,7 @@ func startKubelet(t *testing.T, dir string, c *harness.Cribd) *Kubelet {
 		ConfigPath:   filepath.Join(dir, "kubelet.yaml"),
 		LogPath:      filepath.Join(dir, "kubelet.log"),
 		NodeName:     "crib-e2e",
-		CgroupRoot:   c.CgroupParent, // kubelet's pod cgroups live under crib's parent
+		CgroupRoot:   cgroupRoot, // kubelet's pod cgroups live under the runtime's parent
 		ReadOnlyPort: freePort(t),
 		HealthzPort:  freePort(t),
 	}
@@ -167,7 +170,7 @@ evictionHard:
   nodefs.available: 1%%
   nodefs.inodesFree: 1%%
   imagefs.available: 1%%
-`, k.ManifestDir, k.CgroupRoot, freePort(t), k.ReadOnlyPort, k.HealthzPort, c.Socket, c.Socket,
+`, k.ManifestDir, k.CgroupRoot, freePort(t), k.ReadOnlyPort, k.HealthzPort, socket, socket,
 		filepath.Join(dir, "volume-plugins"), k.PodLogsDir)
 	if err := os.WriteFile(k.ConfigPath, []byte(cfg), 0o644); err != nil {
 		t.Fatal(err)
