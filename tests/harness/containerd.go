@@ -119,7 +119,10 @@ func StartContainerd(t testing.TB, opts ContainerdOptions) *Containerd {
 			t.Fatal(err)
 		}
 	}
-	conflist := strings.NewReplacer(`"name": "cribit"`, `"name": "ctrdit"`,
+	// The network is named after the bridge, so that the result cache
+	// files below are this instance's only, with another suite's
+	// containerd running.
+	conflist := strings.NewReplacer(`"name": "cribit"`, fmt.Sprintf(`"name": %q`, d.Bridge),
 		"@BRIDGE@", d.Bridge, "@SUBNET@", d.SubnetPrefix+"0/24", "@IPAM_DIR@", d.IPAMDataDir).Replace(DefaultConflist)
 	d.write(filepath.Join(d.ConfDir, "10-ctrdit.conflist"), conflist)
 	// hosts.toml per registry: `server` replaces the upstream host, so a
@@ -441,7 +444,7 @@ func (d *Containerd) removeNetwork() []string {
 		removeNatChains(string(rules), chains)
 	}
 	// libcni's result cache (containerd sets no cache dir of its own).
-	cached, _ := filepath.Glob("/var/lib/cni/results/ctrdit-*")
+	cached, _ := filepath.Glob("/var/lib/cni/results/" + d.Bridge + "-*")
 	for _, f := range cached {
 		out = append(out, "CNI result cache "+f)
 		_ = os.Remove(f)
