@@ -162,6 +162,10 @@ func (m *Manager) CreateContainer(ctx context.Context, podID string, cfg *runtim
 		Image: ref, ImageRef: imageRef(img), ImageID: img.ID.CRIString(),
 		LogPath: logPath, Rootfs: rootfs, StopSignal: stopSignal(cfg, imgCfg), CgroupsPath: spec.Linux.CgroupsPath,
 	}
+	if spec.Process != nil {
+		u := spec.Process.User
+		rec.User = &state.User{UID: u.UID, GID: u.GID, AdditionalGids: u.AdditionalGids}
+	}
 	for _, mnt := range cfg.GetMounts() {
 		rec.Mounts = append(rec.Mounts, state.Mount{
 			ContainerPath: mnt.GetContainerPath(), HostPath: mnt.GetHostPath(),

@@ -54,6 +54,13 @@ func containerStatus(v sandbox.ContainerView) *runtimeapi.ContainerStatus {
 			st.Reason = "Error"
 		}
 	}
+	if u := v.User; u != nil {
+		lu := &runtimeapi.LinuxContainerUser{Uid: int64(u.UID), Gid: int64(u.GID)}
+		for _, g := range u.AdditionalGids {
+			lu.SupplementalGroups = append(lu.SupplementalGroups, int64(g))
+		}
+		st.User = &runtimeapi.ContainerUser{Linux: lu}
+	}
 	for _, m := range v.Mounts {
 		st.Mounts = append(st.Mounts, &runtimeapi.Mount{
 			ContainerPath: m.ContainerPath, HostPath: m.HostPath, Readonly: m.Readonly,

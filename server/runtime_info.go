@@ -33,10 +33,14 @@ func (s *Server) Status(ctx context.Context, req *runtimeapi.StatusRequest) (*ru
 			netReady,
 		}},
 		RuntimeHandlers: []*runtimeapi.RuntimeHandler{{
-			Name:     "",
-			Features: &runtimeapi.RuntimeHandlerFeatures{RecursiveReadOnlyMounts: false, UserNamespaces: false},
+			Name: "",
+			// User namespaces are not offered: they need idmapped mounts
+			// of each container's rootfs and volumes, not built yet.
+			Features: &runtimeapi.RuntimeHandlerFeatures{RecursiveReadOnlyMounts: s.opts.RecursiveReadOnlyMounts, UserNamespaces: false},
 		}},
-		Features: &runtimeapi.RuntimeFeatures{},
+		// Both policies are applied (sandbox/ocispec), and ContainerStatus
+		// reports the identity the process got.
+		Features: &runtimeapi.RuntimeFeatures{SupplementalGroupsPolicy: true},
 	}, nil
 }
 

@@ -40,7 +40,10 @@ type Options struct {
 	// Streaming serves Exec and PortForward sessions; nil answers
 	// Unimplemented.
 	Streaming StreamingURLs
-	Log       logrus.FieldLogger
+	// RecursiveReadOnlyMounts says the kernel supports recursive read-only
+	// bind mounts (reported to kubelet in Status).
+	RecursiveReadOnlyMounts bool
+	Log                     logrus.FieldLogger
 }
 
 // Server implements the CRI RuntimeService and ImageService.

@@ -17,6 +17,14 @@ type Mount struct {
 	Propagation   int32  `json:"propagation,omitempty"`
 }
 
+// User is a container process's identity: uid, primary gid and the
+// supplementary groups (the primary one among them).
+type User struct {
+	UID            uint32   `json:"uid"`
+	GID            uint32   `json:"gid"`
+	AdditionalGids []uint32 `json:"additionalGids,omitempty"`
+}
+
 // Container is one app container's record, at
 // <root>/pods/<pod id>/containers/<id>.json. Its running state (started,
 // exited, exit code, OOM) is not kept here: the pod's shim writes it to
@@ -43,6 +51,9 @@ type Container struct {
 	Rootfs string `json:"rootfs"`
 	// CgroupsPath is the container's cgroup, relative to each hierarchy.
 	CgroupsPath string `json:"cgroupsPath"`
+	// User is the identity the container's processes run as, resolved at
+	// create (ContainerStatus reports it).
+	User *User `json:"user,omitempty"`
 	// StopSignal is the signal StopContainer sends first.
 	StopSignal int `json:"stopSignal"`
 	// Pid and PidStartTime identify the init process.

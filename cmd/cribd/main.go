@@ -216,6 +216,8 @@ func serve(cfg config.Config, log *logrus.Logger) error {
 		Images:       images,
 		Streaming:    stream,
 		Log:          log,
+
+		RecursiveReadOnlyMounts: sandbox.RecursiveReadOnlySupported(),
 	}).Register(g)
 
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
