@@ -2,6 +2,7 @@ package sandbox
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"os"
@@ -64,6 +65,29 @@ func (m *Manager) containerDir(podID string) string {
 func (m *Manager) saveContainer(rec *state.Container) error {
 	rec.Version = state.ContainerVersion
 	return state.WriteJSON(filepath.Join(m.containerDir(rec.PodID), rec.ID+".json"), rec)
+}
+
+// specPath is where container id's OCI spec is kept, for ContainerStatus's
+// verbose info. (Not ".json": that suffix marks container records.)
+func (m *Manager) specPath(podID, id string) string {
+	return filepath.Join(m.containerDir(podID), id+".spec")
+}
+
+// ContainerSpec returns container id's OCI spec as cribd gave it to the
+// shim, as JSON.
+func (m *Manager) ContainerSpec(id string) (json.RawMessage, error) {
+	c, err := m.lookupContainer(id)
+	if err != nil {
+		return nil, err
+	}
+	c.mu.Lock()
+	podID := c.rec.PodID
+	c.mu.Unlock()
+	data, err := os.ReadFile(m.specPath(podID, id))
+	if err != nil {
+		return nil, fmt.Errorf("OCI spec of container %s: %w", id, err)
+	}
+	return data, nil
 }
 
 // shimStatePath is where a pod's shim records a container's state.
@@ -181,6 +205,10 @@ func (m *Manager) CreateContainer(ctx context.Context, podID string, cfg *runtim
 	cu.Add("remove container record", func(context.Context) error {
 		return os.Remove(filepath.Join(m.containerDir(pod.ID), id+".json"))
 	})
+	if err := state.WriteJSON(m.specPath(pod.ID, id), spec); err != nil {
+		return "", fmt.Errorf("save OCI spec of container %s: %w", id, err)
+	}
+	cu.Add("remove OCI spec", func(context.Context) error { return os.Remove(m.specPath(pod.ID, id)) })
 	conn, err := m.shimFor(p)
 	if err != nil {
 		return "", err

@@ -160,6 +160,9 @@ func (m *Manager) removeContainer(ctx context.Context, p *pod, c *ctr) error {
 	if err := os.RemoveAll(filepath.Join(m.containerDir(rec.PodID), rec.ID+".volumes")); err != nil {
 		return fmt.Errorf("remove container %s volumes: %w", rec.ID, err)
 	}
+	if err := os.Remove(m.specPath(rec.PodID, rec.ID)); err != nil && !errors.Is(err, os.ErrNotExist) {
+		return fmt.Errorf("remove container %s OCI spec: %w", rec.ID, err)
+	}
 	if err := os.Remove(filepath.Join(m.containerDir(rec.PodID), rec.ID+".json")); err != nil && !errors.Is(err, os.ErrNotExist) {
 		return fmt.Errorf("remove container %s record: %w", rec.ID, err)
 	}

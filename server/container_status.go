@@ -9,7 +9,8 @@ import (
 	"github.com/crib-runtime/crib/sandbox"
 )
 
-// ContainerStatus reports one container; verbose adds its pid.
+// ContainerStatus reports one container; verbose adds its pid, rootfs,
+// shim state and OCI spec.
 func (s *Server) ContainerStatus(ctx context.Context, req *runtimeapi.ContainerStatusRequest) (*runtimeapi.ContainerStatusResponse, error) {
 	v, err := s.opts.Sandboxes.Container(req.GetContainerId())
 	if err != nil {
@@ -17,7 +18,13 @@ func (s *Server) ContainerStatus(ctx context.Context, req *runtimeapi.ContainerS
 	}
 	resp := &runtimeapi.ContainerStatusResponse{Status: containerStatus(v)}
 	if req.GetVerbose() {
-		info, err := json.Marshal(map[string]any{"pid": v.Pid, "rootfs": v.Rootfs, "podId": v.PodID, "shimState": v.Shim})
+		verbose := map[string]any{"pid": v.Pid, "rootfs": v.Rootfs, "podId": v.PodID, "shimState": v.Shim}
+		// As containerd names it; absent for a container created by a crib
+		// that did not keep specs.
+		if spec, err := s.opts.Sandboxes.ContainerSpec(v.ID); err == nil {
+			verbose["runtimeSpec"] = spec
+		}
+		info, err := json.Marshal(verbose)
 		if err != nil {
 			return nil, err
 		}

@@ -56,7 +56,12 @@ type ContainerStatus struct {
 		LogPath  string `json:"logPath"`
 	} `json:"status"`
 	Info struct {
-		Pid int `json:"pid"`
+		Pid         int `json:"pid"`
+		RuntimeSpec struct {
+			Process struct {
+				Args []string `json:"args"`
+			} `json:"process"`
+		} `json:"runtimeSpec"`
 	} `json:"info"`
 }
 
@@ -93,8 +98,12 @@ func TestContainerLifecycle(t *testing.T) {
 	h, podID, pod := containerPod(t)
 
 	id := h.CreateContainer(podID, shellContainer("echo", "echo hello; echo oops >&2; exec sleep 600"), pod)
-	if st := h.InspectContainer(id); st.Status.State != "CONTAINER_CREATED" {
+	st := h.InspectContainer(id)
+	if st.Status.State != "CONTAINER_CREATED" {
 		t.Fatalf("after create: %s", st.Status.State)
+	}
+	if args := st.Info.RuntimeSpec.Process.Args; len(args) != 3 || args[2] != "echo hello; echo oops >&2; exec sleep 600" {
+		t.Errorf("verbose info's runtimeSpec.process.args = %q, want the container's command", args)
 	}
 	h.Crictl("start", id)
 	h.waitContainerState(id, "CONTAINER_RUNNING")
@@ -110,7 +119,7 @@ func TestContainerLifecycle(t *testing.T) {
 		t.Errorf("CRI log file: %v\n%s", err, logFile)
 	}
 	h.Crictl("stop", "-t", "5", id)
-	st := h.InspectContainer(id)
+	st = h.InspectContainer(id)
 	if st.Status.State != "CONTAINER_EXITED" || st.Status.ExitCode != 143 || st.Status.Reason != "Error" {
 		t.Errorf("after stop: %+v, want EXITED 143 Error (SIGTERM)", st.Status)
 	}
