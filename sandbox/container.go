@@ -190,6 +190,7 @@ func (m *Manager) CreateContainer(ctx context.Context, podID string, cfg *runtim
 		u := spec.Process.User
 		rec.User = &state.User{UID: u.UID, GID: u.GID, AdditionalGids: u.AdditionalGids}
 	}
+	rec.Resources = appliedResources(spec)
 	for _, mnt := range cfg.GetMounts() {
 		rec.Mounts = append(rec.Mounts, state.Mount{
 			ContainerPath: mnt.GetContainerPath(), HostPath: mnt.GetHostPath(),

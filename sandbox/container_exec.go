@@ -3,12 +3,16 @@ package sandbox
 import (
 	"context"
 	"fmt"
+	"maps"
 	"time"
 
 	runtimeapi "k8s.io/cri-api/pkg/apis/runtime/v1"
 
+	specs "github.com/opencontainers/runtime-spec/specs-go"
+
 	"github.com/crib-runtime/crib/api/errdefs"
 	apishim "github.com/crib-runtime/crib/api/shim"
+	"github.com/crib-runtime/crib/api/state"
 	"github.com/crib-runtime/crib/sandbox/ocispec"
 )
 
@@ -92,5 +96,67 @@ func (m *Manager) UpdateContainerResources(ctx context.Context, id string, r *ru
 	if err != nil {
 		return err
 	}
-	return conn.Update(ctx, c.rec.ID, res)
+	if err := conn.Update(ctx, c.rec.ID, res); err != nil {
+		return err
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.rec.Resources = mergeResources(c.rec.Resources, res)
+	return m.saveContainer(&c.rec)
+}
+
+// appliedResources is what ContainerStatus reports of a spec's CPU and
+// memory settings and its process's oom_score_adj.
+func appliedResources(spec *specs.Spec) *state.Resources {
+	var adj int
+	if spec.Process != nil && spec.Process.OOMScoreAdj != nil {
+		adj = *spec.Process.OOMScoreAdj
+	}
+	if spec.Linux == nil {
+		return &state.Resources{OOMScoreAdj: adj}
+	}
+	out := mergeResources(nil, spec.Linux.Resources)
+	out.OOMScoreAdj = adj
+	return out
+}
+
+// mergeResources returns have with the settings res sets replaced, as an
+// update applies them (an unset field keeps its value).
+func mergeResources(have *state.Resources, res *specs.LinuxResources) *state.Resources {
+	out := state.Resources{}
+	if have != nil {
+		out = *have
+	}
+	if res == nil {
+		return &out
+	}
+	if c := res.CPU; c != nil {
+		if c.Period != nil && *c.Period != 0 {
+			out.CPUPeriod = *c.Period
+		}
+		if c.Quota != nil && *c.Quota != 0 {
+			out.CPUQuota = *c.Quota
+		}
+		if c.Shares != nil && *c.Shares != 0 {
+			out.CPUShares = *c.Shares
+		}
+		if c.Cpus != "" {
+			out.CpusetCpus = c.Cpus
+		}
+		if c.Mems != "" {
+			out.CpusetMems = c.Mems
+		}
+	}
+	if mem := res.Memory; mem != nil {
+		if mem.Limit != nil && *mem.Limit != 0 {
+			out.MemoryLimit = *mem.Limit
+		}
+		if mem.Swap != nil && *mem.Swap != 0 {
+			out.MemorySwapLimit = *mem.Swap
+		}
+	}
+	if len(res.Unified) > 0 {
+		out.Unified = maps.Clone(res.Unified)
+	}
+	return &out
 }

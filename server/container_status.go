@@ -68,6 +68,14 @@ func containerStatus(v sandbox.ContainerView) *runtimeapi.ContainerStatus {
 		}
 		st.User = &runtimeapi.ContainerUser{Linux: lu}
 	}
+	if r := v.Resources; r != nil {
+		st.Resources = &runtimeapi.ContainerResources{Linux: &runtimeapi.LinuxContainerResources{
+			CpuPeriod: int64(r.CPUPeriod), CpuQuota: r.CPUQuota, CpuShares: int64(r.CPUShares),
+			CpusetCpus: r.CpusetCpus, CpusetMems: r.CpusetMems,
+			MemoryLimitInBytes: r.MemoryLimit, MemorySwapLimitInBytes: r.MemorySwapLimit,
+			OomScoreAdj: int64(r.OOMScoreAdj), Unified: r.Unified,
+		}}
+	}
 	for _, m := range v.Mounts {
 		st.Mounts = append(st.Mounts, &runtimeapi.Mount{
 			ContainerPath: m.ContainerPath, HostPath: m.HostPath, Readonly: m.Readonly,

@@ -25,6 +25,20 @@ type User struct {
 	AdditionalGids []uint32 `json:"additionalGids,omitempty"`
 }
 
+// Resources are a container's CPU and memory settings as applied to its
+// cgroup (zero: not set).
+type Resources struct {
+	CPUPeriod       uint64            `json:"cpuPeriod,omitempty"`
+	CPUQuota        int64             `json:"cpuQuota,omitempty"`
+	CPUShares       uint64            `json:"cpuShares,omitempty"`
+	CpusetCpus      string            `json:"cpusetCpus,omitempty"`
+	CpusetMems      string            `json:"cpusetMems,omitempty"`
+	MemoryLimit     int64             `json:"memoryLimit,omitempty"`
+	MemorySwapLimit int64             `json:"memorySwapLimit,omitempty"`
+	OOMScoreAdj     int               `json:"oomScoreAdj,omitempty"`
+	Unified         map[string]string `json:"unified,omitempty"`
+}
+
 // Container is one app container's record, at
 // <root>/pods/<pod id>/containers/<id>.json. Its running state (started,
 // exited, exit code, OOM) is not kept here: the pod's shim writes it to
@@ -54,6 +68,9 @@ type Container struct {
 	// User is the identity the container's processes run as, resolved at
 	// create (ContainerStatus reports it).
 	User *User `json:"user,omitempty"`
+	// Resources are the CPU and memory settings applied at create and by
+	// each UpdateContainerResources since (ContainerStatus reports them).
+	Resources *Resources `json:"resources,omitempty"`
 	// StopSignal is the signal StopContainer sends first.
 	StopSignal int `json:"stopSignal"`
 	// Pid and PidStartTime identify the init process.

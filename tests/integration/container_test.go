@@ -54,6 +54,13 @@ type ContainerStatus struct {
 		ExitCode int    `json:"exitCode"`
 		Reason   string `json:"reason"`
 		LogPath  string `json:"logPath"`
+		// protojson writes int64 as strings: kept raw.
+		Resources struct {
+			Linux struct {
+				CPUQuota           json.RawMessage `json:"cpuQuota"`
+				MemoryLimitInBytes json.RawMessage `json:"memoryLimitInBytes"`
+			} `json:"linux"`
+		} `json:"resources"`
 	} `json:"status"`
 	Info struct {
 		Pid         int `json:"pid"`

@@ -57,6 +57,12 @@ func TestUpdateContainerResources(t *testing.T) {
 		if got := cgroupFile(t, pid, "cpu", "cpu.cfs_quota_us"); got != quota {
 			t.Errorf("%s: cpu.cfs_quota_us %s, want %s", when, got, quota)
 		}
+		r := h.InspectContainer(id).Status.Resources.Linux
+		unquote := func(b []byte) string { return strings.Trim(string(b), `"`) }
+		if unquote(r.MemoryLimitInBytes) != mem || unquote(r.CPUQuota) != quota {
+			t.Errorf("%s: ContainerStatus resources memory %s, cpu quota %s; want %s, %s",
+				when, r.MemoryLimitInBytes, r.CPUQuota, mem, quota)
+		}
 	}
 	check("created", fmt.Sprint(128<<20), "20000")
 
