@@ -17,6 +17,8 @@ import (
 
 	"google.golang.org/grpc/codes"
 	runtimeapi "k8s.io/cri-api/pkg/apis/runtime/v1"
+
+	"github.com/crib-runtime/crib/tests/harness"
 )
 
 // crictlCmd returns a crictl command against this cribd, for tests that
@@ -108,15 +110,7 @@ func TestStreamExec(t *testing.T) {
 }
 
 // freePort returns a loopback TCP port nobody listens on right now.
-func freePort(t *testing.T) int {
-	t.Helper()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer l.Close()
-	return l.Addr().(*net.TCPAddr).Port
-}
+func freePort(t *testing.T) int { return harness.FreePort(t) }
 
 // TestStreamPortForward: crictl port-forward reaches a TCP echo server
 // listening on the pod's loopback, inside its network namespace.
