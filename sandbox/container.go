@@ -87,6 +87,9 @@ func (m *Manager) ContainerSpec(id string) (json.RawMessage, error) {
 	if err != nil {
 		return nil, fmt.Errorf("OCI spec of container %s: %w", id, err)
 	}
+	if !json.Valid(data) {
+		return nil, fmt.Errorf("OCI spec of container %s: %s is not valid JSON", id, m.specPath(podID, id))
+	}
 	return data, nil
 }
 
@@ -206,7 +209,14 @@ func (m *Manager) CreateContainer(ctx context.Context, podID string, cfg *runtim
 	cu.Add("remove container record", func(context.Context) error {
 		return os.Remove(filepath.Join(m.containerDir(pod.ID), id+".json"))
 	})
-	if err := state.WriteJSON(m.specPath(pod.ID, id), spec); err != nil {
+	// Informational (ContainerStatus verbose), so written without the
+	// record's fsyncs: CreateContainer is on kubelet's pod start path. A
+	// file torn by a crash reads as no spec.
+	specJSON, err := json.Marshal(spec)
+	if err != nil {
+		return "", fmt.Errorf("encode OCI spec of container %s: %w", id, err)
+	}
+	if err := os.WriteFile(m.specPath(pod.ID, id), specJSON, 0o600); err != nil {
 		return "", fmt.Errorf("save OCI spec of container %s: %w", id, err)
 	}
 	cu.Add("remove OCI spec", func(context.Context) error { return os.Remove(m.specPath(pod.ID, id)) })

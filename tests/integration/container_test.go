@@ -149,6 +149,10 @@ func TestContainerLifecycle(t *testing.T) {
 	if out := h.Crictl("ps", "-aq"); strings.TrimSpace(out) != "" {
 		t.Errorf("containers left after rm: %q", out)
 	}
+	// The records, specs and volume dirs of removed containers go with them.
+	if left, _ := filepath.Glob(filepath.Join(h.RootDir, "pods", podID, "containers", "*")); len(left) != 0 {
+		t.Errorf("files left in the pod's containers dir after rm: %q", left)
+	}
 	h.Crictl("stopp", podID)
 	h.Crictl("rmp", podID)
 }
