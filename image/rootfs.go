@@ -3,24 +3,52 @@ package image
 import (
 	"errors"
 	"fmt"
+	"os"
+	"path/filepath"
 
 	"go.podman.io/storage"
+	"go.podman.io/storage/pkg/idtools"
+	"go.podman.io/storage/types"
+	"golang.org/x/sys/unix"
+
+	"github.com/crib-runtime/crib/api/state"
 )
+
+// IDMappings are the user namespace mappings of the pod a root filesystem
+// is made for; empty for the host's user namespace.
+type IDMappings struct {
+	UIDs, GIDs []state.IDMapping
+}
 
 // CreateRootfs makes container id's writable layer on top of image
 // imageID and mounts it; it returns the mounted root filesystem. name is
 // recorded in the store so that removing a used image names the container.
 // On failure nothing is left in the store.
-func (s *Service) CreateRootfs(id string, imageID ID, name string) (string, error) {
+//
+// With ids, the image's layers are mounted through idmapped mounts of the
+// pod's user namespace, so its root owns the files that the host's root
+// owns on disk, and the writable layer belongs to the pod's root; nothing
+// is copied or chowned (a kernel without idmapped overlay layers makes the
+// store fall back to a chowned copy of the image).
+func (s *Service) CreateRootfs(id string, imageID ID, name string, ids IDMappings) (string, error) {
 	s.layers.enter() // the layer exists a moment before its container record
 	defer s.layers.leave(false, s.sweepAfterFailure)
-	if _, err := s.store.CreateContainer(id, []string{name}, imageID.StoreKey(), "", "", nil); err != nil {
+	var opts *storage.ContainerOptions
+	if len(ids.UIDs) > 0 {
+		opts = &storage.ContainerOptions{IDMappingOptions: types.IDMappingOptions{
+			UIDMap: storeIDMap(ids.UIDs), GIDMap: storeIDMap(ids.GIDs),
+		}}
+	}
+	if _, err := s.store.CreateContainer(id, []string{name}, imageID.StoreKey(), "", "", opts); err != nil {
 		return "", fmt.Errorf("create writable layer for container %s: %w", id, err)
 	}
 	mnt, err := s.store.Mount(id, "")
+	if err == nil && len(ids.UIDs) > 0 {
+		mnt, err = s.bindReachable(id, mnt)
+	}
 	if err != nil {
-		if derr := s.store.DeleteContainer(id); derr != nil && !errors.Is(derr, storage.ErrContainerUnknown) {
-			err = fmt.Errorf("%w (and removing the layer: %v)", err, derr)
+		if rerr := s.RemoveRootfs(id); rerr != nil {
+			err = fmt.Errorf("%w (and removing the layer: %v)", err, rerr)
 		}
 		return "", fmt.Errorf("mount root filesystem of container %s: %w", id, err)
 	}
@@ -28,9 +56,48 @@ func (s *Service) CreateRootfs(id string, imageID ID, name string) (string, erro
 	return mnt, nil
 }
 
+// reachableDir holds binds of the root filesystems of containers in pod
+// user namespaces. The store keeps a mounted layer below a directory only
+// the host's root may enter, and the container's root, someone else on the
+// host, must still reach its root filesystem by path (libcontainer mounts
+// it from inside the user namespace); this directory and its parents can
+// be searched by all.
+func (s *Service) reachableDir() string { return filepath.Join(s.opts.RunRoot, "userns-rootfs") }
+
+// bindReachable binds container id's mounted root filesystem mnt under
+// reachableDir and returns the bind.
+func (s *Service) bindReachable(id, mnt string) (string, error) {
+	target := filepath.Join(s.reachableDir(), id)
+	if err := os.MkdirAll(target, 0o711); err != nil {
+		return "", fmt.Errorf("bind root filesystem where its pod reaches it: %w", err)
+	}
+	if err := unix.Mount(mnt, target, "", unix.MS_BIND, ""); err != nil {
+		return "", fmt.Errorf("bind root filesystem at %s: %w", target, err)
+	}
+	if err := unix.Mount("", target, "", unix.MS_PRIVATE, ""); err != nil {
+		return "", fmt.Errorf("make %s private: %w", target, err)
+	}
+	return target, nil
+}
+
+// unbindReachable undoes bindReachable; no bind is not an error.
+func (s *Service) unbindReachable(id string) error {
+	target := filepath.Join(s.reachableDir(), id)
+	if err := unix.Unmount(target, unix.MNT_DETACH); err != nil && !errors.Is(err, unix.EINVAL) && !errors.Is(err, unix.ENOENT) {
+		return fmt.Errorf("unbind root filesystem at %s: %w", target, err)
+	}
+	if err := os.Remove(target); err != nil && !errors.Is(err, os.ErrNotExist) {
+		return fmt.Errorf("remove %s: %w", target, err)
+	}
+	return nil
+}
+
 // RemoveRootfs unmounts and deletes container id's writable layer. An
 // unknown container is not an error.
 func (s *Service) RemoveRootfs(id string) error {
+	if err := s.unbindReachable(id); err != nil {
+		return err
+	}
 	if _, err := s.store.Unmount(id, true); err != nil && !errors.Is(err, storage.ErrContainerUnknown) && !errors.Is(err, storage.ErrLayerUnknown) {
 		return fmt.Errorf("unmount root filesystem of container %s: %w", id, err)
 	}
@@ -39,4 +106,12 @@ func (s *Service) RemoveRootfs(id string) error {
 	}
 	s.fsInvalidate()
 	return nil
+}
+
+func storeIDMap(in []state.IDMapping) []idtools.IDMap {
+	out := make([]idtools.IDMap, 0, len(in))
+	for _, m := range in {
+		out = append(out, idtools.IDMap{ContainerID: int(m.ContainerID), HostID: int(m.HostID), Size: int(m.Size)})
+	}
+	return out
 }

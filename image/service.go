@@ -84,8 +84,10 @@ func New(opts Options) (*Service, error) {
 	if opts.GraphRoot == "" || opts.RunRoot == "" {
 		return nil, errors.New("image store: graph root and run root are required")
 	}
+	// Searchable by all (not readable): root in a pod's user namespace is
+	// no one on the host, yet must reach its root filesystem below these.
 	for _, d := range []string{opts.GraphRoot, opts.RunRoot} {
-		if err := os.MkdirAll(d, 0o700); err != nil {
+		if err := os.MkdirAll(d, 0o711); err != nil {
 			return nil, fmt.Errorf("image store: %w", err)
 		}
 	}

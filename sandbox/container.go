@@ -28,7 +28,7 @@ import (
 type Images interface {
 	Status(ref string) (*image.Image, error)
 	Pull(ctx context.Context, name string, auth image.Auth) (image.ID, error)
-	CreateRootfs(id string, imageID image.ID, name string) (string, error)
+	CreateRootfs(id string, imageID image.ID, name string, ids image.IDMappings) (string, error)
 	RemoveRootfs(id string) error
 }
 
@@ -123,6 +123,9 @@ func (m *Manager) CreateContainer(ctx context.Context, podID string, cfg *runtim
 	if err != nil {
 		return "", err
 	}
+	if err := ocispec.CheckUserNS(cfg, &pod); err != nil {
+		return "", err
+	}
 	img, err := m.opts.Images.Status(ref)
 	if err != nil {
 		if errors.Is(err, errdefs.ErrNotFound) {
@@ -143,7 +146,7 @@ func (m *Manager) CreateContainer(ctx context.Context, podID string, cfg *runtim
 	defer cu.Run()
 	cu.Add("release container name", func(context.Context) error { m.releaseContainer(key, id); return nil })
 
-	rootfs, err := m.opts.Images.CreateRootfs(id, img.ID, key)
+	rootfs, err := m.opts.Images.CreateRootfs(id, img.ID, key, podIDMappings(&pod))
 	if err != nil {
 		return "", err
 	}

@@ -2,8 +2,13 @@ package sandbox
 
 import (
 	"errors"
+	"fmt"
+	"os"
 
 	"golang.org/x/sys/unix"
+
+	"github.com/crib-runtime/crib/api/state"
+	"github.com/crib-runtime/crib/sandbox/nspin"
 )
 
 // RecursiveReadOnlySupported reports whether this kernel can make a bind
@@ -14,4 +19,34 @@ import (
 func RecursiveReadOnlySupported() bool {
 	err := unix.MountSetattr(-1, "", unix.AT_EMPTY_PATH|unix.AT_RECURSIVE, &unix.MountAttr{Attr_set: unix.MOUNT_ATTR_RDONLY})
 	return !errors.Is(err, unix.ENOSYS)
+}
+
+// IDMappedMountsSupported checks that this kernel can make idmapped mounts
+// of dir's file system (mount_setattr(2) with MOUNT_ATTR_IDMAP, Linux 5.12,
+// and a file system that allows it), which pods in their own user namespace
+// need for their volumes and their root filesystem's layers. holder is a
+// command that waits until killed (crib-pause), run briefly in a user
+// namespace to map through. It returns why not, or nil.
+func IDMappedMountsSupported(dir string, holder []string) error {
+	probe := []state.IDMapping{{ContainerID: 0, HostID: 1 << 30, Size: 65536}}
+	h, err := nspin.StartInUserNS(holder, probe, probe, 0)
+	if err != nil {
+		return err
+	}
+	defer h.Stop()
+	userns, err := os.Open(h.NSPath(nspin.User))
+	if err != nil {
+		return err
+	}
+	defer userns.Close()
+	tree, err := unix.OpenTree(unix.AT_FDCWD, dir, unix.OPEN_TREE_CLONE|unix.OPEN_TREE_CLOEXEC)
+	if err != nil {
+		return fmt.Errorf("open_tree %s: %w", dir, err)
+	}
+	defer unix.Close(tree) // the clone is never attached: closing it frees it
+	attr := &unix.MountAttr{Attr_set: unix.MOUNT_ATTR_IDMAP, Userns_fd: uint64(userns.Fd())}
+	if err := unix.MountSetattr(tree, "", unix.AT_EMPTY_PATH, attr); err != nil {
+		return fmt.Errorf("idmapped mount of %s: %w", dir, err)
+	}
+	return nil
 }

@@ -20,6 +20,25 @@ const sandboxOOMScoreAdj = -998
 // pauseArg0 is the pause binary's path inside its rootfs.
 const pauseArg0 = "/crib-pause"
 
+// pauseUser is pauseUID, or root when the pod's user namespace is too small
+// to map it: inside a pod user namespace root is no one on the host.
+func pauseUser(rec *state.Sandbox) specs.User {
+	if rec.UserNSPath == "" || (mapped(rec.UIDMappings, pauseUID) && mapped(rec.GIDMappings, pauseUID)) {
+		return specs.User{UID: pauseUID, GID: pauseUID}
+	}
+	return specs.User{}
+}
+
+// mapped reports whether id inside a user namespace has a host ID.
+func mapped(maps []state.IDMapping, id uint32) bool {
+	for _, m := range maps {
+		if id >= m.ContainerID && uint64(id) < uint64(m.ContainerID)+uint64(m.Size) {
+			return true
+		}
+	}
+	return false
+}
+
 // preparePauseRootfs makes <root>/pause/rootfs: the pause binary and the
 // empty mount points libcontainer needs. It is shared read-only by all pods
 // and rewritten only when the shipped binary changes.
@@ -61,6 +80,9 @@ func pauseSpec(rec *state.Sandbox, rootfs string, args []string, oomScoreAdj int
 	if rec.PIDMode != state.NamespaceNode {
 		ns = append(ns, specs.LinuxNamespace{Type: specs.PIDNamespace})
 	}
+	if rec.UserNSPath != "" {
+		ns = append(ns, specs.LinuxNamespace{Type: specs.UserNamespace, Path: rec.UserNSPath})
+	}
 	hostname := ""
 	if rec.UTSPath != "" {
 		hostname = rec.Hostname
@@ -73,7 +95,7 @@ func pauseSpec(rec *state.Sandbox, rootfs string, args []string, oomScoreAdj int
 			Args:            args,
 			Cwd:             "/",
 			Env:             []string{"PATH=/"},
-			User:            specs.User{UID: pauseUID, GID: pauseUID},
+			User:            pauseUser(rec),
 			NoNewPrivileges: true,
 			OOMScoreAdj:     &oomScoreAdj,
 			Capabilities:    &specs.LinuxCapabilities{},

@@ -30,6 +30,9 @@ func (m *Manager) Run(ctx context.Context, spec state.Sandbox) (id string, retEr
 	if err := validateSysctls(&spec); err != nil {
 		return "", err
 	}
+	if len(spec.UIDMappings) > 0 && (spec.NetworkMode == state.NamespaceNode || spec.IPCMode == state.NamespaceNode) {
+		return "", errdefs.InvalidArgument("a pod user namespace needs the pod's own network and IPC namespaces")
+	}
 	id, err := newID()
 	if err != nil {
 		return "", err
@@ -74,6 +77,9 @@ func (m *Manager) Run(ctx context.Context, spec state.Sandbox) (id string, retEr
 		rec.IPCPath = filepath.Join(rec.ShimDir, "ns", "ipc")
 		rec.ShmPath = filepath.Join(rec.ShimDir, "shm")
 	}
+	if len(rec.UIDMappings) > 0 {
+		rec.UserNSPath = filepath.Join(rec.ShimDir, "ns", "user")
+	}
 	if err := m.save(&rec); err != nil {
 		return "", err
 	}
@@ -102,13 +108,8 @@ func (m *Manager) Run(ctx context.Context, spec state.Sandbox) (id string, retEr
 	if rec.IPCPath != "" {
 		pins[nspin.IPC] = rec.IPCPath
 	}
-	if len(pins) > 0 {
-		if err := nspin.Pin(pins); err != nil {
-			return "", fmt.Errorf("pin pod namespaces: %w", err)
-		}
-		for _, path := range pins {
-			cu.Add("unpin "+path, func(context.Context) error { return nspin.Unpin(path) })
-		}
+	if err := m.pinNamespaces(&rec, pins, cu); err != nil {
+		return "", err
 	}
 
 	// CNI needs only the pinned netns, so it runs while the shim starts
@@ -167,6 +168,29 @@ func (m *Manager) Run(ctx context.Context, spec state.Sandbox) (id string, retEr
 	return id, nil
 }
 
+// pinNamespaces pins the pod's namespaces, inside a new user namespace of
+// the pod's mappings when it has them, and puts their undo on cu.
+func (m *Manager) pinNamespaces(rec *state.Sandbox, pins map[nspin.Type]string, cu *cleanup.Cleanup) error {
+	var err error
+	switch {
+	case rec.UserNSPath != "":
+		err = nspin.PinInUserNS(pins, nspin.UserNS{
+			Path: rec.UserNSPath, UIDMappings: rec.UIDMappings, GIDMappings: rec.GIDMappings,
+			Holder: []string{m.opts.PauseBinary},
+		})
+		pins[nspin.User] = rec.UserNSPath
+	case len(pins) > 0:
+		err = nspin.Pin(pins)
+	}
+	if err != nil {
+		return fmt.Errorf("pin pod namespaces: %w", err)
+	}
+	for _, path := range pins {
+		cu.Add("unpin "+path, func(context.Context) error { return nspin.Unpin(path) })
+	}
+	return nil
+}
+
 // startPause takes the pod's shim, once launched, and has it create and
 // start the pause container. Its undo steps go on cu.
 func (m *Manager) startPause(ctx context.Context, rec *state.Sandbox, shim *pendingShim, cu *cleanup.Cleanup) (int, uint64, shimConn, error) {
@@ -175,7 +199,7 @@ func (m *Manager) startPause(ctx context.Context, rec *state.Sandbox, shim *pend
 	rootfs, args := m.pauseRootfs, []string{pauseArg0}
 	if m.opts.PauseImage != "" {
 		var err error
-		if rootfs, args, err = m.pauseImageRootfs(ctx, rec.ID); err != nil {
+		if rootfs, args, err = m.pauseImageRootfs(ctx, rec); err != nil {
 			return 0, 0, nil, err
 		}
 		cu.Add("remove pause image rootfs", func(context.Context) error { return m.opts.Images.RemoveRootfs(rec.ID) })
@@ -204,7 +228,8 @@ func (m *Manager) startPause(ctx context.Context, rec *state.Sandbox, shim *pend
 // image, for operators who require one: pulled when absent (only then can
 // a pull delay a pod), a rootfs made for pod id, the image's entrypoint and
 // command as arguments.
-func (m *Manager) pauseImageRootfs(ctx context.Context, id string) (string, []string, error) {
+func (m *Manager) pauseImageRootfs(ctx context.Context, rec *state.Sandbox) (string, []string, error) {
+	id := rec.ID
 	ref := m.opts.PauseImage
 	img, err := m.opts.Images.Status(ref)
 	if errors.Is(err, errdefs.ErrNotFound) {
@@ -222,11 +247,16 @@ func (m *Manager) pauseImageRootfs(ctx context.Context, id string) (string, []st
 	if len(args) == 0 {
 		return "", nil, errdefs.FailedPrecondition("pause image %q (runtime.pause_image) has no entrypoint or command", ref)
 	}
-	rootfs, err := m.opts.Images.CreateRootfs(id, img.ID, "pause_"+id)
+	rootfs, err := m.opts.Images.CreateRootfs(id, img.ID, "pause_"+id, podIDMappings(rec))
 	if err != nil {
 		return "", nil, fmt.Errorf("pause image %q: %w", ref, err)
 	}
 	return rootfs, args, nil
+}
+
+// podIDMappings are the mappings a root filesystem made for the pod needs.
+func podIDMappings(rec *state.Sandbox) image.IDMappings {
+	return image.IDMappings{UIDs: rec.UIDMappings, GIDs: rec.GIDMappings}
 }
 
 // pendingShim is a shim being launched in the background for Run.

@@ -61,7 +61,7 @@ func (m *Manager) stopLocked(ctx context.Context, p *pod) error {
 		}
 		p.rec = rec
 	}
-	for _, path := range []string{rec.NetNSPath, rec.UTSPath, rec.IPCPath} {
+	for _, path := range []string{rec.NetNSPath, rec.UTSPath, rec.IPCPath, rec.UserNSPath} {
 		if path == "" {
 			continue
 		}

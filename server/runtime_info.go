@@ -34,9 +34,10 @@ func (s *Server) Status(ctx context.Context, req *runtimeapi.StatusRequest) (*ru
 		}},
 		RuntimeHandlers: []*runtimeapi.RuntimeHandler{{
 			Name: "",
-			// User namespaces are not offered: they need idmapped mounts
-			// of each container's rootfs and volumes, not built yet.
-			Features: &runtimeapi.RuntimeHandlerFeatures{RecursiveReadOnlyMounts: s.opts.RecursiveReadOnlyMounts, UserNamespaces: false},
+			Features: &runtimeapi.RuntimeHandlerFeatures{
+				RecursiveReadOnlyMounts: s.opts.RecursiveReadOnlyMounts,
+				UserNamespaces:          s.opts.UserNamespaces,
+			},
 		}},
 		// Both policies are applied (sandbox/ocispec), and ContainerStatus
 		// reports the identity the process got.

@@ -17,6 +17,9 @@ func (s *Server) RunPodSandbox(ctx context.Context, req *runtimeapi.RunPodSandbo
 	if err != nil {
 		return nil, err
 	}
+	if len(spec.UIDMappings) > 0 && !s.opts.UserNamespaces {
+		return nil, errdefs.FailedPrecondition("%s: this node cannot make the idmapped mounts a pod user namespace needs (cribd logs why at start)", usernsField)
+	}
 	id, err := s.opts.Sandboxes.Run(ctx, spec)
 	if err != nil {
 		return nil, err
@@ -26,7 +29,7 @@ func (s *Server) RunPodSandbox(ctx context.Context, req *runtimeapi.RunPodSandbo
 
 // sandboxSpec validates a RunPodSandbox request and converts it to the
 // sandbox manager's record.
-func sandboxSpec(req *runtimeapi.RunPodSandboxRequest) (state.Sandbox, error) {
+func sandboxSpec(req *runtimeapi.RunPodSandboxRequest) (_ state.Sandbox, err error) {
 	cfg := req.GetConfig()
 	if cfg == nil {
 		return state.Sandbox{}, errdefs.InvalidArgument("config is required")
@@ -65,6 +68,9 @@ func sandboxSpec(req *runtimeapi.RunPodSandboxRequest) (state.Sandbox, error) {
 		NetworkMode:  namespaceMode(nsOpts.GetNetwork()),
 		PIDMode:      namespaceMode(nsOpts.GetPid()),
 		IPCMode:      namespaceMode(nsOpts.GetIpc()),
+	}
+	if spec.UIDMappings, spec.GIDMappings, err = podUserNS(nsOpts); err != nil {
+		return state.Sandbox{}, err
 	}
 	if spec.PIDMode == state.NamespaceTarget {
 		return state.Sandbox{}, errdefs.InvalidArgument("config.linux.security_context.namespace_options.pid: TARGET applies to containers, not pods")

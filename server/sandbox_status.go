@@ -78,9 +78,10 @@ func podStatus(v sandbox.View) *runtimeapi.PodSandboxStatus {
 		Annotations:    v.Annotations,
 		RuntimeHandler: v.RuntimeHandler,
 		Linux: &runtimeapi.LinuxPodSandboxStatus{Namespaces: &runtimeapi.Namespace{Options: &runtimeapi.NamespaceOption{
-			Network: criNamespaceMode(v.NetworkMode),
-			Pid:     criNamespaceMode(v.PIDMode),
-			Ipc:     criNamespaceMode(v.IPCMode),
+			Network:       criNamespaceMode(v.NetworkMode),
+			Pid:           criNamespaceMode(v.PIDMode),
+			Ipc:           criNamespaceMode(v.IPCMode),
+			UsernsOptions: criUserNS(v.UIDMappings, v.GIDMappings),
 		}}},
 	}
 	if len(v.IPs) > 0 {

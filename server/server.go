@@ -43,7 +43,10 @@ type Options struct {
 	// RecursiveReadOnlyMounts says the kernel supports recursive read-only
 	// bind mounts (reported to kubelet in Status).
 	RecursiveReadOnlyMounts bool
-	Log                     logrus.FieldLogger
+	// UserNamespaces says pods may have user namespaces of their own: the
+	// node can make the idmapped mounts they need (reported in Status).
+	UserNamespaces bool
+	Log            logrus.FieldLogger
 }
 
 // Server implements the CRI RuntimeService and ImageService.

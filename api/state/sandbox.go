@@ -60,6 +60,14 @@ type PortMapping struct {
 	HostIP        string `json:"hostIP,omitempty"`
 }
 
+// IDMapping maps Size IDs starting at ContainerID inside a user namespace
+// to those starting at HostID outside it.
+type IDMapping struct {
+	ContainerID uint32 `json:"containerID"`
+	HostID      uint32 `json:"hostID"`
+	Size        uint32 `json:"size"`
+}
+
 // Sandbox is one pod's persisted record, at <root>/pods/<id>/sandbox.json.
 type Sandbox struct {
 	Version        int               `json:"version"`
@@ -86,6 +94,13 @@ type Sandbox struct {
 	// IPCPath and UTSPath are the pinned IPC and UTS namespaces (empty when the host's).
 	IPCPath string `json:"ipcPath,omitempty"`
 	UTSPath string `json:"utsPath,omitempty"`
+	// UserNSPath is the pinned user namespace that owns the pod's other
+	// namespaces; empty when the pod uses the host's (NamespaceMode NODE).
+	UserNSPath string `json:"userNSPath,omitempty"`
+	// UIDMappings and GIDMappings are the pod's user namespace mappings,
+	// set exactly when UserNSPath is.
+	UIDMappings []IDMapping `json:"uidMappings,omitempty"`
+	GIDMappings []IDMapping `json:"gidMappings,omitempty"`
 	// ShmPath is the pod's /dev/shm mount; empty when the host's IPC is used.
 	ShmPath string `json:"shmPath,omitempty"`
 	// IPs are the pod's addresses, IPv4 first.

@@ -54,7 +54,10 @@ type lcSpec struct {
 	process *libcontainer.Process
 }
 
-// convertSpec translates spec for container id. It does not touch the host.
+// convertSpec translates spec for container id. It does not change the
+// host; for a user namespace given by path it reads the namespace's
+// mappings through a short-lived child process, so callers hold the
+// reaper's spawn lock.
 func convertSpec(id string, spec *specs.Spec) (*lcSpec, error) {
 	config, err := specconv.CreateLibcontainerConfig(&specconv.CreateOpts{
 		CgroupName:       id,

@@ -208,6 +208,11 @@ func serve(cfg config.Config, log *logrus.Logger) error {
 	if overlayMgr != nil {
 		netStatus = overlayStatus{cni: netMgr, overlay: overlayMgr}
 	}
+	userns := true
+	if err := sandbox.IDMappedMountsSupported(cfg.RootDir, []string{pauseBin}); err != nil {
+		userns = false
+		log.WithError(err).Warn("pods cannot have user namespaces of their own (hostUsers: false): no idmapped mounts")
+	}
 	server.New(server.Options{
 		Version:      version,
 		CgroupDriver: cfg.Runtime.CgroupDriver,
@@ -218,6 +223,7 @@ func serve(cfg config.Config, log *logrus.Logger) error {
 		Log:          log,
 
 		RecursiveReadOnlyMounts: sandbox.RecursiveReadOnlySupported(),
+		UserNamespaces:          userns,
 	}).Register(g)
 
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)

@@ -20,13 +20,16 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"runtime"
+	"syscall"
 
 	"github.com/vishvananda/netlink"
 	"golang.org/x/sys/unix"
 
 	"github.com/crib-runtime/crib/api/errdefs"
+	"github.com/crib-runtime/crib/api/state"
 )
 
 // Type is a namespace kind that can be pinned. Its value is the namespace's
@@ -39,6 +42,9 @@ const (
 	IPC Type = "ipc"
 	UTS Type = "uts"
 )
+
+// User is the user namespace PinInUserNS makes and pins besides the others.
+const User Type = "user"
 
 // order is the fixed order in which namespaces are pinned (and reported).
 var order = []Type{Net, IPC, UTS}
@@ -65,20 +71,139 @@ func (t Type) flag() int {
 // Pin is all or nothing: on failure it unmounts and removes every pin it made
 // and returns an error naming the path that failed.
 func Pin(paths map[Type]string) error {
+	flags, err := prepare(paths)
+	if err != nil {
+		return err
+	}
+	return onDiscardedThread(func() error { return pinOnThread(flags, paths) })
+}
+
+// UserNS describes the user namespace PinInUserNS makes.
+type UserNS struct {
+	// Path is where the user namespace is pinned.
+	Path string
+	// UIDMappings and GIDMappings are written to its uid_map and gid_map.
+	UIDMappings, GIDMappings []state.IDMapping
+	// Holder is a command that waits until it is killed (crib-pause). It
+	// runs in the new namespaces only until they are pinned: a process
+	// with more than one thread, such as cribd, cannot enter a new user
+	// namespace itself, so a child is born in them instead.
+	Holder []string
+}
+
+// PinInUserNS is Pin for namespaces owned by a new user namespace, which is
+// pinned at user.Path too: root in that user namespace, and only there, has
+// capabilities over them. setgroups(2) stays allowed in it, since container
+// processes set their supplementary groups. Like Pin it is all or nothing.
+func PinInUserNS(paths map[Type]string, user UserNS) (retErr error) {
+	flags, err := prepare(paths)
+	if err != nil {
+		return err
+	}
+	if user.Path == "" || !filepath.IsAbs(user.Path) {
+		return errdefs.InvalidArgument("pin user namespace: path %q is not absolute", user.Path)
+	}
+	if len(user.UIDMappings) == 0 || len(user.GIDMappings) == 0 {
+		return errdefs.InvalidArgument("pin user namespace at %s: no UID or GID mapping", user.Path)
+	}
+	if err := os.MkdirAll(filepath.Dir(filepath.Clean(user.Path)), 0o755); err != nil {
+		return fmt.Errorf("pin user namespace at %s: %w", user.Path, err)
+	}
+	holder, err := StartInUserNS(user.Holder, user.UIDMappings, user.GIDMappings, flags)
+	if err != nil {
+		return fmt.Errorf("pin user namespace at %s: %w", user.Path, err)
+	}
+	defer holder.Stop()
+
+	var done []string
+	defer func() {
+		if retErr != nil {
+			retErr = unpinAll(done, retErr)
+		}
+	}()
+	pin := func(t Type, p string) error {
+		p = filepath.Clean(p)
+		created, err := bindOnto(holder.NSPath(t), p)
+		if created {
+			done = append(done, p)
+		}
+		if err != nil {
+			return fmt.Errorf("pin %s namespace at %s: %w", t, p, err)
+		}
+		return nil
+	}
+	if err := pin(User, user.Path); err != nil {
+		return err
+	}
+	for _, t := range order {
+		if p, ok := paths[t]; ok {
+			if err := pin(t, p); err != nil {
+				return err
+			}
+		}
+	}
+	if p, ok := paths[Net]; ok {
+		if err := onDiscardedThread(func() error { return loopbackUpIn(p) }); err != nil {
+			return fmt.Errorf("pin namespaces: bring up lo in %s: %w", p, err)
+		}
+	}
+	return nil
+}
+
+// Holder is a process born in a new user namespace (and any other new
+// namespaces asked for), kept only while its namespaces are used.
+type Holder struct {
+	cmd *exec.Cmd
+}
+
+// StartInUserNS runs argv, a command that waits until it is killed, in a
+// new user namespace with the given mappings (setgroups allowed) and in new
+// namespaces of the unshare(2) flags, which that user namespace owns.
+func StartInUserNS(argv []string, uids, gids []state.IDMapping, flags int) (*Holder, error) {
+	if len(argv) == 0 {
+		return nil, errdefs.InvalidArgument("start a process in a new user namespace: no command")
+	}
+	cmd := exec.Command(argv[0], argv[1:]...)
+	cmd.SysProcAttr = &syscall.SysProcAttr{
+		Cloneflags:                 unix.CLONE_NEWUSER | uintptr(flags),
+		UidMappings:                procIDMaps(uids),
+		GidMappings:                procIDMaps(gids),
+		GidMappingsEnableSetgroups: true,
+	}
+	if err := cmd.Start(); err != nil {
+		return nil, fmt.Errorf("start %s in a new user namespace: %w", argv[0], err)
+	}
+	return &Holder{cmd: cmd}, nil
+}
+
+// NSPath is the /proc path of the holder's namespace of type t.
+func (h *Holder) NSPath(t Type) string {
+	return fmt.Sprintf("/proc/%d/ns/%s", h.cmd.Process.Pid, t)
+}
+
+// Stop kills the holder and reaps it.
+func (h *Holder) Stop() {
+	_ = h.cmd.Process.Kill()
+	_ = h.cmd.Wait()
+}
+
+// prepare validates paths for Pin and PinInUserNS, makes their parent
+// directories and returns the unshare(2) flags for them.
+func prepare(paths map[Type]string) (int, error) {
 	if len(paths) == 0 {
-		return errdefs.InvalidArgument("pin namespaces: no namespace requested")
+		return 0, errdefs.InvalidArgument("pin namespaces: no namespace requested")
 	}
 	seen := make(map[string]Type, len(paths))
 	for t, p := range paths {
 		if t.flag() == 0 {
-			return errdefs.InvalidArgument("pin namespaces: unknown namespace type %q", string(t))
+			return 0, errdefs.InvalidArgument("pin namespaces: unknown namespace type %q", string(t))
 		}
 		if p == "" || !filepath.IsAbs(p) {
-			return errdefs.InvalidArgument("pin %s namespace: path %q is not absolute", t, p)
+			return 0, errdefs.InvalidArgument("pin %s namespace: path %q is not absolute", t, p)
 		}
 		p = filepath.Clean(p)
 		if other, dup := seen[p]; dup {
-			return errdefs.InvalidArgument("pin namespaces: %s and %s both pinned at %s", other, t, p)
+			return 0, errdefs.InvalidArgument("pin namespaces: %s and %s both pinned at %s", other, t, p)
 		}
 		seen[p] = t
 	}
@@ -88,16 +213,34 @@ func Pin(paths map[Type]string) error {
 		if p, ok := paths[t]; ok {
 			flags |= t.flag()
 			if err := os.MkdirAll(filepath.Dir(filepath.Clean(p)), 0o755); err != nil {
-				return fmt.Errorf("pin %s namespace at %s: %w", t, p, err)
+				return 0, fmt.Errorf("pin %s namespace at %s: %w", t, p, err)
 			}
 		}
 	}
 	if p, ok := paths[Net]; ok {
 		if err := makeSharedDir(filepath.Dir(filepath.Clean(p))); err != nil {
-			return fmt.Errorf("pin %s namespace at %s: %w", Net, p, err)
+			return 0, fmt.Errorf("pin %s namespace at %s: %w", Net, p, err)
 		}
 	}
-	return onDiscardedThread(func() error { return pinOnThread(flags, paths) })
+	return flags, nil
+}
+
+func procIDMaps(in []state.IDMapping) []syscall.SysProcIDMap {
+	out := make([]syscall.SysProcIDMap, 0, len(in))
+	for _, m := range in {
+		out = append(out, syscall.SysProcIDMap{ContainerID: int(m.ContainerID), HostID: int(m.HostID), Size: int(m.Size)})
+	}
+	return out
+}
+
+// unpinAll undoes the pins in done, newest first, adding any failure to err.
+func unpinAll(done []string, err error) error {
+	for i := len(done) - 1; i >= 0; i-- {
+		if uerr := Unpin(done[i]); uerr != nil {
+			err = fmt.Errorf("%w (undo: %v)", err, uerr)
+		}
+	}
+	return err
 }
 
 // onDiscardedThread runs fn on a goroutine locked to an OS thread that is
@@ -144,13 +287,8 @@ func pinOnThread(flags int, paths map[Type]string) (retErr error) {
 
 	var done []string
 	defer func() {
-		if retErr == nil {
-			return
-		}
-		for i := len(done) - 1; i >= 0; i-- {
-			if err := Unpin(done[i]); err != nil {
-				retErr = fmt.Errorf("%w (undo: %v)", retErr, err)
-			}
+		if retErr != nil {
+			retErr = unpinAll(done, retErr)
 		}
 	}()
 	for _, t := range order {
@@ -238,6 +376,20 @@ func IsPinned(path string) bool {
 		return false
 	}
 	return st.Type == unix.NSFS_MAGIC
+}
+
+// loopbackUpIn moves the calling thread, which must be one that is thrown
+// away afterwards, into the network namespace pinned at path and sets lo up.
+func loopbackUpIn(path string) error {
+	fd, err := unix.Open(path, unix.O_RDONLY|unix.O_CLOEXEC, 0)
+	if err != nil {
+		return err
+	}
+	defer unix.Close(fd)
+	if err := unix.Setns(fd, unix.CLONE_NEWNET); err != nil {
+		return fmt.Errorf("enter: %w", err)
+	}
+	return loopbackUp()
 }
 
 // loopbackUp sets lo up in the calling thread's network namespace.

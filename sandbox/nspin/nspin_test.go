@@ -16,6 +16,7 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/crib-runtime/crib/api/errdefs"
+	"github.com/crib-runtime/crib/api/state"
 )
 
 const netnsDir = "/var/run/netns"
@@ -424,4 +425,127 @@ func waitFor(t *testing.T, what string, cond func() bool) {
 		}
 		time.Sleep(10 * time.Millisecond)
 	}
+}
+
+func TestPinInUserNS(t *testing.T) {
+	requireRoot(t)
+	dir := sharedTempDir(t)
+	paths := map[Type]string{
+		Net: filepath.Join(dir, "pod", "net"),
+		IPC: filepath.Join(dir, "pod", "ipc"),
+		UTS: filepath.Join(dir, "pod", "uts"),
+	}
+	user := UserNS{
+		Path:        filepath.Join(dir, "pod", "user"),
+		UIDMappings: []state.IDMapping{{ContainerID: 0, HostID: 200000, Size: 65536}},
+		GIDMappings: []state.IDMapping{{ContainerID: 0, HostID: 300000, Size: 1000}},
+		Holder:      []string{"sleep", "infinity"},
+	}
+	if err := PinInUserNS(paths, user); err != nil {
+		t.Fatalf("PinInUserNS: %v", err)
+	}
+	all := []string{user.Path, paths[Net], paths[IPC], paths[UTS]}
+	t.Cleanup(func() {
+		for _, p := range all {
+			_ = Unpin(p)
+		}
+	})
+	for _, p := range all {
+		if !IsPinned(p) {
+			t.Errorf("IsPinned(%s) = false", p)
+		}
+	}
+	if got, want := inode(t, user.Path), inode(t, "/proc/self/ns/user"); got == want {
+		t.Fatalf("user namespace pin is the host's (inode %d)", got)
+	}
+	// Every other namespace is owned by the new user namespace.
+	for typ, p := range paths {
+		if got, want := ownerInode(t, p), inode(t, user.Path); got != want {
+			t.Errorf("%s namespace is owned by user namespace %d, want the pod's %d", typ, got, want)
+		}
+	}
+	// The mappings as a process joining the namespace sees them.
+	out, err := exec.Command("nsenter", "--user="+user.Path, "cat", "/proc/self/uid_map", "/proc/self/gid_map", "/proc/self/setgroups").CombinedOutput()
+	if err != nil {
+		t.Fatalf("nsenter: %v: %s", err, out)
+	}
+	if got, want := strings.Fields(string(out)), []string{"0", "200000", "65536", "0", "300000", "1000", "allow"}; strings.Join(got, " ") != strings.Join(want, " ") {
+		t.Errorf("uid_map, gid_map, setgroups: got %v, want %v", got, want)
+	}
+	out, err = exec.Command("nsenter", "--net="+paths[Net], "ip", "-o", "link", "show", "lo").CombinedOutput()
+	if err != nil {
+		t.Fatalf("nsenter: %v: %s", err, out)
+	}
+	if !strings.Contains(string(out), "state UNKNOWN") && !strings.Contains(string(out), ",UP") {
+		t.Errorf("lo is not up in the pinned network namespace: %s", out)
+	}
+	for _, p := range all {
+		if err := Unpin(p); err != nil {
+			t.Errorf("Unpin %s: %v", p, err)
+		}
+	}
+	if left := nsfsUnder(t, dir); len(left) != 0 {
+		t.Errorf("nsfs mounts left in mountinfo: %v", left)
+	}
+}
+
+func TestPinInUserNSFailureLeavesNothing(t *testing.T) {
+	requireRoot(t)
+	dir := sharedTempDir(t)
+	paths := map[Type]string{
+		Net: filepath.Join(dir, "net"),
+		UTS: filepath.Join(dir, "uts"),
+	}
+	if err := os.WriteFile(paths[UTS], nil, 0o600); err != nil { // already there: the UTS pin fails
+		t.Fatal(err)
+	}
+	user := UserNS{
+		Path:        filepath.Join(dir, "user"),
+		UIDMappings: []state.IDMapping{{HostID: 200000, Size: 65536}},
+		GIDMappings: []state.IDMapping{{HostID: 200000, Size: 65536}},
+		Holder:      []string{"sleep", "infinity"},
+	}
+	err := PinInUserNS(paths, user)
+	if !errors.Is(err, errdefs.ErrAlreadyExists) || !strings.Contains(err.Error(), paths[UTS]) {
+		t.Fatalf("PinInUserNS over an existing file: got %v, want AlreadyExists naming %s", err, paths[UTS])
+	}
+	if left := nsfsUnder(t, dir); len(left) != 0 {
+		t.Errorf("nsfs mounts left: %v", left)
+	}
+	for _, p := range []string{user.Path, paths[Net]} {
+		if _, err := os.Lstat(p); !errors.Is(err, os.ErrNotExist) {
+			t.Errorf("%s left behind: %v", p, err)
+		}
+	}
+
+	for name, bad := range map[string]UserNS{
+		"relative path": {Path: "user", UIDMappings: user.UIDMappings, GIDMappings: user.GIDMappings, Holder: user.Holder},
+		"no mappings":   {Path: user.Path, Holder: user.Holder},
+		"no holder":     {Path: user.Path, UIDMappings: user.UIDMappings, GIDMappings: user.GIDMappings},
+	} {
+		if err := PinInUserNS(map[Type]string{Net: filepath.Join(dir, "net2")}, bad); !errors.Is(err, errdefs.ErrInvalidArgument) {
+			t.Errorf("%s: got %v, want InvalidArgument", name, err)
+		}
+	}
+}
+
+// ownerInode is the inode of the user namespace that owns the namespace
+// pinned at p (ioctl NS_GET_USERNS).
+func ownerInode(t *testing.T, p string) uint64 {
+	t.Helper()
+	fd, err := unix.Open(p, unix.O_RDONLY|unix.O_CLOEXEC, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer unix.Close(fd)
+	owner, err := unix.IoctlRetInt(fd, unix.NS_GET_USERNS)
+	if err != nil {
+		t.Fatalf("NS_GET_USERNS %s: %v", p, err)
+	}
+	defer unix.Close(owner)
+	var st unix.Stat_t
+	if err := unix.Fstat(owner, &st); err != nil {
+		t.Fatal(err)
+	}
+	return st.Ino
 }

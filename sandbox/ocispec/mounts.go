@@ -56,7 +56,15 @@ func buildMounts(in Input) ([]specs.Mount, error) {
 	for _, m := range defaultMounts(sc.GetPrivileged()) {
 		add(m)
 	}
-	podFileOpts := []string{"rbind", "rprivate", "rw"}
+	// crib's own binds are seen through the pod's user namespace, if it has
+	// one, so that its root owns what the host's root owns.
+	own := func(opts ...string) []string {
+		if in.Pod.UserNSPath != "" {
+			opts = append(opts, "idmap")
+		}
+		return opts
+	}
+	podFileOpts := own("rbind", "rprivate", "rw")
 	if sc.GetReadonlyRootfs() {
 		podFileOpts[2] = "ro"
 	}
@@ -67,11 +75,11 @@ func buildMounts(in Input) ([]specs.Mount, error) {
 		add(specs.Mount{Destination: dst, Type: "bind", Source: filepath.Join(in.PodFilesDir, name), Options: podFileOpts})
 	}
 	for _, v := range ImageVolumes(in) {
-		add(specs.Mount{Destination: v.Path, Type: "bind", Source: v.Source, Options: []string{"rbind", "rprivate", "rw"}})
+		add(specs.Mount{Destination: v.Path, Type: "bind", Source: v.Source, Options: own("rbind", "rprivate", "rw")})
 	}
 	switch {
 	case in.Pod.ShmPath != "":
-		add(specs.Mount{Destination: "/dev/shm", Type: "bind", Source: in.Pod.ShmPath, Options: []string{"rbind", "rprivate", "rw"}})
+		add(specs.Mount{Destination: "/dev/shm", Type: "bind", Source: in.Pod.ShmPath, Options: own("rbind", "rprivate", "rw")})
 	case in.Pod.IPCPath == "":
 		add(specs.Mount{Destination: "/dev/shm", Type: "bind", Source: "/dev/shm", Options: []string{"rbind", "rprivate", "rw"}})
 	}
@@ -129,7 +137,25 @@ func criMount(i int, m *runtimeapi.Mount) (specs.Mount, error) {
 	default:
 		opts = append(opts, "rw")
 	}
-	return specs.Mount{Destination: dst, Type: "bind", Source: src, Options: opts}, nil
+	mnt := specs.Mount{Destination: dst, Type: "bind", Source: src, Options: opts}
+	if len(m.GetUidMappings()) > 0 || len(m.GetGidMappings()) > 0 {
+		// An idmapped mount: kubelet gives a pod in its own user namespace
+		// that namespace's mappings, so that files the host's root owns
+		// on the volume are the pod root's.
+		if len(m.GetUidMappings()) == 0 || len(m.GetGidMappings()) == 0 {
+			return specs.Mount{}, errdefs.InvalidArgument("%s: uid_mappings and gid_mappings go together; only one is set", field)
+		}
+		mnt.UIDMappings, mnt.GIDMappings = specIDMappings(m.GetUidMappings()), specIDMappings(m.GetGidMappings())
+	}
+	return mnt, nil
+}
+
+func specIDMappings(in []*runtimeapi.IDMapping) []specs.LinuxIDMapping {
+	out := make([]specs.LinuxIDMapping, 0, len(in))
+	for _, m := range in {
+		out = append(out, specs.LinuxIDMapping{ContainerID: m.GetContainerId(), HostID: m.GetHostId(), Size: m.GetLength()})
+	}
+	return out
 }
 
 // requirePropagation checks that the mount holding path has one of the

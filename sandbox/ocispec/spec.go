@@ -138,5 +138,55 @@ func namespaces(in Input) ([]specs.LinuxNamespace, error) {
 	case runtimeapi.NamespaceMode_NODE:
 		// The host's PID namespace: no entry.
 	}
+	if in.Pod.UserNSPath != "" {
+		// The mappings are read from the pinned namespace by libcontainer.
+		ns = append(ns, specs.LinuxNamespace{Type: specs.UserNamespace, Path: in.Pod.UserNSPath})
+	}
 	return ns, nil
+}
+
+// usernsField is the container config field of its user namespace option.
+const usernsField = "linux.security_context.namespace_options.userns_options"
+
+// CheckUserNS checks a container's user namespace option against its pod:
+// containers run in their pod's user namespace, so the option, if given,
+// must name the pod's (mode POD with the pod's mappings, or NODE for a pod
+// in the host's), and mounts may carry ID mappings only in a pod user
+// namespace.
+func CheckUserNS(cfg *runtimeapi.ContainerConfig, pod *state.Sandbox) error {
+	u := cfg.GetLinux().GetSecurityContext().GetNamespaceOptions().GetUsernsOptions()
+	podMode := runtimeapi.NamespaceMode_NODE
+	if pod.UserNSPath != "" {
+		podMode = runtimeapi.NamespaceMode_POD
+	}
+	if u != nil {
+		if u.GetMode() != podMode {
+			return errdefs.InvalidArgument("%s.mode is %s but pod %s uses %s: a container runs in its pod's user namespace", usernsField, u.GetMode(), pod.ID, podMode)
+		}
+		if podMode == runtimeapi.NamespaceMode_POD &&
+			(!sameMappings(u.GetUids(), pod.UIDMappings) || !sameMappings(u.GetGids(), pod.GIDMappings)) {
+			return errdefs.InvalidArgument("%s: uids and gids differ from the mappings of pod %s", usernsField, pod.ID)
+		}
+	}
+	if podMode == runtimeapi.NamespaceMode_POD {
+		return nil
+	}
+	for i, m := range cfg.GetMounts() {
+		if len(m.GetUidMappings()) > 0 || len(m.GetGidMappings()) > 0 {
+			return errdefs.InvalidArgument("mounts[%d]: uid_mappings and gid_mappings need a pod user namespace; pod %s uses the host's", i, pod.ID)
+		}
+	}
+	return nil
+}
+
+func sameMappings(cri []*runtimeapi.IDMapping, pod []state.IDMapping) bool {
+	if len(cri) != len(pod) {
+		return false
+	}
+	for i, m := range cri {
+		if m.GetContainerId() != pod[i].ContainerID || m.GetHostId() != pod[i].HostID || m.GetLength() != pod[i].Size {
+			return false
+		}
+	}
+	return true
 }

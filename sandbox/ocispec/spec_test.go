@@ -5,6 +5,7 @@ import (
 	"os"
 	"path/filepath"
 	"reflect"
+	"slices"
 	"strings"
 	"testing"
 
@@ -328,5 +329,110 @@ func TestHugepageLimits(t *testing.T) {
 		if got := len(res.HugepageLimits); got != map[bool]int{false: 0, true: 1}[hugetlb] {
 			t.Errorf("hugetlb controller %v: %d limits", hugetlb, got)
 		}
+	}
+}
+
+func TestCheckUserNS(t *testing.T) {
+	podMaps := []state.IDMapping{{HostID: 65536, Size: 65536}}
+	userPod := &state.Sandbox{ID: "p1", UserNSPath: "/run/crib/pods/p1/ns/user", UIDMappings: podMaps, GIDMappings: podMaps}
+	hostPod := &state.Sandbox{ID: "p2"}
+	cri := []*runtimeapi.IDMapping{{ContainerId: 0, HostId: 65536, Length: 65536}}
+	other := []*runtimeapi.IDMapping{{ContainerId: 0, HostId: 131072, Length: 65536}}
+	cfg := func(u *runtimeapi.UserNamespace, mounts ...*runtimeapi.Mount) *runtimeapi.ContainerConfig {
+		return &runtimeapi.ContainerConfig{Mounts: mounts, Linux: &runtimeapi.LinuxContainerConfig{
+			SecurityContext: &runtimeapi.LinuxContainerSecurityContext{NamespaceOptions: &runtimeapi.NamespaceOption{UsernsOptions: u}},
+		}}
+	}
+	podNS := &runtimeapi.UserNamespace{Mode: runtimeapi.NamespaceMode_POD, Uids: cri, Gids: cri}
+	nodeNS := &runtimeapi.UserNamespace{Mode: runtimeapi.NamespaceMode_NODE}
+	idmapped := &runtimeapi.Mount{ContainerPath: "/data", HostPath: "/tmp", UidMappings: cri, GidMappings: cri}
+	tests := []struct {
+		name    string
+		cfg     *runtimeapi.ContainerConfig
+		pod     *state.Sandbox
+		wantErr string
+	}{
+		{"pod's own", cfg(podNS, idmapped), userPod, ""},
+		{"unset in a user namespace pod", cfg(nil), userPod, ""},
+		{"node in a host pod", cfg(nodeNS), hostPod, ""},
+		{"unset in a host pod", cfg(nil), hostPod, ""},
+		{"node in a user namespace pod", cfg(nodeNS), userPod, "mode is NODE but pod p1 uses POD"},
+		{"pod in a host pod", cfg(podNS), hostPod, "mode is POD but pod p2 uses NODE"},
+		{"other mappings", cfg(&runtimeapi.UserNamespace{Mode: runtimeapi.NamespaceMode_POD, Uids: cri, Gids: other}), userPod, "differ from the mappings of pod p1"},
+		{"idmapped mount in a host pod", cfg(nil, idmapped), hostPod, "mounts[0]: uid_mappings and gid_mappings need a pod user namespace"},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			err := CheckUserNS(tc.cfg, tc.pod)
+			if tc.wantErr == "" {
+				if err != nil {
+					t.Fatal(err)
+				}
+				return
+			}
+			if !errors.Is(err, errdefs.ErrInvalidArgument) || !strings.Contains(err.Error(), tc.wantErr) {
+				t.Fatalf("got %v, want InvalidArgument containing %q", err, tc.wantErr)
+			}
+		})
+	}
+}
+
+func TestBuildInPodUserNS(t *testing.T) {
+	cri := []*runtimeapi.IDMapping{{ContainerId: 0, HostId: 65536, Length: 65536}}
+	cfg := &runtimeapi.ContainerConfig{
+		Command: []string{"/bin/true"},
+		Mounts: []*runtimeapi.Mount{
+			{ContainerPath: "/data", HostPath: t.TempDir(), UidMappings: cri, GidMappings: cri},
+			{ContainerPath: "/plain", HostPath: t.TempDir()},
+		},
+	}
+	in := testInput(t, cfg, imgspec.ImageConfig{Volumes: map[string]struct{}{"/vol": {}}})
+	in.VolumeDir = "/var/lib/crib/pods/p1/c1-volumes"
+	in.Pod.UserNSPath = "/run/crib/pods/p1/ns/user"
+	spec, err := Build(in)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var userns string
+	for _, ns := range spec.Linux.Namespaces {
+		if ns.Type == specs.UserNamespace {
+			userns = ns.Path
+		}
+	}
+	if userns != in.Pod.UserNSPath {
+		t.Errorf("user namespace %q, want the pod's %q", userns, in.Pod.UserNSPath)
+	}
+	if spec.Linux.UIDMappings != nil || spec.Linux.GIDMappings != nil {
+		t.Errorf("spec carries mappings besides the namespace path: %v %v", spec.Linux.UIDMappings, spec.Linux.GIDMappings)
+	}
+	want := []specs.LinuxIDMapping{{ContainerID: 0, HostID: 65536, Size: 65536}}
+	seen := map[string]bool{}
+	for _, m := range spec.Mounts {
+		seen[m.Destination] = true
+		idmap := slices.Contains(m.Options, "idmap")
+		switch m.Destination {
+		case "/data":
+			if !reflect.DeepEqual(m.UIDMappings, want) || !reflect.DeepEqual(m.GIDMappings, want) || idmap {
+				t.Errorf("/data: mappings %v %v options %v, want the request's mappings", m.UIDMappings, m.GIDMappings, m.Options)
+			}
+		case "/plain":
+			if m.UIDMappings != nil || idmap {
+				t.Errorf("/plain is idmapped, but the request did not ask: %+v", m)
+			}
+		case "/etc/hosts", "/etc/resolv.conf", "/etc/hostname", "/dev/shm", "/vol":
+			if !idmap {
+				t.Errorf("%s is crib's own bind but not idmapped to the pod: %v", m.Destination, m.Options)
+			}
+		}
+	}
+	for _, d := range []string{"/data", "/plain", "/etc/hosts", "/etc/resolv.conf", "/etc/hostname", "/dev/shm", "/vol"} {
+		if !seen[d] {
+			t.Errorf("no mount at %s", d)
+		}
+	}
+
+	cfg.Mounts[0].GidMappings = nil
+	if _, err := Build(in); !errors.Is(err, errdefs.ErrInvalidArgument) || !strings.Contains(err.Error(), "mounts[0]: uid_mappings and gid_mappings go together") {
+		t.Errorf("mount with UID mappings only: got %v, want InvalidArgument", err)
 	}
 }

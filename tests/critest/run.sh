@@ -39,6 +39,7 @@ done
 # Short: cribd puts unix sockets under run_dir/pods/<64-hex id>/, and a
 # socket path has at most 107 bytes.
 tmp=$(mktemp -d /tmp/crib-ct.XXXXXX)
+chmod 0711 "$tmp" # pods in user namespaces must reach their root filesystems below it
 sock=$tmp/run/crib.sock
 cgroup_parent=/crib-critest-$(basename "$tmp" | cut -d. -f2)
 mkdir -p "$tmp/net.d" "$tmp/ipam"
