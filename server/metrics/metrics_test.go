@@ -10,7 +10,6 @@ import (
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
-	dto "github.com/prometheus/client_model/go"
 	"github.com/sirupsen/logrus"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
@@ -18,49 +17,8 @@ import (
 
 	apishim "github.com/crib-runtime/crib/api/shim"
 	"github.com/crib-runtime/crib/sandbox"
+	"github.com/crib-runtime/crib/server/metrics/metricstest"
 )
-
-// sample is one series' value: a gauge's or counter's value, or a
-// histogram's sample count.
-func sample(t *testing.T, g prometheus.Gatherer, name string, labels map[string]string) (float64, bool) {
-	t.Helper()
-	fams, err := g.Gather()
-	if err != nil {
-		t.Fatalf("gather: %v", err)
-	}
-	for _, f := range fams {
-		if f.GetName() != name {
-			continue
-		}
-		for _, m := range f.GetMetric() {
-			if !hasLabels(m, labels) {
-				continue
-			}
-			switch {
-			case m.Gauge != nil:
-				return m.GetGauge().GetValue(), true
-			case m.Counter != nil:
-				return m.GetCounter().GetValue(), true
-			case m.Histogram != nil:
-				return float64(m.GetHistogram().GetSampleCount()), true
-			}
-		}
-	}
-	return 0, false
-}
-
-func hasLabels(m *dto.Metric, want map[string]string) bool {
-	have := map[string]string{}
-	for _, l := range m.GetLabel() {
-		have[l.GetName()] = l.GetValue()
-	}
-	for k, v := range want {
-		if have[k] != v {
-			return false
-		}
-	}
-	return len(have) == len(want)
-}
 
 func newTestMetrics(t *testing.T) (*Metrics, *prometheus.Registry) {
 	t.Helper()
@@ -111,14 +69,14 @@ func TestUnaryInterceptorCountsByCode(t *testing.T) {
 		_, _ = icpt(context.Background(), nil, info, func(context.Context, any) (any, error) { return nil, res })
 	}
 	for code, want := range map[string]float64{"OK": 1, "NotFound": 2, "Unknown": 1} {
-		got, _ := sample(t, reg, "crib_grpc_requests_total", map[string]string{
+		got, _ := metricstest.Sample(t, reg, "crib_grpc_requests_total", map[string]string{
 			"service": "runtime.v1.RuntimeService", "method": "PodSandboxStatus", "code": code,
 		})
 		if got != want {
 			t.Errorf("requests_total{code=%s} = %v, want %v", code, got, want)
 		}
 	}
-	got, _ := sample(t, reg, "crib_grpc_request_duration_seconds", map[string]string{
+	got, _ := metricstest.Sample(t, reg, "crib_grpc_request_duration_seconds", map[string]string{
 		"service": "runtime.v1.RuntimeService", "method": "PodSandboxStatus",
 	})
 	if got != float64(len(results)) {
@@ -131,7 +89,7 @@ func TestStreamInterceptorCountsByCode(t *testing.T) {
 	icpt := m.StreamInterceptor()
 	info := &grpc.StreamServerInfo{FullMethod: "/runtime.v1.RuntimeService/GetContainerEvents", IsServerStream: true}
 	_ = icpt(nil, nil, info, func(any, grpc.ServerStream) error { return status.Error(codes.Canceled, "gone") })
-	got, _ := sample(t, reg, "crib_grpc_requests_total", map[string]string{
+	got, _ := metricstest.Sample(t, reg, "crib_grpc_requests_total", map[string]string{
 		"service": "runtime.v1.RuntimeService", "method": "GetContainerEvents", "code": "Canceled",
 	})
 	if got != 1 {
@@ -158,7 +116,7 @@ func TestObserveCNIAndPull(t *testing.T) {
 		{"crib_image_pull_duration_seconds", map[string]string{"result": "error"}, 1},
 		{"crib_image_pull_bytes_total", nil, 1024},
 	} {
-		if got, _ := sample(t, reg, tc.name, tc.labels); got != tc.want {
+		if got, _ := metricstest.Sample(t, reg, tc.name, tc.labels); got != tc.want {
 			t.Errorf("%s%v = %v, want %v", tc.name, tc.labels, got, tc.want)
 		}
 	}
@@ -212,7 +170,7 @@ func TestInventoryGauges(t *testing.T) {
 			}
 			for name, want := range map[string]map[string]float64{"crib_pods": tc.pods, "crib_containers": tc.containers} {
 				for state, v := range want {
-					got, ok := sample(t, reg, name, map[string]string{"state": state})
+					got, ok := metricstest.Sample(t, reg, name, map[string]string{"state": state})
 					if !ok || got != v {
 						t.Errorf("%s{state=%q} = %v (present %v), want %v", name, state, got, ok, v)
 					}

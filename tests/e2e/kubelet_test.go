@@ -11,7 +11,6 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
-	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -43,10 +42,7 @@ type Kubelet struct {
 	ReadOnlyPort int
 	HealthzPort  int
 
-	mu     sync.Mutex
-	cmd    *exec.Cmd
-	exited chan struct{}
-	err    error
+	proc *harness.Process // nil before Start
 }
 
 // startEnv starts the registry, cribd and kubelet. Cleanup runs in reverse:
@@ -183,11 +179,6 @@ evictionHard:
 // Start starts kubelet and waits for /healthz.
 func (k *Kubelet) Start() {
 	k.t.Helper()
-	logf, err := os.OpenFile(k.LogPath, os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o644)
-	if err != nil {
-		k.t.Fatal(err)
-	}
-	fmt.Fprintf(logf, "===== e2e: starting kubelet at %s =====\n", time.Now().Format(time.RFC3339Nano))
 	args := []string{kubeletPath(),
 		"--config", k.ConfigPath,
 		"--root-dir", filepath.Join(k.Dir, "root"),
@@ -203,31 +194,15 @@ func (k *Kubelet) Start() {
 		// namespace that still receives the host's mounts) gets past it.
 		args = append([]string{"unshare", "--mount", "--propagation", "slave", "sh", "-c",
 			`mount -t tmpfs -o ro,size=4k none /sys/kernel/mm/hugepages && exec "$@"`, "kubelet"}, args...)
-		fmt.Fprintf(logf, "===== e2e: CRIB_E2E_HIDE_HUGEPAGES set: kubelet sees no hugepage sizes =====\n")
-	}
-	cmd := exec.Command(args[0], args[1:]...)
-	cmd.Stdout, cmd.Stderr = logf, logf
-	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
-	if err := cmd.Start(); err != nil {
-		logf.Close()
-		k.t.Fatalf("start kubelet: %v", err)
-	}
-	exited := make(chan struct{})
-	k.mu.Lock()
-	k.cmd, k.exited = cmd, exited
-	k.mu.Unlock()
-	go func() {
-		err := cmd.Wait()
-		logf.Close()
-		k.mu.Lock()
-		k.err = err
-		k.mu.Unlock()
-		close(exited)
-	}()
-	eventually(k.t, 60*time.Second, "kubelet /healthz", func() (bool, string) {
-		if isClosed(exited) {
-			k.t.Fatalf("kubelet exited during start: %v\n%s", k.err, tail(readFile(k.LogPath), 60))
+		logf, err := os.OpenFile(k.LogPath, os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o644)
+		if err != nil {
+			k.t.Fatal(err)
 		}
+		fmt.Fprintf(logf, "===== e2e: CRIB_E2E_HIDE_HUGEPAGES set: kubelet sees no hugepage sizes =====\n")
+		logf.Close()
+	}
+	k.proc = harness.StartProcess(k.t, "kubelet", exec.Command(args[0], args[1:]...), k.LogPath)
+	k.proc.WaitReady(k.t, 60*time.Second, "kubelet /healthz", func() (bool, string) {
 		resp, err := http.Get(fmt.Sprintf("http://127.0.0.1:%d/healthz", k.HealthzPort))
 		if err != nil {
 			return false, err.Error()
@@ -240,33 +215,16 @@ func (k *Kubelet) Start() {
 
 // Stop sends SIGTERM, then SIGKILL after 20s.
 func (k *Kubelet) Stop() {
-	k.mu.Lock()
-	cmd, exited := k.cmd, k.exited
-	k.mu.Unlock()
-	if cmd == nil {
-		return
+	if k.proc != nil {
+		k.proc.Stop(k.t, 20*time.Second)
 	}
-	_ = cmd.Process.Signal(syscall.SIGTERM)
-	select {
-	case <-exited:
-	case <-time.After(20 * time.Second):
-		k.t.Errorf("kubelet did not exit within 20s of SIGTERM; killing it")
-		_ = cmd.Process.Kill()
-		<-exited
-	}
-	k.mu.Lock()
-	k.cmd = nil
-	k.mu.Unlock()
 }
 
 func (k *Kubelet) cleanup() {
-	k.mu.Lock()
-	crashed := k.cmd != nil && isClosed(k.exited)
-	k.mu.Unlock()
+	crashed := k.proc != nil && k.proc.Crashed()
 	if crashed {
-		k.t.Errorf("kubelet exited during the test: %v", k.err)
-	}
-	if !crashed {
+		k.t.Errorf("kubelet exited during the test: %v", k.proc.ExitErr())
+	} else {
 		k.drain()
 	}
 	k.Stop()
@@ -290,8 +248,8 @@ func (k *Kubelet) cleanup() {
 			_ = os.Remove(d)
 		}
 	}
-	if k.t.Failed() {
-		k.t.Logf("kubelet log (%s, last 600 lines):\n%s", k.LogPath, tail(readFile(k.LogPath), 600))
+	if k.proc != nil {
+		k.proc.LogOnFailure(k.t, 600)
 	}
 }
 

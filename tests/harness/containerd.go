@@ -43,9 +43,8 @@ type Containerd struct {
 	Bridge       string
 	SubnetPrefix string // "10.87.<n>."
 
-	cmd    *exec.Cmd
-	exited chan struct{}
-	conn   *grpc.ClientConn
+	proc *Process
+	conn *grpc.ClientConn
 
 	hadRunDir bool // /run/containerd existed before the start
 }
@@ -132,30 +131,16 @@ func StartContainerd(t testing.TB, opts ContainerdOptions) *Containerd {
 	}
 	d.write(d.ConfigPath, d.config())
 
-	logf, err := os.Create(d.LogPath)
-	if err != nil {
-		t.Fatal(err)
-	}
 	cmd := exec.Command(filepath.Join(bin, "containerd"), "--config", d.ConfigPath)
-	cmd.Stdout, cmd.Stderr = logf, logf
 	cmd.Env = append(os.Environ(), "PATH="+bin+":/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin")
-	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
-	if err := cmd.Start(); err != nil {
-		logf.Close()
-		t.Fatalf("start containerd: %v", err)
-	}
-	d.cmd, d.exited = cmd, make(chan struct{})
-	go func() { _ = cmd.Wait(); logf.Close(); close(d.exited) }()
+	d.proc = StartProcess(t, "containerd", cmd, d.LogPath)
 
 	d.conn, err = grpc.NewClient("unix://"+d.Socket, grpc.WithTransportCredentials(insecure.NewCredentials()))
 	if err != nil {
 		t.Fatal(err)
 	}
 	rt := d.Runtime()
-	Eventually(t, 30*time.Second, "containerd's CRI reports RuntimeReady and NetworkReady", func() (bool, string) {
-		if IsClosed(d.exited) {
-			t.Fatalf("containerd exited during start:\n%s", Tail(d.Log(), 40))
-		}
+	d.proc.WaitReady(t, 30*time.Second, "containerd's CRI reports RuntimeReady and NetworkReady", func() (bool, string) {
 		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
 		defer cancel()
 		st, err := rt.Status(ctx, &runtimeapi.StatusRequest{})
@@ -254,13 +239,10 @@ func (d *Containerd) Images() runtimeapi.ImageServiceClient {
 }
 
 // PID is containerd's process ID.
-func (d *Containerd) PID() int { return d.cmd.Process.Pid }
+func (d *Containerd) PID() int { return d.proc.PID() }
 
 // Log returns containerd's log so far.
-func (d *Containerd) Log() string {
-	b, _ := os.ReadFile(d.LogPath)
-	return string(b)
-}
+func (d *Containerd) Log() string { return ReadFile(d.LogPath) }
 
 // ShimPIDs are the running containerd-shim-runc-v2 processes serving this
 // containerd (their command line names its socket).
@@ -295,7 +277,7 @@ func allPIDs() []int {
 // test failure, and is removed.
 func (d *Containerd) cleanup() {
 	t := d.t
-	if d.cmd != nil && !IsClosed(d.exited) {
+	if d.proc != nil && d.proc.Running() {
 		rt := d.Runtime()
 		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 		if pods, err := rt.ListPodSandbox(ctx, &runtimeapi.ListPodSandboxRequest{}); err == nil {
@@ -311,16 +293,9 @@ func (d *Containerd) cleanup() {
 			t.Errorf("containerd cleanup: ListPodSandbox: %v", err)
 		}
 		cancel()
-		_ = d.cmd.Process.Signal(syscall.SIGTERM)
-		select {
-		case <-d.exited:
-		case <-time.After(15 * time.Second):
-			t.Errorf("containerd did not exit within 15s of SIGTERM; killing it")
-			_ = d.cmd.Process.Kill()
-			<-d.exited
-		}
-	} else if d.cmd != nil {
-		t.Errorf("containerd exited during the test")
+		d.proc.Stop(t, 15*time.Second)
+	} else if d.proc != nil {
+		t.Errorf("containerd exited during the test: %v", d.proc.ExitErr())
 	}
 	if d.conn != nil {
 		d.conn.Close()
@@ -338,8 +313,8 @@ func (d *Containerd) cleanup() {
 	if len(leaked) > 0 {
 		t.Errorf("containerd left behind:\n  %s", strings.Join(leaked, "\n  "))
 	}
-	if t.Failed() {
-		t.Logf("containerd log (%s, last 200 lines):\n%s", d.LogPath, Tail(d.Log(), 200))
+	if d.proc != nil {
+		d.proc.LogOnFailure(t, 200)
 	}
 	if !keepDirs() {
 		if err := os.RemoveAll(d.Dir); err != nil {

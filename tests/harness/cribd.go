@@ -35,10 +35,8 @@ type Cribd struct {
 	Bridge       string
 	Network      Network
 
-	mu      sync.Mutex
-	cmd     *exec.Cmd
-	exited  chan struct{}
-	exitErr error
+	mu   sync.Mutex
+	proc *Process // the last cribd started; nil before the first
 
 	baseline Snapshot // taken before cribd first starts
 }
@@ -197,55 +195,15 @@ func (h *Cribd) Start() {
 	if h.Running() {
 		h.t.Fatal("cribd already running")
 	}
-	h.mu.Lock()
-	logf, err := os.OpenFile(h.LogPath, os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o644)
-	if err != nil {
-		h.mu.Unlock()
-		h.t.Fatal(err)
-	}
-	fmt.Fprintf(logf, "===== harness: starting cribd at %s =====\n", time.Now().Format(time.RFC3339Nano))
 	cmd := exec.Command(filepath.Join(BinDir(), "cribd"), "--config", h.ConfigPath, "--log-level", "debug")
-	cmd.Stdout = logf
-	cmd.Stderr = logf
-	// Its own process group, so a test's kill hits cribd alone and ^C on
-	// the test does not reach it before cleanup.
-	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
-	if err := cmd.Start(); err != nil {
-		logf.Close()
-		h.mu.Unlock()
-		h.t.Fatalf("start cribd: %v", err)
-	}
-	exited := make(chan struct{})
-	h.cmd, h.exited = cmd, exited
+	p := StartProcess(h.t, "cribd", cmd, h.LogPath)
+	h.mu.Lock()
+	h.proc = p
 	h.mu.Unlock()
-	go func() {
-		err := cmd.Wait()
-		logf.Close()
-		h.mu.Lock()
-		h.exitErr = err
-		h.mu.Unlock()
-		close(exited)
-	}()
-
-	deadline := time.Now().Add(20 * time.Second)
-	for {
-		select {
-		case <-exited:
-			h.mu.Lock()
-			h.cmd = nil
-			err := h.exitErr
-			h.mu.Unlock()
-			h.t.Fatalf("cribd exited during start: %v\n%s", err, Tail(h.Log(), 40))
-		default:
-		}
-		if _, _, err := h.CrictlRaw("version"); err == nil {
-			return
-		}
-		if time.Now().After(deadline) {
-			h.t.Fatalf("cribd did not answer Version on %s within 20s", h.Socket)
-		}
-		time.Sleep(100 * time.Millisecond)
-	}
+	p.WaitReady(h.t, 20*time.Second, "cribd answers Version on "+h.Socket, func() (bool, string) {
+		_, e, err := h.CrictlRaw("version")
+		return err == nil, fmt.Sprintf("%v: %s", err, e)
+	})
 }
 
 // Kill sends SIGKILL to cribd and waits for it to die.
@@ -257,48 +215,36 @@ func (h *Cribd) Kill() {
 // Stop asks cribd to exit (SIGTERM), then kills it after 15s.
 func (h *Cribd) Stop() {
 	h.t.Helper()
-	if !h.Signal(syscall.SIGTERM, 15*time.Second) {
-		h.t.Errorf("cribd did not exit within 15s of SIGTERM; killing it")
-		h.Signal(syscall.SIGKILL, 10*time.Second)
+	if p := h.process(); p != nil {
+		p.Stop(h.t, 15*time.Second)
 	}
 }
 
 // Signal sends sig to cribd and waits up to wait for it to exit; it
 // reports whether cribd is gone.
 func (h *Cribd) Signal(sig syscall.Signal, wait time.Duration) bool {
-	h.mu.Lock()
-	cmd, exited := h.cmd, h.exited
-	h.mu.Unlock()
-	if cmd == nil {
-		return true
-	}
-	_ = cmd.Process.Signal(sig)
-	select {
-	case <-exited:
-		h.mu.Lock()
-		h.cmd = nil
-		h.mu.Unlock()
-		return true
-	case <-time.After(wait):
-		return false
-	}
+	p := h.process()
+	return p == nil || p.Signal(sig, wait)
 }
 
 // Running reports whether cribd is running.
 func (h *Cribd) Running() bool {
-	h.mu.Lock()
-	defer h.mu.Unlock()
-	return h.cmd != nil && !IsClosed(h.exited)
+	p := h.process()
+	return p != nil && p.Running()
 }
 
 // PID is the running cribd's process ID, 0 when none runs.
 func (h *Cribd) PID() int {
+	if p := h.process(); p != nil && p.Running() {
+		return p.PID()
+	}
+	return 0
+}
+
+func (h *Cribd) process() *Process {
 	h.mu.Lock()
 	defer h.mu.Unlock()
-	if h.cmd == nil {
-		return 0
-	}
-	return h.cmd.Process.Pid
+	return h.proc
 }
 
 // Log returns cribd's log so far.
@@ -309,12 +255,9 @@ func (h *Cribd) Log() string { return ReadFile(h.LogPath) }
 // the baseline, then removes whatever is left.
 func (h *Cribd) cleanup() {
 	t := h.t
-	h.mu.Lock()
-	crashed := h.cmd != nil && IsClosed(h.exited)
-	exitErr := h.exitErr
-	h.mu.Unlock()
-	if crashed {
-		t.Errorf("cribd exited during the test: %v", exitErr)
+	p := h.process()
+	if p != nil && p.Crashed() {
+		t.Errorf("cribd exited during the test: %v", p.ExitErr())
 	}
 	if h.Running() {
 		if out, _, err := h.CrictlRaw("pods", "-q"); err == nil {
@@ -334,8 +277,8 @@ func (h *Cribd) cleanup() {
 	h.CheckLeaks(t, h.baseline, "after cribd stopped")
 	h.ForceCleanup()
 
-	if t.Failed() {
-		t.Logf("cribd log (%s, last 2000 lines):\n%s", h.LogPath, Tail(h.Log(), 2000))
+	if p != nil {
+		p.LogOnFailure(t, 2000)
 	}
 	if !keepDirs() {
 		if err := os.RemoveAll(h.Dir); err != nil {

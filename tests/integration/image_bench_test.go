@@ -8,7 +8,6 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
-	"sort"
 	"strings"
 	"testing"
 	"time"
@@ -36,8 +35,8 @@ func TestBenchImagePull(t *testing.T) {
 			took = append(took, time.Since(begin))
 		}
 	}
-	sort.Slice(took, func(i, j int) bool { return took[i] < took[j] })
-	t.Logf("PullImage busybox (remove, then pull) p50 of %d: %s (all: %v)", len(took), took[len(took)/2], took)
+	benchReport(fmt.Sprintf("PullImage busybox (remove, then pull) (n=%d after 1 warm-up): p50 %s  min %s  max %s\n",
+		len(took), pct(took, 50), pct(took, 1), pct(took, 100)))
 }
 
 // benchImages is how many images TestBenchListImages stores.
@@ -88,9 +87,9 @@ func TestBenchListImages(t *testing.T) {
 				d, _ := list()
 				took = append(took, d)
 			}
-			sort.Slice(took, func(i, j int) bool { return took[i] < took[j] })
-			t.Logf("ListImages, %s (%d images, %d names): first %s, then p50 of %d %s (min %s, max %s); cribd import of them took %s",
-				tc.name, n, len(tc.tags)*len(tc.tags[0]), first, len(took), took[len(took)/2], took[0], took[len(took)-1], imported.Round(time.Millisecond))
+			benchReport(fmt.Sprintf("ListImages, %s (%d images, %d names): first %s, then (n=%d) p50 %s  min %s  max %s; cribd import of them took %s\n",
+				tc.name, n, len(tc.tags)*len(tc.tags[0]), first.Round(100*time.Microsecond), len(took),
+				pct(took, 50), pct(took, 1), pct(took, 100), imported.Round(time.Millisecond)))
 		})
 	}
 }

@@ -18,6 +18,8 @@ import (
 	"github.com/prometheus/common/model"
 	"google.golang.org/grpc/codes"
 	runtimeapi "k8s.io/cri-api/pkg/apis/runtime/v1"
+
+	"github.com/crib-runtime/crib/server/metrics/metricstest"
 )
 
 // metricsAddrRE finds the address cribd logs when its metrics server is up.
@@ -43,40 +45,11 @@ func scrape(t *testing.T, addr string) map[string]*dto.MetricFamily {
 	return fams
 }
 
-// value is a series' value (a histogram's sample count) and whether the
-// series exists; labels must match exactly.
-func value(fams map[string]*dto.MetricFamily, name string, labels map[string]string) (float64, bool) {
-	f := fams[name]
-	if f == nil {
-		return 0, false
-	}
-next:
-	for _, m := range f.GetMetric() {
-		if len(m.GetLabel()) != len(labels) {
-			continue
-		}
-		for _, l := range m.GetLabel() {
-			if labels[l.GetName()] != l.GetValue() {
-				continue next
-			}
-		}
-		switch {
-		case m.Gauge != nil:
-			return m.GetGauge().GetValue(), true
-		case m.Counter != nil:
-			return m.GetCounter().GetValue(), true
-		case m.Histogram != nil:
-			return float64(m.GetHistogram().GetSampleCount()), true
-		}
-	}
-	return 0, false
-}
-
 // wantSeries checks each series in want (name{labels} → value) is in fams.
 func wantSeries(t *testing.T, stage string, fams map[string]*dto.MetricFamily, want []series) {
 	t.Helper()
 	for _, s := range want {
-		got, ok := value(fams, s.name, s.labels)
+		got, ok := metricstest.Value(fams, s.name, s.labels)
 		if !ok {
 			t.Errorf("%s: no series %s%v", stage, s.name, s.labels)
 		} else if got != s.value {
@@ -127,7 +100,7 @@ func TestMetrics(t *testing.T) {
 		{"crib_containers", state("running"), 0},
 		{"crib_image_pull_bytes_total", nil, 0},
 	})
-	if _, ok := value(fams, "go_goroutines", nil); !ok {
+	if _, ok := metricstest.Value(fams, "go_goroutines", nil); !ok {
 		t.Error("no go_goroutines: the Go collector is not registered")
 	}
 
@@ -156,10 +129,10 @@ func TestMetrics(t *testing.T) {
 		{"crib_cni_operation_duration_seconds", map[string]string{"operation": "ADD", "result": "success"}, 1},
 		{"crib_image_pull_duration_seconds", map[string]string{"result": "success"}, 1},
 	})
-	if b, _ := value(fams, "crib_image_pull_bytes_total", nil); b < 1000 {
+	if b, _ := metricstest.Value(fams, "crib_image_pull_bytes_total", nil); b < 1000 {
 		t.Errorf("crib_image_pull_bytes_total = %v after pulling busybox, want its blobs' size", b)
 	}
-	if _, ok := value(fams, "crib_grpc_requests_total", rpc("RunPodSandbox", "NotFound")); ok {
+	if _, ok := metricstest.Value(fams, "crib_grpc_requests_total", rpc("RunPodSandbox", "NotFound")); ok {
 		t.Error("a RunPodSandbox NotFound series exists though none failed")
 	}
 
@@ -176,8 +149,8 @@ func TestMetrics(t *testing.T) {
 	h.Crictl("rmp", podID)
 	eventually(t, 10*time.Second, "no pods counted", func() (bool, string) {
 		fams := scrape(t, addr)
-		pods, _ := value(fams, "crib_pods", state("notready"))
-		ctrs, _ := value(fams, "crib_containers", state("exited"))
+		pods, _ := metricstest.Value(fams, "crib_pods", state("notready"))
+		ctrs, _ := metricstest.Value(fams, "crib_containers", state("exited"))
 		return pods == 0 && ctrs == 0, fmt.Sprintf("notready pods %v, exited containers %v", pods, ctrs)
 	})
 }
