@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"path/filepath"
 
 	"golang.org/x/sys/unix"
 
@@ -19,6 +20,41 @@ import (
 func RecursiveReadOnlySupported() bool {
 	err := unix.MountSetattr(-1, "", unix.AT_EMPTY_PATH|unix.AT_RECURSIVE, &unix.MountAttr{Attr_set: unix.MOUNT_ATTR_RDONLY})
 	return !errors.Is(err, unix.ENOSYS)
+}
+
+// UserNamespacesSupported checks that pods can have user namespaces of
+// their own on this node: the pod's root, no one on the host, must be able
+// to search its way from / down to rootDir and runDir (which hold its root
+// filesystem, pause's and its pinned namespaces), and the kernel must make
+// idmapped mounts of rootDir's file system. It returns why not, or nil.
+func UserNamespacesSupported(rootDir, runDir string, holder []string) error {
+	for _, d := range []string{rootDir, runDir} {
+		if err := searchableByAll(d); err != nil {
+			return err
+		}
+	}
+	return IDMappedMountsSupported(rootDir, holder)
+}
+
+// searchableByAll checks that dir and each directory above it let others
+// search them (o+x).
+func searchableByAll(dir string) error {
+	dir, err := filepath.Abs(dir)
+	if err != nil {
+		return err
+	}
+	for d := dir; ; d = filepath.Dir(d) {
+		st, err := os.Stat(d)
+		if err != nil {
+			return err
+		}
+		if st.Mode().Perm()&0o001 == 0 {
+			return fmt.Errorf("%s is mode %#o: a pod's root could not reach its files below it (chmod o+x %s)", d, st.Mode().Perm(), d)
+		}
+		if d == "/" {
+			return nil
+		}
+	}
 }
 
 // IDMappedMountsSupported checks that this kernel can make idmapped mounts

@@ -2,6 +2,8 @@ package sandbox
 
 import (
 	"os"
+	"path/filepath"
+	"strings"
 	"testing"
 )
 
@@ -24,5 +26,31 @@ func TestIDMappedMountsSupported(t *testing.T) {
 	}
 	if err := IDMappedMountsSupported("/proc", holder); err == nil {
 		t.Error("/proc: idmapped mount reported supported")
+	}
+}
+
+func TestUserNamespacesSupported(t *testing.T) {
+	if os.Geteuid() != 0 {
+		t.Skip("needs root")
+	}
+	holder := []string{"sleep", "infinity"}
+	top, err := os.MkdirTemp("", "userns-") // 0700
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { os.RemoveAll(top) })
+	root := filepath.Join(top, "root")
+	if err := os.MkdirAll(root, 0o711); err != nil {
+		t.Fatal(err)
+	}
+	err = UserNamespacesSupported(root, root, holder)
+	if err == nil || !strings.Contains(err.Error(), top+" is mode 0700") {
+		t.Errorf("below a 0700 directory: got %v, want an error naming %s", err, top)
+	}
+	if err := os.Chmod(top, 0o711); err != nil {
+		t.Fatal(err)
+	}
+	if err := UserNamespacesSupported(root, root, holder); err != nil {
+		t.Errorf("below 0711 directories: %v", err)
 	}
 }

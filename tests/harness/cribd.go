@@ -79,6 +79,11 @@ func Start(t testing.TB, opts Options) *Cribd {
 	// Under /tmp whatever TMPDIR says: cribd puts unix sockets under
 	// run_dir/pods/<64-hex id>/, and a socket path has at most 107 bytes.
 	dir, err := os.MkdirTemp("/tmp", opts.Name+"-")
+	if err == nil {
+		// Root in a pod's user namespace is no one on the host and must
+		// search its way down to its root filesystem (cribd checks).
+		err = os.Chmod(dir, 0o711)
+	}
 	if err != nil {
 		t.Fatal(err)
 	}
