@@ -84,7 +84,12 @@ func TestPodUserNamespace(t *testing.T) {
 	pod := podConfig("userns")
 	pod["log_directory"] = filepath.Join(h.Dir, "logs")
 	nsOpts := map[string]any{"userns_options": usernsOptions()}
-	pod["linux"] = map[string]any{"security_context": map[string]any{"namespace_options": nsOpts}}
+	pod["linux"] = map[string]any{
+		"security_context": map[string]any{"namespace_options": nsOpts},
+		// Written by pause's init as root of the pod's user namespace,
+		// which owns the network namespace.
+		"sysctls": map[string]string{"net.ipv4.ip_unprivileged_port_start": "80"},
+	}
 	podID := h.RunPod(pod)
 
 	// The pod's namespaces belong to its user namespace; pause runs as
@@ -137,6 +142,7 @@ func TestPodUserNamespace(t *testing.T) {
 	idmap := []map[string]any{{"container_id": 0, "host_id": usernsHostID, "length": 65536}}
 	ctr := shellContainer("userns", strings.Join([]string{
 		"cat /proc/self/uid_map",
+		"echo port-start $(cat /proc/sys/net/ipv4/ip_unprivileged_port_start)",
 		"echo owners $(stat -c %u:%g / /bin/busybox /etc/hosts /mapped/owned /plain/owned)",
 		"touch /written && echo rootfs-writable",
 		"touch /mapped/new && echo mapped-writable",
@@ -157,6 +163,7 @@ func TestPodUserNamespace(t *testing.T) {
 	})
 	for _, want := range []string{
 		fmt.Sprintf("0 %d 65536", usernsHostID),
+		"port-start 80",
 		// The image's files, crib's /etc/hosts and the idmapped volume are
 		// root's; the plain volume's file is the overflow ID.
 		"owners 0:0 0:0 0:0 0:0 65534:65534",
