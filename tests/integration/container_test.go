@@ -278,6 +278,17 @@ func TestContainerOOM(t *testing.T) {
 
 // TestContainerBadInput: each bad request gets a clear error and leaves
 // nothing behind.
+// badContainerConfig is a valid busybox container config that mut spoils.
+func badContainerConfig(mut func(*runtimeapi.ContainerConfig)) *runtimeapi.ContainerConfig {
+	cfg := &runtimeapi.ContainerConfig{
+		Metadata: &runtimeapi.ContainerMetadata{Name: "bad"},
+		Image:    &runtimeapi.ImageSpec{Image: "busybox"},
+		Command:  []string{"true"},
+	}
+	mut(cfg)
+	return cfg
+}
+
 func TestContainerBadInput(t *testing.T) {
 	h, podID, pod := containerPod(t)
 	c := h.client()
@@ -285,15 +296,7 @@ func TestContainerBadInput(t *testing.T) {
 		Metadata:     &runtimeapi.PodSandboxMetadata{Name: "x", Namespace: "y", Uid: "z"},
 		LogDirectory: pod["log_directory"].(string),
 	}
-	base := func(mut func(*runtimeapi.ContainerConfig)) *runtimeapi.ContainerConfig {
-		cfg := &runtimeapi.ContainerConfig{
-			Metadata: &runtimeapi.ContainerMetadata{Name: "bad"},
-			Image:    &runtimeapi.ImageSpec{Image: "busybox"},
-			Command:  []string{"true"},
-		}
-		mut(cfg)
-		return cfg
-	}
+	base := badContainerConfig
 	tests := []struct {
 		name string
 		pod  string

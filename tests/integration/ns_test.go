@@ -40,20 +40,28 @@ func (h *Harness) pinPath(id, kind string) string {
 	return filepath.Join(h.RunDir, "pods", id, "ns", kind)
 }
 
-// nsPID returns the last NSpid of pid: its PID in its own PID namespace.
-func nsPID(t testing.TB, pid int) string {
+// procStatus returns the fields of the line of /proc/<pid>/status that
+// starts with key (e.g. "NSpid:"), without the key.
+func procStatus(t testing.TB, pid int, key string) []string {
 	t.Helper()
 	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", pid))
 	if err != nil {
 		t.Fatal(err)
 	}
 	for _, line := range strings.Split(string(b), "\n") {
-		if f := strings.Fields(line); len(f) > 1 && f[0] == "NSpid:" {
-			return f[len(f)-1]
+		if f := strings.Fields(line); len(f) > 1 && f[0] == key {
+			return f[1:]
 		}
 	}
-	t.Fatalf("/proc/%d/status has no NSpid line", pid)
-	return ""
+	t.Fatalf("/proc/%d/status has no %s line", pid, key)
+	return nil
+}
+
+// nsPID returns the last NSpid of pid: its PID in its own PID namespace.
+func nsPID(t testing.TB, pid int) string {
+	t.Helper()
+	f := procStatus(t, pid, "NSpid:")
+	return f[len(f)-1]
 }
 
 // TestPodNamespaces: pause has its own net, uts and ipc namespaces, the very

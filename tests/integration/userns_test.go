@@ -27,17 +27,7 @@ func usernsOptions() map[string]any {
 // hostUID is the host UID a process runs as (the real one, from status).
 func hostUID(t *testing.T, pid int) string {
 	t.Helper()
-	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", pid))
-	if err != nil {
-		t.Fatal(err)
-	}
-	for _, line := range strings.Split(string(b), "\n") {
-		if f := strings.Fields(line); len(f) > 1 && f[0] == "Uid:" {
-			return f[1]
-		}
-	}
-	t.Fatalf("/proc/%d/status has no Uid line", pid)
-	return ""
+	return procStatus(t, pid, "Uid:")[0]
 }
 
 // ownerNS is the user namespace that owns the namespace file at path.
@@ -219,15 +209,7 @@ func TestPodUserNamespaceBadInput(t *testing.T) {
 
 	podCfg := &runtimeapi.PodSandboxConfig{Metadata: &runtimeapi.PodSandboxMetadata{Name: "x", Namespace: "y", Uid: "z"}}
 	idmap := []*runtimeapi.IDMapping{{ContainerId: 0, HostId: usernsHostID, Length: 65536}}
-	base := func(mut func(*runtimeapi.ContainerConfig)) *runtimeapi.ContainerConfig {
-		cfg := &runtimeapi.ContainerConfig{
-			Metadata: &runtimeapi.ContainerMetadata{Name: "bad"},
-			Image:    &runtimeapi.ImageSpec{Image: "busybox"},
-			Command:  []string{"true"},
-		}
-		mut(cfg)
-		return cfg
-	}
+	base := badContainerConfig
 	tests := []struct {
 		name string
 		pod  string
