@@ -93,6 +93,11 @@ func StartContainerd(t testing.TB, opts ContainerdOptions) *Containerd {
 	}
 	// Short, under /tmp: the shim socket dir must be at most 42 bytes.
 	dir, err := os.MkdirTemp("/tmp", "crib-ctrd-")
+	if err == nil {
+		// As for cribd: a pod's root in its own user namespace must
+		// search its way down to its root filesystem.
+		err = os.Chmod(dir, 0o711)
+	}
 	if err != nil {
 		t.Fatal(err)
 	}
