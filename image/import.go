@@ -43,7 +43,8 @@ const (
 // annotation, else by org.opencontainers.image.ref.name when that is a
 // full reference rather than a bare tag). A name already on another image
 // moves to the imported one, as a pull does. The store is shared through
-// its own locks, so this works while cribd runs in another process.
+// its own locks, so this works while cribd runs in another process; the
+// import keeps cribd's sweeps of orphaned layers off until it ends.
 func (s *Service) Import(ctx context.Context, path string) ([]Imported, error) {
 	if _, err := os.Stat(path); err != nil {
 		return nil, errdefs.InvalidArgument("import %s: %v", path, err)
@@ -52,6 +53,11 @@ func (s *Service) Import(ctx context.Context, path string) ([]Imported, error) {
 	if err != nil {
 		return nil, err
 	}
+	release, err := s.holdForImport()
+	if err != nil {
+		return nil, err
+	}
+	defer release()
 	dockerReader, dockerErr := dockerarchive.NewReader(sys, path)
 	if dockerErr == nil {
 		defer func() { _ = dockerReader.Close() }()

@@ -1,12 +1,37 @@
 package image
 
 import (
+	"errors"
 	"fmt"
+	"os"
+	"path/filepath"
 	"sort"
 	"sync"
 
 	"github.com/sirupsen/logrus"
+	"golang.org/x/sys/unix"
 )
+
+// errLayersBusy: another process is creating layers; no sweep now.
+var errLayersBusy = errors.New("another process (cribd import) is adding layers to the store")
+
+// layersLock opens <graph root>/crib-layers.lock and flocks it with how
+// (LOCK_SH, or LOCK_EX|LOCK_NB); the returned func releases it.
+func (s *Service) layersLock(how int) (func(), error) {
+	path := filepath.Join(s.opts.GraphRoot, "crib-layers.lock")
+	f, err := os.OpenFile(path, os.O_RDWR|os.O_CREATE, 0o600)
+	if err != nil {
+		return nil, fmt.Errorf("open %s: %w", path, err)
+	}
+	if err := unix.Flock(int(f.Fd()), how); err != nil {
+		f.Close()
+		if errors.Is(err, unix.EWOULDBLOCK) {
+			return nil, errLayersBusy
+		}
+		return nil, fmt.Errorf("lock %s: %w", path, err)
+	}
+	return func() { f.Close() }, nil // closing drops the lock
+}
 
 // A pull that fails after some of its layers were committed leaves those
 // layers in the store with no image over them: the library stores each
@@ -15,10 +40,11 @@ import (
 // sweeps them: after a failed pull, once no pull or root filesystem
 // creation is in flight in this process, and at start (RemoveOrphanLayers).
 //
-// A sweep cannot see writes of another process sharing the store (a
-// `cribd import` running beside cribd): a layer such an import has just
-// committed, before its image record, looks orphaned. The window is one
-// layer's commit; the import then fails and can be run again.
+// A sweep cannot see the layers another process sharing the store (a
+// `cribd import` running beside cribd) has committed but not yet put under
+// an image. So an import holds <graph root>/crib-layers.lock shared while
+// it runs, and a sweep takes it exclusively without waiting: while an
+// import runs, the sweep is put off to the next failure or start.
 
 // layerGate serialises sweeps with the operations that create layers
 // before anything refers to them.
@@ -50,24 +76,46 @@ func (g *layerGate) leave(failed bool, sweep func()) {
 }
 
 // RemoveOrphanLayers deletes the layers no image or container refers to.
-// cribd calls it at start, before serving; it must not run while another
-// process writes to the store.
+// cribd calls it at start, before serving. While a `cribd import` runs it
+// removes nothing and says so in the log.
 func (s *Service) RemoveOrphanLayers() error {
 	s.layers.mu.Lock()
 	defer s.layers.mu.Unlock()
-	return s.removeOrphanLayers()
+	err := s.removeOrphanLayers()
+	if errors.Is(err, errLayersBusy) {
+		s.log.WithError(err).Info("orphaned layers are left for the next start")
+		return nil
+	}
+	return err
 }
 
 // sweepAfterFailure is the gate's sweep: errors are logged, not returned,
-// since the failed pull has its own error to report.
+// since the failed pull has its own error to report. A sweep put off by
+// an import is asked for again.
 func (s *Service) sweepAfterFailure() {
-	if err := s.removeOrphanLayers(); err != nil {
+	err := s.removeOrphanLayers()
+	switch {
+	case errors.Is(err, errLayersBusy):
+		s.layers.dirty = true
+		s.log.WithError(err).Info("layers left by a failed pull are removed after the next one")
+	case err != nil:
 		s.log.WithError(err).Warn("removing layers left by a failed pull")
 	}
 }
 
+// holdForImport keeps sweeps (of any process) off the store while an
+// import adds layers; the returned func ends it.
+func (s *Service) holdForImport() (func(), error) {
+	return s.layersLock(unix.LOCK_SH)
+}
+
 // removeOrphanLayers does the sweep; the caller holds the gate.
 func (s *Service) removeOrphanLayers() error {
+	unlock, err := s.layersLock(unix.LOCK_EX | unix.LOCK_NB)
+	if err != nil {
+		return err
+	}
+	defer unlock()
 	layers, err := s.store.Layers()
 	if err != nil {
 		return fmt.Errorf("list layers: %w", err)
