@@ -109,13 +109,53 @@ ExecSync true (n=%d): p50 %s  p99 %s
 		pct(ready, 50), pct(ready, 99), benchHeld, burst.Round(time.Millisecond),
 		benchHeld, perPod, float64(cribdGrowth)/1024, float64(shims)/1024, benchHeld, float64(pauses)/float64(benchHeld),
 		len(execs), pct(execs, 50), pct(execs, 99))
-	fmt.Print(report)
-	if out := os.Getenv("CRIB_BENCH_OUT"); out != "" {
-		if f, err := os.OpenFile(out, os.O_APPEND|os.O_CREATE|os.O_WRONLY, 0o644); err == nil {
-			f.WriteString(report)
-			f.Close()
+	benchReport(report)
+}
+
+// TestBenchPodReadyUserNS: pod ready (as above) for a pod in a user
+// namespace of its own against the same pod in the host's, alternating in
+// one cribd, so that the difference is what the user namespace costs: the
+// holder process that makes the namespaces, and idmapped layer mounts.
+func TestBenchPodReadyUserNS(t *testing.T) {
+	h, _ := imageHarness(t, "", "")
+	h.Crictl("pull", "busybox")
+	c := h.client()
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Minute)
+	defer cancel()
+	ids := []*runtimeapi.IDMapping{{ContainerId: 0, HostId: 200000, Length: 65536}}
+	const n = 30
+	var host, own []time.Duration
+	for i := -benchWarmup; i < n; i++ {
+		for _, inUserNS := range []bool{false, true} {
+			podCfg := &runtimeapi.PodSandboxConfig{
+				Metadata: &runtimeapi.PodSandboxMetadata{Name: fmt.Sprintf("userns-%d-%v", i, inUserNS), Namespace: "bench", Uid: fmt.Sprintf("u-%d-%v", i, inUserNS)},
+				Linux:    &runtimeapi.LinuxPodSandboxConfig{},
+			}
+			if inUserNS {
+				podCfg.Linux.SecurityContext = &runtimeapi.LinuxSandboxSecurityContext{NamespaceOptions: &runtimeapi.NamespaceOption{
+					UsernsOptions: &runtimeapi.UserNamespace{Mode: runtimeapi.NamespaceMode_POD, Uids: ids, Gids: ids},
+				}}
+			}
+			begin := time.Now()
+			pod, _, err := startSleeper(ctx, c, podCfg)
+			took := time.Since(begin)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if _, err := c.RemovePodSandbox(ctx, &runtimeapi.RemovePodSandboxRequest{PodSandboxId: pod}); err != nil {
+				t.Fatalf("RemovePodSandbox: %v", err)
+			}
+			switch {
+			case i < 0:
+			case inUserNS:
+				own = append(own, took)
+			default:
+				host = append(host, took)
+			}
 		}
 	}
+	benchReport(fmt.Sprintf("Pod ready, own user namespace vs the host's (alternating, n=%d each): p50 %s vs %s, p99 %s vs %s\n",
+		n, pct(own, 50), pct(host, 50), pct(own, 99), pct(host, 99)))
 }
 
 // pssKiB reads a process's proportional set size.
