@@ -10,7 +10,6 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
-	"syscall"
 	"testing"
 	"time"
 
@@ -18,6 +17,8 @@ import (
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/credentials/insecure"
 	runtimeapi "k8s.io/cri-api/pkg/apis/runtime/v1"
+
+	"github.com/crib-runtime/crib/tests/harness"
 )
 
 // vxCluster is several "nodes" on one machine for the VXLAN overlay tests:
@@ -46,8 +47,7 @@ type vxNode struct {
 	netnsDir string
 	cgroup   string
 	logPath  string
-	cmd      *exec.Cmd
-	exited   chan struct{}
+	proc     *harness.Process
 }
 
 // run runs a command and fails the test if it fails; it returns the output.
@@ -144,25 +144,11 @@ ipam_data_dir = %q
 // (socket, leases, subnet file) on the shared filesystem.
 func (n *vxNode) start() {
 	t := n.c.t
-	logf, err := os.OpenFile(n.logPath, os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o644)
-	if err != nil {
-		t.Fatal(err)
-	}
 	cmd := exec.Command("unshare", "--mount", "--propagation", "slave", "--",
 		"nsenter", "--net=/var/run/netns/"+n.ns, "--",
 		filepath.Join(binDir(), "cribd"), "--config", filepath.Join(n.dir, "crib.toml"), "--log-level", "debug")
-	cmd.Stdout, cmd.Stderr = logf, logf
-	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
-	if err := cmd.Start(); err != nil {
-		logf.Close()
-		t.Fatalf("start cribd on %s: %v", n.name, err)
-	}
-	n.cmd, n.exited = cmd, make(chan struct{})
-	go func() { cmd.Wait(); logf.Close(); close(n.exited) }()
-	eventually(t, 20*time.Second, n.name+" cribd answers", func() (bool, string) {
-		if isClosed(n.exited) {
-			t.Fatalf("%s: cribd exited:\n%s", n.name, tail(n.log(), 30))
-		}
+	n.proc = harness.StartProcess(t, n.name+" cribd", cmd, n.logPath)
+	n.proc.WaitReady(t, 20*time.Second, n.name+" cribd answers", func() (bool, string) {
 		_, e, err := n.crictlRaw("version")
 		return err == nil, e
 	})
@@ -170,18 +156,13 @@ func (n *vxNode) start() {
 
 func (n *vxNode) log() string { b, _ := os.ReadFile(n.logPath); return string(b) }
 
-// stop asks cribd to exit, then kills it.
+// stop asks cribd to exit (failing the test if it has not after 15 s,
+// then killing it).
 func (n *vxNode) stop() {
-	if n.cmd == nil || isClosed(n.exited) {
+	if n.proc == nil || !n.proc.Running() {
 		return
 	}
-	_ = n.cmd.Process.Signal(syscall.SIGTERM)
-	select {
-	case <-n.exited:
-	case <-time.After(15 * time.Second):
-		_ = n.cmd.Process.Kill()
-		<-n.exited
-	}
+	n.proc.Stop(n.c.t, 15*time.Second)
 }
 
 func (n *vxNode) crictlRaw(args ...string) (string, string, error) {
@@ -222,7 +203,7 @@ func (n *vxNode) runPod(name string) (string, string) {
 // pin is a mount in cribd's mount namespace: the first nsenter enters that,
 // the second opens the pin there.
 func (n *vxNode) inPod(id string, cmd ...string) []string {
-	return append([]string{"nsenter", fmt.Sprintf("--mount=/proc/%d/ns/mnt", n.cmd.Process.Pid), "--",
+	return append([]string{"nsenter", fmt.Sprintf("--mount=/proc/%d/ns/mnt", n.proc.PID()), "--",
 		"nsenter", "--net=" + filepath.Join(n.netnsDir, "crib-"+id), "--"}, cmd...)
 }
 
@@ -259,7 +240,7 @@ func networkReady(t *testing.T, rs runtimeapi.RuntimeServiceClient) (bool, strin
 func (c *vxCluster) cleanup() {
 	t := c.t
 	for _, n := range c.nodes {
-		if n.cmd != nil && !isClosed(n.exited) {
+		if n.proc != nil && n.proc.Running() {
 			if out, _, err := n.crictlRaw("pods", "-q"); err == nil {
 				for _, id := range strings.Fields(out) {
 					n.crictlRaw("stopp", id)
