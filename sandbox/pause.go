@@ -64,9 +64,9 @@ func preparePauseRootfs(rootDir, pauseBinary string) (string, error) {
 }
 
 // pauseSpec builds the OCI spec of a pod's pause container: it joins the
-// pinned namespaces, gets its own mount namespace and, unless the pod uses
+// pinned namespaces (the user namespace, if any, at userNS), gets its own mount namespace and, unless the pod uses
 // the host's, its own PID namespace (where it is PID 1 and reaps zombies).
-func pauseSpec(rec *state.Sandbox, rootfs string, args []string, oomScoreAdj int) *specs.Spec {
+func pauseSpec(rec *state.Sandbox, userNS, rootfs string, args []string, oomScoreAdj int) *specs.Spec {
 	ns := []specs.LinuxNamespace{{Type: specs.MountNamespace}}
 	if rec.NetworkMode != state.NamespaceNode {
 		ns = append(ns, specs.LinuxNamespace{Type: specs.NetworkNamespace, Path: rec.NetNSPath})
@@ -80,8 +80,8 @@ func pauseSpec(rec *state.Sandbox, rootfs string, args []string, oomScoreAdj int
 	if rec.PIDMode != state.NamespaceNode {
 		ns = append(ns, specs.LinuxNamespace{Type: specs.PIDNamespace})
 	}
-	if rec.UserNSPath != "" {
-		ns = append(ns, specs.LinuxNamespace{Type: specs.UserNamespace, Path: rec.UserNSPath})
+	if userNS != "" {
+		ns = append(ns, specs.LinuxNamespace{Type: specs.UserNamespace, Path: userNS})
 	}
 	hostname := ""
 	if rec.UTSPath != "" {

@@ -108,9 +108,11 @@ func (m *Manager) Run(ctx context.Context, spec state.Sandbox) (id string, retEr
 	if rec.IPCPath != "" {
 		pins[nspin.IPC] = rec.IPCPath
 	}
-	if err := m.pinNamespaces(&rec, pins, cu); err != nil {
+	holder, err := m.pinNamespaces(&rec, pins, cu)
+	if err != nil {
 		return "", err
 	}
+	defer holder.Stop()
 
 	// CNI needs only the pinned netns, so it runs while the shim starts
 	// the pause process.
@@ -129,7 +131,15 @@ func (m *Manager) Run(ctx context.Context, spec state.Sandbox) (id string, retEr
 			netTook = time.Since(parallelBegins)
 		}()
 	}
-	pid, start, conn, pauseErr := m.startPause(ctx, &rec, shim, cu)
+	// Pause joins the user namespace through the holder's /proc entry, from
+	// which libcontainer reads the mappings (a pin costs it two forks); the
+	// holder is cribd's child, so the entry cannot name another process.
+	userNS := rec.UserNSPath
+	if holder != nil {
+		userNS = holder.NSPath(nspin.User)
+	}
+	pid, start, conn, pauseErr := m.startPause(ctx, &rec, userNS, shim, cu)
+	holder.Stop()
 	pauseTook := time.Since(parallelBegins)
 	wg.Wait()
 	if rec.NetNSPath != "" && netErr == nil {
@@ -169,12 +179,17 @@ func (m *Manager) Run(ctx context.Context, spec state.Sandbox) (id string, retEr
 }
 
 // pinNamespaces pins the pod's namespaces, inside a new user namespace of
-// the pod's mappings when it has them, and puts their undo on cu.
-func (m *Manager) pinNamespaces(rec *state.Sandbox, pins map[nspin.Type]string, cu *cleanup.Cleanup) error {
-	var err error
+// the pod's mappings when it has them, and puts their undo on cu. For a
+// user namespace it returns the process that made it, still in it, which
+// the caller stops once pause is created (nil otherwise).
+func (m *Manager) pinNamespaces(rec *state.Sandbox, pins map[nspin.Type]string, cu *cleanup.Cleanup) (*nspin.Holder, error) {
+	var (
+		holder *nspin.Holder
+		err    error
+	)
 	switch {
 	case rec.UserNSPath != "":
-		err = nspin.PinInUserNS(pins, nspin.UserNS{
+		holder, err = nspin.PinInUserNS(pins, nspin.UserNS{
 			Path: rec.UserNSPath, UIDMappings: rec.UIDMappings, GIDMappings: rec.GIDMappings,
 			Holder: []string{m.opts.PauseBinary},
 		})
@@ -183,17 +198,18 @@ func (m *Manager) pinNamespaces(rec *state.Sandbox, pins map[nspin.Type]string, 
 		err = nspin.Pin(pins)
 	}
 	if err != nil {
-		return fmt.Errorf("pin pod namespaces: %w", err)
+		return nil, fmt.Errorf("pin pod namespaces: %w", err)
 	}
 	for _, path := range pins {
 		cu.Add("unpin "+path, func(context.Context) error { return nspin.Unpin(path) })
 	}
-	return nil
+	return holder, nil
 }
 
 // startPause takes the pod's shim, once launched, and has it create and
-// start the pause container. Its undo steps go on cu.
-func (m *Manager) startPause(ctx context.Context, rec *state.Sandbox, shim *pendingShim, cu *cleanup.Cleanup) (int, uint64, shimConn, error) {
+// start the pause container, joining the user namespace at userNS if the
+// pod has one. Its undo steps go on cu.
+func (m *Manager) startPause(ctx context.Context, rec *state.Sandbox, userNS string, shim *pendingShim, cu *cleanup.Cleanup) (int, uint64, shimConn, error) {
 	// The rootfs comes first so that its undo runs after the shim's, once
 	// the pause process is gone.
 	rootfs, args := m.pauseRootfs, []string{pauseArg0}
@@ -213,7 +229,7 @@ func (m *Manager) startPause(ctx context.Context, rec *state.Sandbox, shim *pend
 		return conn.Shutdown(ctx)
 	})
 	adj := clampOOMScoreAdj(sandboxOOMScoreAdj, m.oomScoreAdj)
-	pid, err := createStart(ctx, conn, rec.ID, filepath.Join(rec.ShimDir, "pause"), pauseSpec(rec, rootfs, args, adj))
+	pid, err := createStart(ctx, conn, rec.ID, filepath.Join(rec.ShimDir, "pause"), pauseSpec(rec, userNS, rootfs, args, adj))
 	if err != nil {
 		return 0, 0, nil, fmt.Errorf("start pause process for pod %s: %w", rec.ID, err)
 	}

@@ -55,9 +55,9 @@ type lcSpec struct {
 }
 
 // convertSpec translates spec for container id. It does not change the
-// host; for a user namespace given by path it reads the namespace's
-// mappings through a short-lived child process, so callers hold the
-// reaper's spawn lock.
+// host; for a user namespace given by a path other than /proc/<pid>/ns/user
+// it reads the namespace's mappings through short-lived child processes,
+// so callers hold the reaper's spawn lock (see Shim.convert).
 func convertSpec(id string, spec *specs.Spec) (*lcSpec, error) {
 	config, err := specconv.CreateLibcontainerConfig(&specconv.CreateOpts{
 		CgroupName:       id,

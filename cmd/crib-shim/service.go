@@ -191,11 +191,7 @@ func checkID(id string) error {
 // create does Create's work; on error it leaves nothing behind.
 func (s *Shim) create(c *container, req *shimapi.CreateRequest) (_ int, retErr error) {
 	clampOOMScoreAdj(req.Spec.Process)
-	// For a user namespace given by path, specconv forks a child that
-	// reads its mappings and waits for it: the reaper must not take it.
-	s.reaper.lockSpawn()
-	spec, err := convertSpec(req.ID, req.Spec)
-	s.reaper.unlockSpawn()
+	spec, err := s.convert(req.ID, req.Spec)
 	if err != nil {
 		return 0, err
 	}

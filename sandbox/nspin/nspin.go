@@ -95,25 +95,34 @@ type UserNS struct {
 // pinned at user.Path too: root in that user namespace, and only there, has
 // capabilities over them. setgroups(2) stays allowed in it, since container
 // processes set their supplementary groups. Like Pin it is all or nothing.
-func PinInUserNS(paths map[Type]string, user UserNS) (retErr error) {
+//
+// It returns the holder, still running in the namespaces, for callers that
+// want a /proc path into them (libcontainer reads a user namespace's
+// mappings from /proc/<pid>/ directly, but forks into a pinned one); the
+// caller must Stop it.
+func PinInUserNS(paths map[Type]string, user UserNS) (_ *Holder, retErr error) {
 	flags, err := prepare(paths)
 	if err != nil {
-		return err
+		return nil, err
 	}
 	if user.Path == "" || !filepath.IsAbs(user.Path) {
-		return errdefs.InvalidArgument("pin user namespace: path %q is not absolute", user.Path)
+		return nil, errdefs.InvalidArgument("pin user namespace: path %q is not absolute", user.Path)
 	}
 	if len(user.UIDMappings) == 0 || len(user.GIDMappings) == 0 {
-		return errdefs.InvalidArgument("pin user namespace at %s: no UID or GID mapping", user.Path)
+		return nil, errdefs.InvalidArgument("pin user namespace at %s: no UID or GID mapping", user.Path)
 	}
 	if err := os.MkdirAll(filepath.Dir(filepath.Clean(user.Path)), 0o755); err != nil {
-		return fmt.Errorf("pin user namespace at %s: %w", user.Path, err)
+		return nil, fmt.Errorf("pin user namespace at %s: %w", user.Path, err)
 	}
 	holder, err := StartInUserNS(user.Holder, user.UIDMappings, user.GIDMappings, flags)
 	if err != nil {
-		return fmt.Errorf("pin user namespace at %s: %w", user.Path, err)
+		return nil, fmt.Errorf("pin user namespace at %s: %w", user.Path, err)
 	}
-	defer holder.Stop()
+	defer func() {
+		if retErr != nil {
+			holder.Stop()
+		}
+	}()
 
 	var done []string
 	defer func() {
@@ -133,21 +142,21 @@ func PinInUserNS(paths map[Type]string, user UserNS) (retErr error) {
 		return nil
 	}
 	if err := pin(User, user.Path); err != nil {
-		return err
+		return nil, err
 	}
 	for _, t := range order {
 		if p, ok := paths[t]; ok {
 			if err := pin(t, p); err != nil {
-				return err
+				return nil, err
 			}
 		}
 	}
 	if p, ok := paths[Net]; ok {
 		if err := onDiscardedThread(func() error { return loopbackUpIn(p) }); err != nil {
-			return fmt.Errorf("pin namespaces: bring up lo in %s: %w", p, err)
+			return nil, fmt.Errorf("pin namespaces: bring up lo in %s: %w", p, err)
 		}
 	}
-	return nil
+	return holder, nil
 }
 
 // Holder is a process born in a new user namespace (and any other new
@@ -176,13 +185,19 @@ func StartInUserNS(argv []string, uids, gids []state.IDMapping, flags int) (*Hol
 	return &Holder{cmd: cmd}, nil
 }
 
+// PID is the holder's process ID.
+func (h *Holder) PID() int { return h.cmd.Process.Pid }
+
 // NSPath is the /proc path of the holder's namespace of type t.
 func (h *Holder) NSPath(t Type) string {
 	return fmt.Sprintf("/proc/%d/ns/%s", h.cmd.Process.Pid, t)
 }
 
-// Stop kills the holder and reaps it.
+// Stop kills the holder and reaps it; a nil Holder is fine.
 func (h *Holder) Stop() {
+	if h == nil {
+		return
+	}
 	_ = h.cmd.Process.Kill()
 	_ = h.cmd.Wait()
 }

@@ -441,9 +441,15 @@ func TestPinInUserNS(t *testing.T) {
 		GIDMappings: []state.IDMapping{{ContainerID: 0, HostID: 300000, Size: 1000}},
 		Holder:      []string{"sleep", "infinity"},
 	}
-	if err := PinInUserNS(paths, user); err != nil {
+	holder, err := PinInUserNS(paths, user)
+	if err != nil {
 		t.Fatalf("PinInUserNS: %v", err)
 	}
+	// The holder is still in the namespaces, until stopped.
+	if got, want := inode(t, holder.NSPath(User)), inode(t, user.Path); got != want {
+		t.Errorf("holder is in user namespace %d, want the pin's %d", got, want)
+	}
+	holder.Stop()
 	all := []string{user.Path, paths[Net], paths[IPC], paths[UTS]}
 	t.Cleanup(func() {
 		for _, p := range all {
@@ -505,7 +511,7 @@ func TestPinInUserNSFailureLeavesNothing(t *testing.T) {
 		GIDMappings: []state.IDMapping{{HostID: 200000, Size: 65536}},
 		Holder:      []string{"sleep", "infinity"},
 	}
-	err := PinInUserNS(paths, user)
+	_, err := PinInUserNS(paths, user)
 	if !errors.Is(err, errdefs.ErrAlreadyExists) || !strings.Contains(err.Error(), paths[UTS]) {
 		t.Fatalf("PinInUserNS over an existing file: got %v, want AlreadyExists naming %s", err, paths[UTS])
 	}
@@ -523,7 +529,7 @@ func TestPinInUserNSFailureLeavesNothing(t *testing.T) {
 		"no mappings":   {Path: user.Path, Holder: user.Holder},
 		"no holder":     {Path: user.Path, UIDMappings: user.UIDMappings, GIDMappings: user.GIDMappings},
 	} {
-		if err := PinInUserNS(map[Type]string{Net: filepath.Join(dir, "net2")}, bad); !errors.Is(err, errdefs.ErrInvalidArgument) {
+		if _, err := PinInUserNS(map[Type]string{Net: filepath.Join(dir, "net2")}, bad); !errors.Is(err, errdefs.ErrInvalidArgument) {
 			t.Errorf("%s: got %v, want InvalidArgument", name, err)
 		}
 	}
