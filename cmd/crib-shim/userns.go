@@ -2,6 +2,8 @@ package main
 
 import (
 	"fmt"
+	"maps"
+	"slices"
 
 	"github.com/opencontainers/runc/libcontainer/configs"
 	specs "github.com/opencontainers/runtime-spec/specs-go"
@@ -97,10 +99,7 @@ func replaceUserNSPath(config *configs.Config, from, path string) {
 // runningPIDs are the init PIDs of this shim's running containers.
 func (s *Shim) runningPIDs() []int {
 	s.mu.Lock()
-	cs := make([]*container, 0, len(s.containers))
-	for _, c := range s.containers {
-		cs = append(cs, c)
-	}
+	cs := slices.Collect(maps.Values(s.containers))
 	s.mu.Unlock()
 	var pids []int
 	for _, c := range cs {

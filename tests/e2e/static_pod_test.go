@@ -114,16 +114,30 @@ func TestStaticPod(t *testing.T) {
 
 	// Removing the manifest: kubelet stops and removes the pod.
 	start = time.Now()
-	k.RemoveManifest("busybox")
-	eventually(t, 30*time.Second, "kubelet /pods drops busybox", func() (bool, string) {
-		_, ok, err := k.Pod("busybox")
+	removeStaticPod(t, e, "busybox")
+	t.Logf("manifest removed -> pod and containers gone from cribd: %s", time.Since(start).Round(time.Millisecond))
+
+	eventually(t, 60*time.Second, "nothing left on the node", func() (bool, string) {
+		left := leftovers(e, podID, pod.Metadata.UID, mountsBefore)
+		return len(left) == 0, strings.Join(left, "; ")
+	})
+}
+
+// removeStaticPod removes manifest name and waits until kubelet no longer
+// lists the pod and cribd has no pod or container left. Kubelet removes
+// the containers and the sandbox of a deleted pod in its pod sandbox
+// deleter / container GC (every minute at worst).
+func removeStaticPod(t *testing.T, e *Env, name string) {
+	t.Helper()
+	k, c := e.Kubelet, e.Cribd
+	k.RemoveManifest(name)
+	eventually(t, 30*time.Second, "kubelet /pods drops "+name, func() (bool, string) {
+		_, ok, err := k.Pod(name)
 		if err != nil {
 			return false, err.Error()
 		}
 		return !ok, "still listed"
 	})
-	// Kubelet removes the containers and the sandbox of a deleted pod in its
-	// pod sandbox deleter / container GC (every minute at worst).
 	eventually(t, 150*time.Second, "cribd has no pod or container left", func() (bool, string) {
 		p, _, err1 := c.CrictlRaw("pods", "-q")
 		ctrs, _, err2 := c.CrictlRaw("ps", "-a", "-q")
@@ -132,12 +146,6 @@ func TestStaticPod(t *testing.T) {
 		}
 		return strings.TrimSpace(p) == "" && strings.TrimSpace(ctrs) == "",
 			fmt.Sprintf("pods %q containers %q", strings.TrimSpace(p), strings.TrimSpace(ctrs))
-	})
-	t.Logf("manifest removed -> pod and containers gone from cribd: %s", time.Since(start).Round(time.Millisecond))
-
-	eventually(t, 60*time.Second, "nothing left on the node", func() (bool, string) {
-		left := leftovers(e, podID, pod.Metadata.UID, mountsBefore)
-		return len(left) == 0, strings.Join(left, "; ")
 	})
 }
 

@@ -140,23 +140,7 @@ func TestHostUsersFalse(t *testing.T) {
 		t.Errorf("%s holds %q, want crib-e2e-userns", file, b)
 	}
 
-	k.RemoveManifest("userns")
-	eventually(t, 30*time.Second, "kubelet /pods drops userns", func() (bool, string) {
-		_, ok, err := k.Pod("userns")
-		if err != nil {
-			return false, err.Error()
-		}
-		return !ok, "still listed"
-	})
-	eventually(t, 150*time.Second, "cribd has no pod or container left", func() (bool, string) {
-		p, _, err1 := c.CrictlRaw("pods", "-q")
-		ctrs, _, err2 := c.CrictlRaw("ps", "-a", "-q")
-		if err1 != nil || err2 != nil {
-			return false, fmt.Sprintf("crictl: %v %v", err1, err2)
-		}
-		return strings.TrimSpace(p) == "" && strings.TrimSpace(ctrs) == "",
-			fmt.Sprintf("pods %q containers %q", strings.TrimSpace(p), strings.TrimSpace(ctrs))
-	})
+	removeStaticPod(t, e, "userns")
 	eventually(t, 60*time.Second, "nothing left on the node", func() (bool, string) {
 		left := leftovers(e, podID, pod.Metadata.UID, mountsBefore)
 		return len(left) == 0, strings.Join(left, "; ")
