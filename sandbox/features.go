@@ -61,8 +61,8 @@ func searchableByAll(dir string) error {
 // of dir's file system (mount_setattr(2) with MOUNT_ATTR_IDMAP, Linux 5.12,
 // and a file system that allows it), which pods in their own user namespace
 // need for their volumes and their root filesystem's layers. holder is a
-// command that waits until killed (crib-pause), run briefly in a user
-// namespace to map through. It returns why not, or nil.
+// command that waits (crib-pause -hold, see nspin.StartInUserNS), run
+// briefly in a user namespace to map through. It returns why not, or nil.
 func IDMappedMountsSupported(dir string, holder []string) error {
 	probe := []state.IDMapping{{ContainerID: 0, HostID: 1 << 30, Size: 65536}}
 	h, err := nspin.StartInUserNS(holder, probe, probe, 0)

@@ -64,8 +64,9 @@ func preparePauseRootfs(rootDir, pauseBinary string) (string, error) {
 }
 
 // pauseSpec builds the OCI spec of a pod's pause container: it joins the
-// pinned namespaces (the user namespace, if any, at userNS), gets its own mount namespace and, unless the pod uses
-// the host's, its own PID namespace (where it is PID 1 and reaps zombies).
+// pinned namespaces (the user namespace, if any, at userNS), gets its own
+// mount namespace and, unless the pod uses the host's, its own PID
+// namespace (where it is PID 1 and reaps zombies).
 func pauseSpec(rec *state.Sandbox, userNS, rootfs string, args []string, oomScoreAdj int) *specs.Spec {
 	ns := []specs.LinuxNamespace{{Type: specs.MountNamespace}}
 	if rec.NetworkMode != state.NamespaceNode {

@@ -191,7 +191,7 @@ func (m *Manager) pinNamespaces(rec *state.Sandbox, pins map[nspin.Type]string, 
 	case rec.UserNSPath != "":
 		holder, err = nspin.PinInUserNS(pins, nspin.UserNS{
 			Path: rec.UserNSPath, UIDMappings: rec.UIDMappings, GIDMappings: rec.GIDMappings,
-			Holder: []string{m.opts.PauseBinary},
+			Holder: []string{m.opts.PauseBinary, "-hold"},
 		})
 		pins[nspin.User] = rec.UserNSPath
 	case len(pins) > 0:

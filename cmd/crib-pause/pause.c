@@ -6,6 +6,10 @@
  * namespace it is that namespace's PID 1, so orphans are reparented to it;
  * it reaps them on SIGCHLD. "-v" prints the version and exits.
  *
+ * "-hold" makes it the holder cribd starts in a pod's new namespaces while
+ * it pins them: it waits for end of file on its stdin, a pipe from cribd,
+ * and exits, so that it also ends when cribd dies.
+ *
  * Build: cc -static -Os -Wall -o bin/crib-pause cmd/crib-pause/pause.c
  */
 #include <errno.h>
@@ -60,7 +64,16 @@ int main(int argc, char **argv)
 			say(1, "crib-pause " VERSION "\n");
 			return 0;
 		}
-		say(2, "usage: crib-pause [-v]\n");
+		if (strcmp(argv[1], "-hold") == 0) {
+			char buf[64];
+			ssize_t n;
+
+			do
+				n = read(0, buf, sizeof(buf));
+			while (n > 0 || (n < 0 && errno == EINTR));
+			return 0;
+		}
+		say(2, "usage: crib-pause [-v | -hold]\n");
 		return 2;
 	}
 	if (getpid() != 1)

@@ -209,7 +209,7 @@ func serve(cfg config.Config, log *logrus.Logger) error {
 		netStatus = overlayStatus{cni: netMgr, overlay: overlayMgr}
 	}
 	userns := true
-	if err := sandbox.UserNamespacesSupported(cfg.RootDir, cfg.RunDir, []string{pauseBin}); err != nil {
+	if err := sandbox.UserNamespacesSupported(cfg.RootDir, cfg.RunDir, []string{pauseBin, "-hold"}); err != nil {
 		userns = false
 		log.WithError(err).Warn("pods cannot have user namespaces of their own (hostUsers: false)")
 	}

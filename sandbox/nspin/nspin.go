@@ -19,10 +19,12 @@ package nspin
 import (
 	"errors"
 	"fmt"
+	"io"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"runtime"
+	"sync"
 	"syscall"
 
 	"github.com/vishvananda/netlink"
@@ -84,10 +86,11 @@ type UserNS struct {
 	Path string
 	// UIDMappings and GIDMappings are written to its uid_map and gid_map.
 	UIDMappings, GIDMappings []state.IDMapping
-	// Holder is a command that waits until it is killed (crib-pause). It
-	// runs in the new namespaces only until they are pinned: a process
-	// with more than one thread, such as cribd, cannot enter a new user
-	// namespace itself, so a child is born in them instead.
+	// Holder is a command that waits until end of file on its stdin or
+	// until it is killed (crib-pause -hold). A process with more than one
+	// thread, such as cribd, cannot enter a new user namespace itself, so
+	// the holder is born in the new namespaces instead and they are pinned
+	// from its /proc entry.
 	Holder []string
 }
 
@@ -162,12 +165,18 @@ func PinInUserNS(paths map[Type]string, user UserNS) (_ *Holder, retErr error) {
 // Holder is a process born in a new user namespace (and any other new
 // namespaces asked for), kept only while its namespaces are used.
 type Holder struct {
-	cmd *exec.Cmd
+	cmd   *exec.Cmd
+	stdin io.Closer
+	once  sync.Once
 }
 
-// StartInUserNS runs argv, a command that waits until it is killed, in a
-// new user namespace with the given mappings (setgroups allowed) and in new
-// namespaces of the unshare(2) flags, which that user namespace owns.
+// StartInUserNS runs argv, a command that waits until end of file on its
+// stdin (crib-pause -hold) or until it is killed, in a new user namespace
+// with the given mappings (setgroups allowed) and in new namespaces of the
+// unshare(2) flags, which that user namespace owns. Its stdin is a pipe
+// only this process writes to, so a holder also ends when its starter dies
+// before it could stop it. (Not PR_SET_PDEATHSIG: that fires when the
+// forking thread ends, and Go ends the threads nspin locks.)
 func StartInUserNS(argv []string, uids, gids []state.IDMapping, flags int) (*Holder, error) {
 	if len(argv) == 0 {
 		return nil, errdefs.InvalidArgument("start a process in a new user namespace: no command")
@@ -179,10 +188,15 @@ func StartInUserNS(argv []string, uids, gids []state.IDMapping, flags int) (*Hol
 		GidMappings:                procIDMaps(gids),
 		GidMappingsEnableSetgroups: true,
 	}
-	if err := cmd.Start(); err != nil {
+	stdin, err := cmd.StdinPipe()
+	if err != nil {
 		return nil, fmt.Errorf("start %s in a new user namespace: %w", argv[0], err)
 	}
-	return &Holder{cmd: cmd}, nil
+	if err := cmd.Start(); err != nil {
+		stdin.Close()
+		return nil, fmt.Errorf("start %s in a new user namespace: %w", argv[0], err)
+	}
+	return &Holder{cmd: cmd, stdin: stdin}, nil
 }
 
 // PID is the holder's process ID.
@@ -193,13 +207,17 @@ func (h *Holder) NSPath(t Type) string {
 	return fmt.Sprintf("/proc/%d/ns/%s", h.cmd.Process.Pid, t)
 }
 
-// Stop kills the holder and reaps it; a nil Holder is fine.
+// Stop ends the holder and reaps it. It may be called more than once, and
+// on a nil Holder.
 func (h *Holder) Stop() {
 	if h == nil {
 		return
 	}
-	_ = h.cmd.Process.Kill()
-	_ = h.cmd.Wait()
+	h.once.Do(func() {
+		_ = h.stdin.Close()
+		_ = h.cmd.Process.Kill()
+		_ = h.cmd.Wait()
+	})
 }
 
 // prepare validates paths for Pin and PinInUserNS, makes their parent

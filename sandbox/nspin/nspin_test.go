@@ -555,3 +555,32 @@ func ownerInode(t *testing.T, p string) uint64 {
 	}
 	return st.Ino
 }
+
+// TestHolderEndsWithItsStarter: a holder's stdin is a pipe only its starter
+// writes to, so a holder that waits for end of file (crib-pause -hold; cat
+// here) ends when the starter goes away, without being killed.
+func TestHolderEndsWithItsStarter(t *testing.T) {
+	requireRoot(t)
+	ids := []state.IDMapping{{HostID: 200000, Size: 65536}}
+	h, err := StartInUserNS([]string{"cat"}, ids, ids, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	done := make(chan error, 1)
+	go func() { done <- h.cmd.Wait() }()
+	select {
+	case err := <-done:
+		t.Fatalf("holder exited before its stdin closed: %v", err)
+	case <-time.After(100 * time.Millisecond):
+	}
+	h.stdin.Close() // what the kernel does when the starter dies
+	select {
+	case err := <-done:
+		if err != nil {
+			t.Errorf("holder exit: %v, want 0 (end of file)", err)
+		}
+	case <-time.After(10 * time.Second):
+		h.cmd.Process.Kill()
+		t.Fatal("holder still running 10 s after its stdin closed")
+	}
+}
