@@ -148,14 +148,17 @@ exit 0
 // message and the pod leaves nothing behind: alone, and chained after the
 // bridge plugin so that an IP, a veth and nat rules were already made.
 func TestCNIAddFails(t *testing.T) {
+	afterBridge := strings.Replace(defaultConflist,
+		`{"type": "portmap", "capabilities": {"portMappings": true}}`,
+		`{"type": "crib-fail"}`, 1)
 	for _, tc := range []struct {
 		name     string
 		conflist string
+		userns   bool // the pod has its own user namespace (pinned too)
 	}{
-		{"alone", `{"cniVersion": "1.0.0", "name": "cribit-fail", "plugins": [{"type": "crib-fail"}]}`},
-		{"after-bridge", strings.Replace(defaultConflist,
-			`{"type": "portmap", "capabilities": {"portMappings": true}}`,
-			`{"type": "crib-fail"}`, 1)},
+		{"alone", `{"cniVersion": "1.0.0", "name": "cribit-fail", "plugins": [{"type": "crib-fail"}]}`, false},
+		{"after-bridge", afterBridge, false},
+		{"after-bridge-userns", afterBridge, true},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			h := start(t, Options{
@@ -163,7 +166,11 @@ func TestCNIAddFails(t *testing.T) {
 				ConfFiles: map[string]string{"10-fail.conflist": tc.conflist},
 			})
 			before := h.snapshot()
-			cfg := h.WritePodConfig(podConfig("cnifail"))
+			pod := podConfig("cnifail")
+			if tc.userns {
+				pod["linux"] = map[string]any{"security_context": map[string]any{"namespace_options": map[string]any{"userns_options": usernsOptions()}}}
+			}
+			cfg := h.WritePodConfig(pod)
 			for try := 1; try <= 2; try++ {
 				out, errOut, err := h.crictlRaw("runp", cfg)
 				if err == nil {
