@@ -504,7 +504,7 @@ func TestJoinExistingNamespaces(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if !bytes.Contains(logData, []byte(" stderr F usage: crib-pause [-v]\n")) {
+	if !bytes.Contains(logData, []byte(" stderr F usage: crib-pause [-v | -hold]\n")) {
 		t.Errorf("log file:\n%s", logData)
 	}
 
