@@ -44,7 +44,7 @@ func (s *Service) CreateRootfs(id string, imageID ID, name string, ids IDMapping
 	}
 	mnt, err := s.store.Mount(id, "")
 	if err == nil && len(ids.UIDs) > 0 {
-		mnt, err = s.bindReachable(id, mnt)
+		mnt, err = s.bindReachable(id, mnt, ids)
 	}
 	if err != nil {
 		if rerr := s.RemoveRootfs(id); rerr != nil {
@@ -60,15 +60,29 @@ func (s *Service) CreateRootfs(id string, imageID ID, name string, ids IDMapping
 // user namespaces. The store keeps a mounted layer below a directory only
 // the host's root may enter, and the container's root, someone else on the
 // host, must still reach its root filesystem by path (libcontainer mounts
-// it from inside the user namespace); this directory and its parents can
-// be searched by all.
+// it from inside the user namespace). So this directory and its parents
+// can be searched by all, and each bind, at <id>/rootfs, sits in a
+// directory only the pod's root (and the host's) may enter.
 func (s *Service) reachableDir() string { return filepath.Join(s.opts.RunRoot, "userns-rootfs") }
 
 // bindReachable binds container id's mounted root filesystem mnt under
-// reachableDir and returns the bind.
-func (s *Service) bindReachable(id, mnt string) (string, error) {
-	target := filepath.Join(s.reachableDir(), id)
-	if err := os.MkdirAll(target, 0o711); err != nil {
+// reachableDir, where the host IDs of the pod's root (ids) reach it, and
+// returns the bind.
+func (s *Service) bindReachable(id, mnt string, ids IDMappings) (string, error) {
+	dir := filepath.Join(s.reachableDir(), id)
+	target := filepath.Join(dir, "rootfs")
+	if err := os.MkdirAll(s.reachableDir(), 0o711); err != nil {
+		return "", fmt.Errorf("bind root filesystem where its pod reaches it: %w", err)
+	}
+	if err := os.Mkdir(dir, 0o700); err != nil {
+		return "", fmt.Errorf("bind root filesystem where its pod reaches it: %w", err)
+	}
+	uid, _ := state.HostID(ids.UIDs, 0) // the server requires container ID 0 mapped
+	gid, _ := state.HostID(ids.GIDs, 0)
+	if err := os.Chown(dir, int(uid), int(gid)); err != nil {
+		return "", fmt.Errorf("give %s to the pod's root: %w", dir, err)
+	}
+	if err := os.Mkdir(target, 0o700); err != nil {
 		return "", fmt.Errorf("bind root filesystem where its pod reaches it: %w", err)
 	}
 	if err := unix.Mount(mnt, target, "", unix.MS_BIND, ""); err != nil {
@@ -80,14 +94,21 @@ func (s *Service) bindReachable(id, mnt string) (string, error) {
 	return target, nil
 }
 
-// unbindReachable undoes bindReachable; no bind is not an error.
+// unbindReachable undoes bindReachable; no bind is not an error. It only
+// unmounts and removes empty directories, never a tree: a bind it failed
+// to unmount must not be emptied.
 func (s *Service) unbindReachable(id string) error {
-	target := filepath.Join(s.reachableDir(), id)
-	if err := unix.Unmount(target, unix.MNT_DETACH); err != nil && !errors.Is(err, unix.EINVAL) && !errors.Is(err, unix.ENOENT) {
-		return fmt.Errorf("unbind root filesystem at %s: %w", target, err)
+	dir := filepath.Join(s.reachableDir(), id)
+	target := filepath.Join(dir, "rootfs")
+	for _, p := range []string{target, dir} {
+		if err := unix.Unmount(p, unix.MNT_DETACH); err != nil && !errors.Is(err, unix.EINVAL) && !errors.Is(err, unix.ENOENT) {
+			return fmt.Errorf("unbind root filesystem at %s: %w", p, err)
+		}
 	}
-	if err := os.Remove(target); err != nil && !errors.Is(err, os.ErrNotExist) {
-		return fmt.Errorf("remove %s: %w", target, err)
+	for _, p := range []string{target, dir} {
+		if err := os.Remove(p); err != nil && !errors.Is(err, os.ErrNotExist) {
+			return fmt.Errorf("remove %s: %w", p, err)
+		}
 	}
 	return nil
 }

@@ -23,20 +23,12 @@ const pauseArg0 = "/crib-pause"
 // pauseUser is pauseUID, or root when the pod's user namespace is too small
 // to map it: inside a pod user namespace root is no one on the host.
 func pauseUser(rec *state.Sandbox) specs.User {
-	if rec.UserNSPath == "" || (mapped(rec.UIDMappings, pauseUID) && mapped(rec.GIDMappings, pauseUID)) {
+	_, uidOK := state.HostID(rec.UIDMappings, pauseUID)
+	_, gidOK := state.HostID(rec.GIDMappings, pauseUID)
+	if rec.UserNSPath == "" || (uidOK && gidOK) {
 		return specs.User{UID: pauseUID, GID: pauseUID}
 	}
 	return specs.User{}
-}
-
-// mapped reports whether id inside a user namespace has a host ID.
-func mapped(maps []state.IDMapping, id uint32) bool {
-	for _, m := range maps {
-		if id >= m.ContainerID && uint64(id) < uint64(m.ContainerID)+uint64(m.Size) {
-			return true
-		}
-	}
-	return false
 }
 
 // preparePauseRootfs makes <root>/pause/rootfs: the pause binary and the

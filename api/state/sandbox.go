@@ -68,6 +68,17 @@ type IDMapping struct {
 	Size        uint32 `json:"size"`
 }
 
+// HostID is the host ID of id inside a user namespace of maps; ok is false
+// when no mapping covers id.
+func HostID(maps []IDMapping, id uint32) (host uint32, ok bool) {
+	for _, m := range maps {
+		if id >= m.ContainerID && uint64(id) < uint64(m.ContainerID)+uint64(m.Size) {
+			return m.HostID + (id - m.ContainerID), true
+		}
+	}
+	return 0, false
+}
+
 // Sandbox is one pod's persisted record, at <root>/pods/<id>/sandbox.json.
 type Sandbox struct {
 	Version        int               `json:"version"`

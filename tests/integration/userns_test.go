@@ -5,6 +5,7 @@ package integration
 import (
 	"fmt"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -165,11 +166,23 @@ func TestPodUserNamespace(t *testing.T) {
 		}
 	}
 	pid := h.InspectContainer(id).Info.Pid
+	// The rootfs bind is reachable by the pod's root only (and the host's).
+	bindDir := filepath.Join(h.RunDir, "storage", "userns-rootfs", id)
+	var st unix.Stat_t
+	if err := unix.Stat(bindDir, &st); err != nil || st.Mode&0o777 != 0o700 || st.Uid != usernsHostID || st.Gid != usernsHostID {
+		t.Errorf("%s: mode %#o owner %d:%d (%v), want 0700 and the pod root's %d", bindDir, st.Mode&0o777, st.Uid, st.Gid, err, usernsHostID)
+	}
+	for uid, wantOK := range map[int]bool{usernsHostID: true, usernsHostID + 1: false} {
+		out, err := exec.Command("setpriv", fmt.Sprintf("--reuid=%d", uid), fmt.Sprintf("--regid=%d", uid), "--clear-groups",
+			"ls", filepath.Join(bindDir, "rootfs", "bin", "busybox")).CombinedOutput()
+		if (err == nil) != wantOK {
+			t.Errorf("host UID %d reaching the rootfs bind: %v %s, want reachable %v", uid, err, out, wantOK)
+		}
+	}
 	if got := hostUID(t, pid); got != fmt.Sprint(usernsHostID) {
 		t.Errorf("the container's root runs as host UID %s, want %d", got, usernsHostID)
 	}
 	// Written through the idmapped mount by the pod's root: the host's root.
-	var st unix.Stat_t
 	if err := unix.Stat(filepath.Join(mapped, "new"), &st); err != nil || st.Uid != 0 {
 		t.Errorf("file the pod's root made on the idmapped volume: uid %d (%v), want 0", st.Uid, err)
 	}
