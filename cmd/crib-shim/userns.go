@@ -22,12 +22,15 @@ import (
 // could have been reused meanwhile), and the pin goes back into the config,
 // so that the container joins through the pin itself.
 func (s *Shim) convert(id string, spec *specs.Spec) (*lcSpec, error) {
-	if pin := userNSPath(spec); pin != "" {
-		if lc := s.convertThroughProcess(id, spec, pin); lc != nil {
-			return lc, nil
-		}
+	pin := userNSPath(spec)
+	if pin == "" {
+		return convertSpec(id, spec)
 	}
-	// specconv may fork a child and wait for it: keep the reaper off.
+	if lc := s.convertThroughProcess(id, spec, pin); lc != nil {
+		return lc, nil
+	}
+	// specconv forks children into the namespace and waits for them:
+	// keep the reaper off.
 	s.reaper.lockSpawn()
 	defer s.reaper.unlockSpawn()
 	return convertSpec(id, spec)

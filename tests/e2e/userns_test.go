@@ -12,6 +12,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/crib-runtime/crib/tests/harness"
 )
 
 // usernsManifest's container prints its uid_map and the owners it sees
@@ -120,7 +122,7 @@ func TestHostUsersFalse(t *testing.T) {
 
 	// On the host the container's process is the range's first ID.
 	pid := containerPID(t, c, cid)
-	if uid := procUID(t, pid); uid != f[1] {
+	if uid := harness.ProcStatus(t, pid, "Uid:")[0]; uid != f[1] {
 		t.Errorf("the container's process %d runs as host UID %s, want %s (its root's host ID)", pid, uid, f[1])
 	}
 
@@ -145,16 +147,4 @@ func TestHostUsersFalse(t *testing.T) {
 		left := leftovers(e, podID, pod.Metadata.UID, mountsBefore)
 		return len(left) == 0, strings.Join(left, "; ")
 	})
-}
-
-// procUID is the real UID, on the host, of process pid.
-func procUID(t *testing.T, pid int) string {
-	t.Helper()
-	for _, line := range strings.Split(readFile(fmt.Sprintf("/proc/%d/status", pid)), "\n") {
-		if f := strings.Fields(line); len(f) > 1 && f[0] == "Uid:" {
-			return f[1]
-		}
-	}
-	t.Fatalf("/proc/%d/status has no Uid line", pid)
-	return ""
 }

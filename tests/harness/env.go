@@ -158,6 +158,24 @@ func IsClosed(c chan struct{}) bool {
 	}
 }
 
+// ProcStatus returns the fields of the line of /proc/<pid>/status that
+// starts with key (e.g. "Uid:"), without the key, and fails t if there is
+// none.
+func ProcStatus(t testing.TB, pid int, key string) []string {
+	t.Helper()
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", pid))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, line := range strings.Split(string(b), "\n") {
+		if f := strings.Fields(line); len(f) > 1 && f[0] == key {
+			return f[1:]
+		}
+	}
+	t.Fatalf("/proc/%d/status has no %s line", pid, key)
+	return nil
+}
+
 // ProcessName is /proc/<pid>/comm, or the base of /proc/<pid>/exe when
 // that is one of crib's (a re-exec through /proc/self/exe leaves comm "exe").
 func ProcessName(pid int) string {

@@ -7,9 +7,10 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
-	"strings"
 	"syscall"
 	"testing"
+
+	"github.com/crib-runtime/crib/tests/harness"
 )
 
 // nsID identifies a namespace: the device and inode of its nsfs file.
@@ -40,21 +41,10 @@ func (h *Harness) pinPath(id, kind string) string {
 	return filepath.Join(h.RunDir, "pods", id, "ns", kind)
 }
 
-// procStatus returns the fields of the line of /proc/<pid>/status that
-// starts with key (e.g. "NSpid:"), without the key.
+// procStatus is harness.ProcStatus.
 func procStatus(t testing.TB, pid int, key string) []string {
 	t.Helper()
-	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", pid))
-	if err != nil {
-		t.Fatal(err)
-	}
-	for _, line := range strings.Split(string(b), "\n") {
-		if f := strings.Fields(line); len(f) > 1 && f[0] == key {
-			return f[1:]
-		}
-	}
-	t.Fatalf("/proc/%d/status has no %s line", pid, key)
-	return nil
+	return harness.ProcStatus(t, pid, key)
 }
 
 // nsPID returns the last NSpid of pid: its PID in its own PID namespace.
