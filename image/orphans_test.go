@@ -64,20 +64,7 @@ func TestSweepWaitsForImport(t *testing.T) {
 	if os.Geteuid() != 0 {
 		t.Skip("needs root (overlay store)")
 	}
-	dir, err := os.MkdirTemp("", "crib-orphans-")
-	if err != nil {
-		t.Fatal(err)
-	}
-	log := logrus.New()
-	log.SetLevel(logrus.WarnLevel)
-	s, err := New(Options{GraphRoot: filepath.Join(dir, "root"), RunRoot: filepath.Join(dir, "run"), Log: log})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		_ = s.Close()
-		_ = os.RemoveAll(dir)
-	})
+	s := newLocalService(t)
 	orphan, err := s.store.CreateLayer("", "", nil, "", false, nil)
 	if err != nil {
 		t.Fatal(err)
@@ -106,5 +93,42 @@ func TestSweepWaitsForImport(t *testing.T) {
 	}
 	if exists() {
 		t.Error("the orphan is still there after the import ended")
+	}
+}
+
+// newLocalService opens a Service on a store in a new temp dir, whose graph
+// root an older crib made 0700.
+func newLocalService(t *testing.T) *Service {
+	t.Helper()
+	dir, err := os.MkdirTemp("", "crib-store-")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = os.RemoveAll(dir) })
+	if err := os.Mkdir(filepath.Join(dir, "root"), 0o700); err != nil {
+		t.Fatal(err)
+	}
+	log := logrus.New()
+	log.SetLevel(logrus.WarnLevel)
+	s, err := New(Options{GraphRoot: filepath.Join(dir, "root"), RunRoot: filepath.Join(dir, "run"), Log: log})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = s.Close() })
+	return s
+}
+
+// TestStoreRootsSearchable: the store's roots, new or left 0700 by an older
+// crib, can be searched by all, so a pod's root in its own user namespace
+// reaches its root filesystem below them.
+func TestStoreRootsSearchable(t *testing.T) {
+	if os.Geteuid() != 0 {
+		t.Skip("needs root (overlay store)")
+	}
+	s := newLocalService(t)
+	for _, d := range []string{s.opts.GraphRoot, s.opts.RunRoot} {
+		if st, err := os.Stat(d); err != nil || st.Mode().Perm() != 0o711 {
+			t.Errorf("store root %s: %v %v, want mode 0711", d, st.Mode(), err)
+		}
 	}
 }

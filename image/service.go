@@ -86,8 +86,13 @@ func New(opts Options) (*Service, error) {
 	}
 	// Searchable by all (not readable): root in a pod's user namespace is
 	// no one on the host, yet must reach its root filesystem below these.
+	// Set on existing roots too, which crib made 0700 before it offered
+	// user namespaces.
 	for _, d := range []string{opts.GraphRoot, opts.RunRoot} {
 		if err := os.MkdirAll(d, 0o711); err != nil {
+			return nil, fmt.Errorf("image store: %w", err)
+		}
+		if err := os.Chmod(d, 0o711); err != nil {
 			return nil, fmt.Errorf("image store: %w", err)
 		}
 	}
