@@ -54,7 +54,7 @@ test-integration: build tools
 test-critest: build tools
 	tests/critest/run.sh
 
-# test-e2e runs a real kubelet v1.34 (scripts/build-kubelet.sh, cached in
+# test-e2e runs a real kubelet v1.37 (scripts/build-kubelet.sh, cached in
 # $(TOOLS_DIR); about 10 minutes to build the first time) standalone
 # against cribd: tests/e2e.
 .PHONY: test-e2e

@@ -10,10 +10,10 @@
 #
 # Usage: scripts/build-kubelet.sh
 # Env:   CRIB_TOOLS_DIR   cache root (default /var/cache/crib/tools)
-#        KUBELET_VERSION  (default v1.34.4, the newest v1.34 the proxy serves)
+#        KUBELET_VERSION  (default v1.37.2, the version of crib's cri-api)
 set -euo pipefail
 
-version=${KUBELET_VERSION:-v1.34.4}
+version=${KUBELET_VERSION:-v1.37.2}
 tools_dir=${CRIB_TOOLS_DIR:-/var/cache/crib/tools}
 out=$tools_dir/kubelet-$version
 
@@ -31,7 +31,7 @@ if [[ -x $out/kubelet ]]; then
 fi
 
 if [[ ! $version =~ ^v1\.([0-9]+)\.([0-9]+)$ ]]; then
-	log "KUBELET_VERSION must look like v1.34.4, got $version"
+	log "KUBELET_VERSION must look like v1.37.2, got $version"
 	exit 1
 fi
 minor=${BASH_REMATCH[1]}

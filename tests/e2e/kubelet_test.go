@@ -132,6 +132,7 @@ fileCheckFrequency: 1s
 syncFrequency: 5s
 cgroupDriver: cgroupfs
 cgroupRoot: %q
+failCgroupV1: false
 failSwapOn: false
 address: 127.0.0.1
 port: %d

@@ -10,7 +10,7 @@
 //
 // Binaries: cribd, crib-shim, crib-pause from $CRIB_BIN_DIR (default
 // <repo>/bin); crictl from $CRICTL; kubelet from $KUBELET (default
-// $CRIB_TOOLS_DIR/kubelet-v1.34.4/kubelet). CRIB_E2E_KEEP=1 keeps each
+// $CRIB_TOOLS_DIR/kubelet-v1.37.2/kubelet). CRIB_E2E_KEEP=1 keeps each
 // test's temp dir (configs, cribd.log, kubelet.log).
 package e2e
 

@@ -46,7 +46,7 @@ spec:
 // root's and what the pod's root writes there is the host root's;
 // removing the manifest leaves nothing on the node.
 //
-// kubelet 1.34 has UserNamespacesSupport on by default (beta, default on
+// kubelet 1.37 has UserNamespacesSupport on by default (on
 // since 1.33). With no "kubelet" user on the node (or no getsubids) it
 // picks a free range of 65536 IDs anywhere in [65536, 2^32), so the test
 // needs no /etc/subuid setup. It needs cribd to advertise user
