@@ -18,6 +18,9 @@ packages=(
 	tcpdump nftables
 	# image tests: a local registry, copying and unpacking images
 	docker-registry skopeo umoci
+	# the VM lane (scripts/build-guest.sh, tests/node/run.sh): the guest's
+	# root file system from Debian's packages, its ext4 image, and QEMU
+	mmdebstrap e2fsprogs qemu-system-x86
 )
 
 log() { printf 'install-deps: %s\n' "$*" >&2; }

@@ -19,6 +19,7 @@ import (
 	"strconv"
 	"syscall"
 
+	"github.com/coreos/go-systemd/v22/daemon"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/sirupsen/logrus"
 	"go.podman.io/storage/pkg/reexec"
@@ -231,10 +232,12 @@ func serve(cfg config.Config, log *logrus.Logger) error {
 	go func() {
 		<-ctx.Done()
 		log.Info("shutting down; pods keep running")
+		sdNotify(log, daemon.SdNotifyStopping)
 		g.GracefulStop()
 	}()
 	log.WithField("socket", cfg.GRPC.Socket).Infof("cribd %s serving CRI", version)
-	if err := g.Serve(lis); err != nil && !errors.Is(err, grpc.ErrServerStopped) {
+	ready := &readyListener{Listener: lis, ready: func() { sdNotify(log, daemon.SdNotifyReady) }}
+	if err := g.Serve(ready); err != nil && !errors.Is(err, grpc.ErrServerStopped) {
 		return fmt.Errorf("serve: %w", err)
 	}
 	return nil
