@@ -1,0 +1,183 @@
+//go:build node
+
+package node
+
+import (
+	"bufio"
+	"context"
+	"encoding/json"
+	"fmt"
+	"io/fs"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/crib-runtime/crib/tests/harness"
+)
+
+// run runs a command and fails the test if it fails; it returns stdout.
+func run(t testing.TB, name string, args ...string) string {
+	t.Helper()
+	out, errOut, err := runRaw(name, args...)
+	if err != nil {
+		t.Fatalf("%s %s: %v\nstdout: %s\nstderr: %s", name, strings.Join(args, " "), err, out, errOut)
+	}
+	return out
+}
+
+// runRaw runs a command with a 2 minute limit.
+func runRaw(name string, args ...string) (stdout, stderr string, err error) {
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	cmd := exec.CommandContext(ctx, name, args...)
+	var o, e strings.Builder
+	cmd.Stdout, cmd.Stderr = &o, &e
+	err = cmd.Run()
+	return o.String(), e.String(), err
+}
+
+// crictl runs crictl against crib.service's socket (/etc/crictl.yaml).
+func crictl(t testing.TB, args ...string) string {
+	t.Helper()
+	return strings.TrimSpace(run(t, "crictl", args...))
+}
+
+// crictlJSON runs crictl and decodes its stdout into v.
+func crictlJSON(t testing.TB, v any, args ...string) {
+	t.Helper()
+	out := crictl(t, args...)
+	if err := json.Unmarshal([]byte(out), v); err != nil {
+		t.Fatalf("crictl %s: decode %q: %v", strings.Join(args, " "), out, err)
+	}
+}
+
+// infoPID is the pid crictl inspect/inspectp report in their info.
+func infoPID(t testing.TB, verb, id string) int {
+	t.Helper()
+	var v struct {
+		Info struct {
+			PID int `json:"pid"`
+		} `json:"info"`
+	}
+	crictlJSON(t, &v, verb, id)
+	if v.Info.PID <= 0 {
+		t.Fatalf("crictl %s %s: no pid in info", verb, id)
+	}
+	return v.Info.PID
+}
+
+// procStart is a process's start time (field 22 of /proc/PID/stat), which
+// with the PID names one process across PID reuse; "" when it is gone.
+func procStart(pid int) string {
+	start, state := harness.ProcStat(pid)
+	if state == "Z" {
+		return ""
+	}
+	return start
+}
+
+// journal is the unit's last log lines, for failure messages.
+func journal(unit string) string {
+	out, _ := exec.Command("journalctl", "-u", unit, "--no-pager", "-n", "60").CombinedOutput()
+	return string(out)
+}
+
+// dumpOnFailure prints crib's journal when the test fails.
+func dumpOnFailure(t *testing.T) {
+	t.Cleanup(func() {
+		if t.Failed() {
+			t.Logf("journalctl -u crib:\n%s", journal("crib"))
+		}
+	})
+}
+
+// writeJSON writes v to a temp file and returns its path.
+func writeJSON(t testing.TB, name string, v any) string {
+	t.Helper()
+	b, err := json.MarshalIndent(v, "", "  ")
+	if err != nil {
+		t.Fatal(err)
+	}
+	p := filepath.Join(t.TempDir(), name)
+	if err := os.WriteFile(p, b, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	return p
+}
+
+// leftovers names what still mentions any of ids on the node: cgroup
+// directories (either driver puts the ID in the name), mounts, processes
+// whose command line holds it, and netns pins.
+func leftovers(ids ...string) []string {
+	var found []string
+	mentions := func(s string) bool {
+		for _, id := range ids {
+			if id != "" && strings.Contains(s, id) {
+				return true
+			}
+		}
+		return false
+	}
+	_ = filepath.WalkDir("/sys/fs/cgroup", func(path string, d fs.DirEntry, err error) error {
+		if err == nil && d.IsDir() && mentions(d.Name()) {
+			found = append(found, "cgroup "+path)
+			return filepath.SkipDir
+		}
+		return nil
+	})
+	if f, err := os.Open("/proc/self/mountinfo"); err == nil {
+		sc := bufio.NewScanner(f)
+		for sc.Scan() {
+			if mentions(sc.Text()) {
+				found = append(found, "mount "+sc.Text())
+			}
+		}
+		f.Close()
+	}
+	procs, _ := os.ReadDir("/proc")
+	for _, e := range procs {
+		pid, err := strconv.Atoi(e.Name())
+		if err != nil || procStart(pid) == "" {
+			continue
+		}
+		cmdline, _ := os.ReadFile(fmt.Sprintf("/proc/%d/cmdline", pid))
+		if s := strings.ReplaceAll(string(cmdline), "\x00", " "); mentions(s) {
+			found = append(found, fmt.Sprintf("process %d: %s", pid, s))
+		}
+	}
+	for _, dir := range []string{"/run/netns", "/var/run/netns"} {
+		ents, _ := os.ReadDir(dir)
+		for _, e := range ents {
+			if mentions(e.Name()) {
+				found = append(found, "netns "+filepath.Join(dir, e.Name()))
+			}
+		}
+	}
+	return found
+}
+
+// checkGone fails the test naming whatever of ids is still on the node,
+// waiting up to 30s for asynchronous teardown to finish.
+func checkGone(t testing.TB, ids ...string) {
+	t.Helper()
+	harness.Eventually(t, 30*time.Second, "nothing left of "+strings.Join(ids, ", "), func() (bool, string) {
+		left := leftovers(ids...)
+		return len(left) == 0, strings.Join(left, "\n")
+	})
+}
+
+// examplePod runs docs/examples/pod.json and registers its removal; it
+// returns the pod ID.
+func examplePod(t *testing.T) string {
+	t.Helper()
+	pod := crictl(t, "runp", shareFile("pod.json"))
+	t.Cleanup(func() {
+		_, _, _ = runRaw("crictl", "stopp", pod)
+		_, _, _ = runRaw("crictl", "rmp", pod)
+	})
+	return pod
+}

@@ -1,0 +1,37 @@
+#!/usr/bin/env bash
+# suite.sh runs the node suite (tests/node, build tag "node") in the VM
+# lane's guest: it builds the test binary, puts it into a share dir with the
+# files the suite installs in the guest (scripts/crib.service, the bridge
+# CNI config, docs/examples) and runs it there with tests/node/run.sh, which
+# adds crib's binaries, crictl, kubelet and the test images. It exits with
+# the suite's status. `make test-node` builds what it needs first.
+#
+# Usage: tests/node/suite.sh [go test flags for the guest, e.g. -test.run TestPodLifecycle]
+# Env:   as tests/node/run.sh (CRIB_BIN_DIR, CRIB_TOOLS_DIR, CRIB_NODE_TIMEOUT,
+#        CRIB_NODE_KEEP=1 keeps the share dir with out/console.log)
+set -euo pipefail
+
+here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
+repo=$(cd "$here/../.." && pwd)
+gotags=${GOTAGS:-seccomp containers_image_openpgp exclude_graphdriver_btrfs exclude_graphdriver_zfs exclude_disk_quota containers_image_docker_daemon_stub}
+
+share=$(mktemp -d /tmp/crib-node-suite-XXXXXX)
+if [[ ${CRIB_NODE_KEEP:-} == 1 ]]; then
+	echo "suite: share dir $share (kept)" >&2
+else
+	trap 'rm -rf "$share"' EXIT
+fi
+
+(cd "$repo" && go test -c -tags "$gotags node" -o "$share/node.test" ./tests/node)
+mkdir -p "$share/files"
+cp "$repo/scripts/crib.service" "$repo/scripts/cni/10-crib-bridge.conflist" \
+	"$repo/docs/examples/pod.json" "$repo/docs/examples/container.json" "$share/files/"
+
+# The guest's script: the suite binary, verbose, with the caller's flags.
+flags=
+if (($# > 0)); then
+	flags=$(printf ' %q' "$@")
+fi
+printf '#!/bin/sh\ncd /mnt/crib && exec ./node.test -test.v -test.timeout 20m%s\n' "$flags" >"$share/guest.sh"
+
+"$here/run.sh" "$share/guest.sh" "$share"
