@@ -116,6 +116,9 @@ func startRegistry() error {
 		return fmt.Errorf("no test images in the share (%w): run tests/images/build.sh on the host", err)
 	}
 	dir := "/var/lib/crib-node-registry"
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return err
+	}
 	if err := command("cp", "-a", src, filepath.Join(dir, "storage")); err != nil {
 		return err
 	}

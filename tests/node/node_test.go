@@ -95,20 +95,6 @@ func dumpOnFailure(t *testing.T) {
 	})
 }
 
-// writeJSON writes v to a temp file and returns its path.
-func writeJSON(t testing.TB, name string, v any) string {
-	t.Helper()
-	b, err := json.MarshalIndent(v, "", "  ")
-	if err != nil {
-		t.Fatal(err)
-	}
-	p := filepath.Join(t.TempDir(), name)
-	if err := os.WriteFile(p, b, 0o644); err != nil {
-		t.Fatal(err)
-	}
-	return p
-}
-
 // leftovers names what still mentions any of ids on the node: cgroup
 // directories (either driver puts the ID in the name), mounts, processes
 // whose command line holds it, and netns pins.
