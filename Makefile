@@ -12,7 +12,7 @@ LDFLAGS   := -s -w -X main.version=$(VERSION)
 export CRIB_BIN_DIR := $(BIN)
 export CRICTL CRITEST
 
-.PHONY: all build deps tools install test test-unit test-integration test-critest bench critest-containerd lint clean
+.PHONY: all build deps tools install test test-unit test-integration test-critest test-node bench critest-containerd lint clean
 
 all: build
 
@@ -44,6 +44,7 @@ lint:
 	$(GO) vet -tags '$(GOTAGS) integration bench' ./tests/integration/...
 	$(GO) vet -tags '$(GOTAGS) e2e' ./tests/e2e/...
 	$(GO) vet -tags '$(GOTAGS) e2e bench' ./tests/e2e/...
+	$(GO) vet -tags '$(GOTAGS) node' ./tests/node/...
 
 test-unit: build
 	$(GO) test -tags '$(GOTAGS)' -count=1 ./api/... ./server/... ./sandbox/... ./image/... ./network/... ./cmd/... ./tests/harness/...
@@ -62,9 +63,20 @@ test-e2e: build tools
 	KUBELET=$$(CRIB_TOOLS_DIR=$(TOOLS_DIR) scripts/build-kubelet.sh) && export KUBELET && \
 	$(GO) test -tags e2e -count=1 -v -timeout 30m ./tests/e2e/...
 
+# test-node is the VM lane: a Debian 12 guest with systemd, cgroup v2 and
+# AppArmor (scripts/build-guest.sh, cached in $(TOOLS_DIR); a few minutes
+# the first time), booted under QEMU (software emulation) with crib
+# installed as the shipped crib.service, runs tests/node's suite (build tag
+# node) with crictl and kubelet v1.37. tests/node/suite.sh; tests/README.md.
+test-node: build tools
+	scripts/build-guest.sh >/dev/null
+	tests/images/build.sh
+	CRIB_TOOLS_DIR=$(TOOLS_DIR) scripts/build-kubelet.sh >/dev/null
+	CRIB_TOOLS_DIR=$(TOOLS_DIR) GOTAGS='$(GOTAGS)' tests/node/suite.sh
+
 # test is the README's test command: deps, tools, lint, unit, integration,
-# critest, kubelet end to end.
-test: deps tools lint test-unit test-integration test-critest test-e2e
+# critest, kubelet end to end, the VM lane.
+test: deps tools lint test-unit test-integration test-critest test-e2e test-node
 
 # bench runs the recorded benchmarks: tests/integration's TestBench*,
 # critest -benchmark (tests/critest/bench.sh, parameters in
