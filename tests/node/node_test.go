@@ -156,10 +156,15 @@ func checkGone(t testing.TB, ids ...string) {
 	})
 }
 
-// examplePod runs docs/examples/pod.json and registers its removal; it
-// returns the pod ID.
+// exampleImage is the image docs/examples/container.json names; the README
+// pulls it first, as crictl create does not.
+const exampleImage = "docker.io/library/busybox:latest"
+
+// examplePod pulls exampleImage, runs docs/examples/pod.json and registers
+// its removal; it returns the pod ID.
 func examplePod(t *testing.T) string {
 	t.Helper()
+	crictl(t, "pull", exampleImage)
 	pod := crictl(t, "runp", shareFile("pod.json"))
 	t.Cleanup(func() {
 		_, _, _ = runRaw("crictl", "stopp", pod)
