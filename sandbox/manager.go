@@ -29,6 +29,7 @@ import (
 	"github.com/crib-runtime/crib/api/errdefs"
 	"github.com/crib-runtime/crib/api/state"
 	"github.com/crib-runtime/crib/network"
+	"github.com/crib-runtime/crib/sandbox/ocispec"
 	"github.com/crib-runtime/crib/sandbox/procfs"
 )
 
@@ -55,6 +56,12 @@ type Options struct {
 	PauseImage string
 	// ShmSize is the size of each pod's /dev/shm in bytes.
 	ShmSize int64
+	// PodDefaultSysctls turns on DefaultPodSysctls for pods with their own
+	// network namespace (config runtime.pod_default_sysctls).
+	PodDefaultSysctls bool
+	// AppArmor is the node's AppArmor, for containers' profiles; nil is a
+	// node without it.
+	AppArmor ocispec.AppArmor
 	// LogLevel is passed to each shim.
 	LogLevel string
 	// Network sets up and tears down pod networking.

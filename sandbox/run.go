@@ -229,7 +229,10 @@ func (m *Manager) startPause(ctx context.Context, rec *state.Sandbox, userNS str
 		return conn.Shutdown(ctx)
 	})
 	adj := clampOOMScoreAdj(sandboxOOMScoreAdj, m.oomScoreAdj)
-	pid, err := createStart(ctx, conn, rec.ID, filepath.Join(rec.ShimDir, "pause"), pauseSpec(rec, userNS, rootfs, args, adj))
+	pid, err := createStart(ctx, conn, rec.ID, filepath.Join(rec.ShimDir, "pause"), pauseSpec(rec, pauseConfig{
+		UserNS: userNS, Rootfs: rootfs, Args: args, OOMScoreAdj: adj,
+		Sysctls: podSysctls(rec, m.opts.PodDefaultSysctls),
+	}))
 	if err != nil {
 		return 0, 0, nil, fmt.Errorf("start pause process for pod %s: %w", rec.ID, err)
 	}

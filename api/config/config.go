@@ -120,6 +120,13 @@ type Runtime struct {
 	NetNSDir string `toml:"netns_dir"`
 	// ShmSize is the size of each pod's /dev/shm in bytes.
 	ShmSize int64 `toml:"shm_size"`
+	// PodDefaultSysctls sets containerd 2's defaults in the network
+	// namespace of every pod not on the host network:
+	// net.ipv4.ip_unprivileged_port_start=0 (a non-root process may listen
+	// on port 80) and net.ipv4.ping_group_range="0 2147483647" (ping
+	// without CAP_NET_RAW; not for pods with their own user namespace,
+	// which cannot map that range). A pod's own sysctls override them.
+	PodDefaultSysctls bool `toml:"pod_default_sysctls"`
 }
 
 // Network configures CNI.
@@ -206,6 +213,8 @@ func Default() Config {
 			CgroupParent: "/crib",
 			NetNSDir:     "/var/run/netns",
 			ShmSize:      64 << 20,
+
+			PodDefaultSysctls: true,
 		},
 		Network: Network{
 			ConfDir:  "/etc/cni/net.d",

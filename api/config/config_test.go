@@ -31,6 +31,17 @@ func TestParse(t *testing.T) {
 		{name: "relative path", toml: "run_dir = \"run\"\n", wantErr: `"run_dir"`},
 		{name: "wrong type", toml: "[runtime]\nshm_size = \"big\"\n", wantErr: "shm_size"},
 		{name: "negative shm", toml: "[runtime]\nshm_size = -1\n", wantErr: `"runtime.shm_size"`},
+		{name: "pod default sysctls on by default", toml: "", check: func(t *testing.T, c Config) {
+			if !c.Runtime.PodDefaultSysctls {
+				t.Errorf("runtime.pod_default_sysctls defaults to false")
+			}
+		}},
+		{name: "pod default sysctls off", toml: "[runtime]\npod_default_sysctls = false\n", check: func(t *testing.T, c Config) {
+			if c.Runtime.PodDefaultSysctls {
+				t.Errorf("runtime.pod_default_sysctls = false not applied")
+			}
+		}},
+		{name: "pod default sysctls not a bool", toml: "[runtime]\npod_default_sysctls = \"no\"\n", wantErr: "pod_default_sysctls"},
 		{name: "empty bin dirs", toml: "[network]\nbin_dirs = []\n", wantErr: `"network.bin_dirs"`},
 		{name: "image defaults", toml: "", check: func(t *testing.T, c Config) {
 			if c.Image.StorageDriver != "overlay" || c.Image.ProgressTimeout().Minutes() != 5 || c.Image.RegistriesConf != "" {

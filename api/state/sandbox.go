@@ -94,6 +94,9 @@ type Sandbox struct {
 	PortMappings   []PortMapping     `json:"portMappings,omitempty"`
 	Sysctls        map[string]string `json:"sysctls,omitempty"`
 	CgroupParent   string            `json:"cgroupParent"`
+	// AppArmorProfile is the pause process's AppArmor profile; empty
+	// means unconfined.
+	AppArmorProfile string `json:"appArmorProfile,omitempty"`
 
 	NetworkMode NamespaceMode `json:"networkMode"`
 	PIDMode     NamespaceMode `json:"pidMode"`

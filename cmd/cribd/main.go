@@ -27,6 +27,7 @@ import (
 
 	"github.com/crib-runtime/crib/api/config"
 	"github.com/crib-runtime/crib/image"
+	"github.com/crib-runtime/crib/internal/apparmor"
 	"github.com/crib-runtime/crib/network"
 	"github.com/crib-runtime/crib/sandbox"
 	"github.com/crib-runtime/crib/server"
@@ -155,6 +156,10 @@ func serve(cfg config.Config, log *logrus.Logger) error {
 	if err := images.RemoveOrphanLayers(); err != nil {
 		log.WithError(err).Warn("image store: removing orphaned layers")
 	}
+	aa, err := setupAppArmor(cfg.RunDir, log)
+	if err != nil {
+		return err
+	}
 	sandboxes, err := sandbox.New(sandbox.Options{
 		RootDir:      cfg.RootDir,
 		RunDir:       cfg.RunDir,
@@ -166,8 +171,11 @@ func serve(cfg config.Config, log *logrus.Logger) error {
 		ShmSize:      cfg.Runtime.ShmSize,
 		LogLevel:     cfg.Log.Level,
 		Network:      netMgr,
-		Images:       images,
-		Log:          log.WithField("component", "sandbox"),
+		AppArmor:     aa,
+
+		PodDefaultSysctls: cfg.Runtime.PodDefaultSysctls,
+		Images:            images,
+		Log:               log.WithField("component", "sandbox"),
 	})
 	if err != nil {
 		return fmt.Errorf("sandbox manager: %w", err)
@@ -225,6 +233,7 @@ func serve(cfg config.Config, log *logrus.Logger) error {
 
 		RecursiveReadOnlyMounts: sandbox.RecursiveReadOnlySupported(),
 		UserNamespaces:          userns,
+		AppArmor:                aa,
 	}).Register(g)
 
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
@@ -241,6 +250,23 @@ func serve(cfg config.Config, log *logrus.Logger) error {
 		return fmt.Errorf("serve: %w", err)
 	}
 	return nil
+}
+
+// setupAppArmor loads crib's default AppArmor profile when the node
+// enforces AppArmor. Without AppArmor cribd goes on (containers that ask
+// for a profile are refused); with AppArmor but no loadable profile it
+// stops, since containers would otherwise run unconfined unnoticed.
+func setupAppArmor(runDir string, log logrus.FieldLogger) (*apparmor.Host, error) {
+	aa, err := apparmor.Setup(apparmor.HostPaths(), runDir)
+	switch {
+	case errors.Is(err, apparmor.ErrDisabled):
+		log.WithError(err).Info("containers run without AppArmor")
+		return aa, nil
+	case err != nil:
+		return nil, fmt.Errorf("apparmor: %w", err)
+	}
+	log.WithField("profile", apparmor.DefaultProfile).Info("AppArmor enabled: containers that ask for no profile run under crib's default")
+	return aa, nil
 }
 
 // newMetrics returns cribd's metrics on a registry of its own, or nils

@@ -53,6 +53,8 @@ type Input struct {
 	// HugetlbController says whether the node has a hugetlb cgroup
 	// controller; without one, hugepage limits are dropped.
 	HugetlbController bool
+	// AppArmor is the node's AppArmor; nil is a node without it.
+	AppArmor AppArmor
 	// SeccompDefault, if set, replaces crib's built-in RuntimeDefault
 	// profile (DefaultSeccomp).
 	SeccompDefault *specs.LinuxSeccomp
