@@ -23,8 +23,8 @@ type PodStats struct {
 	MajorPageFaults uint64
 	Processes       uint64
 	SwapUsage       uint64
-	Interfaces    []InterfaceStats
-	Containers    []ContainerStatsView
+	Interfaces      []InterfaceStats
+	Containers      []ContainerStatsView
 }
 
 // add counts a container's cgroup in the pod's totals. The pod's cgroups

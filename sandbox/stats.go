@@ -4,8 +4,8 @@ import (
 	"sync"
 	"time"
 
-	"github.com/crib-runtime/crib/api/state"
 	apishim "github.com/crib-runtime/crib/api/shim"
+	"github.com/crib-runtime/crib/api/state"
 	"github.com/crib-runtime/crib/sandbox/cgstats"
 )
 
