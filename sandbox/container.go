@@ -169,6 +169,7 @@ func (m *Manager) CreateContainer(ctx context.Context, podID string, cfg *runtim
 		OOMScoreAdjFloor:  m.oomScoreAdj,
 		HugetlbController: m.hugetlb,
 		AppArmor:          m.opts.AppArmor,
+		CgroupV2:          m.cgroup2,
 	}
 	spec, err := ocispec.Build(in)
 	if err != nil {

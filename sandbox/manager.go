@@ -24,6 +24,7 @@ import (
 	"strings"
 	"sync"
 
+	"github.com/opencontainers/cgroups"
 	"github.com/sirupsen/logrus"
 
 	"github.com/crib-runtime/crib/api/errdefs"
@@ -81,6 +82,9 @@ type Manager struct {
 	oomScoreAdj int
 	// hugetlb is whether the node mounts a hugetlb cgroup controller.
 	hugetlb bool
+	// cgroup2 is whether the node runs the unified cgroup hierarchy alone
+	// (cgroup v2): containers then get cgroup namespaces.
+	cgroup2 bool
 
 	// mu guards the maps; lock order is pod.mu, then ctr.mu, then mu.
 	mu         sync.RWMutex
@@ -125,6 +129,7 @@ func New(opts Options) (*Manager, error) {
 	if m.hugetlb, err = cgroupControllerMounted("hugetlb"); err != nil {
 		return nil, err
 	}
+	m.cgroup2 = cgroups.IsCgroup2UnifiedMode()
 	if m.pauseRootfs, err = preparePauseRootfs(opts.RootDir, opts.PauseBinary); err != nil {
 		return nil, err
 	}

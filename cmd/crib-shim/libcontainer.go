@@ -194,13 +194,15 @@ func (c *lcContainer) pid() int {
 	return pid
 }
 
-// memoryCgroupDir is the container's memory cgroup directory ("" if none).
-func (c *lcContainer) memoryCgroupDir() string {
+// cgroupPaths are the container's cgroup directories as libcontainer's
+// cgroup manager reports them: v1 controller → directory, or, on cgroup
+// v2, "" → the unified directory (nil if unknown).
+func (c *lcContainer) cgroupPaths() map[string]string {
 	st, err := c.c.State()
 	if err != nil {
-		return ""
+		return nil
 	}
-	return st.CgroupPaths["memory"]
+	return st.CgroupPaths
 }
 
 // notifyOOM returns a channel that receives a value at each OOM event in the

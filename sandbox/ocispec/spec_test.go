@@ -436,3 +436,46 @@ func TestBuildInPodUserNS(t *testing.T) {
 		t.Errorf("mount with UID mappings only: got %v, want InvalidArgument", err)
 	}
 }
+
+func TestCgroupNamespace(t *testing.T) {
+	tests := []struct {
+		name       string
+		cgroupV2   bool
+		privileged bool
+		want       bool
+	}{
+		{"cgroup v1", false, false, false},
+		{"cgroup v1, privileged", false, true, false},
+		{"cgroup v2", true, false, true},
+		{"cgroup v2, privileged keeps the host's view", true, true, false},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			cfg := &runtimeapi.ContainerConfig{
+				Metadata: &runtimeapi.ContainerMetadata{Name: "c"},
+				Linux: &runtimeapi.LinuxContainerConfig{SecurityContext: &runtimeapi.LinuxContainerSecurityContext{
+					Privileged: tc.privileged,
+				}},
+			}
+			in := testInput(t, cfg, imgspec.ImageConfig{Cmd: []string{"sh"}})
+			in.CgroupV2 = tc.cgroupV2
+			spec, err := Build(in)
+			if err != nil {
+				t.Fatal(err)
+			}
+			got := slices.ContainsFunc(spec.Linux.Namespaces, func(ns specs.LinuxNamespace) bool {
+				return ns.Type == specs.CgroupNamespace && ns.Path == ""
+			})
+			if got != tc.want {
+				t.Errorf("new cgroup namespace = %v, want %v (namespaces %v)", got, tc.want, spec.Linux.Namespaces)
+			}
+			// /sys/fs/cgroup is mounted either way; libcontainer mounts
+			// cgroup2 there on a v2 node, the v1 hierarchies on v1.
+			if !slices.ContainsFunc(spec.Mounts, func(m specs.Mount) bool {
+				return m.Destination == "/sys/fs/cgroup" && m.Type == "cgroup"
+			}) {
+				t.Errorf("no cgroup mount at /sys/fs/cgroup: %v", spec.Mounts)
+			}
+		})
+	}
+}

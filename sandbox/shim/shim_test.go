@@ -368,6 +368,20 @@ func TestPauseLifecycle(t *testing.T) {
 	if saved.Status != shimapi.StatusRunning || saved.Pid != pid {
 		t.Errorf("state.json = %+v", saved)
 	}
+	// The cgroup directories libcontainer made are recorded, for cribd's
+	// stats, and the init is in them.
+	if len(saved.CgroupPaths) == 0 {
+		t.Errorf("state.json records no cgroup paths")
+	}
+	for ctrl, dir := range saved.CgroupPaths {
+		if ctrl != "memory" && ctrl != "" {
+			continue
+		}
+		procs, err := os.ReadFile(filepath.Join(dir, "cgroup.procs"))
+		if err != nil || !slices.Contains(strings.Fields(string(procs)), strconv.Itoa(pid)) {
+			t.Errorf("cgroup %q recorded at %s: procs %q, %v; want pid %d", ctrl, dir, procs, err, pid)
+		}
+	}
 
 	// Shim footprint, idle with one pause container.
 	time.Sleep(300 * time.Millisecond)
