@@ -33,6 +33,15 @@ const (
 // are cri-containerd-<id>.scope and CRI-O's crio-<id>.scope.
 const ScopePrefix = "crib"
 
+// RecordDriver is the driver a pod record names: "" (records older than
+// the field) is cgroupfs.
+func RecordDriver(s string) Driver {
+	if s == "" {
+		return Cgroupfs
+	}
+	return Driver(s)
+}
+
 // DefaultParent is the parent of pods whose request names none.
 func DefaultParent(d Driver) string {
 	if d == Systemd {
