@@ -13,6 +13,7 @@ import (
 
 	"github.com/crib-runtime/crib/api/errdefs"
 	"github.com/crib-runtime/crib/api/state"
+	"github.com/crib-runtime/crib/internal/cgroup"
 )
 
 func TestRenderResolvConf(t *testing.T) {
@@ -122,7 +123,7 @@ func TestFilter(t *testing.T) {
 }
 
 func TestCgroupControllerMounted(t *testing.T) {
-	mounts, err := cgroupMountInfo()
+	mounts, err := cgroup.Hierarchies()
 	if err != nil || len(mounts) == 0 {
 		t.Skipf("no cgroup mounts here: %v", err)
 	}

@@ -18,6 +18,7 @@ import (
 
 	"github.com/crib-runtime/crib/api/errdefs"
 	shimapi "github.com/crib-runtime/crib/api/shim"
+	"github.com/crib-runtime/crib/internal/cgroup"
 	"github.com/crib-runtime/crib/sandbox/procfs"
 )
 
@@ -166,7 +167,7 @@ func checkCreate(req *shimapi.CreateRequest) error {
 	case req.Spec.Linux == nil:
 		return fmt.Errorf("spec has no linux section: %w", errdefs.ErrInvalidArgument)
 	}
-	if err := checkCgroupPath(req.Spec.Linux.CgroupsPath); err != nil {
+	if err := cgroup.CheckPath(req.Spec.Linux.CgroupsPath); err != nil {
 		return fmt.Errorf("%w: %w", err, errdefs.ErrInvalidArgument)
 	}
 	return nil
@@ -215,7 +216,6 @@ func (s *Shim) create(c *container, req *shimapi.CreateRequest) (_ int, retErr e
 	defer pio.close()
 
 	s.reaper.lockSpawn()
-	s.cgroups.claim(c.cgPath)
 	lc, err := createContainer(s.lcRoot, req.ID, spec, pio)
 	if err != nil {
 		if rerr := s.cgroups.release(c.cgPath); rerr != nil {

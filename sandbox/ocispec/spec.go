@@ -9,7 +9,6 @@ package ocispec
 
 import (
 	"fmt"
-	"path/filepath"
 
 	imgspec "github.com/opencontainers/image-spec/specs-go/v1"
 	specs "github.com/opencontainers/runtime-spec/specs-go"
@@ -17,6 +16,7 @@ import (
 
 	"github.com/crib-runtime/crib/api/errdefs"
 	"github.com/crib-runtime/crib/api/state"
+	"github.com/crib-runtime/crib/internal/cgroup"
 )
 
 // Pod file names the pod's directory holds (see sandbox/files.go).
@@ -84,7 +84,7 @@ func Build(in Input) (*specs.Spec, error) {
 		Process:     proc,
 		Annotations: cfg.GetAnnotations(),
 		Linux: &specs.Linux{
-			CgroupsPath: filepath.Join(in.Pod.CgroupParent, in.ContainerID),
+			CgroupsPath: cgroup.Path(cgroup.RecordDriver(in.Pod.CgroupDriver), in.Pod.CgroupParent, in.ContainerID),
 			Resources:   &specs.LinuxResources{},
 		},
 	}

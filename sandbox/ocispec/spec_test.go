@@ -479,3 +479,26 @@ func TestCgroupNamespace(t *testing.T) {
 		})
 	}
 }
+
+// TestCgroupsPathPerDriver: a container's cgroup sits beside the pause
+// process's in the pod's parent: a path under cgroupfs, runc's
+// slice:crib:id (scope crib-<id>.scope) under systemd.
+func TestCgroupsPathPerDriver(t *testing.T) {
+	for _, tc := range []struct {
+		driver, parent, want string
+	}{
+		{"", "/kubepods/pod1", "/kubepods/pod1/c1"},
+		{"cgroupfs", "/crib", "/crib/c1"},
+		{"systemd", "kubepods-besteffort-pod1.slice", "kubepods-besteffort-pod1.slice:crib:c1"},
+	} {
+		in := testInput(t, &runtimeapi.ContainerConfig{Metadata: &runtimeapi.ContainerMetadata{Name: "c"}, Command: []string{"/x"}}, imgspec.ImageConfig{})
+		in.Pod.CgroupDriver, in.Pod.CgroupParent = tc.driver, tc.parent
+		spec, err := Build(in)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if spec.Linux.CgroupsPath != tc.want {
+			t.Errorf("driver %q parent %q: cgroupsPath %q, want %q", tc.driver, tc.parent, spec.Linux.CgroupsPath, tc.want)
+		}
+	}
+}
