@@ -67,7 +67,7 @@ C
 
 leftovers() { # what crib might leave: units and cgroups
 	systemctl list-units --all --no-legend --plain | grep -E 'crib-[0-9a-f]{64}|crib\.slice|kubepods' 
-	find /sys/fs/cgroup -maxdepth 4 -type d \( -name 'crib*' -o -name 'kubepods*' \) 2>/dev/null
+	find /sys/fs/cgroup -maxdepth 5 -type d 2>/dev/null | grep -E '/(crib|crib\.slice|kubepods[^/]*|crib-[0-9a-f]{64}\.scope|[0-9a-f]{64})$'
 }
 
 # scenario driver parent expected-dir-of-parent
