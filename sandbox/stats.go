@@ -6,6 +6,7 @@ import (
 
 	apishim "github.com/crib-runtime/crib/api/shim"
 	"github.com/crib-runtime/crib/api/state"
+	"github.com/crib-runtime/crib/internal/cgroup"
 	"github.com/crib-runtime/crib/sandbox/cgstats"
 )
 
@@ -67,10 +68,14 @@ func (m *Manager) forgetStats(id string) {
 // removed) reads as zeros.
 func (m *Manager) readCgroup(id string, paths map[string]string, cgroupsPath string) cgstats.Sample {
 	if len(paths) == 0 {
-		if cgroupsPath == "" {
+		// A shim too old to record its paths: derive them from the
+		// record, under either driver (a systemd scope sits below its
+		// expanded slice).
+		dir, err := cgroup.Dir(cgroupsPath)
+		if cgroupsPath == "" || err != nil {
 			return cgstats.Sample{}
 		}
-		paths = cgstats.Layout(cgroupRoot, cgroupsPath, m.cgroup2)
+		paths = cgstats.Layout(cgroupRoot, dir, m.cgroup2)
 	}
 	s, err := cgstats.Read(paths)
 	if err != nil {
