@@ -1,7 +1,6 @@
 package sandbox
 
 import (
-	"bufio"
 	"context"
 	"errors"
 	"fmt"
@@ -10,64 +9,36 @@ import (
 	"strings"
 	"time"
 
+	"github.com/moby/sys/mountinfo"
 	"golang.org/x/sys/unix"
+
+	"github.com/crib-runtime/crib/api/state"
+	"github.com/crib-runtime/crib/internal/cgroup"
 )
 
-// cgroupMount is one cgroup filesystem mount from /proc/self/mountinfo.
-type cgroupMount struct {
-	point     string // mount point
-	fstype    string // cgroup or cgroup2
-	superOpts string // for v1, holds the controllers
-}
-
-// cgroupMountInfo lists the cgroup v1 hierarchies and the cgroup2 mount.
-func cgroupMountInfo() ([]cgroupMount, error) {
-	f, err := os.Open("/proc/self/mountinfo")
-	if err != nil {
-		return nil, err
-	}
-	defer f.Close()
-	var out []cgroupMount
-	sc := bufio.NewScanner(f)
-	for sc.Scan() {
-		// <id> <parent> <maj:min> <root> <mountpoint> <opts> ... - <fstype> <source> <superopts>
-		line := sc.Text()
-		sep := strings.Index(line, " - ")
-		if sep < 0 {
-			continue
-		}
-		post := strings.Fields(line[sep+3:])
-		pre := strings.Fields(line[:sep])
-		if len(post) > 2 && len(pre) > 4 && (post[0] == "cgroup" || post[0] == "cgroup2") {
-			out = append(out, cgroupMount{point: pre[4], fstype: post[0], superOpts: post[2]})
-		}
-	}
-	return out, sc.Err()
-}
-
-// cgroupMounts returns the mount points of every cgroup v1 hierarchy and of
-// the cgroup2 mount.
-func cgroupMounts() ([]string, error) {
-	mounts, err := cgroupMountInfo()
-	var out []string
-	for _, m := range mounts {
-		out = append(out, m.point)
-	}
-	return out, err
-}
-
-// removeCgroup removes the cgroup at path (relative to each hierarchy) in
-// every hierarchy, waiting while its last processes exit.
-func removeCgroup(ctx context.Context, path string) error {
-	if path == "" || path == "/" {
+// removeCgroup removes the cgroup of a pod's pause process or of a
+// container whose shim is gone, given its OCI cgroupsPath: under systemd
+// its scope is stopped first (which kills what is left in it); then its
+// directory goes in every hierarchy, waiting while its last processes exit.
+func (m *Manager) removeCgroup(ctx context.Context, cgroupsPath string) error {
+	if cgroupsPath == "" || cgroupsPath == "/" {
 		return nil
 	}
-	mounts, err := cgroupMounts()
+	dir, err := cgroup.Dir(cgroupsPath)
 	if err != nil {
-		return fmt.Errorf("list cgroup mounts: %w", err)
+		return err
 	}
-	for _, mnt := range mounts {
-		dir := filepath.Join(mnt, path)
+	if cgroup.IsSystemd(cgroupsPath) {
+		if m.opts.Units == nil {
+			return fmt.Errorf("cgroup %s is a systemd scope, but cribd does not run with the systemd cgroup driver", cgroupsPath)
+		}
+		scope, _ := cgroup.ParseScope(cgroupsPath)
+		if err := m.opts.Units.Stop(ctx, scope.Unit()); err != nil {
+			return err
+		}
+	}
+	for _, h := range m.hierarchies {
+		dir := filepath.Join(h, dir)
 		for {
 			err := unix.Rmdir(dir)
 			if err == nil || errors.Is(err, unix.ENOENT) {
@@ -91,17 +62,17 @@ func removeCgroup(ctx context.Context, path string) error {
 // manager ignores a hybrid node's cgroup2 mount); on a pure v2 node,
 // whether the cgroup2 mount offers it.
 func cgroupControllerMounted(controller string) (bool, error) {
-	mounts, err := cgroupMountInfo()
+	mounts, err := mountinfo.GetMounts(mountinfo.FSTypeFilter("cgroup", "cgroup2"))
 	if err != nil {
 		return false, fmt.Errorf("list cgroup mounts: %w", err)
 	}
 	v1 := false
 	for _, m := range mounts {
-		if m.fstype != "cgroup" {
+		if m.FSType != "cgroup" {
 			continue
 		}
 		v1 = true
-		for _, o := range strings.Split(m.superOpts, ",") {
+		for _, o := range strings.Split(m.VFSOptions, ",") {
 			if o == controller {
 				return true, nil
 			}
@@ -111,7 +82,7 @@ func cgroupControllerMounted(controller string) (bool, error) {
 		return false, nil
 	}
 	for _, m := range mounts {
-		ctrls, _ := os.ReadFile(filepath.Join(m.point, "cgroup.controllers"))
+		ctrls, _ := os.ReadFile(filepath.Join(m.Mountpoint, "cgroup.controllers"))
 		for _, c := range strings.Fields(string(ctrls)) {
 			if c == controller {
 				return true, nil
@@ -119,4 +90,24 @@ func cgroupControllerMounted(controller string) (bool, error) {
 		}
 	}
 	return false, nil
+}
+
+// releaseCgroupParent stops counting the pod as a user of its cgroup
+// parent and removes what crib made there that no pod needs. A failure is
+// logged, not returned: the parent is retried at the next pod's release
+// under it and at cribd's start, and must not keep kubelet's Stop from
+// finishing.
+func (m *Manager) releaseCgroupParent(ctx context.Context, id string, driver cgroup.Driver, parent string) {
+	if err := m.parents.Release(ctx, id, driver, parent); err != nil {
+		m.opts.Log.WithField("pod", id).WithError(err).Warn("removing the pod's cgroup parent")
+	}
+}
+
+// containerCgroupsPath is a container's OCI cgroupsPath, from its record
+// or, in records that lack it, from its pod's parent.
+func containerCgroupsPath(pod *state.Sandbox, c *state.Container) string {
+	if c.CgroupsPath != "" {
+		return c.CgroupsPath
+	}
+	return cgroup.Path(cgroup.RecordDriver(pod.CgroupDriver), pod.CgroupParent, c.ID)
 }

@@ -168,6 +168,8 @@ func (m *Manager) CreateContainer(ctx context.Context, podID string, cfg *runtim
 		VolumeDir:         filepath.Join(m.containerDir(pod.ID), id+".volumes"),
 		OOMScoreAdjFloor:  m.oomScoreAdj,
 		HugetlbController: m.hugetlb,
+		AppArmor:          m.opts.AppArmor,
+		CgroupV2:          m.cgroup2,
 	}
 	spec, err := ocispec.Build(in)
 	if err != nil {

@@ -150,7 +150,7 @@ func (m *Manager) removeContainer(ctx context.Context, p *pod, c *ctr) error {
 			if err := conn.Delete(ctx, rec.ID); err != nil {
 				return fmt.Errorf("remove container %s: %w", rec.ID, err)
 			}
-		} else if err := removeCgroup(ctx, filepath.Join(p.rec.CgroupParent, rec.ID)); err != nil {
+		} else if err := m.removeCgroup(ctx, containerCgroupsPath(&p.rec, rec)); err != nil {
 			return fmt.Errorf("remove container %s: %w", rec.ID, err)
 		}
 	}

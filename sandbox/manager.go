@@ -24,11 +24,15 @@ import (
 	"strings"
 	"sync"
 
+	"github.com/opencontainers/cgroups"
 	"github.com/sirupsen/logrus"
 
 	"github.com/crib-runtime/crib/api/errdefs"
 	"github.com/crib-runtime/crib/api/state"
+	"github.com/crib-runtime/crib/internal/cgroup"
 	"github.com/crib-runtime/crib/network"
+	"github.com/crib-runtime/crib/sandbox/cleanup"
+	"github.com/crib-runtime/crib/sandbox/ocispec"
 	"github.com/crib-runtime/crib/sandbox/procfs"
 )
 
@@ -46,8 +50,14 @@ type Options struct {
 	RunDir string
 	// NetNSDir is where network namespaces are pinned (crib-<id>).
 	NetNSDir string
+	// CgroupDriver maps pods and containers to cgroups: cgroupfs or
+	// systemd (then Units must be set).
+	CgroupDriver cgroup.Driver
 	// CgroupParent is used when a pod names no cgroup parent.
 	CgroupParent string
+	// Units is systemd over D-Bus: it stops the scopes and slices of pods
+	// whose shim is gone. Nil without the systemd driver.
+	Units cgroup.Units
 	// ShimBinary and PauseBinary are the executables crib ships.
 	ShimBinary  string
 	PauseBinary string
@@ -55,6 +65,12 @@ type Options struct {
 	PauseImage string
 	// ShmSize is the size of each pod's /dev/shm in bytes.
 	ShmSize int64
+	// PodDefaultSysctls turns on DefaultPodSysctls for pods with their own
+	// network namespace (config runtime.pod_default_sysctls).
+	PodDefaultSysctls bool
+	// AppArmor is the node's AppArmor, for containers' profiles; nil is a
+	// node without it.
+	AppArmor ocispec.AppArmor
 	// LogLevel is passed to each shim.
 	LogLevel string
 	// Network sets up and tears down pod networking.
@@ -74,6 +90,13 @@ type Manager struct {
 	oomScoreAdj int
 	// hugetlb is whether the node mounts a hugetlb cgroup controller.
 	hugetlb bool
+	// cgroup2 is whether the node runs the unified cgroup hierarchy alone
+	// (cgroup v2): containers then get cgroup namespaces.
+	cgroup2 bool
+	// hierarchies are the cgroup mount points; parents makes and removes
+	// pods' cgroup parents.
+	hierarchies []string
+	parents     *cgroup.Parents
 
 	// mu guards the maps; lock order is pod.mu, then ctr.mu, then mu.
 	mu         sync.RWMutex
@@ -118,6 +141,18 @@ func New(opts Options) (*Manager, error) {
 	if m.hugetlb, err = cgroupControllerMounted("hugetlb"); err != nil {
 		return nil, err
 	}
+	m.cgroup2 = cgroups.IsCgroup2UnifiedMode()
+	if m.hierarchies, err = cgroup.Hierarchies(); err != nil {
+		return nil, err
+	}
+	m.parents, err = cgroup.NewParents(cgroup.ParentsOptions{
+		File:        filepath.Join(opts.RunDir, "cgroups.json"),
+		Hierarchies: m.hierarchies,
+		Units:       opts.Units,
+	})
+	if err != nil {
+		return nil, err
+	}
 	if m.pauseRootfs, err = preparePauseRootfs(opts.RootDir, opts.PauseBinary); err != nil {
 		return nil, err
 	}
@@ -131,8 +166,28 @@ func New(opts Options) (*Manager, error) {
 	for _, c := range m.containers {
 		m.watchContainer(m.containerView(c))
 	}
+	m.sweepCgroupParents()
 	go m.watchExits()
 	return m, nil
+}
+
+// sweepCgroupParents counts the pods that are not stopped as users of their
+// cgroup parents and removes the parents crib made that no pod uses: what
+// a cribd killed between a pod's Stop and its parents' removal left.
+func (m *Manager) sweepCgroupParents() {
+	for _, p := range m.pods {
+		if p.rec.Phase == state.PhaseStopped {
+			continue
+		}
+		if err := m.parents.Use(p.rec.ID, cgroup.RecordDriver(p.rec.CgroupDriver), p.rec.CgroupParent); err != nil {
+			m.opts.Log.WithField("pod", p.rec.ID).WithError(err).Warn("recover: pod cgroup parent")
+		}
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), cleanup.Timeout)
+	defer cancel()
+	if err := m.parents.Sweep(ctx); err != nil {
+		m.opts.Log.WithError(err).Warn("removing cgroup parents no pod uses")
+	}
 }
 
 func podsDir(base string) string { return filepath.Join(base, "pods") }

@@ -55,11 +55,26 @@ func preparePauseRootfs(rootDir, pauseBinary string) (string, error) {
 	return rootfs, nil
 }
 
+// pauseConfig is what a pause container's spec takes besides the pod's record.
+type pauseConfig struct {
+	// UserNS is the user namespace to join, if the pod has one.
+	UserNS string
+	// Rootfs and Args are the pause process's root and command line.
+	Rootfs string
+	Args   []string
+	// OOMScoreAdj is already clamped to cribd's own.
+	OOMScoreAdj int
+	// Sysctls are set in the pod's namespaces (see podSysctls).
+	Sysctls map[string]string
+}
+
 // pauseSpec builds the OCI spec of a pod's pause container: it joins the
-// pinned namespaces (the user namespace, if any, at userNS), gets its own
+// pinned namespaces (the user namespace, if any, at c.UserNS), gets its own
 // mount namespace and, unless the pod uses the host's, its own PID
-// namespace (where it is PID 1 and reaps zombies).
-func pauseSpec(rec *state.Sandbox, userNS, rootfs string, args []string, oomScoreAdj int) *specs.Spec {
+// namespace (where it is PID 1 and reaps zombies). It runs under the
+// AppArmor profile server/ chose for the pod (rec.AppArmorProfile).
+func pauseSpec(rec *state.Sandbox, c pauseConfig) *specs.Spec {
+	userNS, oomScoreAdj := c.UserNS, c.OOMScoreAdj
 	ns := []specs.LinuxNamespace{{Type: specs.MountNamespace}}
 	if rec.NetworkMode != state.NamespaceNode {
 		ns = append(ns, specs.LinuxNamespace{Type: specs.NetworkNamespace, Path: rec.NetNSPath})
@@ -82,16 +97,17 @@ func pauseSpec(rec *state.Sandbox, userNS, rootfs string, args []string, oomScor
 	}
 	return &specs.Spec{
 		Version:  specs.Version,
-		Root:     &specs.Root{Path: rootfs, Readonly: true},
+		Root:     &specs.Root{Path: c.Rootfs, Readonly: true},
 		Hostname: hostname,
 		Process: &specs.Process{
-			Args:            args,
+			Args:            c.Args,
 			Cwd:             "/",
 			Env:             []string{"PATH=/"},
 			User:            pauseUser(rec),
 			NoNewPrivileges: true,
 			OOMScoreAdj:     &oomScoreAdj,
 			Capabilities:    &specs.LinuxCapabilities{},
+			ApparmorProfile: rec.AppArmorProfile,
 		},
 		Mounts: []specs.Mount{
 			{Destination: "/proc", Type: "proc", Source: "proc", Options: []string{"nosuid", "noexec", "nodev"}},
@@ -100,7 +116,7 @@ func pauseSpec(rec *state.Sandbox, userNS, rootfs string, args []string, oomScor
 		Linux: &specs.Linux{
 			Namespaces:  ns,
 			CgroupsPath: rec.CgroupsPath,
-			Sysctl:      rec.Sysctls,
+			Sysctl:      c.Sysctls,
 			Resources: &specs.LinuxResources{
 				Devices: []specs.LinuxDeviceCgroup{{Allow: false, Access: "rwm"}},
 			},
@@ -108,4 +124,34 @@ func pauseSpec(rec *state.Sandbox, userNS, rootfs string, args []string, oomScor
 			ReadonlyPaths: []string{"/proc/bus", "/proc/fs", "/proc/irq", "/proc/sys", "/proc/sysrq-trigger"},
 		},
 	}
+}
+
+// DefaultPodSysctls are containerd 2's defaults for a pod with its own
+// network namespace: any user may listen on ports below 1024 and open
+// ICMP echo sockets (ping without CAP_NET_RAW).
+var DefaultPodSysctls = map[string]string{
+	"net.ipv4.ip_unprivileged_port_start": "0",
+	"net.ipv4.ping_group_range":           "0 2147483647",
+}
+
+// podSysctls returns the sysctls pause sets for the pod: its own, over
+// DefaultPodSysctls when defaults is on and the pod has its own network
+// namespace. A pod with its own user namespace does not get the default
+// ping_group_range: the kernel refuses group IDs the namespace does not
+// map, and it maps 65536 at most.
+func podSysctls(rec *state.Sandbox, defaults bool) map[string]string {
+	if !defaults || rec.NetworkMode == state.NamespaceNode {
+		return rec.Sysctls
+	}
+	out := make(map[string]string, len(DefaultPodSysctls)+len(rec.Sysctls))
+	for k, v := range DefaultPodSysctls {
+		if k == "net.ipv4.ping_group_range" && len(rec.UIDMappings) > 0 {
+			continue
+		}
+		out[k] = v
+	}
+	for k, v := range rec.Sysctls {
+		out[k] = v
+	}
+	return out
 }

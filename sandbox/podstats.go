@@ -3,10 +3,11 @@ package sandbox
 import (
 	"fmt"
 	"os"
-	"path/filepath"
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/crib-runtime/crib/sandbox/cgstats"
 )
 
 // PodStats is one sample of a pod's resource use: the sums over its pause
@@ -17,9 +18,27 @@ type PodStats struct {
 	MemoryUsage   uint64
 	WorkingSet    uint64
 	RSS           uint64
-	Processes     uint64
-	Interfaces    []InterfaceStats
-	Containers    []ContainerStatsView
+	PageFaults    uint64
+	// MajorPageFaults, like PageFaults, is cumulative.
+	MajorPageFaults uint64
+	Processes       uint64
+	SwapUsage       uint64
+	Interfaces      []InterfaceStats
+	Containers      []ContainerStatsView
+}
+
+// add counts a container's cgroup in the pod's totals. The pod's cgroups
+// (pause's and each container's) are siblings below its cgroup parent, so
+// their sums are the pod's use.
+func (st *PodStats) add(s cgstats.Sample) {
+	st.CPUUsageNanos += s.CPUUsageNanos
+	st.MemoryUsage += s.MemoryUsage
+	st.WorkingSet += s.WorkingSet
+	st.RSS += s.RSS
+	st.PageFaults += s.PageFaults
+	st.MajorPageFaults += s.MajorPageFaults
+	st.Processes += s.Processes
+	st.SwapUsage += s.SwapUsage
 }
 
 // InterfaceStats are one pod interface's counters.
@@ -41,25 +60,12 @@ func (m *Manager) PodStats(id string) (View, PodStats, error) {
 		return View{}, PodStats{}, err
 	}
 	st := PodStats{Timestamp: time.Now()}
-	cgroups := []string{v.CgroupsPath}
+	pause := m.readCgroup(v.ID, pauseCgroupPaths(&v.Sandbox), v.CgroupsPath)
+	st.add(pause)
 	for _, c := range m.Containers(ContainerFilter{PodID: v.ID}) {
 		cs := m.sample(c)
 		st.Containers = append(st.Containers, ContainerStatsView{View: c, Stats: cs})
-		if c.CgroupsPath != "" {
-			cgroups = append(cgroups, c.CgroupsPath)
-		}
-	}
-	for _, cg := range cgroups {
-		st.CPUUsageNanos += readUint(filepath.Join(cgroupV1Root, "cpuacct", cg, "cpuacct.usage"))
-		mem := filepath.Join(cgroupV1Root, "memory", cg)
-		usage := readUint(filepath.Join(mem, "memory.usage_in_bytes"))
-		stat := readKeyed(filepath.Join(mem, "memory.stat"))
-		st.MemoryUsage += usage
-		st.RSS += stat["total_rss"]
-		if inactive := stat["total_inactive_file"]; inactive < usage {
-			st.WorkingSet += usage - inactive
-		}
-		st.Processes += readUint(filepath.Join(cgroupV1Root, "pids", cg, "pids.current"))
+		st.add(cs.Sample)
 	}
 	if v.NetNSPath != "" && v.Ready {
 		ifs, err := podInterfaces(v.PausePID, v.PauseStartTime)

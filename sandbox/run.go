@@ -16,6 +16,7 @@ import (
 	"github.com/crib-runtime/crib/api/errdefs"
 	"github.com/crib-runtime/crib/api/state"
 	"github.com/crib-runtime/crib/image"
+	"github.com/crib-runtime/crib/internal/cgroup"
 	"github.com/crib-runtime/crib/network"
 	"github.com/crib-runtime/crib/sandbox/cleanup"
 	"github.com/crib-runtime/crib/sandbox/nspin"
@@ -32,6 +33,12 @@ func (m *Manager) Run(ctx context.Context, spec state.Sandbox) (id string, retEr
 	}
 	if len(spec.UIDMappings) > 0 && (spec.NetworkMode == state.NamespaceNode || spec.IPCMode == state.NamespaceNode) {
 		return "", errdefs.InvalidArgument("a pod user namespace needs the pod's own network and IPC namespaces")
+	}
+	driver := m.opts.CgroupDriver
+	if spec.CgroupParent == "" {
+		spec.CgroupParent = m.opts.CgroupParent
+	} else if err := cgroup.CheckParent(driver, spec.CgroupParent); err != nil {
+		return "", errdefs.InvalidArgument("linux.cgroup_parent: %v", err)
 	}
 	id, err := newID()
 	if err != nil {
@@ -54,10 +61,8 @@ func (m *Manager) Run(ctx context.Context, spec state.Sandbox) (id string, retEr
 	rec.ID = id
 	rec.CreatedAt = time.Now()
 	rec.Phase = state.PhaseCreating
-	if rec.CgroupParent == "" {
-		rec.CgroupParent = m.opts.CgroupParent
-	}
-	rec.CgroupsPath = filepath.Join(rec.CgroupParent, id)
+	rec.CgroupDriver = string(driver)
+	rec.CgroupsPath = cgroup.Path(driver, rec.CgroupParent, id)
 	rec.ShimDir = filepath.Join(podsDir(m.opts.RunDir), id)
 	rootDir := filepath.Join(podsDir(m.opts.RootDir), id)
 
@@ -90,6 +95,17 @@ func (m *Manager) Run(ctx context.Context, spec state.Sandbox) (id string, retEr
 	// that follows them, and the pause path gets as much shorter.
 	shim := m.launchShimAsync(ctx, rec.ShimDir)
 	defer shim.discard(log) // shuts it down if Run fails before taking it
+
+	// The parent (and its ancestors) crib makes go when the pod's undo, or
+	// its Stop, releases the last pod under them; the pause container's
+	// cgroup goes with the shim before that.
+	parentErr := m.parents.Acquire(ctx, id, driver, rec.CgroupParent)
+	cu.Add("release cgroup parent "+rec.CgroupParent, func(ctx context.Context) error {
+		return m.parents.Release(ctx, podID, driver, rec.CgroupParent)
+	})
+	if parentErr != nil {
+		return "", fmt.Errorf("cgroup parent %s of pod %s: %w", rec.CgroupParent, id, parentErr)
+	}
 
 	if err := writePodFiles(rootDir, &rec); err != nil {
 		return "", err
@@ -229,7 +245,10 @@ func (m *Manager) startPause(ctx context.Context, rec *state.Sandbox, userNS str
 		return conn.Shutdown(ctx)
 	})
 	adj := clampOOMScoreAdj(sandboxOOMScoreAdj, m.oomScoreAdj)
-	pid, err := createStart(ctx, conn, rec.ID, filepath.Join(rec.ShimDir, "pause"), pauseSpec(rec, userNS, rootfs, args, adj))
+	pid, err := createStart(ctx, conn, rec.ID, filepath.Join(rec.ShimDir, "pause"), pauseSpec(rec, pauseConfig{
+		UserNS: userNS, Rootfs: rootfs, Args: args, OOMScoreAdj: adj,
+		Sysctls: podSysctls(rec, m.opts.PodDefaultSysctls),
+	}))
 	if err != nil {
 		return 0, 0, nil, fmt.Errorf("start pause process for pod %s: %w", rec.ID, err)
 	}

@@ -2,6 +2,7 @@ package sandbox
 
 import (
 	"errors"
+	"maps"
 	"os"
 	"reflect"
 	"regexp"
@@ -12,6 +13,7 @@ import (
 
 	"github.com/crib-runtime/crib/api/errdefs"
 	"github.com/crib-runtime/crib/api/state"
+	"github.com/crib-runtime/crib/internal/cgroup"
 )
 
 func TestRenderResolvConf(t *testing.T) {
@@ -121,7 +123,7 @@ func TestFilter(t *testing.T) {
 }
 
 func TestCgroupControllerMounted(t *testing.T) {
-	mounts, err := cgroupMountInfo()
+	mounts, err := cgroup.Hierarchies()
 	if err != nil || len(mounts) == 0 {
 		t.Skipf("no cgroup mounts here: %v", err)
 	}
@@ -203,5 +205,47 @@ func TestMergeResources(t *testing.T) {
 				t.Errorf("got %+v, want %+v", got, tc.want)
 			}
 		})
+	}
+}
+
+func TestPodSysctls(t *testing.T) {
+	userns := []state.IDMapping{{ContainerID: 0, HostID: 200000, Size: 65536}}
+	tests := []struct {
+		name     string
+		rec      state.Sandbox
+		defaults bool
+		want     map[string]string
+	}{
+		{"defaults", state.Sandbox{}, true, map[string]string{
+			"net.ipv4.ip_unprivileged_port_start": "0", "net.ipv4.ping_group_range": "0 2147483647"}},
+		{"the pod's own win", state.Sandbox{Sysctls: map[string]string{
+			"net.ipv4.ip_unprivileged_port_start": "80", "kernel.shmmax": "1"}}, true, map[string]string{
+			"net.ipv4.ip_unprivileged_port_start": "80", "net.ipv4.ping_group_range": "0 2147483647", "kernel.shmmax": "1"}},
+		{"turned off", state.Sandbox{Sysctls: map[string]string{"kernel.shmmax": "1"}}, false, map[string]string{"kernel.shmmax": "1"}},
+		{"host network", state.Sandbox{NetworkMode: state.NamespaceNode}, true, nil},
+		{"own user namespace: no ping range", state.Sandbox{UIDMappings: userns, GIDMappings: userns}, true, map[string]string{
+			"net.ipv4.ip_unprivileged_port_start": "0"}},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			before := maps.Clone(tc.rec.Sysctls)
+			got := podSysctls(&tc.rec, tc.defaults)
+			if len(got) != len(tc.want) || (len(got) > 0 && !reflect.DeepEqual(got, tc.want)) {
+				t.Errorf("got %v, want %v", got, tc.want)
+			}
+			if !maps.Equal(tc.rec.Sysctls, before) {
+				t.Errorf("the record's sysctls changed to %v", tc.rec.Sysctls)
+			}
+		})
+	}
+}
+
+func TestPauseSpecAppArmor(t *testing.T) {
+	for _, prof := range []string{"", "crib-default"} {
+		rec := &state.Sandbox{ID: "p", AppArmorProfile: prof}
+		spec := pauseSpec(rec, pauseConfig{Rootfs: "/r", Args: []string{"/crib-pause"}, Sysctls: map[string]string{"a": "b"}})
+		if spec.Process.ApparmorProfile != prof || spec.Linux.Sysctl["a"] != "b" {
+			t.Errorf("profile %q sysctls %v, want %q and the given sysctls", spec.Process.ApparmorProfile, spec.Linux.Sysctl, prof)
+		}
 	}
 }

@@ -1,28 +1,23 @@
 package sandbox
 
 import (
-	"bufio"
-	"os"
-	"path/filepath"
-	"strconv"
-	"strings"
 	"sync"
 	"time"
+
+	apishim "github.com/crib-runtime/crib/api/shim"
+	"github.com/crib-runtime/crib/api/state"
+	"github.com/crib-runtime/crib/sandbox/cgstats"
 )
 
-// cgroupV1Root is where the v1 hierarchies are mounted.
-const cgroupV1Root = "/sys/fs/cgroup"
+// cgroupRoot is where the cgroup hierarchies are mounted.
+const cgroupRoot = "/sys/fs/cgroup"
 
 // ContainerStats is one sample of a container's resource use.
 type ContainerStats struct {
 	Timestamp time.Time
-	// CPUUsageNanos is cumulative CPU time; NanoCores the rate since the
-	// previous sample (0 on the first).
-	CPUUsageNanos uint64
-	NanoCores     uint64
-	// Memory: usage, working set (usage less inactive file pages), RSS and
-	// page faults, as kubelet reads them.
-	MemoryUsage, WorkingSet, RSS, PageFaults, MajorPageFaults uint64
+	// NanoCores is the CPU rate since the previous sample (0 on the first).
+	NanoCores uint64
+	cgstats.Sample
 }
 
 // cpuSamples remembers the last CPU sample per container, for NanoCores.
@@ -46,24 +41,7 @@ func (m *Manager) ContainerStats(id string) (ContainerView, ContainerStats, erro
 }
 
 func (m *Manager) sample(v ContainerView) ContainerStats {
-	st := ContainerStats{Timestamp: time.Now()}
-	cg := v.CgroupsPath
-	if cg == "" {
-		return st
-	}
-	st.CPUUsageNanos = readUint(filepath.Join(cgroupV1Root, "cpuacct", cg, "cpuacct.usage"))
-	mem := filepath.Join(cgroupV1Root, "memory", cg)
-	st.MemoryUsage = readUint(filepath.Join(mem, "memory.usage_in_bytes"))
-	stat := readKeyed(filepath.Join(mem, "memory.stat"))
-	st.RSS = stat["total_rss"]
-	st.PageFaults = stat["total_pgfault"]
-	st.MajorPageFaults = stat["total_pgmajfault"]
-	st.WorkingSet = st.MemoryUsage
-	if inactive := stat["total_inactive_file"]; inactive < st.WorkingSet {
-		st.WorkingSet -= inactive
-	} else {
-		st.WorkingSet = 0
-	}
+	st := ContainerStats{Timestamp: time.Now(), Sample: m.readCgroup(v.ID, v.Shim.CgroupPaths, v.CgroupsPath)}
 	m.cpu.mu.Lock()
 	if prev, ok := m.cpu.last[v.ID]; ok && st.CPUUsageNanos >= prev.usage {
 		if dt := st.Timestamp.Sub(prev.at); dt > 0 {
@@ -82,32 +60,32 @@ func (m *Manager) forgetStats(id string) {
 	m.cpu.mu.Unlock()
 }
 
-func readUint(path string) uint64 {
-	data, err := os.ReadFile(path)
-	if err != nil {
-		return 0
+// readCgroup samples a container's cgroup: where its shim recorded that
+// libcontainer put it (right under either cgroup driver), or, for a
+// container whose shim predates that record, where the cgroupfs driver
+// puts cgroupsPath. A cgroup that cannot be read (the container is being
+// removed) reads as zeros.
+func (m *Manager) readCgroup(id string, paths map[string]string, cgroupsPath string) cgstats.Sample {
+	if len(paths) == 0 {
+		if cgroupsPath == "" {
+			return cgstats.Sample{}
+		}
+		paths = cgstats.Layout(cgroupRoot, cgroupsPath, m.cgroup2)
 	}
-	v, _ := strconv.ParseUint(strings.TrimSpace(string(data)), 10, 64)
-	return v
+	s, err := cgstats.Read(paths)
+	if err != nil {
+		m.opts.Log.WithError(err).WithField("id", id).Debug("cgroup stats")
+		return cgstats.Sample{}
+	}
+	return s
 }
 
-// readKeyed reads a "key value" per line file such as memory.stat.
-func readKeyed(path string) map[string]uint64 {
-	out := map[string]uint64{}
-	f, err := os.Open(path)
-	if err != nil {
-		return out
+// pauseCgroupPaths are the pause container's cgroup directories as the
+// pod's shim recorded them (nil if it has not).
+func pauseCgroupPaths(rec *state.Sandbox) map[string]string {
+	var st apishim.State
+	if err := state.ReadJSON(shimStatePath(rec.ShimDir, rec.ID), &st); err != nil {
+		return nil
 	}
-	defer f.Close()
-	sc := bufio.NewScanner(f)
-	for sc.Scan() {
-		k, v, ok := strings.Cut(sc.Text(), " ")
-		if !ok {
-			continue
-		}
-		if n, err := strconv.ParseUint(v, 10, 64); err == nil {
-			out[k] = n
-		}
-	}
-	return out
+	return st.CgroupPaths
 }

@@ -9,6 +9,7 @@ import (
 
 	"github.com/crib-runtime/crib/api/errdefs"
 	"github.com/crib-runtime/crib/api/state"
+	"github.com/crib-runtime/crib/internal/cgroup"
 	"github.com/crib-runtime/crib/sandbox/nspin"
 )
 
@@ -74,6 +75,8 @@ func (m *Manager) stopLocked(ctx context.Context, p *pod) error {
 			return fmt.Errorf("stop pod %s: %w", rec.ID, err)
 		}
 	}
+	// The pod's containers and pause process have left their cgroups.
+	m.releaseCgroupParent(ctx, rec.ID, cgroup.RecordDriver(rec.CgroupDriver), rec.CgroupParent)
 	rec.Phase = state.PhaseStopped
 	if err := m.save(&rec); err != nil {
 		return err
@@ -114,7 +117,7 @@ func (m *Manager) stopPause(ctx context.Context, p *pod) error {
 	if err := killShim(rec.ShimDir); err != nil {
 		return fmt.Errorf("stop pod %s: %w", rec.ID, err)
 	}
-	if err := removeCgroup(ctx, rec.CgroupsPath); err != nil {
+	if err := m.removeCgroup(ctx, rec.CgroupsPath); err != nil {
 		return fmt.Errorf("stop pod %s: %w", rec.ID, err)
 	}
 	return m.removePauseRootfs(rec)
@@ -148,6 +151,9 @@ func (m *Manager) Remove(ctx context.Context, id string) error {
 			return fmt.Errorf("remove pod %s: %w", rec.ID, err)
 		}
 	}
+	// Once more: containers whose shim was gone left their cgroups until
+	// now, keeping the parent busy at Stop.
+	m.releaseCgroupParent(ctx, rec.ID, cgroup.RecordDriver(rec.CgroupDriver), rec.CgroupParent)
 	for _, d := range []string{rec.ShimDir, filepath.Join(podsDir(m.opts.RootDir), rec.ID)} {
 		if err := os.RemoveAll(d); err != nil {
 			return fmt.Errorf("remove pod %s: %w", rec.ID, err)

@@ -6,6 +6,7 @@ import (
 	runtimeapi "k8s.io/cri-api/pkg/apis/runtime/v1"
 
 	"github.com/crib-runtime/crib/sandbox"
+	"github.com/crib-runtime/crib/sandbox/cgstats"
 )
 
 // ContainerStats samples one container's CPU and memory from its cgroup.
@@ -34,7 +35,7 @@ func (s *Server) ListContainerStats(ctx context.Context, req *runtimeapi.ListCon
 
 func criStats(v sandbox.ContainerView, st sandbox.ContainerStats) *runtimeapi.ContainerStats {
 	ts := st.Timestamp.UnixNano()
-	return &runtimeapi.ContainerStats{
+	out := &runtimeapi.ContainerStats{
 		Attributes: &runtimeapi.ContainerAttributes{
 			Id:          v.ID,
 			Metadata:    &runtimeapi.ContainerMetadata{Name: v.Name, Attempt: v.Attempt},
@@ -45,6 +46,7 @@ func criStats(v sandbox.ContainerView, st sandbox.ContainerStats) *runtimeapi.Co
 			Timestamp:            ts,
 			UsageCoreNanoSeconds: &runtimeapi.UInt64Value{Value: st.CPUUsageNanos},
 			UsageNanoCores:       &runtimeapi.UInt64Value{Value: st.NanoCores},
+			Psi:                  criPSI(st.CPUPressure),
 		},
 		Memory: &runtimeapi.MemoryUsage{
 			Timestamp:       ts,
@@ -53,6 +55,44 @@ func criStats(v sandbox.ContainerView, st sandbox.ContainerStats) *runtimeapi.Co
 			RssBytes:        &runtimeapi.UInt64Value{Value: st.RSS},
 			PageFaults:      &runtimeapi.UInt64Value{Value: st.PageFaults},
 			MajorPageFaults: &runtimeapi.UInt64Value{Value: st.MajorPageFaults},
+			Psi:             criPSI(st.MemoryPressure),
+		},
+		Swap: &runtimeapi.SwapUsage{
+			Timestamp:      ts,
+			SwapUsageBytes: &runtimeapi.UInt64Value{Value: st.SwapUsage},
 		},
 	}
+	// Available memory is defined against a limit (limit less working
+	// set, as kubelet computes it); without one it stays unset.
+	if st.MemoryLimit > 0 {
+		avail := uint64(0)
+		if st.MemoryLimit > st.WorkingSet {
+			avail = st.MemoryLimit - st.WorkingSet
+		}
+		out.Memory.AvailableBytes = &runtimeapi.UInt64Value{Value: avail}
+	}
+	if st.SwapLimit > 0 {
+		avail := uint64(0)
+		if st.SwapLimit > st.SwapUsage {
+			avail = st.SwapLimit - st.SwapUsage
+		}
+		out.Swap.SwapAvailableBytes = &runtimeapi.UInt64Value{Value: avail}
+	}
+	// The CRI's IoUsage carries only pressure.
+	if st.IOPressure != nil {
+		out.Io = &runtimeapi.IoUsage{Timestamp: ts, Psi: criPSI(st.IOPressure)}
+	}
+	return out
+}
+
+// criPSI converts pressure stall information (nil when the cgroup has none:
+// cgroup v1, or PSI off).
+func criPSI(p *cgstats.Pressure) *runtimeapi.PsiStats {
+	if p == nil {
+		return nil
+	}
+	conv := func(d cgstats.PressureData) *runtimeapi.PsiData {
+		return &runtimeapi.PsiData{Total: d.TotalNanos, Avg10: d.Avg10, Avg60: d.Avg60, Avg300: d.Avg300}
+	}
+	return &runtimeapi.PsiStats{Some: conv(p.Some), Full: conv(p.Full)}
 }

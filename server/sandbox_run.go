@@ -8,6 +8,7 @@ import (
 
 	"github.com/crib-runtime/crib/api/errdefs"
 	"github.com/crib-runtime/crib/api/state"
+	"github.com/crib-runtime/crib/sandbox/ocispec"
 )
 
 // RunPodSandbox creates and starts a pod: pinned namespaces, a pause
@@ -15,6 +16,9 @@ import (
 func (s *Server) RunPodSandbox(ctx context.Context, req *runtimeapi.RunPodSandboxRequest) (*runtimeapi.RunPodSandboxResponse, error) {
 	spec, err := sandboxSpec(req)
 	if err != nil {
+		return nil, err
+	}
+	if spec.AppArmorProfile, err = ocispec.SandboxAppArmor(req.GetConfig().GetLinux().GetSecurityContext(), s.opts.AppArmor); err != nil {
 		return nil, err
 	}
 	if len(spec.UIDMappings) > 0 && !s.opts.UserNamespaces {

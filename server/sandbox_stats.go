@@ -42,6 +42,8 @@ func criPodStats(v sandbox.View, st sandbox.PodStats) *runtimeapi.PodSandboxStat
 			UsageBytes:      &runtimeapi.UInt64Value{Value: st.MemoryUsage},
 			WorkingSetBytes: &runtimeapi.UInt64Value{Value: st.WorkingSet},
 			RssBytes:        &runtimeapi.UInt64Value{Value: st.RSS},
+			PageFaults:      &runtimeapi.UInt64Value{Value: st.PageFaults},
+			MajorPageFaults: &runtimeapi.UInt64Value{Value: st.MajorPageFaults},
 		},
 		Process: &runtimeapi.ProcessUsage{Timestamp: ts, ProcessCount: &runtimeapi.UInt64Value{Value: st.Processes}},
 	}

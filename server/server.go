@@ -17,6 +17,7 @@ import (
 
 	"github.com/crib-runtime/crib/api/errdefs"
 	"github.com/crib-runtime/crib/sandbox"
+	"github.com/crib-runtime/crib/sandbox/ocispec"
 )
 
 // RuntimeName is what Version reports.
@@ -46,7 +47,10 @@ type Options struct {
 	// UserNamespaces says pods may have user namespaces of their own: the
 	// node can make the idmapped mounts they need (reported in Status).
 	UserNamespaces bool
-	Log            logrus.FieldLogger
+	// AppArmor is the node's AppArmor, for pause processes' profiles; nil
+	// is a node without it.
+	AppArmor ocispec.AppArmor
+	Log      logrus.FieldLogger
 }
 
 // Server implements the CRI RuntimeService and ImageService.

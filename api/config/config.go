@@ -16,6 +16,8 @@ import (
 	"time"
 
 	"github.com/BurntSushi/toml"
+
+	"github.com/crib-runtime/crib/internal/cgroup"
 )
 
 // maxSocketPath is the longest path a unix socket address holds (sun_path
@@ -108,7 +110,9 @@ type Log struct {
 type Runtime struct {
 	// CgroupDriver is cgroupfs or systemd.
 	CgroupDriver string `toml:"cgroup_driver"`
-	// CgroupParent is the cgroup parent for pods whose request names none.
+	// CgroupParent is the cgroup parent for pods whose request names none:
+	// an absolute path under cgroupfs (default /crib), a slice under
+	// systemd (default crib.slice).
 	CgroupParent string `toml:"cgroup_parent"`
 	// ShimBinary is the crib-shim executable; empty means next to cribd, then $PATH.
 	ShimBinary string `toml:"shim_binary"`
@@ -120,6 +124,13 @@ type Runtime struct {
 	NetNSDir string `toml:"netns_dir"`
 	// ShmSize is the size of each pod's /dev/shm in bytes.
 	ShmSize int64 `toml:"shm_size"`
+	// PodDefaultSysctls sets containerd 2's defaults in the network
+	// namespace of every pod not on the host network:
+	// net.ipv4.ip_unprivileged_port_start=0 (a non-root process may listen
+	// on port 80) and net.ipv4.ping_group_range="0 2147483647" (ping
+	// without CAP_NET_RAW; not for pods with their own user namespace,
+	// which cannot map that range). A pod's own sysctls override them.
+	PodDefaultSysctls bool `toml:"pod_default_sysctls"`
 }
 
 // Network configures CNI.
@@ -203,9 +214,13 @@ func Default() Config {
 		Log:     Log{Level: "info", Format: "text"},
 		Runtime: Runtime{
 			CgroupDriver: "cgroupfs",
-			CgroupParent: "/crib",
+			// The driver's default parent; Parse sets the systemd one
+			// when a file chooses systemd and names no parent.
+			CgroupParent: cgroup.DefaultParent(cgroup.Cgroupfs),
 			NetNSDir:     "/var/run/netns",
 			ShmSize:      64 << 20,
+
+			PodDefaultSysctls: true,
 		},
 		Network: Network{
 			ConfDir:  "/etc/cni/net.d",
@@ -239,7 +254,8 @@ func Load(path string, allowMissing bool) (Config, error) {
 	return cfg, nil
 }
 
-// Parse decodes TOML data over cfg and validates the result.
+// Parse decodes TOML data over cfg and validates the result. A file that
+// names no runtime.cgroup_parent gets its cgroup driver's default parent.
 func Parse(data []byte, cfg *Config) error {
 	md, err := toml.Decode(string(data), cfg)
 	if err != nil {
@@ -256,6 +272,11 @@ func Parse(data []byte, cfg *Config) error {
 		}
 		sort.Strings(keys)
 		return fmt.Errorf("unknown key %q", strings.Join(keys, `", "`))
+	}
+	// The default cgroup parent depends on the driver: /crib under
+	// cgroupfs, crib.slice under systemd.
+	if !md.IsDefined("runtime", "cgroup_parent") {
+		cfg.Runtime.CgroupParent = cgroup.DefaultParent(cgroup.Driver(cfg.Runtime.CgroupDriver))
 	}
 	return cfg.Validate()
 }
@@ -301,8 +322,10 @@ func (c Config) Validate() error {
 	default:
 		return fmt.Errorf("key %q: %q is not one of cgroupfs, systemd", "runtime.cgroup_driver", c.Runtime.CgroupDriver)
 	}
-	if c.Runtime.CgroupParent != "" && !strings.HasPrefix(c.Runtime.CgroupParent, "/") && c.Runtime.CgroupDriver == "cgroupfs" {
-		return fmt.Errorf("key %q: %q must start with / for the cgroupfs driver", "runtime.cgroup_parent", c.Runtime.CgroupParent)
+	if c.Runtime.CgroupParent != "" {
+		if err := cgroup.CheckParent(cgroup.Driver(c.Runtime.CgroupDriver), c.Runtime.CgroupParent); err != nil {
+			return fmt.Errorf("key %q: %w", "runtime.cgroup_parent", err)
+		}
 	}
 	if c.Runtime.ShmSize <= 0 {
 		return fmt.Errorf("key %q: %d must be positive", "runtime.shm_size", c.Runtime.ShmSize)

@@ -28,9 +28,34 @@ func TestParse(t *testing.T) {
 		{name: "unknown nested key", toml: "[network]\nconfdir = \"/x\"\n", wantErr: `unknown key "network.confdir"`},
 		{name: "bad level", toml: "[log]\nlevel = \"loud\"\n", wantErr: `"log.level"`},
 		{name: "bad driver", toml: "[runtime]\ncgroup_driver = \"v2\"\n", wantErr: `"runtime.cgroup_driver"`},
+		{name: "cgroupfs default parent", toml: "", check: func(t *testing.T, c Config) {
+			if c.Runtime.CgroupParent != "/crib" {
+				t.Errorf("cgroup_parent = %q, want /crib", c.Runtime.CgroupParent)
+			}
+		}},
+		{name: "systemd default parent", toml: "[runtime]\ncgroup_driver = \"systemd\"\n", check: func(t *testing.T, c Config) {
+			if c.Runtime.CgroupParent != "crib.slice" {
+				t.Errorf("cgroup_parent = %q, want crib.slice", c.Runtime.CgroupParent)
+			}
+		}},
+		{name: "systemd slice parent", toml: "[runtime]\ncgroup_driver = \"systemd\"\ncgroup_parent = \"kubepods-besteffort.slice\"\n", check: func(t *testing.T, c Config) {}},
+		{name: "path parent under systemd", toml: "[runtime]\ncgroup_driver = \"systemd\"\ncgroup_parent = \"/crib\"\n", wantErr: `key "runtime.cgroup_parent": "/crib" is a path, but the cgroup driver is systemd`},
+		{name: "slice parent under cgroupfs", toml: "[runtime]\ncgroup_parent = \"crib.slice\"\n", wantErr: `key "runtime.cgroup_parent": "crib.slice" is a systemd slice, but the cgroup driver is cgroupfs`},
+		{name: "relative parent under cgroupfs", toml: "[runtime]\ncgroup_parent = \"crib\"\n", wantErr: `key "runtime.cgroup_parent": "crib" is not a clean absolute path`},
 		{name: "relative path", toml: "run_dir = \"run\"\n", wantErr: `"run_dir"`},
 		{name: "wrong type", toml: "[runtime]\nshm_size = \"big\"\n", wantErr: "shm_size"},
 		{name: "negative shm", toml: "[runtime]\nshm_size = -1\n", wantErr: `"runtime.shm_size"`},
+		{name: "pod default sysctls on by default", toml: "", check: func(t *testing.T, c Config) {
+			if !c.Runtime.PodDefaultSysctls {
+				t.Errorf("runtime.pod_default_sysctls defaults to false")
+			}
+		}},
+		{name: "pod default sysctls off", toml: "[runtime]\npod_default_sysctls = false\n", check: func(t *testing.T, c Config) {
+			if c.Runtime.PodDefaultSysctls {
+				t.Errorf("runtime.pod_default_sysctls = false not applied")
+			}
+		}},
+		{name: "pod default sysctls not a bool", toml: "[runtime]\npod_default_sysctls = \"no\"\n", wantErr: "pod_default_sysctls"},
 		{name: "empty bin dirs", toml: "[network]\nbin_dirs = []\n", wantErr: `"network.bin_dirs"`},
 		{name: "image defaults", toml: "", check: func(t *testing.T, c Config) {
 			if c.Image.StorageDriver != "overlay" || c.Image.ProgressTimeout().Minutes() != 5 || c.Image.RegistriesConf != "" {

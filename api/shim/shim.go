@@ -233,4 +233,9 @@ type State struct {
 	Tty       bool `json:",omitempty"`
 	Stdin     bool `json:",omitempty"`
 	StdinOnce bool `json:",omitempty"`
+	// CgroupPaths are the container's cgroup directories as libcontainer
+	// made them, under whichever cgroup driver: on cgroup v1 one absolute
+	// directory per controller, on v2 the unified directory under the key
+	// "". cribd samples stats there. Empty from shims older than the field.
+	CgroupPaths map[string]string `json:",omitempty"`
 }

@@ -63,7 +63,7 @@ type Container struct {
 	Mounts  []Mount `json:"mounts,omitempty"`
 	// Rootfs is the mounted root filesystem of the writable layer.
 	Rootfs string `json:"rootfs"`
-	// CgroupsPath is the container's cgroup, relative to each hierarchy.
+	// CgroupsPath is the container's OCI cgroupsPath (see Sandbox.CgroupsPath).
 	CgroupsPath string `json:"cgroupsPath"`
 	// User is the identity the container's processes run as, resolved at
 	// create (ContainerStatus reports it).

@@ -94,6 +94,9 @@ type Sandbox struct {
 	PortMappings   []PortMapping     `json:"portMappings,omitempty"`
 	Sysctls        map[string]string `json:"sysctls,omitempty"`
 	CgroupParent   string            `json:"cgroupParent"`
+	// AppArmorProfile is the pause process's AppArmor profile; empty
+	// means unconfined.
+	AppArmorProfile string `json:"appArmorProfile,omitempty"`
 
 	NetworkMode NamespaceMode `json:"networkMode"`
 	PIDMode     NamespaceMode `json:"pidMode"`
@@ -120,7 +123,12 @@ type Sandbox struct {
 	NetworkAttached bool `json:"networkAttached"`
 	// CNIResult is the plugin's result, for verbose status.
 	CNIResult any `json:"cniResult,omitempty"`
-	// CgroupsPath is the pause container's cgroup, relative to each hierarchy.
+	// CgroupDriver is the cgroup driver the pod was made under: cgroupfs
+	// ("" in records older than the field) or systemd.
+	CgroupDriver string `json:"cgroupDriver,omitempty"`
+	// CgroupsPath is the pause container's OCI cgroupsPath: a path below
+	// each hierarchy's root under cgroupfs, "<slice>:crib:<id>" under
+	// systemd (internal/cgroup.Dir gives its directory under either).
 	CgroupsPath string `json:"cgroupsPath"`
 	// PausePID and PauseStartTime identify the pause process; the start time
 	// (field 22 of /proc/<pid>/stat) guards against PID reuse.

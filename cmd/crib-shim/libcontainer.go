@@ -19,6 +19,7 @@ import (
 	"github.com/opencontainers/runc/libcontainer"
 	"github.com/opencontainers/runc/libcontainer/configs"
 
+	"github.com/crib-runtime/crib/internal/cgroup"
 	"github.com/crib-runtime/crib/sandbox/procfs"
 
 	// nsexec(), the C constructor that sets up namespaces in "crib-shim init"
@@ -60,8 +61,12 @@ type lcSpec struct {
 // so callers hold the reaper's spawn lock (see Shim.convert).
 func convertSpec(id string, spec *specs.Spec) (*lcSpec, error) {
 	config, err := specconv.CreateLibcontainerConfig(&specconv.CreateOpts{
-		CgroupName:       id,
-		UseSystemdCgroup: false,
+		CgroupName: id,
+		// cribd's cgroupsPath says the driver: "slice:crib:id" has
+		// libcontainer's systemd manager start a transient scope
+		// crib-<id>.scope in the slice over D-Bus, with the resources as
+		// unit properties; a path has the cgroupfs manager write the files.
+		UseSystemdCgroup: spec.Linux != nil && cgroup.IsSystemd(spec.Linux.CgroupsPath),
 		NoPivotRoot:      false,
 		Spec:             spec,
 		RootlessEUID:     false,
@@ -76,8 +81,14 @@ func convertSpec(id string, spec *specs.Spec) (*lcSpec, error) {
 	return &lcSpec{config: config, process: p}, nil
 }
 
-// cgroupPath is the container's cgroup, relative to each hierarchy's root.
-func (s *lcSpec) cgroupPath() string { return s.config.Cgroups.Path }
+// cgroupPath is the container's cgroup as libcontainer took it: a path
+// relative to each hierarchy's root, or systemd's slice:prefix:name.
+func (s *lcSpec) cgroupPath() string {
+	if c := s.config.Cgroups; c.Systemd {
+		return c.Parent + ":" + c.ScopePrefix + ":" + c.Name
+	}
+	return s.config.Cgroups.Path
+}
 
 // newProcess builds the container's init process from spec.Process, as runc's
 // utils_linux.go newProcess does.
@@ -194,13 +205,15 @@ func (c *lcContainer) pid() int {
 	return pid
 }
 
-// memoryCgroupDir is the container's memory cgroup directory ("" if none).
-func (c *lcContainer) memoryCgroupDir() string {
+// cgroupPaths are the container's cgroup directories as libcontainer's
+// cgroup manager reports them: v1 controller → directory, or, on cgroup
+// v2, "" → the unified directory (nil if unknown).
+func (c *lcContainer) cgroupPaths() map[string]string {
 	st, err := c.c.State()
 	if err != nil {
-		return ""
+		return nil
 	}
-	return st.CgroupPaths["memory"]
+	return st.CgroupPaths
 }
 
 // notifyOOM returns a channel that receives a value at each OOM event in the

@@ -1,24 +1,24 @@
 package main
 
 import (
-	"bufio"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
-	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
 
+	"github.com/opencontainers/cgroups/fscommon"
 	specs "github.com/opencontainers/runtime-spec/specs-go"
 	"github.com/sirupsen/logrus"
 	"golang.org/x/sys/unix"
 
 	"github.com/crib-runtime/crib/api/errdefs"
 	shimapi "github.com/crib-runtime/crib/api/shim"
+	"github.com/crib-runtime/crib/internal/cgroup"
 	"github.com/crib-runtime/crib/sandbox/procfs"
 )
 
@@ -71,10 +71,10 @@ type container struct {
 	lc      *lcContainer // set by Create, under op
 	deleted bool         // under op: Create failed or Delete finished
 
-	exited  chan struct{} // closed once init is reaped and the exit recorded
-	oom     atomic.Bool   // an OOM event was seen in the container's cgroup
-	memDir  string        // memory cgroup directory, for the oom_kill count
-	io      *containerIO  // the container's stdio; nil if it goes nowhere
+	exited  chan struct{}     // closed once init is reaped and the exit recorded
+	oom     atomic.Bool       // an OOM event was seen in the container's cgroup
+	cgPaths map[string]string // cgroup directories (see shimapi.State.CgroupPaths)
+	io      *containerIO      // the container's stdio; nil if it goes nowhere
 	logPath string
 
 	mu    sync.Mutex
@@ -167,7 +167,7 @@ func checkCreate(req *shimapi.CreateRequest) error {
 	case req.Spec.Linux == nil:
 		return fmt.Errorf("spec has no linux section: %w", errdefs.ErrInvalidArgument)
 	}
-	if err := checkCgroupPath(req.Spec.Linux.CgroupsPath); err != nil {
+	if err := cgroup.CheckPath(req.Spec.Linux.CgroupsPath); err != nil {
 		return fmt.Errorf("%w: %w", err, errdefs.ErrInvalidArgument)
 	}
 	return nil
@@ -216,7 +216,6 @@ func (s *Shim) create(c *container, req *shimapi.CreateRequest) (_ int, retErr e
 	defer pio.close()
 
 	s.reaper.lockSpawn()
-	s.cgroups.claim(c.cgPath)
 	lc, err := createContainer(s.lcRoot, req.ID, spec, pio)
 	if err != nil {
 		if rerr := s.cgroups.release(c.cgPath); rerr != nil {
@@ -244,7 +243,7 @@ func (s *Shim) create(c *container, req *shimapi.CreateRequest) (_ int, retErr e
 		cio.startConsole(master)
 	}
 	c.lc = lc
-	c.memDir = lc.memoryCgroupDir()
+	c.cgPaths = lc.cgroupPaths()
 	// Registered before Exec, so an OOM right at start is not missed.
 	if ch, err := lc.notifyOOM(); err != nil {
 		logrus.WithError(err).WithField("id", req.ID).Warn("cannot watch for OOM events")
@@ -266,6 +265,7 @@ func (s *Shim) create(c *container, req *shimapi.CreateRequest) (_ int, retErr e
 	c.state.Tty = req.Spec.Process.Terminal
 	c.state.Stdin = req.Stdin
 	c.state.StdinOnce = req.Stdin && req.StdinOnce
+	c.state.CgroupPaths = c.cgPaths
 	c.persistLocked()
 	c.mu.Unlock()
 	go s.wait(c, pid)
@@ -333,7 +333,7 @@ func (s *Shim) wait(c *container, pid int) {
 		}
 		c.io.closeAll()
 	}
-	oom := c.oom.Load() || oomKillCount(c.memDir) > 0
+	oom := c.oom.Load() || oomKillCount(c.cgPaths) > 0
 	c.mu.Lock()
 	c.state.FinishedAt = finished
 	c.state.ExitCode = code
@@ -344,25 +344,24 @@ func (s *Shim) wait(c *container, pid int) {
 	logrus.WithFields(logrus.Fields{"id": c.id, "pid": pid, "exit": code, "oom": oom}).Info("exited")
 }
 
-// oomKillCount reads the oom_kill counter of a v1 memory cgroup (0 if
-// unknown).
-func oomKillCount(memDir string) int {
-	if memDir == "" {
+// oomKillCount reads the number of processes the kernel's OOM killer
+// killed in the container's memory cgroup (0 if unknown): the oom_kill
+// line of memory.oom_control on cgroup v1, of memory.events on v2. An exit
+// caused by an OOM kill is recorded as such even when the event
+// notification (NotifyOOM) has not arrived by the time init is reaped.
+func oomKillCount(paths map[string]string) uint64 {
+	dir, file := paths["memory"], "memory.oom_control"
+	if dir == "" {
+		dir, file = paths[""], "memory.events"
+	}
+	if dir == "" {
 		return 0
 	}
-	f, err := os.Open(filepath.Join(memDir, "memory.oom_control"))
+	n, err := fscommon.GetValueByKey(dir, file, "oom_kill")
 	if err != nil {
 		return 0
 	}
-	defer f.Close()
-	sc := bufio.NewScanner(f)
-	for sc.Scan() {
-		if v, ok := strings.CutPrefix(sc.Text(), "oom_kill "); ok {
-			n, _ := strconv.Atoi(v)
-			return n
-		}
-	}
-	return 0
+	return n
 }
 
 // snapshot returns c's state with its Status derived from the timestamps.

@@ -18,8 +18,10 @@ import (
 	"runtime"
 	"strconv"
 	"syscall"
+	"time"
 
 	"github.com/coreos/go-systemd/v22/daemon"
+	"github.com/opencontainers/cgroups/systemd"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/sirupsen/logrus"
 	"go.podman.io/storage/pkg/reexec"
@@ -27,6 +29,8 @@ import (
 
 	"github.com/crib-runtime/crib/api/config"
 	"github.com/crib-runtime/crib/image"
+	"github.com/crib-runtime/crib/internal/apparmor"
+	"github.com/crib-runtime/crib/internal/cgroup"
 	"github.com/crib-runtime/crib/network"
 	"github.com/crib-runtime/crib/sandbox"
 	"github.com/crib-runtime/crib/server"
@@ -106,6 +110,13 @@ func newLogger(c config.Log) *logrus.Logger {
 }
 
 func serve(cfg config.Config, log *logrus.Logger) error {
+	units, err := cgroupDriver(cfg.Runtime.CgroupDriver, systemd.IsRunningSystemd)
+	if err != nil {
+		return err
+	}
+	if units != nil {
+		defer units.Close()
+	}
 	shimBin, err := findBinary(cfg.Runtime.ShimBinary, "crib-shim")
 	if err != nil {
 		return fmt.Errorf("runtime.shim_binary: %w", err)
@@ -155,19 +166,28 @@ func serve(cfg config.Config, log *logrus.Logger) error {
 	if err := images.RemoveOrphanLayers(); err != nil {
 		log.WithError(err).Warn("image store: removing orphaned layers")
 	}
+	aa, err := setupAppArmor(cfg.RunDir, log)
+	if err != nil {
+		return err
+	}
 	sandboxes, err := sandbox.New(sandbox.Options{
 		RootDir:      cfg.RootDir,
 		RunDir:       cfg.RunDir,
 		NetNSDir:     cfg.Runtime.NetNSDir,
+		CgroupDriver: cgroup.Driver(cfg.Runtime.CgroupDriver),
 		CgroupParent: cfg.Runtime.CgroupParent,
+		Units:        unitsOrNil(units),
 		ShimBinary:   shimBin,
 		PauseBinary:  pauseBin,
 		PauseImage:   cfg.Runtime.PauseImage,
 		ShmSize:      cfg.Runtime.ShmSize,
 		LogLevel:     cfg.Log.Level,
 		Network:      netMgr,
-		Images:       images,
-		Log:          log.WithField("component", "sandbox"),
+		AppArmor:     aa,
+
+		PodDefaultSysctls: cfg.Runtime.PodDefaultSysctls,
+		Images:            images,
+		Log:               log.WithField("component", "sandbox"),
 	})
 	if err != nil {
 		return fmt.Errorf("sandbox manager: %w", err)
@@ -225,6 +245,7 @@ func serve(cfg config.Config, log *logrus.Logger) error {
 
 		RecursiveReadOnlyMounts: sandbox.RecursiveReadOnlySupported(),
 		UserNamespaces:          userns,
+		AppArmor:                aa,
 	}).Register(g)
 
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
@@ -241,6 +262,50 @@ func serve(cfg config.Config, log *logrus.Logger) error {
 		return fmt.Errorf("serve: %w", err)
 	}
 	return nil
+}
+
+// setupAppArmor loads crib's default AppArmor profile when the node
+// enforces AppArmor. Without AppArmor cribd goes on (containers that ask
+// for a profile are refused); with AppArmor but no loadable profile it
+// stops, since containers would otherwise run unconfined unnoticed.
+func setupAppArmor(runDir string, log logrus.FieldLogger) (*apparmor.Host, error) {
+	aa, err := apparmor.Setup(apparmor.HostPaths(), runDir)
+	switch {
+	case errors.Is(err, apparmor.ErrDisabled):
+		log.WithError(err).Info("containers run without AppArmor")
+		return aa, nil
+	case err != nil:
+		return nil, fmt.Errorf("apparmor: %w", err)
+	}
+	log.WithField("profile", apparmor.DefaultProfile).Info("AppArmor enabled: containers that ask for no profile run under crib's default")
+	return aa, nil
+}
+
+// cgroupDriver checks that the configured cgroup driver can run here and,
+// for systemd, that systemd answers on D-Bus, whose connection it returns
+// (nil for cgroupfs). booted is sd_booted(3).
+func cgroupDriver(driver string, booted func() bool) (*cgroup.DBus, error) {
+	if err := cgroup.CheckDriver(cgroup.Driver(driver), booted); err != nil {
+		return nil, err
+	}
+	if cgroup.Driver(driver) != cgroup.Systemd {
+		return nil, nil
+	}
+	units := &cgroup.DBus{}
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	if err := units.Ping(ctx); err != nil {
+		return nil, fmt.Errorf(`key "runtime.cgroup_driver": "systemd": systemd does not answer on the system bus: %w`, err)
+	}
+	return units, nil
+}
+
+// unitsOrNil keeps a nil *cgroup.DBus from becoming a non-nil interface.
+func unitsOrNil(u *cgroup.DBus) cgroup.Units {
+	if u == nil {
+		return nil
+	}
+	return u
 }
 
 // newMetrics returns cribd's metrics on a registry of its own, or nils

@@ -21,19 +21,6 @@ var DefaultCapabilities = []string{
 	"CAP_NET_BIND_SERVICE", "CAP_SYS_CHROOT", "CAP_KILL", "CAP_AUDIT_WRITE",
 }
 
-// DefaultMaskedPaths and DefaultReadonlyPaths hide kernel interfaces from
-// unprivileged containers, as containerd does.
-var (
-	DefaultMaskedPaths = []string{
-		"/proc/acpi", "/proc/asound", "/proc/kcore", "/proc/keys", "/proc/latency_stats",
-		"/proc/timer_list", "/proc/timer_stats", "/proc/sched_debug", "/proc/scsi",
-		"/sys/firmware", "/sys/devices/virtual/powercap",
-	}
-	DefaultReadonlyPaths = []string{
-		"/proc/bus", "/proc/fs", "/proc/irq", "/proc/sys", "/proc/sysrq-trigger",
-	}
-)
-
 func applySecurity(spec *specs.Spec, in Input) error {
 	sc := in.Config.GetLinux().GetSecurityContext()
 	proc := spec.Process
@@ -43,20 +30,22 @@ func applySecurity(spec *specs.Spec, in Input) error {
 	}
 	proc.Capabilities = caps
 	proc.NoNewPrivileges = sc.GetNoNewPrivs()
-	if err := checkAppArmor(sc); err != nil {
+	if proc.ApparmorProfile, err = containerAppArmor(sc, in.AppArmor); err != nil {
 		return err
 	}
 	if sc.GetPrivileged() {
 		return nil // no masked paths, no seccomp, all devices (applyDevices)
 	}
-	spec.Linux.MaskedPaths = DefaultMaskedPaths
-	spec.Linux.ReadonlyPaths = DefaultReadonlyPaths
-	if sc.GetMaskedPaths() != nil {
-		spec.Linux.MaskedPaths = sc.GetMaskedPaths()
-	}
-	if sc.GetReadonlyPaths() != nil {
-		spec.Linux.ReadonlyPaths = sc.GetReadonlyPaths()
-	}
+	// The masked and read-only paths are the request's, and no list means
+	// none. kubelet always sends the lists it wants: the runtime defaults
+	// for procMount Default and empty ones for Unmasked. A proto3 repeated
+	// field cannot carry "empty" apart from "absent" (an empty list is not
+	// encoded at all and decodes as nil), so crib's own defaults for an
+	// absent list would silently re-mask an Unmasked container. containerd
+	// (GetMaskedPaths() != nil over empty defaults) and CRI-O (nil adds
+	// nothing) read it the same way: clients that want masking send it.
+	spec.Linux.MaskedPaths = sc.GetMaskedPaths()
+	spec.Linux.ReadonlyPaths = sc.GetReadonlyPaths()
 	def := in.SeccompDefault
 	if def == nil {
 		def = DefaultSeccomp(caps.Bounding)
@@ -161,23 +150,6 @@ func dropCap(set []string, c string) []string {
 	return out
 }
 
-// checkAppArmor answers AppArmor requests on a host without AppArmor: an
-// unconfined (or absent) profile is fine, any other is refused clearly.
-func checkAppArmor(sc *runtimeapi.LinuxContainerSecurityContext) error {
-	p := sc.GetApparmor()
-	if p == nil && sc.GetApparmorProfile() == "" {
-		return nil
-	}
-	if p.GetProfileType() == runtimeapi.SecurityProfile_Unconfined || sc.GetApparmorProfile() == "unconfined" {
-		return nil
-	}
-	if _, err := os.Stat("/sys/kernel/security/apparmor"); err == nil {
-		return errdefs.InvalidArgument("linux.security_context.apparmor: AppArmor profiles are not supported by crib yet")
-	}
-	return errdefs.InvalidArgument("linux.security_context.apparmor: this host has no AppArmor, so profile %q cannot be applied (use Unconfined)",
-		firstNonEmpty(p.GetLocalhostRef(), sc.GetApparmorProfile(), p.GetProfileType().String()))
-}
-
 // seccompProfile resolves RuntimeDefault (crib's shipped profile),
 // Unconfined and Localhost (a JSON profile file on the node).
 func seccompProfile(sc *runtimeapi.LinuxContainerSecurityContext, def *specs.LinuxSeccomp) (*specs.LinuxSeccomp, error) {
@@ -212,13 +184,4 @@ func seccompProfile(sc *runtimeapi.LinuxContainerSecurityContext, def *specs.Lin
 		return &prof, nil
 	}
 	return nil, errdefs.InvalidArgument("linux.security_context.seccomp.profile_type %v is unknown", kind)
-}
-
-func firstNonEmpty(s ...string) string {
-	for _, x := range s {
-		if x != "" {
-			return x
-		}
-	}
-	return ""
 }

@@ -9,7 +9,6 @@ package ocispec
 
 import (
 	"fmt"
-	"path/filepath"
 
 	imgspec "github.com/opencontainers/image-spec/specs-go/v1"
 	specs "github.com/opencontainers/runtime-spec/specs-go"
@@ -17,6 +16,7 @@ import (
 
 	"github.com/crib-runtime/crib/api/errdefs"
 	"github.com/crib-runtime/crib/api/state"
+	"github.com/crib-runtime/crib/internal/cgroup"
 )
 
 // Pod file names the pod's directory holds (see sandbox/files.go).
@@ -53,6 +53,12 @@ type Input struct {
 	// HugetlbController says whether the node has a hugetlb cgroup
 	// controller; without one, hugepage limits are dropped.
 	HugetlbController bool
+	// AppArmor is the node's AppArmor; nil is a node without it.
+	AppArmor AppArmor
+	// CgroupV2 says whether the node runs the unified cgroup hierarchy
+	// alone (cgroup v2): non-privileged containers then get a cgroup
+	// namespace of their own.
+	CgroupV2 bool
 	// SeccompDefault, if set, replaces crib's built-in RuntimeDefault
 	// profile (DefaultSeccomp).
 	SeccompDefault *specs.LinuxSeccomp
@@ -78,7 +84,7 @@ func Build(in Input) (*specs.Spec, error) {
 		Process:     proc,
 		Annotations: cfg.GetAnnotations(),
 		Linux: &specs.Linux{
-			CgroupsPath: filepath.Join(in.Pod.CgroupParent, in.ContainerID),
+			CgroupsPath: cgroup.Path(cgroup.RecordDriver(in.Pod.CgroupDriver), in.Pod.CgroupParent, in.ContainerID),
 			Resources:   &specs.LinuxResources{},
 		},
 	}
@@ -141,6 +147,16 @@ func namespaces(in Input) ([]specs.LinuxNamespace, error) {
 	if in.Pod.UserNSPath != "" {
 		// The mappings are read from the pinned namespace by libcontainer.
 		ns = append(ns, specs.LinuxNamespace{Type: specs.UserNamespace, Path: in.Pod.UserNSPath})
+	}
+	// On cgroup v2 a container gets its own cgroup namespace, rooted at its
+	// cgroup: the cgroup2 mount at /sys/fs/cgroup then shows its own
+	// limits (memory.max, cpu.max) at the top, where programs look for
+	// them, and hides the rest of the node's tree. Privileged containers
+	// keep the host's view, as with containerd and CRI-O (KEP-2254: tools
+	// run privileged, such as node agents, expect the host's tree). On v1
+	// nothing changes: the v1 hierarchies have always been shown whole.
+	if in.CgroupV2 && !in.Config.GetLinux().GetSecurityContext().GetPrivileged() {
+		ns = append(ns, specs.LinuxNamespace{Type: specs.CgroupNamespace})
 	}
 	return ns, nil
 }

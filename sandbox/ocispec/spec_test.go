@@ -219,8 +219,8 @@ func TestBuild(t *testing.T) {
 	if m := mounts["/etc/resolv.conf"]; m.Source != "/var/lib/crib/pods/p1/resolv.conf" {
 		t.Errorf("/etc/resolv.conf from %q", m.Source)
 	}
-	if len(spec.Linux.MaskedPaths) == 0 || spec.Linux.Seccomp != nil {
-		t.Errorf("unprivileged container: masked %v, seccomp %v (no profile requested)", spec.Linux.MaskedPaths, spec.Linux.Seccomp)
+	if spec.Linux.Seccomp != nil {
+		t.Errorf("unprivileged container: seccomp %v (no profile requested)", spec.Linux.Seccomp)
 	}
 }
 
@@ -434,5 +434,71 @@ func TestBuildInPodUserNS(t *testing.T) {
 	cfg.Mounts[0].GidMappings = nil
 	if _, err := Build(in); !errors.Is(err, errdefs.ErrInvalidArgument) || !strings.Contains(err.Error(), "mounts[0]: uid_mappings and gid_mappings go together") {
 		t.Errorf("mount with UID mappings only: got %v, want InvalidArgument", err)
+	}
+}
+
+func TestCgroupNamespace(t *testing.T) {
+	tests := []struct {
+		name       string
+		cgroupV2   bool
+		privileged bool
+		want       bool
+	}{
+		{"cgroup v1", false, false, false},
+		{"cgroup v1, privileged", false, true, false},
+		{"cgroup v2", true, false, true},
+		{"cgroup v2, privileged keeps the host's view", true, true, false},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			cfg := &runtimeapi.ContainerConfig{
+				Metadata: &runtimeapi.ContainerMetadata{Name: "c"},
+				Linux: &runtimeapi.LinuxContainerConfig{SecurityContext: &runtimeapi.LinuxContainerSecurityContext{
+					Privileged: tc.privileged,
+				}},
+			}
+			in := testInput(t, cfg, imgspec.ImageConfig{Cmd: []string{"sh"}})
+			in.CgroupV2 = tc.cgroupV2
+			spec, err := Build(in)
+			if err != nil {
+				t.Fatal(err)
+			}
+			got := slices.ContainsFunc(spec.Linux.Namespaces, func(ns specs.LinuxNamespace) bool {
+				return ns.Type == specs.CgroupNamespace && ns.Path == ""
+			})
+			if got != tc.want {
+				t.Errorf("new cgroup namespace = %v, want %v (namespaces %v)", got, tc.want, spec.Linux.Namespaces)
+			}
+			// /sys/fs/cgroup is mounted either way; libcontainer mounts
+			// cgroup2 there on a v2 node, the v1 hierarchies on v1.
+			if !slices.ContainsFunc(spec.Mounts, func(m specs.Mount) bool {
+				return m.Destination == "/sys/fs/cgroup" && m.Type == "cgroup"
+			}) {
+				t.Errorf("no cgroup mount at /sys/fs/cgroup: %v", spec.Mounts)
+			}
+		})
+	}
+}
+
+// TestCgroupsPathPerDriver: a container's cgroup sits beside the pause
+// process's in the pod's parent: a path under cgroupfs, runc's
+// slice:crib:id (scope crib-<id>.scope) under systemd.
+func TestCgroupsPathPerDriver(t *testing.T) {
+	for _, tc := range []struct {
+		driver, parent, want string
+	}{
+		{"", "/kubepods/pod1", "/kubepods/pod1/c1"},
+		{"cgroupfs", "/crib", "/crib/c1"},
+		{"systemd", "kubepods-besteffort-pod1.slice", "kubepods-besteffort-pod1.slice:crib:c1"},
+	} {
+		in := testInput(t, &runtimeapi.ContainerConfig{Metadata: &runtimeapi.ContainerMetadata{Name: "c"}, Command: []string{"/x"}}, imgspec.ImageConfig{})
+		in.Pod.CgroupDriver, in.Pod.CgroupParent = tc.driver, tc.parent
+		spec, err := Build(in)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if spec.Linux.CgroupsPath != tc.want {
+			t.Errorf("driver %q parent %q: cgroupsPath %q, want %q", tc.driver, tc.parent, spec.Linux.CgroupsPath, tc.want)
+		}
 	}
 }

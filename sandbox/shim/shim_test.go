@@ -269,6 +269,20 @@ func cgroupLeftovers(path string) []string {
 	return dirs
 }
 
+// cgroupChildren lists the cgroups still below the pod's parent path in
+// any hierarchy. The shim owns its containers' cgroups only; the parent is
+// cribd's (internal/cgroup.Parents), so the test's cleanup removes it.
+func cgroupChildren(path string) []string {
+	var left []string
+	dirs, _ := filepath.Glob("/sys/fs/cgroup/*" + path + "/*")
+	for _, d := range dirs {
+		if fi, err := os.Stat(d); err == nil && fi.IsDir() {
+			left = append(left, d)
+		}
+	}
+	return left
+}
+
 // processGone reports whether pid no longer exists (or is not the process
 // that had start time start).
 func processGone(pid int, start uint64) bool {
@@ -368,6 +382,20 @@ func TestPauseLifecycle(t *testing.T) {
 	if saved.Status != shimapi.StatusRunning || saved.Pid != pid {
 		t.Errorf("state.json = %+v", saved)
 	}
+	// The cgroup directories libcontainer made are recorded, for cribd's
+	// stats, and the init is in them.
+	if len(saved.CgroupPaths) == 0 {
+		t.Errorf("state.json records no cgroup paths")
+	}
+	for ctrl, dir := range saved.CgroupPaths {
+		if ctrl != "memory" && ctrl != "" {
+			continue
+		}
+		procs, err := os.ReadFile(filepath.Join(dir, "cgroup.procs"))
+		if err != nil || !slices.Contains(strings.Fields(string(procs)), strconv.Itoa(pid)) {
+			t.Errorf("cgroup %q recorded at %s: procs %q, %v; want pid %d", ctrl, dir, procs, err, pid)
+		}
+	}
 
 	// Shim footprint, idle with one pause container.
 	time.Sleep(300 * time.Millisecond)
@@ -400,7 +428,7 @@ func TestPauseLifecycle(t *testing.T) {
 		t.Fatalf("Delete: %v", err)
 	}
 	t.Logf("MEASURE delete (stopped): %v", time.Since(t2))
-	if left := cgroupLeftovers(p.cgroup); len(left) > 0 {
+	if left := cgroupChildren(p.cgroup); len(left) > 0 {
 		t.Errorf("cgroups left after Delete: %v", left)
 	}
 	if !processGone(pid, start) {
@@ -440,7 +468,7 @@ func TestPauseLifecycle(t *testing.T) {
 	if !processGone(pid2, start2) {
 		t.Errorf("pause %d survived Shutdown", pid2)
 	}
-	if left := cgroupLeftovers(p.cgroup); len(left) > 0 {
+	if left := cgroupChildren(p.cgroup); len(left) > 0 {
 		t.Errorf("cgroups left after Shutdown: %v", left)
 	}
 	if _, err := Connect(p.dir); !errors.Is(err, errdefs.ErrUnavailable) {
@@ -529,7 +557,7 @@ func TestJoinExistingNamespaces(t *testing.T) {
 	if err := p.client.Delete(ctx, app); err != nil {
 		t.Fatalf("Delete app: %v", err)
 	}
-	if left := cgroupLeftovers(p.cgroup); len(left) > 0 {
+	if left := cgroupChildren(p.cgroup); len(left) > 0 {
 		t.Errorf("cgroups left: %v", left)
 	}
 	if _, err := os.Stat(nsPath); err != nil {
@@ -567,7 +595,7 @@ func TestCreateFailureLeavesNothing(t *testing.T) {
 			if !strings.Contains(err.Error(), id) || !strings.Contains(err.Error(), tc.want) {
 				t.Errorf("error %q lacks %q or the ID", err, tc.want)
 			}
-			if left := cgroupLeftovers(p.cgroup); len(left) > 0 {
+			if left := cgroupChildren(p.cgroup); len(left) > 0 {
 				t.Errorf("cgroups left: %v", left)
 			}
 			for _, f := range []string{"containers/" + id, "libcontainer/" + id} {
@@ -598,7 +626,7 @@ func TestCreateFailureLeavesNothing(t *testing.T) {
 	if err := p.client.Delete(ctx, id); err != nil {
 		t.Fatalf("Delete: %v", err)
 	}
-	if left := cgroupLeftovers(p.cgroup); len(left) > 0 {
+	if left := cgroupChildren(p.cgroup); len(left) > 0 {
 		t.Errorf("cgroups left: %v", left)
 	}
 	if err := p.client.Shutdown(ctx); err != nil {
@@ -631,7 +659,7 @@ func TestMeasureCycle(t *testing.T) {
 	slices.Sort(del)
 	t.Logf("MEASURE %d cycles: create+start min %v median %v max %v; delete(running) min %v median %v max %v",
 		n, cs[0], cs[n/2], cs[n-1], del[0], del[n/2], del[n-1])
-	if left := cgroupLeftovers(p.cgroup); len(left) > 0 {
+	if left := cgroupChildren(p.cgroup); len(left) > 0 {
 		t.Errorf("cgroups left: %v", left)
 	}
 	if err := p.client.Shutdown(ctx); err != nil {

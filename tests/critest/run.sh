@@ -237,7 +237,9 @@ setup_failed=$(jq '[.[].SpecReports[]? | select(.LeafNodeType != "It" and (.Stat
 echo "critest: ran $((passed + failed)): $passed passed, $failed failed, $skipped skipped"
 # Skips: the ones this script's -ginkgo.skip filters out, counted; the ones
 # the suite decides at run time (a host feature it does not find), named
-# with the suite's reason.
+# with the suite's reason. On this host those are the AppArmor specs (the
+# kernel has no AppArmor); crib supports AppArmor where the kernel enforces
+# it (internal/apparmor), and the VM lane's guest, which does, runs them.
 filtered=$(jq "$spec_filter | map(select(.State == \"skipped\" and ((.Failure.Message // \"\") == \"\"))) | length" "$tmp/report.json")
 echo "critest: skipped by this script's focus and skip ('$skip'): $filtered"
 jq -r "$spec_filter"' | .[] | select(.State == "skipped" and ((.Failure.Message // "") != ""))

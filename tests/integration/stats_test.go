@@ -15,7 +15,9 @@ import (
 // interface's traffic.
 func TestStats(t *testing.T) {
 	h, podID, pod := containerPod(t)
-	burn := h.CreateContainer(podID, shellContainer("burn", "while :; do :; done"), pod)
+	burnCfg := shellContainer("burn", "while :; do :; done")
+	burnCfg["linux"] = map[string]any{"resources": map[string]any{"memory_limit_in_bytes": 64 << 20}}
+	burn := h.CreateContainer(podID, burnCfg, pod)
 	h.Crictl("start", burn)
 	grow := h.CreateContainer(podID, shellContainer("grow", "dd if=/dev/zero of=/dev/shm/fill bs=1M count=40 && exec sleep 600"), pod)
 	h.Crictl("start", grow)
@@ -37,6 +39,19 @@ func TestStats(t *testing.T) {
 		ws := resp.GetStats().GetMemory().GetWorkingSetBytes().GetValue()
 		return ws > 32<<20, fmt.Sprintf("working set %d", ws)
 	})
+	// The burner's limit leaves it almost all of its 64 MiB available.
+	if resp, err := c.ContainerStats(ctx30(t), &runtimeapi.ContainerStatsRequest{ContainerId: burn}); err != nil {
+		t.Error(err)
+	} else if a := resp.GetStats().GetMemory().GetAvailableBytes(); a == nil || a.GetValue() < 32<<20 || a.GetValue() >= 64<<20 {
+		t.Errorf("burner available bytes %v, want below its 64 MiB limit", a)
+	}
+	// The grower has no memory limit: no available bytes; it faulted its
+	// pages in. (PSI and swap are cgroup v2's: the VM lane checks them.)
+	if resp, err := c.ContainerStats(ctx30(t), &runtimeapi.ContainerStatsRequest{ContainerId: grow}); err != nil {
+		t.Error(err)
+	} else if m := resp.GetStats().GetMemory(); m.GetAvailableBytes() != nil || m.GetPageFaults().GetValue() == 0 || m.GetRssBytes().GetValue() == 0 {
+		t.Errorf("grower memory stats: %v", m)
+	}
 	pingOK(t, "host to pod", pingCmd(h.Inspect(podID).Status.Network.IP))
 	resp, err := c.PodSandboxStats(ctx30(t), &runtimeapi.PodSandboxStatsRequest{PodSandboxId: podID})
 	if err != nil {
