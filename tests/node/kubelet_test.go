@@ -24,21 +24,20 @@ const (
 
 // startKubelet runs kubelet v1.37 standalone (no API server: static pods
 // from manifestDir) against crib.service as the transient unit
-// crib-node-kubelet, with kubelet's defaults but what standalone needs:
-// failCgroupV1 stays true (this node is cgroup v2). t.Cleanup stops it.
-func startKubelet(t *testing.T, manifestDir string) {
+// crib-node-kubelet, with kubelet's defaults but what standalone needs and
+// cgroupDriver (crib's driver must match): failCgroupV1 stays true (this
+// node is cgroup v2). t.Cleanup stops it.
+func startKubelet(t *testing.T, manifestDir, cgroupDriver string) {
 	t.Helper()
 	bin := shareBin("kubelet")
 	if _, err := os.Stat(bin); err != nil {
 		t.Skipf("no kubelet in the share (%v): scripts/build-kubelet.sh on the host", err)
 	}
-	// cgroupDriver: kubelet's default, cgroupfs, crib's default too. (A
-	// kubeadm node sets systemd; that follows crib's systemd driver.)
 	cfg := fmt.Sprintf(`apiVersion: kubelet.config.k8s.io/v1beta1
 kind: KubeletConfiguration
 staticPodPath: %q
 fileCheckFrequency: 1s
-cgroupDriver: cgroupfs
+cgroupDriver: %s
 containerRuntimeEndpoint: unix://%s
 readOnlyPort: 10255
 authentication:
@@ -49,7 +48,7 @@ authentication:
 authorization:
   mode: AlwaysAllow
 resolvConf: ""
-`, manifestDir, criSocket)
+`, manifestDir, cgroupDriver, criSocket)
 	dir := t.TempDir()
 	cfgPath := filepath.Join(dir, "kubelet.yaml")
 	if err := os.WriteFile(cfgPath, []byte(cfg), 0o644); err != nil {
@@ -115,13 +114,27 @@ func kubeletPodPhase(name string) (string, error) {
 	return "", nil
 }
 
-// TestKubeletStaticPod: kubelet v1.37 with its defaults on this cgroup v2
-// node runs a static pod on crib to Running; removing the manifest removes
-// the pod, and nothing of it is left.
+// TestKubeletStaticPod: kubelet v1.37 with its defaults (cgroupfs, crib's
+// default driver too) on this cgroup v2 node runs a static pod on crib to
+// Running; removing the manifest removes the pod, and nothing of it is left.
 func TestKubeletStaticPod(t *testing.T) {
+	staticPod(t, "cgroupfs")
+}
+
+// TestKubeletStaticPodSystemd: the same as a kubeadm node runs it: crib
+// and kubelet with the systemd cgroup driver (kubelet's pod slices,
+// crib's scopes).
+func TestKubeletStaticPodSystemd(t *testing.T) {
+	withCgroupDriver(t, "systemd")
+	staticPod(t, "systemd")
+}
+
+// staticPod runs a busybox static pod under kubelet with cgroupDriver to
+// Running, then removes it and checks that nothing is left.
+func staticPod(t *testing.T, cgroupDriver string) {
 	dumpOnFailure(t)
 	manifests := t.TempDir()
-	startKubelet(t, manifests)
+	startKubelet(t, manifests, cgroupDriver)
 
 	manifest := filepath.Join(manifests, "static-busybox.yaml")
 	if err := os.WriteFile(manifest, []byte(`apiVersion: v1

@@ -15,6 +15,10 @@ here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 repo=$(cd "$here/../.." && pwd)
 gotags=${GOTAGS:-seccomp containers_image_openpgp exclude_graphdriver_btrfs exclude_graphdriver_zfs exclude_disk_quota containers_image_docker_daemon_stub}
 
+# The suite under TCG on a busy machine takes minutes per scenario: give
+# the whole run (boot included) 30 minutes unless told otherwise.
+export CRIB_NODE_TIMEOUT=${CRIB_NODE_TIMEOUT:-1800}
+
 share=$(mktemp -d /tmp/crib-node-suite-XXXXXX)
 if [[ ${CRIB_NODE_KEEP:-} == 1 ]]; then
 	echo "suite: share dir $share (kept)" >&2
@@ -32,6 +36,6 @@ flags=
 if (($# > 0)); then
 	flags=$(printf ' %q' "$@")
 fi
-printf '#!/bin/sh\ncd /mnt/crib && exec ./node.test -test.v -test.timeout 20m%s\n' "$flags" >"$share/guest.sh"
+printf '#!/bin/sh\ncd /mnt/crib && exec ./node.test -test.v -test.timeout 28m%s\n' "$flags" >"$share/guest.sh"
 
 "$here/run.sh" "$share/guest.sh" "$share"
