@@ -37,8 +37,10 @@ func (m *Manager) Run(ctx context.Context, spec state.Sandbox) (id string, retEr
 	driver := m.opts.CgroupDriver
 	if spec.CgroupParent == "" {
 		spec.CgroupParent = m.opts.CgroupParent
-	} else if err := cgroup.CheckParent(driver, spec.CgroupParent); err != nil {
+	} else if parent, err := cgroup.Parent(driver, spec.CgroupParent); err != nil {
 		return "", errdefs.InvalidArgument("linux.cgroup_parent: %v", err)
+	} else {
+		spec.CgroupParent = parent
 	}
 	id, err := newID()
 	if err != nil {

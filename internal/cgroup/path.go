@@ -75,6 +75,29 @@ func CheckParent(d Driver, parent string) error {
 	return fmt.Errorf("unknown cgroup driver %q", d)
 }
 
+// Parent checks parent as CheckParent does and returns the form crib keeps
+// in records and cgroupsPaths. Under systemd kubelet sends the pod's slice
+// as the path systemd gives it
+// (/kubepods.slice/kubepods-besteffort.slice/kubepods-besteffort-pod<uid>.slice);
+// that path names its last slice, so it becomes that slice's name. Any
+// other path under systemd stays an error.
+func Parent(d Driver, parent string) (string, error) {
+	if d == Systemd && strings.HasPrefix(parent, "/") {
+		slice := path.Base(parent)
+		if err := checkSliceName(slice); err != nil {
+			return "", fmt.Errorf("%q is a path, but the cgroup driver is systemd: give a slice name such as kubepods-besteffort-pod<uid>.slice", parent)
+		}
+		if expanded, err := systemd.ExpandSlice(slice); err != nil || expanded != parent {
+			return "", fmt.Errorf("%q is a path, but the cgroup driver is systemd: give a slice name such as kubepods-besteffort-pod<uid>.slice, or its full path such as /kubepods.slice/kubepods-besteffort.slice/kubepods-besteffort-pod<uid>.slice", parent)
+		}
+		return slice, nil
+	}
+	if err := CheckParent(d, parent); err != nil {
+		return "", err
+	}
+	return parent, nil
+}
+
 // checkSliceName accepts what systemd accepts as a slice below the root
 // slice and runc's "slice:prefix:name" can carry.
 func checkSliceName(s string) error {

@@ -36,6 +36,31 @@ func TestCheckParent(t *testing.T) {
 	}
 }
 
+// TestParent: kubelet's systemd driver sends the pod slice as its full
+// path; crib keeps the slice's name. Other paths stay refused.
+func TestParent(t *testing.T) {
+	for _, tc := range []struct {
+		driver  Driver
+		parent  string
+		want    string
+		wantErr string
+	}{
+		{Systemd, "kubepods-besteffort-pod1234.slice", "kubepods-besteffort-pod1234.slice", ""},
+		{Systemd, "/kubepods.slice/kubepods-besteffort.slice/kubepods-besteffort-pod1234.slice", "kubepods-besteffort-pod1234.slice", ""},
+		{Systemd, "/crib.slice", "crib.slice", ""},
+		{Systemd, "/kubepods.slice/kubepods-besteffort-pod1234.slice", "", "its full path"},
+		{Systemd, "/kubepods/besteffort/pod1234", "", "is a path, but the cgroup driver is systemd"},
+		{Systemd, "/crib", "", "is a path, but the cgroup driver is systemd"},
+		{Cgroupfs, "/kubepods/besteffort/pod1234", "/kubepods/besteffort/pod1234", ""},
+		{Cgroupfs, "kubepods-besteffort-pod1234.slice", "", "is a systemd slice"},
+	} {
+		got, err := Parent(tc.driver, tc.parent)
+		if tc.wantErr == "" && (err != nil || got != tc.want) || tc.wantErr != "" && (err == nil || !strings.Contains(err.Error(), tc.wantErr)) {
+			t.Errorf("Parent(%s, %q) = %q, %v; want %q, %q", tc.driver, tc.parent, got, err, tc.want, tc.wantErr)
+		}
+	}
+}
+
 func TestPathAndDir(t *testing.T) {
 	for _, tc := range []struct {
 		driver     Driver
