@@ -16,8 +16,8 @@ repo=$(cd "$here/../.." && pwd)
 gotags=${GOTAGS:-seccomp containers_image_openpgp exclude_graphdriver_btrfs exclude_graphdriver_zfs exclude_disk_quota containers_image_docker_daemon_stub}
 
 # The suite under TCG on a busy machine takes minutes per scenario: give
-# the whole run (boot included) 30 minutes unless told otherwise.
-export CRIB_NODE_TIMEOUT=${CRIB_NODE_TIMEOUT:-1800}
+# the whole run (boot included) 45 minutes unless told otherwise.
+export CRIB_NODE_TIMEOUT=${CRIB_NODE_TIMEOUT:-2700}
 
 share=$(mktemp -d /tmp/crib-node-suite-XXXXXX)
 if [[ ${CRIB_NODE_KEEP:-} == 1 ]]; then
@@ -36,6 +36,6 @@ flags=
 if (($# > 0)); then
 	flags=$(printf ' %q' "$@")
 fi
-printf '#!/bin/sh\ncd /mnt/crib && exec ./node.test -test.v -test.timeout 28m%s\n' "$flags" >"$share/guest.sh"
+printf '#!/bin/sh\ncd /mnt/crib && exec ./node.test -test.v -test.timeout 43m%s\n' "$flags" >"$share/guest.sh"
 
 "$here/run.sh" "$share/guest.sh" "$share"

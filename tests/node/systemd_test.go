@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 )
@@ -95,6 +96,18 @@ func cribUnits(t *testing.T) []string {
 	return out
 }
 
+// newSince is what now holds that before did not: kubelet's own QoS slices
+// and cgroups, left by an earlier kubelet scenario, are not crib's.
+func newSince(before, now []string) []string {
+	var out []string
+	for _, s := range now {
+		if !slices.Contains(before, s) {
+			out = append(out, s)
+		}
+	}
+	return out
+}
+
 // cribCgroups lists crib's default parent and kubelet-style cgroups left
 // at the top of the unified hierarchy, under either driver.
 func cribCgroups() []string {
@@ -115,6 +128,7 @@ func cribCgroups() []string {
 func TestSystemdCgroupDriver(t *testing.T) {
 	dumpOnFailure(t)
 	withCgroupDriver(t, "systemd")
+	unitsBefore, cgroupsBefore := cribUnits(t), cribCgroups()
 	for _, tc := range []struct{ parent, slice, dir string }{
 		{"kubepods-besteffort-pod1234.slice", "kubepods-besteffort-pod1234.slice",
 			"/sys/fs/cgroup/kubepods.slice/kubepods-besteffort.slice/kubepods-besteffort-pod1234.slice"},
@@ -142,11 +156,14 @@ func TestSystemdCgroupDriver(t *testing.T) {
 		crictl(t, "stopp", pod)
 		crictl(t, "rmp", pod)
 		checkGone(t, pod, ctr)
-		if left := cribUnits(t); len(left) != 0 {
+		if left := newSince(unitsBefore, cribUnits(t)); len(left) != 0 {
 			t.Errorf("units left after the pod in %s was removed:\n%s", tc.slice, strings.Join(left, "\n"))
 		}
-		if left := cribCgroups(); len(left) != 0 {
+		if left := newSince(cgroupsBefore, cribCgroups()); len(left) != 0 {
 			t.Errorf("cgroups left after the pod in %s was removed: %v", tc.slice, left)
+		}
+		if _, err := os.Stat(tc.dir); !os.IsNotExist(err) {
+			t.Errorf("%s is still there after its last pod was removed (%v)", tc.dir, err)
 		}
 	}
 	// A path is no slice: InvalidArgument naming the field.
@@ -164,6 +181,7 @@ func TestSystemdCgroupDriver(t *testing.T) {
 func TestCgroupfsParentsOnV2(t *testing.T) {
 	dumpOnFailure(t)
 	withCgroupDriver(t, "cgroupfs")
+	cgroupsBefore := cribCgroups()
 	for _, tc := range []struct{ parent, dir string }{
 		{"/kubepods/besteffort/pod1234", "/sys/fs/cgroup/kubepods/besteffort/pod1234"},
 		{"", "/sys/fs/cgroup/crib"},
@@ -177,8 +195,11 @@ func TestCgroupfsParentsOnV2(t *testing.T) {
 		crictl(t, "stopp", pod)
 		crictl(t, "rmp", pod)
 		checkGone(t, pod, ctr)
-		if left := cribCgroups(); len(left) != 0 {
+		if left := newSince(cgroupsBefore, cribCgroups()); len(left) != 0 {
 			t.Errorf("cgroups left after the pod in %s was removed: %v", tc.dir, left)
+		}
+		if _, err := os.Stat(tc.dir); !os.IsNotExist(err) {
+			t.Errorf("%s is still there after its last pod was removed (%v)", tc.dir, err)
 		}
 	}
 }
