@@ -163,6 +163,7 @@ func New(opts Options) (*Manager, error) {
 		m.events.watcher.Close()
 		return nil, err
 	}
+	m.reconcile()
 	for _, c := range m.containers {
 		m.watchContainer(m.containerView(c))
 	}
