@@ -96,8 +96,8 @@ func (s *Service) RemoveOrphanLayers() error {
 
 // removeStaleTempFiles deletes the temporary files the store library
 // writes its JSON indexes through (.tmp-layers.json*, .tmp-mountpoints.json*,
-// ...): a process killed between their creation and their rename leaves
-// them for good. Only at start, holding the layers lock, is no writer of
+// ...) and the blobs a pull or an import staged: a process killed between
+// their creation and their rename or removal leaves them for good. Only at start, holding the layers lock, is no writer of
 // this process or of an import between the two.
 func (s *Service) removeStaleTempFiles() error {
 	unlock, err := s.layersLock(unix.LOCK_EX | unix.LOCK_NB)
@@ -125,6 +125,18 @@ func (s *Service) removeStaleTempFiles() error {
 				removed = append(removed, p)
 			}
 		}
+	}
+	// What a pull or an import killed midway staged (see pullTempDir).
+	entries, err := os.ReadDir(s.pullTempDir())
+	if err != nil && !errors.Is(err, os.ErrNotExist) {
+		return fmt.Errorf("list %s: %w", s.pullTempDir(), err)
+	}
+	for _, e := range entries {
+		p := filepath.Join(s.pullTempDir(), e.Name())
+		if err := os.RemoveAll(p); err != nil {
+			return fmt.Errorf("remove stale %s: %w", p, err)
+		}
+		removed = append(removed, p)
 	}
 	if len(removed) > 0 {
 		s.log.WithField("files", removed).Info("removed the image store's temporary files left by a crash")

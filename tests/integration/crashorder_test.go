@@ -219,7 +219,8 @@ func TestCrashCreateContainerLeavesNoLayer(t *testing.T) {
 // TestCrashLeftoversRemovedAtStart (defect 6): what kills between a file's
 // creation and its use leave: a pod run dir no record names (empty, or
 // with a tmpfs mounted in it), the store's and the records' temporary
-// files. Start-up removes them and leaves the live pod alone.
+// files, a killed pull's staged blobs. Start-up removes them and leaves
+// the live pod alone.
 func TestCrashLeftoversRemovedAtStart(t *testing.T) {
 	h := start(t, Options{})
 	pod := h.RunPod(podConfig("survivor"))
@@ -238,19 +239,25 @@ func TestCrashLeftoversRemovedAtStart(t *testing.T) {
 		t.Fatalf("seam: mount a tmpfs at %s: %v", shm, err)
 	}
 	t.Cleanup(func() { _ = unix.Unmount(shm, unix.MNT_DETACH) })
+	// A pull killed midway leaves the blobs the image library staged.
+	staged := filepath.Join(h.RootDir, "storage", "crib-tmp", "container_images_storage123")
 	temps := []string{
 		filepath.Join(h.RunDir, "storage", "overlay-layers", ".tmp-mountpoints.json123456"),
 		filepath.Join(h.RootDir, "storage", "overlay-layers", ".tmp-layers.json654321"),
 		filepath.Join(h.RootDir, "pods", pod, ".sandbox.json.tmp-42"),
+		filepath.Join(staged, "blob"),
 	}
 	for _, p := range temps {
+		if err := os.MkdirAll(filepath.Dir(p), 0o700); err != nil {
+			t.Fatal(err)
+		}
 		if err := os.WriteFile(p, []byte("{"), 0o600); err != nil {
 			t.Fatalf("seam: %v", err)
 		}
 	}
 	h.Start()
 
-	for _, p := range append([]string{emptyDir, mountDir}, temps...) {
+	for _, p := range append([]string{emptyDir, mountDir, staged}, temps...) {
 		if _, err := os.Stat(p); !os.IsNotExist(err) {
 			t.Errorf("after restart %s: %v, want it gone", p, err)
 		}
