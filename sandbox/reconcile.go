@@ -9,7 +9,8 @@ package sandbox
 //
 //   - container records marked creating (CreateContainer cut short) are
 //     undone, those marked removing (RemoveContainer cut short) finished;
-//   - temporary files of record writes cut short are deleted;
+//   - temporary files of atomic writes cut short (records, cgroups.json,
+//     the pause binary) are deleted;
 //   - pod run directories (<run_dir>/pods/<id>) no record names are
 //     removed, mounts beneath them first;
 //   - writable layers in the image store that crib made (its naming says
@@ -36,6 +37,9 @@ import (
 // reconcile runs the start-up reconciliation; New calls it after recover.
 func (m *Manager) reconcile() {
 	m.finishContainers()
+	// Atomic writes outside the pod records: cgroups.json, the pause binary.
+	m.removeRecordTemps(m.opts.RunDir)
+	m.removeRecordTemps(m.pauseRootfs)
 	owned := m.recordIDs()
 	m.sweepRunDirs(owned)
 	m.sweepRootfses(owned)
@@ -107,7 +111,8 @@ func (m *Manager) recordIDs() map[string]bool {
 	return owned
 }
 
-// removeRecordTemps deletes dir's leftovers of atomic record writes.
+// removeRecordTemps deletes dir's leftovers of atomic writes
+// (state.WriteFile's temp files).
 func (m *Manager) removeRecordTemps(dir string) {
 	entries, _ := os.ReadDir(dir)
 	for _, e := range entries {
@@ -120,7 +125,7 @@ func (m *Manager) removeRecordTemps(dir string) {
 			m.opts.Log.WithError(err).Warnf("recover: removing %s", path)
 			continue
 		}
-		m.opts.Log.Infof("recover: removed %s, a record write cut short by a crash", path)
+		m.opts.Log.Infof("recover: removed %s, a write cut short by a crash", path)
 	}
 }
 

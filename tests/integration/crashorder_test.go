@@ -245,6 +245,7 @@ func TestCrashLeftoversRemovedAtStart(t *testing.T) {
 		filepath.Join(h.RunDir, "storage", "overlay-layers", ".tmp-mountpoints.json123456"),
 		filepath.Join(h.RootDir, "storage", "overlay-layers", ".tmp-layers.json654321"),
 		filepath.Join(h.RootDir, "pods", pod, ".sandbox.json.tmp-42"),
+		filepath.Join(h.RunDir, ".cgroups.json.tmp-7"),
 		filepath.Join(staged, "blob"),
 	}
 	for _, p := range temps {
