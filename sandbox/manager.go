@@ -3,12 +3,14 @@
 // libcontainer, networked through CNI. It owns the pod records on disk and
 // their lifecycle:
 //
-//	Run:    reserve name -> record(creating) -> files, /dev/shm -> pin namespaces
-//	        -> [CNI ADD || shim + pause] -> record(ready)
+//	Run:    reserve name -> record(creating) -> run dir, files, /dev/shm
+//	        -> pin namespaces -> [CNI ADD || shim + pause] -> record(ready)
 //	Stop:   pause killed, shim gone -> CNI DEL -> unpin -> record(stopped)
-//	Remove: Stop -> files and record removed -> name released
+//	Remove: Stop -> containers -> run dir, files -> record -> name released
 //
 // Every step of Run registers its undo, so a failed Run leaves nothing behind.
+// A cribd killed between two steps leaves a record that the next Stop or
+// Remove finishes, or leftovers start-up removes (reconcile.go).
 package sandbox
 
 import (
