@@ -371,6 +371,9 @@ func (m *Manager) lookupContainer(id string) (*ctr, error) {
 // shimFor returns the pod's shim connection, reconnecting after a restart.
 // The caller holds p.mu.
 func (m *Manager) shimFor(p *pod) (shimConn, error) {
+	if d := p.rec.ShimDied; d != nil {
+		return nil, errdefs.FailedPrecondition("pod sandbox %s is not ready: its shim died at %s; stop and remove the pod", p.rec.ID, d.UTC().Format(time.RFC3339))
+	}
 	if p.shim != nil {
 		return p.shim, nil
 	}
@@ -390,12 +393,18 @@ func (m *Manager) containerView(c *ctr) ContainerView {
 	return m.viewOf(rec)
 }
 
-// viewOf derives a container's running state: from the state file its shim
-// keeps, or, once the shim is gone with its pod, from the last state cribd
-// saved in the record.
+// viewOf derives a container's running state: from the last state cribd
+// saved in the record once that is an exit (the pod stopped, or its shim
+// died), else from the state file its shim keeps.
 func (m *Manager) viewOf(rec state.Container) ContainerView {
 	v := ContainerView{Container: rec}
 	shimDir := filepath.Join(podsDir(m.opts.RunDir), rec.PodID)
+	if rec.LastState != nil && rec.LastState.Status == apishim.StatusStopped {
+		// An exit cribd saved is final; the shim's file may say
+		// otherwise only if the shim died before recording it.
+		v.Shim = *rec.LastState
+		return v
+	}
 	if err := state.ReadJSON(shimStatePath(shimDir, rec.ID), &v.Shim); err != nil {
 		if rec.LastState != nil {
 			v.Shim = *rec.LastState

@@ -88,12 +88,27 @@ func (m *Manager) publish(t EventType, rec ContainerView) {
 	case EventDeleted:
 		delete(e.stopped, rec.ID)
 	}
+	e.sendLocked(ev)
+}
+
+// publishPod publishes an event of the pod itself, which carries the pod's
+// ID as its container ID (the pause container's, as kubelet's evented PLEG
+// reads a sandbox's events).
+func (m *Manager) publishPod(t EventType, podID string) {
+	e := m.events
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	e.sendLocked(Event{Type: t, ContainerID: podID, PodID: podID, At: time.Now()})
+}
+
+// sendLocked hands ev to every subscriber; the caller holds e.mu.
+func (e *events) sendLocked(ev Event) {
 	for _, ch := range e.subs {
 		select {
 		case ch <- ev:
 		default:
 			e.dropped++
-			e.log.WithField("container", rec.ID).Warnf("event subscriber too slow: dropped an event (%d so far)", e.dropped)
+			e.log.WithField("container", ev.ContainerID).Warnf("event subscriber too slow: dropped an event (%d so far)", e.dropped)
 		}
 	}
 }

@@ -117,6 +117,8 @@ type pod struct {
 	mu   sync.Mutex
 	rec  state.Sandbox
 	shim shimConn
+	// watch follows the shim's exit while the pod is ready (shimdeath.go).
+	watch *shimWatch
 }
 
 // New prepares the directories and the pause rootfs, and loads the records
@@ -170,6 +172,7 @@ func New(opts Options) (*Manager, error) {
 		m.watchContainer(m.containerView(c))
 	}
 	m.sweepCgroupParents()
+	m.recoverShims()
 	go m.watchExits()
 	return m, nil
 }
@@ -321,12 +324,13 @@ func (m *Manager) lookup(id string) (*pod, error) {
 // View is a pod's record plus the state derived from the live system.
 type View struct {
 	state.Sandbox
-	// Ready is true while the pod is set up and its pause process lives.
+	// Ready is true while the pod is set up and its pause process and shim
+	// live.
 	Ready bool
 }
 
 func (m *Manager) ready(rec *state.Sandbox) bool {
-	return rec.Phase == state.PhaseReady && processAlive(rec.PausePID, rec.PauseStartTime)
+	return rec.Phase == state.PhaseReady && rec.ShimDied == nil && processAlive(rec.PausePID, rec.PauseStartTime)
 }
 
 func (m *Manager) view(p *pod) View {
@@ -392,6 +396,7 @@ func (m *Manager) Close() {
 	defer m.mu.RUnlock()
 	for _, p := range m.pods {
 		p.mu.Lock()
+		m.unwatchShim(p)
 		if p.shim != nil {
 			p.shim.Close()
 			p.shim = nil

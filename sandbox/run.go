@@ -192,6 +192,11 @@ func (m *Manager) Run(ctx context.Context, spec state.Sandbox) (id string, retEr
 	}
 
 	p := &pod{rec: rec, shim: conn}
+	if !m.watchShim(p) {
+		// It died since it started the pause process: noticed like any
+		// later death.
+		m.shimDied(context.Background(), p, fmt.Sprintf("crib-shim of pod %s exited while the pod was being made", id))
+	}
 	m.mu.Lock()
 	m.pods[id] = p
 	m.mu.Unlock()

@@ -92,6 +92,7 @@ func (m *Manager) stopLocked(ctx context.Context, p *pod) error {
 // remove its cgroup.
 func (m *Manager) stopPause(ctx context.Context, p *pod) error {
 	rec := &p.rec
+	m.unwatchShim(p) // the shim exits below, and that is no death
 	conn := p.shim
 	if conn == nil {
 		conn, _ = connectShim(rec.ShimDir)

@@ -52,7 +52,10 @@ func containerStatus(v sandbox.ContainerView) *runtimeapi.ContainerStatus {
 	if st.State == runtimeapi.ContainerState_CONTAINER_EXITED {
 		st.FinishedAt = v.Shim.FinishedAt.UnixNano()
 		st.ExitCode = int32(v.Shim.ExitCode)
+		st.Message = v.Shim.Message
 		switch {
+		case v.Shim.Reason != "":
+			st.Reason = v.Shim.Reason // set by cribd: the shim died (sandbox.ShimDiedReason)
 		case v.Shim.OOMKilled:
 			st.Reason = "OOMKilled"
 		case v.Shim.ExitCode == 0:

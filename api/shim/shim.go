@@ -228,6 +228,11 @@ type State struct {
 	FinishedAt   time.Time
 	ExitCode     int
 	OOMKilled    bool
+	// Reason and Message, when set, say why the container stopped when its
+	// exit was not seen: cribd sets them (the shim never does) in the state
+	// it saves in a container's record when the pod's shim died.
+	Reason  string `json:",omitempty"`
+	Message string `json:",omitempty"`
 	// Tty, Stdin and StdinOnce are the container's stdio as created (see
 	// CreateRequest).
 	Tty       bool `json:",omitempty"`

@@ -20,7 +20,8 @@ const (
 	// PhaseCreating: resources are being acquired; a record still in this
 	// phase after a restart belongs to a create that died and reads NOTREADY.
 	PhaseCreating SandboxPhase = "creating"
-	// PhaseReady: every resource is up; READY while the pause process lives.
+	// PhaseReady: every resource is up; READY while the pause process and
+	// the shim live (see Sandbox.ShimDied).
 	PhaseReady SandboxPhase = "ready"
 	// PhaseStopped: StopPodSandbox finished; only the record and files remain.
 	PhaseStopped SandboxPhase = "stopped"
@@ -140,4 +141,9 @@ type Sandbox struct {
 	PauseFromImage bool `json:"pauseFromImage,omitempty"`
 	// ShimDir is the pod's run directory where crib-shim listens.
 	ShimDir string `json:"shimDir"`
+	// ShimDied is when cribd found the pod's shim dead while the pod was
+	// ready. From then on the pod reads NOTREADY: nothing records its
+	// containers' exits or writes their logs, so cribd killed them and
+	// kubelet recreates the pod.
+	ShimDied *time.Time `json:"shimDied,omitempty"`
 }

@@ -1,0 +1,320 @@
+package sandbox
+
+// A pod's crib-shim is the parent of its processes, the only reader of its
+// containers' output pipes (or terminal masters) and the only one who can
+// wait(2) for their exits. When it dies (kill -9, a crash, an OOM kill),
+// its orphans go to PID 1, their output has no reader (their next write
+// gets SIGPIPE, or EIO with a terminal), and their exit codes are lost: a
+// new shim could find them again (libcontainer can load a container from
+// its state) but could not log what they write nor tell how they ended.
+// So cribd does not adopt them: it reports every container that had not
+// exited as EXITED with code 255 and reason ShimDied, kills what is left
+// of the pod (so that what it reports is true), and the pod reads
+// NOTREADY; kubelet then stops it and makes a new one. Stop and Remove
+// finish through the paths that work without a shim.
+//
+// cribd learns of the death within milliseconds through a pidfd of the
+// shim (readable when it exits, whether or not cribd is its parent), and
+// at start for a shim that died while cribd was down.
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"syscall"
+	"time"
+
+	"golang.org/x/sys/unix"
+
+	apishim "github.com/crib-runtime/crib/api/shim"
+	"github.com/crib-runtime/crib/api/state"
+	"github.com/crib-runtime/crib/internal/cgroup"
+	"github.com/crib-runtime/crib/sandbox/cleanup"
+	"github.com/crib-runtime/crib/sandbox/procfs"
+)
+
+// ShimDiedReason is the reason ContainerStatus gives a container whose
+// pod's shim died before recording its exit.
+const ShimDiedReason = "ShimDied"
+
+// shimDiedExitCode is the exit code reported for such a container: its
+// real one died with the shim.
+const shimDiedExitCode = 255
+
+// shimWatch is a pidfd of a pod's shim, polled by one goroutine.
+type shimWatch struct {
+	pid  int
+	file *os.File
+}
+
+// shimPID returns the PID of the crib-shim serving dir, or 0 if none runs:
+// no PID file (the shim exited, or /run is new since a reboot), or its PID
+// now names another process or a zombie.
+func shimPID(dir string) int {
+	data, err := os.ReadFile(filepath.Join(dir, apishim.PIDName))
+	if err != nil {
+		return 0
+	}
+	pid, err := strconv.Atoi(strings.TrimSpace(string(data)))
+	if err != nil || pid <= 0 {
+		return 0
+	}
+	if st, err := procfs.ReadStat(pid); err != nil || st.Dead() {
+		return 0
+	}
+	cmdline, err := os.ReadFile(fmt.Sprintf("/proc/%d/cmdline", pid))
+	if err != nil || !bytes.Contains(cmdline, []byte(dir)) {
+		return 0
+	}
+	return pid
+}
+
+// openPidfd returns a pidfd of pid that Go's poller watches.
+func openPidfd(pid int) (*os.File, error) {
+	fd, err := unix.PidfdOpen(pid, unix.PIDFD_NONBLOCK)
+	if err != nil {
+		return nil, fmt.Errorf("pidfd_open %d: %w", pid, err)
+	}
+	return os.NewFile(uintptr(fd), fmt.Sprintf("pidfd:%d", pid)), nil
+}
+
+// waitPidfd blocks until the process of pidfd f exits (true) or f is
+// closed (false). A pidfd reads as readable once its process exited; the
+// poller wakes the wait then, so no thread is held per shim.
+func waitPidfd(f *os.File) bool {
+	rc, err := f.SyscallConn()
+	if err != nil {
+		return false
+	}
+	exited := false
+	err = rc.Read(func(fd uintptr) bool {
+		n, err := unix.Poll([]unix.PollFd{{Fd: int32(fd), Events: unix.POLLIN}}, 0)
+		exited = err == nil && n > 0
+		return exited || (err != nil && !errors.Is(err, unix.EINTR))
+	})
+	return err == nil && exited
+}
+
+// watchShim starts watching the shim of ready pod p; when it exits while
+// the pod is ready, shimDied runs. It returns false if no shim serves the
+// pod's run directory now. The caller holds p.mu (or p is not yet shared).
+func (m *Manager) watchShim(p *pod) bool {
+	m.unwatchShim(p)
+	pid := shimPID(p.rec.ShimDir)
+	if pid == 0 {
+		return false
+	}
+	f, err := openPidfd(pid)
+	if err != nil {
+		if errors.Is(err, unix.ESRCH) {
+			return false
+		}
+		// Without a pidfd (a kernel before 5.3) the death is still found
+		// by the next call that needs the shim and at cribd's start.
+		m.opts.Log.WithField("pod", p.rec.ID).WithError(err).Warn("cannot watch the pod's shim")
+		return true
+	}
+	// The PID may have been reused between reading it and opening the
+	// pidfd: check again that it names the shim, now that the pidfd pins
+	// whatever it names.
+	if shimPID(p.rec.ShimDir) != pid {
+		f.Close()
+		return false
+	}
+	w := &shimWatch{pid: pid, file: f}
+	p.watch = w
+	go func() {
+		if waitPidfd(f) {
+			m.onShimExit(p, w)
+		}
+	}()
+	return true
+}
+
+// unwatchShim stops watching p's shim: before cribd itself shuts it down.
+// The caller holds p.mu.
+func (m *Manager) unwatchShim(p *pod) {
+	if p.watch != nil {
+		p.watch.file.Close()
+		p.watch = nil
+	}
+}
+
+// onShimExit handles the exit of the shim w watched.
+func (m *Manager) onShimExit(p *pod, w *shimWatch) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.watch != w {
+		return // unwatched meanwhile: cribd stopped the shim itself
+	}
+	m.unwatchShim(p)
+	if p.rec.Phase != state.PhaseReady || p.rec.ShimDied != nil {
+		return
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), cleanup.Timeout)
+	defer cancel()
+	m.shimDied(ctx, p, fmt.Sprintf("crib-shim (pid %d) of pod %s exited while the pod was ready", w.pid, p.rec.ID))
+}
+
+// shimDied records that p's shim is gone and acts on it, in an order a
+// crash between any two steps leaves for the next cribd to finish (it
+// calls shimDied again at start for a ready pod whose shim is gone):
+// the pod's record first (NOTREADY from then on), then each container's
+// final state (EXITED 255, ShimDied), then the kill of every process left
+// in the pod's cgroups, then the events. The caller holds p.mu.
+func (m *Manager) shimDied(ctx context.Context, p *pod, why string) {
+	log := m.opts.Log.WithField("pod", p.rec.ID)
+	now := time.Now()
+	if p.rec.ShimDied == nil {
+		log.Warnf("%s: reporting the pod NOTREADY and its containers exited (%d, %s), killing what is left of it", why, shimDiedExitCode, ShimDiedReason)
+		rec := p.rec
+		rec.ShimDied = &now
+		if err := m.save(&rec); err != nil {
+			// The pod still reads NOTREADY, since the shim stays dead;
+			// the next start finds it the same way.
+			log.WithError(err).Error("saving the pod record after its shim died")
+		}
+		p.rec = rec
+	}
+	if p.shim != nil {
+		p.shim.Close()
+		p.shim = nil
+	}
+	type victim struct {
+		pid         int
+		start       uint64
+		cgroupsPath string
+	}
+	var victims []victim
+	var changed []ContainerView
+	for _, c := range m.podContainers(p.rec.ID) {
+		c.mu.Lock()
+		if last, ok := shimDiedState(m.viewOf(c.rec).Shim, why, now); ok {
+			c.rec.LastState = &last
+			if err := m.saveContainer(&c.rec); err != nil {
+				log.WithField("container", c.rec.ID).WithError(err).Error("saving the container's exit after its shim died")
+			}
+			changed = append(changed, ContainerView{Container: c.rec, Shim: last})
+		}
+		victims = append(victims, victim{c.rec.Pid, c.rec.PidStartTime, containerCgroupsPath(&p.rec, &c.rec)})
+		c.mu.Unlock()
+	}
+	victims = append(victims, victim{p.rec.PausePID, p.rec.PauseStartTime, p.rec.CgroupsPath})
+	for _, v := range victims {
+		if err := killProcess(v.pid, v.start); err != nil {
+			log.WithError(err).Warn("killing a process of the pod")
+		}
+		if err := m.killCgroup(ctx, v.cgroupsPath); err != nil {
+			log.WithError(err).Warn("killing the processes left in a cgroup of the pod")
+		}
+	}
+	for _, v := range changed {
+		m.publish(EventStopped, v)
+	}
+	m.publishPod(EventStopped, p.rec.ID)
+}
+
+// shimDiedState is the final state of a container whose shim died, given
+// the last state the shim recorded: unchanged (false) if the shim had
+// recorded its exit, else EXITED with code 255 and the reason ShimDied.
+func shimDiedState(last apishim.State, why string, now time.Time) (apishim.State, bool) {
+	if last.Status == apishim.StatusStopped {
+		return last, false
+	}
+	last.Status = apishim.StatusStopped
+	last.ExitCode = shimDiedExitCode
+	last.OOMKilled = false
+	last.FinishedAt = now
+	last.Reason = ShimDiedReason
+	last.Message = why + "; cribd killed the container, whose exit code was lost with the shim"
+	return last, true
+}
+
+// maxKillRounds bounds killCgroup against a cgroup whose processes fork as
+// fast as they are killed.
+const maxKillRounds = 10
+
+// killCgroup sends SIGKILL to every process in the cgroup of cgroupsPath,
+// in every hierarchy, until none is left (processes forked meanwhile
+// included). A cgroup that does not exist is empty.
+func (m *Manager) killCgroup(ctx context.Context, cgroupsPath string) error {
+	if cgroupsPath == "" || cgroupsPath == "/" {
+		return nil
+	}
+	dir, err := cgroup.Dir(cgroupsPath)
+	if err != nil {
+		return err
+	}
+	for round := 0; round < maxKillRounds; round++ {
+		pids, err := cgroupProcs(m.hierarchies, dir)
+		if err != nil || len(pids) == 0 {
+			return err
+		}
+		for _, pid := range pids {
+			if err := syscall.Kill(pid, syscall.SIGKILL); err != nil && !errors.Is(err, syscall.ESRCH) {
+				return fmt.Errorf("kill pid %d of cgroup %s: %w", pid, dir, err)
+			}
+		}
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-time.After(exitPoll):
+		}
+	}
+	return fmt.Errorf("cgroup %s still has processes after %d rounds of SIGKILL", dir, maxKillRounds)
+}
+
+// cgroupProcs lists the processes of cgroup directory dir in every
+// hierarchy (each PID once).
+func cgroupProcs(hierarchies []string, dir string) ([]int, error) {
+	seen := map[int]bool{}
+	var out []int
+	for _, h := range hierarchies {
+		data, err := os.ReadFile(filepath.Join(h, dir, "cgroup.procs"))
+		if errors.Is(err, os.ErrNotExist) || errors.Is(err, unix.ENODEV) {
+			continue
+		}
+		if err != nil {
+			return nil, fmt.Errorf("list processes of cgroup %s: %w", dir, err)
+		}
+		for _, f := range strings.Fields(string(data)) {
+			if pid, err := strconv.Atoi(f); err == nil && pid > 0 && !seen[pid] {
+				seen[pid] = true
+				out = append(out, pid)
+			}
+		}
+	}
+	return out, nil
+}
+
+// recoverShims runs at start, before cribd serves: it watches the shim of
+// every ready pod, and finishes the work of shimDied for a pod whose shim
+// died while cribd was down (or whose death a killed cribd was handling).
+// A pod whose run directory is gone lost its shim to a reboot with
+// everything else: it reads NOTREADY already and is left as it is.
+func (m *Manager) recoverShims() {
+	ctx, cancel := context.WithTimeout(context.Background(), cleanup.Timeout)
+	defer cancel()
+	for _, p := range m.pods {
+		p.mu.Lock()
+		switch {
+		case p.rec.Phase != state.PhaseReady:
+		case p.rec.ShimDied != nil:
+			m.shimDied(ctx, p, "crib-shim of pod "+p.rec.ID+" died")
+		case m.watchShim(p):
+		case dirExists(p.rec.ShimDir):
+			m.shimDied(ctx, p, fmt.Sprintf("crib-shim of pod %s is gone (found at cribd start)", p.rec.ID))
+		}
+		p.mu.Unlock()
+	}
+}
+
+func dirExists(dir string) bool {
+	st, err := os.Stat(dir)
+	return err == nil && st.IsDir()
+}
