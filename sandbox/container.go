@@ -397,28 +397,32 @@ func (m *Manager) containerView(c *ctr) ContainerView {
 // saved in the record once that is an exit (the pod stopped, or its shim
 // died), else from the state file its shim keeps.
 func (m *Manager) viewOf(rec state.Container) ContainerView {
-	v := ContainerView{Container: rec}
-	shimDir := filepath.Join(podsDir(m.opts.RunDir), rec.PodID)
-	if rec.LastState != nil && rec.LastState.Status == apishim.StatusStopped {
-		// An exit cribd saved is final; the shim's file may say
-		// otherwise only if the shim died before recording it.
-		v.Shim = *rec.LastState
-		return v
-	}
-	if err := state.ReadJSON(shimStatePath(shimDir, rec.ID), &v.Shim); err != nil {
-		if rec.LastState != nil {
-			v.Shim = *rec.LastState
-		} else {
-			v.Shim = apishim.State{ID: rec.ID, Status: apishim.StatusUnknown}
-		}
-	}
+	v := ContainerView{Container: rec, Shim: m.recordedState(rec)}
 	// A shim that died cannot record its container's exit: a running state
 	// whose process is gone is an exit of unknown code.
-	if v.Shim.Status == apishim.StatusRunning && !processAlive(rec.Pid, rec.PidStartTime) && !shimAlive(shimDir) {
+	if v.Shim.Status == apishim.StatusRunning && !processAlive(rec.Pid, rec.PidStartTime) && !shimAlive(filepath.Join(podsDir(m.opts.RunDir), rec.PodID)) {
 		v.Shim.Status = apishim.StatusStopped
 		v.Shim.ExitCode = 255
 	}
 	return v
+}
+
+// recordedState is a container's state as last written down, by cribd or
+// its shim, with nothing derived from the live system.
+func (m *Manager) recordedState(rec state.Container) apishim.State {
+	if rec.LastState != nil && rec.LastState.Status == apishim.StatusStopped {
+		// An exit cribd saved is final; the shim's file may say
+		// otherwise only if the shim died before recording it.
+		return *rec.LastState
+	}
+	var st apishim.State
+	if err := state.ReadJSON(shimStatePath(filepath.Join(podsDir(m.opts.RunDir), rec.PodID), rec.ID), &st); err != nil {
+		if rec.LastState != nil {
+			return *rec.LastState
+		}
+		return apishim.State{ID: rec.ID, Status: apishim.StatusUnknown}
+	}
+	return st
 }
 
 // Container returns one container by ID or unique ID prefix.

@@ -194,7 +194,10 @@ func (m *Manager) shimDied(ctx context.Context, p *pod, why string) {
 	var changed []ContainerView
 	for _, c := range m.podContainers(p.rec.ID) {
 		c.mu.Lock()
-		if last, ok := shimDiedState(m.viewOf(c.rec).Shim, why, now); ok {
+		// What the shim wrote, not what viewOf derives: a container
+		// that died with it (of SIGPIPE at its next write) reads exited
+		// already, but no one recorded that exit.
+		if last, ok := shimDiedState(m.recordedState(c.rec), why, now); ok {
 			c.rec.LastState = &last
 			if err := m.saveContainer(&c.rec); err != nil {
 				log.WithField("container", c.rec.ID).WithError(err).Error("saving the container's exit after its shim died")
@@ -231,7 +234,7 @@ func shimDiedState(last apishim.State, why string, now time.Time) (apishim.State
 	last.OOMKilled = false
 	last.FinishedAt = now
 	last.Reason = ShimDiedReason
-	last.Message = why + "; cribd killed the container, whose exit code was lost with the shim"
+	last.Message = why + "; the container's exit code was lost with it, and cribd killed what was left of the container"
 	return last, true
 }
 

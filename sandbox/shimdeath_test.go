@@ -22,6 +22,7 @@ import (
 func TestShimDiedState(t *testing.T) {
 	now := time.Unix(1700000000, 0)
 	started := now.Add(-time.Minute)
+	const msg = "why; the container's exit code was lost with it, and cribd killed what was left of the container"
 	tests := []struct {
 		name    string
 		last    apishim.State
@@ -38,21 +39,21 @@ func TestShimDiedState(t *testing.T) {
 			last:    apishim.State{ID: "a", Status: apishim.StatusRunning, Pid: 42, StartedAt: started},
 			changed: true,
 			want: apishim.State{ID: "a", Status: apishim.StatusStopped, Pid: 42, StartedAt: started, FinishedAt: now,
-				ExitCode: 255, Reason: ShimDiedReason, Message: "why; cribd killed the container, whose exit code was lost with the shim"},
+				ExitCode: 255, Reason: ShimDiedReason, Message: msg},
 		},
 		{
 			name:    "created, never started",
 			last:    apishim.State{ID: "a", Status: apishim.StatusCreated, Pid: 42},
 			changed: true,
 			want: apishim.State{ID: "a", Status: apishim.StatusStopped, Pid: 42, FinishedAt: now,
-				ExitCode: 255, Reason: ShimDiedReason, Message: "why; cribd killed the container, whose exit code was lost with the shim"},
+				ExitCode: 255, Reason: ShimDiedReason, Message: msg},
 		},
 		{
 			name:    "unknown, an OOM flag seen mid-way dropped",
 			last:    apishim.State{ID: "a", Status: apishim.StatusUnknown, OOMKilled: true},
 			changed: true,
 			want: apishim.State{ID: "a", Status: apishim.StatusStopped, FinishedAt: now,
-				ExitCode: 255, Reason: ShimDiedReason, Message: "why; cribd killed the container, whose exit code was lost with the shim"},
+				ExitCode: 255, Reason: ShimDiedReason, Message: msg},
 		},
 	}
 	for _, tc := range tests {
@@ -145,6 +146,9 @@ func shimDeathManager(t *testing.T, statuses map[string]apishim.Status) (*Manage
 			t.Fatal(err)
 		}
 		if st != "" {
+			if err := os.MkdirAll(filepath.Dir(shimStatePath(rec.ShimDir, cid)), 0o755); err != nil {
+				t.Fatal(err)
+			}
 			if err := state.WriteJSON(shimStatePath(rec.ShimDir, cid), &apishim.State{ID: cid, Status: st, ExitCode: 7}); err != nil {
 				t.Fatal(err)
 			}
@@ -235,7 +239,12 @@ func TestShimDied(t *testing.T) {
 // does, and writes its PID file.
 func startFakeShim(t *testing.T, dir string) *exec.Cmd {
 	t.Helper()
-	cmd := exec.Command("sh", "-c", "exec sleep 60", "crib-shim", "--dir", dir)
+	// cat reads its stdin (a pipe no one writes) before the file dir: it
+	// waits, and its command line names dir.
+	cmd := exec.Command("cat", "-", dir)
+	if _, err := cmd.StdinPipe(); err != nil {
+		t.Fatal(err)
+	}
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
 	}

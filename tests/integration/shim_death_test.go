@@ -63,7 +63,8 @@ func (h *Harness) shimDiedReported(c runtimeapi.RuntimeServiceClient, pod string
 }
 
 // TestShimDeathReported: within 2 s of a kill -9 of a pod's shim, the pod
-// reads NOTREADY and its containers (running and created) EXITED 255 with
+// reads NOTREADY and its containers (running, quiet or logging, and
+// created) EXITED 255 with
 // reason ShimDied, their processes are killed, events say so, calls that
 // need the shim fail with FailedPrecondition instead of Unavailable, and
 // StopPodSandbox and RemovePodSandbox leave nothing behind.
@@ -72,6 +73,10 @@ func TestShimDeathReported(t *testing.T) {
 	c := h.client()
 	running := h.CreateContainer(podID, shellContainer("running", "sleep 600 & exec sleep 600"), pod)
 	h.Crictl("start", running)
+	// Its stdout pipe has no reader once the shim is gone: it dies of
+	// SIGPIPE at its next line, before or after cribd notices.
+	talker := h.CreateContainer(podID, shellContainer("talker", "while true; do echo hi; sleep 0.1; done"), pod)
+	h.Crictl("start", talker)
 	created := h.CreateContainer(podID, shellContainer("created", "exec sleep 600"), pod)
 	ctrPID := h.InspectContainer(running).Info.Pid
 	pause := h.PausePID(podID)
@@ -99,7 +104,7 @@ func TestShimDeathReported(t *testing.T) {
 
 	h.killShim(podID)
 	eventually(t, shimDeathDeadline, "pod NOTREADY and containers EXITED 255 ShimDied", func() (bool, string) {
-		return h.shimDiedReported(c, podID, running, created)
+		return h.shimDiedReported(c, podID, running, talker, created)
 	})
 	for _, pid := range []int{ctrPID, pause} {
 		eventually(t, 5*time.Second, "process "+strconv.Itoa(pid)+" killed", func() (bool, string) {
@@ -109,7 +114,7 @@ func TestShimDeathReported(t *testing.T) {
 	}
 
 	// Events: both containers stopped, and the pod, NOTREADY.
-	want := map[string]bool{running: false, created: false, podID: false}
+	want := map[string]bool{running: false, talker: false, created: false, podID: false}
 	timeout := time.After(10 * time.Second)
 	for done := 0; done < len(want); {
 		select {
