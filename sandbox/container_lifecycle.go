@@ -225,15 +225,6 @@ var signalNumbers = func() map[string]int {
 	return out
 }()
 
-// shimAlive reports whether the shim whose PID file is in dir still runs.
-func shimAlive(dir string) bool {
-	data, err := os.ReadFile(filepath.Join(dir, apishim.PIDName))
-	if err != nil {
-		return false
-	}
-	pid, err := strconv.Atoi(strings.TrimSpace(string(data)))
-	if err != nil || pid <= 0 {
-		return false
-	}
-	return unix.Kill(pid, 0) == nil
-}
+// shimAlive reports whether a shim still serves dir (shimPID: a zombie,
+// or a reused PID, is none).
+func shimAlive(dir string) bool { return shimPID(dir) != 0 }

@@ -36,6 +36,26 @@ func (h *Harness) killShim(id string) int {
 	return shim
 }
 
+// cgroupProcs lists the processes in the cgroup of container (or pod) id,
+// in every hierarchy.
+func (h *Harness) cgroupProcs(id string) []int {
+	h.t.Helper()
+	files, _ := filepath.Glob(filepath.Join("/sys/fs/cgroup", "*", strings.TrimPrefix(h.CgroupParent, "/"), id, "cgroup.procs"))
+	files2, _ := filepath.Glob(filepath.Join("/sys/fs/cgroup", strings.TrimPrefix(h.CgroupParent, "/"), id, "cgroup.procs"))
+	seen := map[int]bool{}
+	var out []int
+	for _, f := range append(files, files2...) {
+		data, _ := os.ReadFile(f)
+		for _, s := range strings.Fields(string(data)) {
+			if pid, err := strconv.Atoi(s); err == nil && !seen[pid] {
+				seen[pid] = true
+				out = append(out, pid)
+			}
+		}
+	}
+	return out
+}
+
 // shimDiedReported reports whether the pod reads NOTREADY and each of
 // ctrs EXITED with code 255 and reason ShimDied, asking cribd over gRPC
 // (crictl's start-up would eat most of the deadline on a loaded machine).
@@ -78,8 +98,14 @@ func TestShimDeathReported(t *testing.T) {
 	talker := h.CreateContainer(podID, shellContainer("talker", "while true; do echo hi; sleep 0.1; done"), pod)
 	h.Crictl("start", talker)
 	created := h.CreateContainer(podID, shellContainer("created", "exec sleep 600"), pod)
-	ctrPID := h.InspectContainer(running).Info.Pid
-	pause := h.PausePID(podID)
+	// Every process of the pod: the inits, the background sleep, pause.
+	var procs []int
+	for _, id := range []string{running, talker, created, podID} {
+		procs = append(procs, h.cgroupProcs(id)...)
+	}
+	if len(procs) < 5 {
+		t.Fatalf("the pod's cgroups hold %v, want at least 5 processes", procs)
+	}
 
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 	defer cancel()
@@ -103,10 +129,12 @@ func TestShimDeathReported(t *testing.T) {
 	})
 
 	h.killShim(podID)
+	killed := time.Now()
 	eventually(t, shimDeathDeadline, "pod NOTREADY and containers EXITED 255 ShimDied", func() (bool, string) {
 		return h.shimDiedReported(c, podID, running, talker, created)
 	})
-	for _, pid := range []int{ctrPID, pause} {
+	t.Logf("reported %v after the kill", time.Since(killed).Round(time.Millisecond))
+	for _, pid := range procs {
 		eventually(t, 5*time.Second, "process "+strconv.Itoa(pid)+" killed", func() (bool, string) {
 			_, state := procStat(pid)
 			return state == "" || state == "Z" || state == "X", "state " + state
