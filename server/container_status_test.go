@@ -6,6 +6,7 @@ import (
 	"google.golang.org/protobuf/proto"
 	runtimeapi "k8s.io/cri-api/pkg/apis/runtime/v1"
 
+	apishim "github.com/crib-runtime/crib/api/shim"
 	"github.com/crib-runtime/crib/api/state"
 	"github.com/crib-runtime/crib/sandbox"
 )
@@ -33,6 +34,33 @@ func TestContainerStatusUser(t *testing.T) {
 			v := sandbox.ContainerView{Container: state.Container{ID: "c", User: tc.user}}
 			if got := containerStatus(v).GetUser(); !proto.Equal(got, tc.want) {
 				t.Errorf("user = %v, want %v", got, tc.want)
+			}
+		})
+	}
+}
+
+func TestContainerStatusExit(t *testing.T) {
+	tests := []struct {
+		name                string
+		shim                apishim.State
+		wantCode            int32
+		wantReason, wantMsg string
+	}{
+		{"completed", apishim.State{Status: apishim.StatusStopped}, 0, "Completed", ""},
+		{"error", apishim.State{Status: apishim.StatusStopped, ExitCode: 3}, 3, "Error", ""},
+		{"OOM killed", apishim.State{Status: apishim.StatusStopped, ExitCode: 137, OOMKilled: true}, 137, "OOMKilled", ""},
+		{
+			"shim died: cribd's reason and message",
+			apishim.State{Status: apishim.StatusStopped, ExitCode: 255, Reason: sandbox.ShimDiedReason, Message: "crib-shim (pid 9) exited"},
+			255, "ShimDied", "crib-shim (pid 9) exited",
+		},
+		{"running: no exit", apishim.State{Status: apishim.StatusRunning, Reason: "ignored"}, 0, "", ""},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			st := containerStatus(sandbox.ContainerView{Container: state.Container{ID: "c"}, Shim: tc.shim})
+			if st.GetExitCode() != tc.wantCode || st.GetReason() != tc.wantReason || st.GetMessage() != tc.wantMsg {
+				t.Errorf("exit %d reason %q message %q, want %d %q %q", st.GetExitCode(), st.GetReason(), st.GetMessage(), tc.wantCode, tc.wantReason, tc.wantMsg)
 			}
 		})
 	}
