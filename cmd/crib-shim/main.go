@@ -133,7 +133,12 @@ func run(dir, level string) error {
 	go svc.reaper.run(stopReaper)
 	sigs := make(chan os.Signal, 1)
 	signal.Notify(sigs, unix.SIGTERM, unix.SIGINT)
-	signal.Ignore(unix.SIGHUP, unix.SIGPIPE)
+	// SIGHUP (the session's end) and SIGPIPE (a closed log reader) must not
+	// end the shim, but ignoring them with signal.Ignore would hand SIG_IGN
+	// down to every container and exec process through execve. A caught
+	// signal is reset to its default on exec, so catch them into a channel
+	// nobody reads: Notify drops what does not fit.
+	signal.Notify(make(chan os.Signal, 1), unix.SIGHUP, unix.SIGPIPE)
 	go func() {
 		sig := <-sigs
 		logrus.WithField("signal", sig).Warn("exiting on signal; containers keep running")

@@ -398,3 +398,32 @@ func TestContainerLogRotation(t *testing.T) {
 	}
 	h.Crictl("rmp", "-f", podID)
 }
+
+// TestContainerSignalsDefault: a container's process and an exec'd process
+// start with no signal ignored. The shim must not hand down its own
+// ignores through execve: a container that inherits SIGHUP ignored cannot
+// be told to reload, one with SIGPIPE ignored behaves differently on a
+// closed pipe.
+func TestContainerSignalsDefault(t *testing.T) {
+	h, podID, pod := containerPod(t)
+	cfg := shellContainer("sigs", "")
+	cfg["command"] = []string{"grep", "SigIgn", "/proc/self/status"}
+	id := h.CreateContainer(podID, cfg, pod)
+	h.Crictl("start", id)
+	h.waitContainerState(id, "CONTAINER_EXITED")
+	out := h.Crictl("logs", id)
+	if !strings.Contains(out, "SigIgn:\t0000000000000000") {
+		t.Errorf("container's SigIgn = %q, want none ignored", out)
+	}
+
+	sleeper := h.CreateContainer(podID, shellContainer("sleeper", "exec sleep 600"), pod)
+	h.Crictl("start", sleeper)
+	h.waitContainerState(sleeper, "CONTAINER_RUNNING")
+	if out := h.Crictl("exec", "-s", sleeper, "grep", "SigIgn", "/proc/self/status"); !strings.Contains(out, "SigIgn:\t0000000000000000") {
+		t.Errorf("exec'd process's SigIgn = %q, want none ignored", out)
+	}
+	h.Crictl("stop", "-t", "1", sleeper)
+	h.Crictl("rm", id, sleeper)
+	h.Crictl("stopp", podID)
+	h.Crictl("rmp", podID)
+}
