@@ -10,6 +10,7 @@ import (
 	"github.com/crib-runtime/crib/api/errdefs"
 	"github.com/crib-runtime/crib/api/state"
 	"github.com/crib-runtime/crib/internal/cgroup"
+	"github.com/crib-runtime/crib/internal/failpoint"
 	"github.com/crib-runtime/crib/sandbox/nspin"
 )
 
@@ -49,9 +50,11 @@ func (m *Manager) stopLocked(ctx context.Context, p *pod) error {
 	if err := m.stopContainers(ctx, p); err != nil {
 		return err
 	}
+	failpoint.Inject("sandbox.stop.after-containers")
 	if err := m.stopPause(ctx, p); err != nil {
 		return err
 	}
+	failpoint.Inject("sandbox.stop.after-pause")
 	if rec.NetworkAttached || (rec.Phase == state.PhaseCreating && rec.NetNSPath != "") {
 		if err := m.opts.Network.Teardown(ctx, m.networkRequest(&rec)); err != nil {
 			return err
@@ -61,6 +64,7 @@ func (m *Manager) stopLocked(ctx context.Context, p *pod) error {
 			return err
 		}
 		p.rec = rec
+		failpoint.Inject("sandbox.stop.after-network")
 	}
 	for _, path := range []string{rec.NetNSPath, rec.UTSPath, rec.IPCPath, rec.UserNSPath} {
 		if path == "" {
@@ -75,12 +79,15 @@ func (m *Manager) stopLocked(ctx context.Context, p *pod) error {
 			return fmt.Errorf("stop pod %s: %w", rec.ID, err)
 		}
 	}
+	failpoint.Inject("sandbox.stop.after-namespaces")
 	// The pod's containers and pause process have left their cgroups.
 	m.releaseCgroupParent(ctx, rec.ID, cgroup.RecordDriver(rec.CgroupDriver), rec.CgroupParent)
+	failpoint.Inject("sandbox.stop.after-cgroup-parent")
 	rec.Phase = state.PhaseStopped
 	if err := m.save(&rec); err != nil {
 		return err
 	}
+	failpoint.Inject("sandbox.stop.after-record")
 	p.rec = rec
 	log.Infof("pod %s/%s stopped", rec.Metadata.Namespace, rec.Metadata.Name)
 	return nil
@@ -99,6 +106,7 @@ func (m *Manager) stopPause(ctx context.Context, p *pod) error {
 	if conn != nil {
 		err := conn.Delete(ctx, rec.ID)
 		if err == nil {
+			failpoint.Inject("sandbox.stop.after-pause-delete")
 			err = conn.Shutdown(ctx)
 		}
 		conn.Close()
@@ -151,14 +159,18 @@ func (m *Manager) Remove(ctx context.Context, id string) error {
 			return fmt.Errorf("remove pod %s: %w", rec.ID, err)
 		}
 	}
+	failpoint.Inject("sandbox.remove.after-containers")
 	// Once more: containers whose shim was gone left their cgroups until
 	// now, keeping the parent busy at Stop.
 	m.releaseCgroupParent(ctx, rec.ID, cgroup.RecordDriver(rec.CgroupDriver), rec.CgroupParent)
-	for _, d := range []string{rec.ShimDir, filepath.Join(podsDir(m.opts.RootDir), rec.ID)} {
-		if err := os.RemoveAll(d); err != nil {
-			return fmt.Errorf("remove pod %s: %w", rec.ID, err)
-		}
+	if err := os.RemoveAll(rec.ShimDir); err != nil {
+		return fmt.Errorf("remove pod %s: %w", rec.ID, err)
 	}
+	failpoint.Inject("sandbox.remove.after-run-dir")
+	if err := os.RemoveAll(filepath.Join(podsDir(m.opts.RootDir), rec.ID)); err != nil {
+		return fmt.Errorf("remove pod %s: %w", rec.ID, err)
+	}
+	failpoint.Inject("sandbox.remove.after-record")
 	m.mu.Lock()
 	delete(m.pods, rec.ID)
 	if m.names[nameKey(rec.Metadata)] == rec.ID {
