@@ -4,10 +4,12 @@ package integration
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -22,7 +24,16 @@ import (
 // knownFailpointDefects are the failpoints whose walk fails today because
 // of a defect of issue 13 that another branch fixes; their subtests are
 // skipped, naming it, until that branch is merged.
-var knownFailpointDefects = map[string]string{}
+var knownFailpointDefects = map[string]string{
+	// RemoveContainer removes the writable layer before the record; the
+	// store then answers ErrNotAContainer, which RemoveRootfs does not
+	// take as "already gone": RemoveContainer and RemovePodSandbox fail
+	// for good (wip-crashorder fixes it).
+	"container.remove.after-rootfs": "issue 13 defect 1: RemoveContainer after a kill between the layer's and the record's removal fails forever with \"identifier is not a container\"",
+	// The writable layer exists before any record names it, and nothing
+	// at start or at the pod's removal finds it (wip-crashorder fixes it).
+	"container.create.after-rootfs": "issue 13 defect 2: the storage container (and its mount, and the store's own mount at a clean stop) of a CreateContainer killed after the layer is made is never removed",
+}
 
 // TestFailpointWalk kills cribd at each named step of the lifecycle
 // (internal/failpoint.Names): a cribd-failpoints armed with one failpoint
@@ -83,7 +94,7 @@ func walkFailpoint(t *testing.T, bin, registriesConf, name string) {
 		}},
 		{"CreateContainer", func(ctx context.Context) error {
 			r, err := c.rt.CreateContainer(ctx, &runtimeapi.CreateContainerRequest{
-				PodSandboxId: podID, SandboxConfig: podCfg, Config: sleeperConfig(),
+				PodSandboxId: podID, SandboxConfig: podCfg, Config: stubbornConfig(),
 			})
 			if err == nil {
 				ctrID = r.ContainerId
@@ -92,10 +103,13 @@ func walkFailpoint(t *testing.T, bin, registriesConf, name string) {
 		}},
 		{"StartContainer", func(ctx context.Context) error {
 			_, err := c.rt.StartContainer(ctx, &runtimeapi.StartContainerRequest{ContainerId: ctrID})
+			if err == nil {
+				waitIgnoresTERM(t, ctx, c.rt, ctrID)
+			}
 			return err
 		}},
-		// A timeout, so that the stop signal goes first: sleep, PID 1 of
-		// its PID namespace, ignores it, and SIGKILL follows a second later.
+		// A timeout, so that the stop signal goes first; the container
+		// ignores it, and SIGKILL follows a second later.
 		{"StopContainer", func(ctx context.Context) error {
 			_, err := c.rt.StopContainer(ctx, &runtimeapi.StopContainerRequest{ContainerId: ctrID, Timeout: 1})
 			return err
@@ -195,6 +209,42 @@ func sleeperConfig() *runtimeapi.ContainerConfig {
 		LogPath:  "sleep/0.log",
 		Linux:    &runtimeapi.LinuxContainerConfig{},
 	}
+}
+
+// stubbornConfig is a sleeper that ignores SIGTERM (an ignored signal
+// stays ignored across exec), so that StopContainer goes on to SIGKILL.
+func stubbornConfig() *runtimeapi.ContainerConfig {
+	cfg := sleeperConfig()
+	cfg.Command = []string{"sh", "-c", "trap '' TERM; exec sleep 3600"}
+	return cfg
+}
+
+// waitIgnoresTERM polls until the stubborn container's process ignores
+// SIGTERM: a stop right after the start would otherwise come before the
+// shell's trap.
+func waitIgnoresTERM(t *testing.T, ctx context.Context, rt runtimeapi.RuntimeServiceClient, id string) {
+	t.Helper()
+	eventually(t, 10*time.Second, "container "+id+" ignores SIGTERM", func() (bool, string) {
+		st, err := rt.ContainerStatus(ctx, &runtimeapi.ContainerStatusRequest{ContainerId: id, Verbose: true})
+		if err != nil {
+			return false, err.Error()
+		}
+		var info struct {
+			Pid int `json:"pid"`
+		}
+		_ = json.Unmarshal([]byte(st.Info["info"]), &info)
+		b, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", info.Pid))
+		if err != nil {
+			return false, err.Error()
+		}
+		for _, line := range strings.Split(string(b), "\n") {
+			if mask, ok := strings.CutPrefix(line, "SigIgn:"); ok {
+				v, _ := strconv.ParseUint(strings.TrimSpace(mask), 16, 64)
+				return v&(1<<(15-1)) != 0, "SigIgn " + strings.TrimSpace(mask)
+			}
+		}
+		return false, "no SigIgn in /proc/pid/status"
+	})
 }
 
 // removalBound is how long kubelet's retries of one call may take before

@@ -59,6 +59,7 @@ func TestLeakChecker(t *testing.T) {
 	if err := os.MkdirAll(filepath.Join(h.RunDir, "pods", id), 0o755); err != nil {
 		t.Fatal(err)
 	}
+	defer os.RemoveAll(filepath.Join(h.RunDir, "pods", id))
 	store := filepath.Join(h.RootDir, "storage")
 	for path, body := range map[string]string{
 		"overlay-containers/containers.json": `[{"id":"` + id + `","names":["app_` + id + `_0"],"layer":"rw` + id + `"}]`,
