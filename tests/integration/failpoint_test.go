@@ -180,13 +180,16 @@ func (c criClients) close() { c.conn.Close() }
 // dialCRI connects to cribd's socket.
 func dialCRI(t *testing.T, socket string) criClients {
 	t.Helper()
-	// Reconnect soon after a restart: gRPC's default backoff grows to two
-	// minutes, which a test that kills cribd often would wait out.
+	// Reconnect soon after a restart (gRPC's default backoff grows to two
+	// minutes, which a test that kills cribd often would wait out), and
+	// let a call made while cribd restarts wait for it, within its
+	// context, instead of failing at once.
 	conn, err := grpc.NewClient("unix://"+socket, grpc.WithTransportCredentials(insecure.NewCredentials()),
 		grpc.WithConnectParams(grpc.ConnectParams{
 			Backoff:           backoff.Config{BaseDelay: 50 * time.Millisecond, Multiplier: 1.6, MaxDelay: 500 * time.Millisecond},
 			MinConnectTimeout: 2 * time.Second,
-		}))
+		}),
+		grpc.WithDefaultCallOptions(grpc.WaitForReady(true)))
 	if err != nil {
 		t.Fatal(err)
 	}
