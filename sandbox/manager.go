@@ -219,7 +219,10 @@ func (m *Manager) recover() error {
 		if err := state.ReadJSON(m.recordPath(e.Name()), &rec); err != nil {
 			if errors.Is(err, fs.ErrNotExist) {
 				// A Run that died before its first write: nothing to track.
-				m.opts.Log.Warnf("recover: pod dir %s has no record; removing it", e.Name())
+				// It had made both pod dirs; the run dir goes too, or it
+				// stays for good, since no record will ever name it.
+				m.opts.Log.Warnf("recover: pod dir %s has no record; removing it and its run dir", e.Name())
+				_ = os.RemoveAll(filepath.Join(podsDir(m.opts.RunDir), e.Name()))
 				_ = os.RemoveAll(filepath.Join(podsDir(m.opts.RootDir), e.Name()))
 				continue
 			}

@@ -77,6 +77,7 @@ func (m *Manager) Run(ctx context.Context, spec state.Sandbox) (id string, retEr
 		}
 		cu.Add("remove "+d, func(context.Context) error { return os.RemoveAll(d) })
 	}
+	failpoint.Inject("sandbox.run.after-dirs")
 	if rec.NetworkMode != state.NamespaceNode {
 		rec.NetNSPath = filepath.Join(m.opts.NetNSDir, "crib-"+id)
 		rec.UTSPath = filepath.Join(rec.ShimDir, "ns", "uts")

@@ -28,6 +28,7 @@ var Names = []string{
 	"image.pull.after-copy",   // the image is committed in the store
 
 	// RunPodSandbox (sandbox/run.go).
+	"sandbox.run.after-dirs",          // <root_dir>/pods/<id> and <run_dir>/pods/<id> made, no record yet
 	"sandbox.run.after-record",        // record written in phase creating
 	"sandbox.run.after-cgroup-parent", // the pod's cgroup parent made
 	"sandbox.run.after-files",         // hostname, resolv.conf, hosts written
