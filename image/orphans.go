@@ -6,6 +6,7 @@ import (
 	"os"
 	"path/filepath"
 	"sort"
+	"strings"
 	"sync"
 
 	"github.com/sirupsen/logrus"
@@ -75,18 +76,72 @@ func (g *layerGate) leave(failed bool, sweep func()) {
 	}
 }
 
-// RemoveOrphanLayers deletes the layers no image or container refers to.
-// cribd calls it at start, before serving. While a `cribd import` runs it
-// removes nothing and says so in the log.
+// RemoveOrphanLayers deletes the layers no image or container refers to,
+// and the store's temporary files a crash left. cribd calls it at start,
+// before serving. While a `cribd import` runs it removes nothing and says
+// so in the log.
 func (s *Service) RemoveOrphanLayers() error {
 	s.layers.mu.Lock()
 	defer s.layers.mu.Unlock()
 	err := s.removeOrphanLayers()
+	if err == nil {
+		err = s.removeStaleTempFiles()
+	}
 	if errors.Is(err, errLayersBusy) {
 		s.log.WithError(err).Info("orphaned layers are left for the next start")
 		return nil
 	}
 	return err
+}
+
+// removeStaleTempFiles deletes the temporary files the store library
+// writes its JSON indexes through (.tmp-layers.json*, .tmp-mountpoints.json*,
+// ...) and the blobs a pull or an import staged: a process killed between
+// their creation and their rename or removal leaves them for good. Only at start, holding the layers lock, is no writer of
+// this process or of an import between the two.
+func (s *Service) removeStaleTempFiles() error {
+	unlock, err := s.layersLock(unix.LOCK_EX | unix.LOCK_NB)
+	if err != nil {
+		return err
+	}
+	defer unlock()
+	driver := s.store.GraphDriverName()
+	var removed []string
+	for _, root := range []string{s.opts.GraphRoot, s.opts.RunRoot} {
+		for _, kind := range []string{"layers", "images", "containers"} {
+			dir := filepath.Join(root, driver+"-"+kind)
+			entries, err := os.ReadDir(dir)
+			if err != nil {
+				continue // not made yet
+			}
+			for _, e := range entries {
+				if !e.Type().IsRegular() || !strings.HasPrefix(e.Name(), ".tmp-") {
+					continue
+				}
+				p := filepath.Join(dir, e.Name())
+				if err := os.Remove(p); err != nil && !errors.Is(err, os.ErrNotExist) {
+					return fmt.Errorf("remove stale %s: %w", p, err)
+				}
+				removed = append(removed, p)
+			}
+		}
+	}
+	// What a pull or an import killed midway staged (see pullTempDir).
+	entries, err := os.ReadDir(s.pullTempDir())
+	if err != nil && !errors.Is(err, os.ErrNotExist) {
+		return fmt.Errorf("list %s: %w", s.pullTempDir(), err)
+	}
+	for _, e := range entries {
+		p := filepath.Join(s.pullTempDir(), e.Name())
+		if err := os.RemoveAll(p); err != nil {
+			return fmt.Errorf("remove stale %s: %w", p, err)
+		}
+		removed = append(removed, p)
+	}
+	if len(removed) > 0 {
+		s.log.WithField("files", removed).Info("removed the image store's temporary files left by a crash")
+	}
+	return nil
 }
 
 // sweepAfterFailure is the gate's sweep: errors are logged, not returned,

@@ -114,19 +114,64 @@ func (s *Service) unbindReachable(id string) error {
 }
 
 // RemoveRootfs unmounts and deletes container id's writable layer. An
-// unknown container is not an error.
+// unknown container is not an error: a removal cut short by a crash is
+// finished by calling it again, whichever step the crash came after.
 func (s *Service) RemoveRootfs(id string) error {
 	if err := s.unbindReachable(id); err != nil {
 		return err
 	}
-	if _, err := s.store.Unmount(id, true); err != nil && !errors.Is(err, storage.ErrContainerUnknown) && !errors.Is(err, storage.ErrLayerUnknown) {
+	if _, err := s.store.Unmount(id, true); err != nil && !rootfsGone(err) {
 		return fmt.Errorf("unmount root filesystem of container %s: %w", id, err)
 	}
-	if err := s.store.DeleteContainer(id); err != nil && !errors.Is(err, storage.ErrContainerUnknown) {
+	if err := s.store.DeleteContainer(id); err != nil && !rootfsGone(err) {
 		return fmt.Errorf("remove writable layer of container %s: %w", id, err)
 	}
 	s.fsInvalidate()
 	return nil
+}
+
+// rootfsGone reports whether err is the store's way of saying a container
+// or its layer no longer exists. The library has several: DeleteContainer
+// answers ErrNotAContainer for an ID it does not know (not
+// ErrContainerUnknown), Unmount ErrLayerUnknown.
+func rootfsGone(err error) bool {
+	return errors.Is(err, storage.ErrContainerUnknown) || errors.Is(err, storage.ErrNotAContainer) ||
+		errors.Is(err, storage.ErrLayerUnknown)
+}
+
+// Rootfs is a writable layer in the store (or what is left of one).
+type Rootfs struct {
+	// ID is the ID CreateRootfs was given.
+	ID string
+	// Names are the names CreateRootfs recorded; none for a bind under
+	// reachableDir whose store container is gone.
+	Names []string
+}
+
+// Rootfses lists the root filesystems in the store, and the binds under
+// reachableDir of container IDs the store no longer has (a RemoveRootfs
+// cut short), so that cribd can remove at start those no record owns.
+func (s *Service) Rootfses() ([]Rootfs, error) {
+	cs, err := s.store.Containers()
+	if err != nil {
+		return nil, fmt.Errorf("list the store's containers: %w", err)
+	}
+	out := make([]Rootfs, 0, len(cs))
+	known := make(map[string]bool, len(cs))
+	for _, c := range cs {
+		out = append(out, Rootfs{ID: c.ID, Names: c.Names})
+		known[c.ID] = true
+	}
+	entries, err := os.ReadDir(s.reachableDir())
+	if err != nil && !errors.Is(err, os.ErrNotExist) {
+		return nil, fmt.Errorf("list %s: %w", s.reachableDir(), err)
+	}
+	for _, e := range entries {
+		if !known[e.Name()] {
+			out = append(out, Rootfs{ID: e.Name()})
+		}
+	}
+	return out, nil
 }
 
 func storeIDMap(in []state.IDMapping) []idtools.IDMap {

@@ -13,6 +13,7 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"path/filepath"
 	"sync"
 	"time"
 
@@ -96,6 +97,12 @@ func New(opts Options) (*Service, error) {
 			return nil, fmt.Errorf("image store: %w", err)
 		}
 	}
+	// Pulls and imports stage blobs here instead of /var/tmp, where a
+	// crash mid-pull would leave them among others' files; start-up
+	// empties it (removeStaleTempFiles).
+	if err := os.MkdirAll(filepath.Join(opts.GraphRoot, pullTempName), 0o700); err != nil {
+		return nil, fmt.Errorf("image store: %w", err)
+	}
 	policy, err := loadPolicy(opts.SignaturePolicy)
 	if err != nil {
 		return nil, err
@@ -136,6 +143,12 @@ func New(opts Options) (*Service, error) {
 	s.log.WithFields(logrus.Fields{"root": opts.GraphRoot, "driver": store.GraphDriverName()}).Info("image store open")
 	return s, nil
 }
+
+// pullTempName is the directory under the graph root where the image
+// library stages the blobs of a pull or an import.
+const pullTempName = "crib-tmp"
+
+func (s *Service) pullTempDir() string { return filepath.Join(s.opts.GraphRoot, pullTempName) }
 
 // Store is the underlying store, for the container manager's layers.
 func (s *Service) Store() storage.Store { return s.store }
@@ -183,6 +196,7 @@ func (s *Service) systemContext(auth Auth) (*types.SystemContext, error) {
 	sys := &types.SystemContext{
 		BlobInfoCacheDir:        memoryBlobInfoCache,
 		DockerRegistryUserAgent: s.opts.UserAgent,
+		BigFilesTemporaryDir:    s.pullTempDir(),
 	}
 	if s.opts.RegistriesConf != "" {
 		sys.SystemRegistriesConfPath = s.opts.RegistriesConf

@@ -31,6 +31,7 @@ type Images interface {
 	Pull(ctx context.Context, name string, auth image.Auth) (image.ID, error)
 	CreateRootfs(id string, imageID image.ID, name string, ids image.IDMappings) (string, error)
 	RemoveRootfs(id string) error
+	Rootfses() ([]image.Rootfs, error)
 }
 
 // ctr is one app container in memory; mu serialises its lifecycle.
@@ -63,9 +64,22 @@ func (m *Manager) containerDir(podID string) string {
 	return filepath.Join(podsDir(m.opts.RootDir), podID, "containers")
 }
 
+func (m *Manager) containerRecordPath(podID, id string) string {
+	return filepath.Join(m.containerDir(podID), id+".json")
+}
+
 func (m *Manager) saveContainer(rec *state.Container) error {
 	rec.Version = state.ContainerVersion
-	return state.WriteJSON(filepath.Join(m.containerDir(rec.PodID), rec.ID+".json"), rec)
+	return state.WriteJSON(m.containerRecordPath(rec.PodID, rec.ID), rec)
+}
+
+// removeContainerRecord deletes a container's record; one already gone is
+// not an error.
+func (m *Manager) removeContainerRecord(podID, id string) error {
+	if err := os.Remove(m.containerRecordPath(podID, id)); err != nil && !errors.Is(err, os.ErrNotExist) {
+		return fmt.Errorf("remove container %s record: %w", id, err)
+	}
+	return nil
 }
 
 // specPath is where container id's OCI spec is kept, for ContainerStatus's
@@ -147,6 +161,25 @@ func (m *Manager) CreateContainer(ctx context.Context, podID string, cfg *runtim
 	defer cu.Run()
 	cu.Add("release container name", func(context.Context) error { m.releaseContainer(key, id); return nil })
 
+	// The record goes to disk first, marked creating, and its undo runs
+	// last: a cribd killed at any later step leaves a record that start-up
+	// undoes (see finishContainers), never a writable layer, volume or
+	// shim container that no record names.
+	rec := state.Container{
+		ID: id, PodID: pod.ID, Name: md.GetName(), Attempt: md.GetAttempt(),
+		Labels: cfg.GetLabels(), Annotations: cfg.GetAnnotations(), CreatedAt: time.Now(),
+		Image: ref, ImageRef: imageRef(img), ImageID: img.ID.CRIString(),
+		LogPath: logPath, Creating: true,
+	}
+	if err := os.MkdirAll(m.containerDir(pod.ID), 0o711); err != nil {
+		return "", fmt.Errorf("create container dir: %w", err)
+	}
+	if err := m.saveContainer(&rec); err != nil {
+		return "", err
+	}
+	cu.Add("remove container record", func(context.Context) error { return m.removeContainerRecord(pod.ID, id) })
+	failpoint.Inject("container.create.after-record")
+
 	rootfs, err := m.opts.Images.CreateRootfs(id, img.ID, key, podIDMappings(&pod))
 	if err != nil {
 		return "", err
@@ -190,12 +223,7 @@ func (m *Manager) CreateContainer(ctx context.Context, podID string, cfg *runtim
 			return "", fmt.Errorf("create log directory: %w", err)
 		}
 	}
-	rec := state.Container{
-		ID: id, PodID: pod.ID, Name: md.GetName(), Attempt: md.GetAttempt(),
-		Labels: cfg.GetLabels(), Annotations: cfg.GetAnnotations(), CreatedAt: time.Now(),
-		Image: ref, ImageRef: imageRef(img), ImageID: img.ID.CRIString(),
-		LogPath: logPath, Rootfs: rootfs, StopSignal: stopSignal(cfg, imgCfg), CgroupsPath: spec.Linux.CgroupsPath,
-	}
+	rec.Rootfs, rec.StopSignal, rec.CgroupsPath = rootfs, stopSignal(cfg, imgCfg), spec.Linux.CgroupsPath
 	if spec.Process != nil {
 		u := spec.Process.User
 		rec.User = &state.User{UID: u.UID, GID: u.GID, AdditionalGids: u.AdditionalGids}
@@ -207,16 +235,6 @@ func (m *Manager) CreateContainer(ctx context.Context, podID string, cfg *runtim
 			Readonly: mnt.GetReadonly(), Propagation: int32(mnt.GetPropagation()),
 		})
 	}
-	if err := os.MkdirAll(m.containerDir(pod.ID), 0o711); err != nil {
-		return "", fmt.Errorf("create container dir: %w", err)
-	}
-	if err := m.saveContainer(&rec); err != nil {
-		return "", err
-	}
-	cu.Add("remove container record", func(context.Context) error {
-		return os.Remove(filepath.Join(m.containerDir(pod.ID), id+".json"))
-	})
-	failpoint.Inject("container.create.after-record")
 	// Informational (ContainerStatus verbose), so written without the
 	// record's fsyncs: CreateContainer is on kubelet's pod start path. A
 	// file torn by a crash reads as no spec.
@@ -245,6 +263,7 @@ func (m *Manager) CreateContainer(ctx context.Context, podID string, cfg *runtim
 	if rec.PidStartTime, err = procfs.StartTime(pid); err != nil {
 		return "", fmt.Errorf("container %s init process %d: %w", id, pid, err)
 	}
+	rec.Creating = false
 	if err := m.saveContainer(&rec); err != nil {
 		return "", err
 	}

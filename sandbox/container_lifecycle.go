@@ -170,8 +170,11 @@ func (m *Manager) removeContainer(ctx context.Context, p *pod, c *ctr) error {
 	if err := os.Remove(m.specPath(rec.PodID, rec.ID)); err != nil && !errors.Is(err, os.ErrNotExist) {
 		return fmt.Errorf("remove container %s OCI spec: %w", rec.ID, err)
 	}
-	if err := os.Remove(filepath.Join(m.containerDir(rec.PodID), rec.ID+".json")); err != nil && !errors.Is(err, os.ErrNotExist) {
-		return fmt.Errorf("remove container %s record: %w", rec.ID, err)
+	// The record goes last: until then a crash leaves it marked removing,
+	// and the next RemoveContainer, or cribd's start, redoes every step
+	// above, each of which takes "already gone" as done.
+	if err := m.removeContainerRecord(rec.PodID, rec.ID); err != nil {
+		return err
 	}
 	failpoint.Inject("container.remove.after-record")
 	m.forgetStats(rec.ID)

@@ -3,12 +3,14 @@
 // libcontainer, networked through CNI. It owns the pod records on disk and
 // their lifecycle:
 //
-//	Run:    reserve name -> record(creating) -> files, /dev/shm -> pin namespaces
-//	        -> [CNI ADD || shim + pause] -> record(ready)
+//	Run:    reserve name -> record(creating) -> run dir, files, /dev/shm
+//	        -> pin namespaces -> [CNI ADD || shim + pause] -> record(ready)
 //	Stop:   pause killed, shim gone -> CNI DEL -> unpin -> record(stopped)
-//	Remove: Stop -> files and record removed -> name released
+//	Remove: Stop -> containers -> run dir, files -> record -> name released
 //
 // Every step of Run registers its undo, so a failed Run leaves nothing behind.
+// A cribd killed between two steps leaves a record that the next Stop or
+// Remove finishes, or leftovers start-up removes (reconcile.go).
 package sandbox
 
 import (
@@ -163,6 +165,7 @@ func New(opts Options) (*Manager, error) {
 		m.events.watcher.Close()
 		return nil, err
 	}
+	m.reconcile()
 	for _, c := range m.containers {
 		m.watchContainer(m.containerView(c))
 	}
@@ -219,10 +222,7 @@ func (m *Manager) recover() error {
 		if err := state.ReadJSON(m.recordPath(e.Name()), &rec); err != nil {
 			if errors.Is(err, fs.ErrNotExist) {
 				// A Run that died before its first write: nothing to track.
-				// It had made both pod dirs; the run dir goes too, or it
-				// stays for good, since no record will ever name it.
-				m.opts.Log.Warnf("recover: pod dir %s has no record; removing it and its run dir", e.Name())
-				_ = os.RemoveAll(filepath.Join(podsDir(m.opts.RunDir), e.Name()))
+				m.opts.Log.Warnf("recover: pod dir %s has no record; removing it", e.Name())
 				_ = os.RemoveAll(filepath.Join(podsDir(m.opts.RootDir), e.Name()))
 				continue
 			}

@@ -70,14 +70,17 @@ func (m *Manager) Run(ctx context.Context, spec state.Sandbox) (id string, retEr
 	rootDir := filepath.Join(podsDir(m.opts.RootDir), id)
 
 	// The record goes to disk before anything is acquired, so that a cribd
-	// killed mid-Run finds it and Stop/Remove can release what was made.
-	for _, d := range []string{rootDir, rec.ShimDir} {
-		if err := os.MkdirAll(d, 0o711); err != nil {
-			return "", fmt.Errorf("create pod dir: %w", err)
-		}
-		cu.Add("remove "+d, func(context.Context) error { return os.RemoveAll(d) })
+	// killed mid-Run finds it and Stop/Remove can release what was made;
+	// only its own directory comes before it (one without a record is
+	// removed at start). It says beforehand what Run will make, such as a
+	// pause rootfs from an image, so that Stop removes it whenever Run
+	// stopped.
+	if err := os.MkdirAll(rootDir, 0o711); err != nil {
+		return "", fmt.Errorf("create pod dir: %w", err)
 	}
-	failpoint.Inject("sandbox.run.after-dirs")
+	cu.Add("remove "+rootDir, func(context.Context) error { return os.RemoveAll(rootDir) })
+	failpoint.Inject("sandbox.run.after-pod-dir")
+	rec.PauseFromImage = m.opts.PauseImage != ""
 	if rec.NetworkMode != state.NamespaceNode {
 		rec.NetNSPath = filepath.Join(m.opts.NetNSDir, "crib-"+id)
 		rec.UTSPath = filepath.Join(rec.ShimDir, "ns", "uts")
@@ -93,6 +96,11 @@ func (m *Manager) Run(ctx context.Context, spec state.Sandbox) (id string, retEr
 		return "", err
 	}
 	failpoint.Inject("sandbox.run.after-record")
+	if err := os.MkdirAll(rec.ShimDir, 0o711); err != nil {
+		return "", fmt.Errorf("create pod run dir: %w", err)
+	}
+	cu.Add("remove "+rec.ShimDir, func(context.Context) error { return os.RemoveAll(rec.ShimDir) })
+	failpoint.Inject("sandbox.run.after-run-dir")
 
 	// The shim needs only its run directory until the pause container's
 	// Create, so it is launched now: its start (about 10 ms, mostly CPU)
@@ -188,7 +196,6 @@ func (m *Manager) Run(ctx context.Context, spec state.Sandbox) (id string, retEr
 		return "", err
 	}
 	rec.PausePID, rec.PauseStartTime = pid, start
-	rec.PauseFromImage = m.opts.PauseImage != ""
 	rec.Phase = state.PhaseReady
 	if err := m.save(&rec); err != nil {
 		return "", err

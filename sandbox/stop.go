@@ -163,14 +163,9 @@ func (m *Manager) Remove(ctx context.Context, id string) error {
 	// Once more: containers whose shim was gone left their cgroups until
 	// now, keeping the parent busy at Stop.
 	m.releaseCgroupParent(ctx, rec.ID, cgroup.RecordDriver(rec.CgroupDriver), rec.CgroupParent)
-	if err := os.RemoveAll(rec.ShimDir); err != nil {
+	if err := m.removePodFiles(&rec); err != nil {
 		return fmt.Errorf("remove pod %s: %w", rec.ID, err)
 	}
-	failpoint.Inject("sandbox.remove.after-run-dir")
-	if err := os.RemoveAll(filepath.Join(podsDir(m.opts.RootDir), rec.ID)); err != nil {
-		return fmt.Errorf("remove pod %s: %w", rec.ID, err)
-	}
-	failpoint.Inject("sandbox.remove.after-record")
 	m.mu.Lock()
 	delete(m.pods, rec.ID)
 	if m.names[nameKey(rec.Metadata)] == rec.ID {
@@ -179,6 +174,35 @@ func (m *Manager) Remove(ctx context.Context, id string) error {
 	m.mu.Unlock()
 	m.opts.Log.WithField("pod", rec.ID).Infof("pod %s/%s removed", rec.Metadata.Namespace, rec.Metadata.Name)
 	return nil
+}
+
+// removePodFiles deletes a stopped pod's run directory, then its files,
+// then its record, then the directory that held them: a crash before the
+// record goes leaves a stopped pod the next RemovePodSandbox finishes, one
+// after it a directory without a record that start-up removes.
+func (m *Manager) removePodFiles(rec *state.Sandbox) error {
+	if err := os.RemoveAll(rec.ShimDir); err != nil {
+		return err
+	}
+	failpoint.Inject("sandbox.remove.after-run-dir")
+	dir := filepath.Join(podsDir(m.opts.RootDir), rec.ID)
+	entries, err := os.ReadDir(dir)
+	if err != nil && !errors.Is(err, os.ErrNotExist) {
+		return err
+	}
+	for _, e := range entries {
+		if e.Name() != filepath.Base(m.recordPath(rec.ID)) {
+			if err := os.RemoveAll(filepath.Join(dir, e.Name())); err != nil {
+				return err
+			}
+		}
+	}
+	failpoint.Inject("sandbox.remove.after-files")
+	if err := os.Remove(m.recordPath(rec.ID)); err != nil && !errors.Is(err, os.ErrNotExist) {
+		return err
+	}
+	failpoint.Inject("sandbox.remove.after-record")
+	return os.RemoveAll(dir)
 }
 
 // stopContainers kills the pod's running containers and saves each one's

@@ -79,7 +79,13 @@ type Container struct {
 	// LastState is the shim's last word on the container, saved when its
 	// pod stops (the shim and its state files go with the pod).
 	LastState *shim.State `json:"lastState,omitempty"`
+	// Creating is set while CreateContainer runs: the record is written
+	// before the writable layer is made and cleared once the shim holds
+	// the container, so a crash mid-create leaves a record that cribd's
+	// start undoes (nothing the CRI ever named is lost).
+	Creating bool `json:"creating,omitempty"`
 	// Removing is set once RemoveContainer began, so a crash mid-removal
-	// is finished at the next Remove instead of reviving the container.
+	// is finished at the next Remove, or at start, instead of reviving
+	// the container.
 	Removing bool `json:"removing,omitempty"`
 }

@@ -136,6 +136,7 @@ type Sandbox struct {
 	PauseStartTime uint64 `json:"pauseStartTime,omitempty"`
 	// PauseFromImage is set when pause runs from runtime.pause_image, whose
 	// rootfs (a store container named by the pod ID) goes with the pod.
+	// It is set in the first record Run writes, before the rootfs exists.
 	PauseFromImage bool `json:"pauseFromImage,omitempty"`
 	// ShimDir is the pod's run directory where crib-shim listens.
 	ShimDir string `json:"shimDir"`

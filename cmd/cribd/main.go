@@ -162,7 +162,9 @@ func serve(cfg config.Config, log *logrus.Logger) error {
 		}
 	}()
 	// Layers of pulls (or root filesystems) cut short by a crash have no
-	// image or container over them.
+	// image or container over them; the store's temp files and a pull's
+	// staged blobs are left too. (sandbox.New then reconciles the records
+	// with the store and the run dir.)
 	if err := images.RemoveOrphanLayers(); err != nil {
 		log.WithError(err).Warn("image store: removing orphaned layers")
 	}

@@ -28,8 +28,9 @@ var Names = []string{
 	"image.pull.after-copy",   // the image is committed in the store
 
 	// RunPodSandbox (sandbox/run.go).
-	"sandbox.run.after-dirs",          // <root_dir>/pods/<id> and <run_dir>/pods/<id> made, no record yet
+	"sandbox.run.after-pod-dir",       // <root_dir>/pods/<id> made, no record yet
 	"sandbox.run.after-record",        // record written in phase creating
+	"sandbox.run.after-run-dir",       // <run_dir>/pods/<id> made
 	"sandbox.run.after-cgroup-parent", // the pod's cgroup parent made
 	"sandbox.run.after-files",         // hostname, resolv.conf, hosts written
 	"sandbox.run.after-shm",           // /dev/shm mounted
@@ -39,8 +40,8 @@ var Names = []string{
 	"sandbox.run.after-ready",         // record written in phase ready
 
 	// CreateContainer (sandbox/container.go).
+	"container.create.after-record",      // record written, marked creating
 	"container.create.after-rootfs",      // writable layer made and mounted
-	"container.create.after-record",      // container record written
 	"container.create.after-shim-create", // the shim created the container
 	"container.create.after-pid-record",  // record written with the init PID
 
@@ -69,7 +70,8 @@ var Names = []string{
 	// RemovePodSandbox.
 	"sandbox.remove.after-containers", // the pod's containers removed
 	"sandbox.remove.after-run-dir",    // <run_dir>/pods/<id> removed
-	"sandbox.remove.after-record",     // <root_dir>/pods/<id> (the record) removed
+	"sandbox.remove.after-files",      // the pod's files but its record removed
+	"sandbox.remove.after-record",     // the record removed, its dir not yet
 }
 
 // Known reports whether name is in Names.

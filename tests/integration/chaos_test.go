@@ -10,7 +10,6 @@ import (
 	"math/rand"
 	"os"
 	"strconv"
-	"strings"
 	"sync"
 	"sync/atomic"
 	"syscall"
@@ -20,8 +19,6 @@ import (
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
 	runtimeapi "k8s.io/cri-api/pkg/apis/runtime/v1"
-
-	"github.com/crib-runtime/crib/tests/harness"
 )
 
 // soakSettings are TestChaosSoak's knobs, from the environment.
@@ -81,7 +78,6 @@ func TestChaosSoak(t *testing.T) {
 		cfg.lifecycles, cfg.inFlight, cfg.shimKills, cfg.seed, cfg.seed)
 	rng := rand.New(rand.NewSource(cfg.seed))
 	h, _ := imageHarness(t, "", "")
-	h.KnownLeak = knownSoakLeak
 	c := dialCRI(t, h.Socket)
 	defer c.close()
 	ctx := context.Background()
@@ -133,21 +129,6 @@ func TestChaosSoak(t *testing.T) {
 		s.done.Load(), took.Round(time.Second), len(s.restarts), s.shimKills.Load(), s.retries.Load(), recovery.Round(time.Millisecond), cfg.seed)
 	h.Stop()
 	h.CheckLeaks(t, h.Baseline(), "after the chaos soak")
-}
-
-// knownSoakLeak names the defects of issue 13 that another branch
-// (wip-crashorder) fixes, whose leftovers the soak finds today; the
-// integrator drops each line once that branch is merged.
-func knownSoakLeak(leak string) string {
-	switch {
-	case strings.HasPrefix(leak, harness.KindStoreContainer+": "),
-		strings.Contains(leak, " of storage layer "),
-		strings.HasSuffix(leak, "/root/storage/overlay)"): // the store's own mount, kept by a layer still mounted
-		return "issue 13 defect 2: a CreateContainer killed after the writable layer is made leaks it"
-	case strings.Contains(leak, "/storage/overlay-layers/.tmp-mountpoints.json"):
-		return "issue 13 defect 6: the store's mount counts file half-written by a kill"
-	}
-	return ""
 }
 
 // soak is one chaos soak's shared state.

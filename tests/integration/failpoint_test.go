@@ -25,16 +25,7 @@ import (
 // knownFailpointDefects are the failpoints whose walk fails today because
 // of a defect of issue 13 that another branch fixes; their subtests are
 // skipped, naming it, until that branch is merged.
-var knownFailpointDefects = map[string]string{
-	// RemoveContainer removes the writable layer before the record; the
-	// store then answers ErrNotAContainer, which RemoveRootfs does not
-	// take as "already gone": RemoveContainer and RemovePodSandbox fail
-	// for good (wip-crashorder fixes it).
-	"container.remove.after-rootfs": "issue 13 defect 1: RemoveContainer after a kill between the layer's and the record's removal fails forever with \"identifier is not a container\"",
-	// The writable layer exists before any record names it, and nothing
-	// at start or at the pod's removal finds it (wip-crashorder fixes it).
-	"container.create.after-rootfs": "issue 13 defect 2: the storage container (and its mount, and the store's own mount at a clean stop) of a CreateContainer killed after the layer is made is never removed",
-}
+var knownFailpointDefects = map[string]string{}
 
 // TestFailpointWalk kills cribd at each named step of the lifecycle
 // (internal/failpoint.Names): a cribd-failpoints armed with one failpoint

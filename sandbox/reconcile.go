@@ -1,0 +1,240 @@
+package sandbox
+
+// Start-up reconciliation. cribd can be killed between any two steps of an
+// RPC; each RPC is ordered so that what such a crash leaves is either
+// finished by the next call on the same object, or recognised here, at
+// start, before cribd serves, and finished or undone (docs/architecture.md,
+// "Crash safety"). What this file handles, after recover has loaded the
+// records:
+//
+//   - container records marked creating (CreateContainer cut short) are
+//     undone, those marked removing (RemoveContainer cut short) finished;
+//   - temporary files of atomic writes cut short (records, cgroups.json,
+//     the pause binary) are deleted;
+//   - pod run directories (<run_dir>/pods/<id>) no record names are
+//     removed, mounts beneath them first;
+//   - writable layers in the image store that crib made (its naming says
+//     so) and no record owns are unmounted and deleted.
+//
+// Each action is logged at Info; a failure is logged and left for the next
+// start (or, for a record, the next call on it).
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"regexp"
+	"sort"
+	"strings"
+
+	"github.com/moby/sys/mountinfo"
+
+	"github.com/crib-runtime/crib/sandbox/cleanup"
+)
+
+// reconcile runs the start-up reconciliation; New calls it after recover.
+func (m *Manager) reconcile() {
+	m.finishContainers()
+	// Atomic writes outside the pod records: cgroups.json, the pause binary.
+	m.removeRecordTemps(m.opts.RunDir)
+	m.removeRecordTemps(m.pauseRootfs)
+	owned := m.recordIDs()
+	m.sweepRunDirs(owned)
+	m.sweepRootfses(owned)
+}
+
+// finishContainers undoes the container records a crash left marked
+// creating and finishes those marked removing. A failure keeps the record,
+// marked removing, in the container list: RemoveContainer (which kubelet
+// calls for a container of its pod that it does not know) or the next
+// start finishes it.
+func (m *Manager) finishContainers() {
+	var pending []*ctr
+	for _, c := range m.containers {
+		if c.rec.Creating || c.rec.Removing {
+			pending = append(pending, c)
+		}
+	}
+	sort.Slice(pending, func(i, j int) bool { return pending[i].rec.ID < pending[j].rec.ID })
+	ctx, cancel := context.WithTimeout(context.Background(), cleanup.Timeout)
+	defer cancel()
+	for _, c := range pending {
+		rec := c.rec
+		log := m.opts.Log.WithField("pod", rec.PodID).WithField("container", rec.ID)
+		p := m.pods[rec.PodID]
+		if p != nil {
+			p.mu.Lock()
+		}
+		err := m.removeContainer(ctx, p, c)
+		if p != nil {
+			p.mu.Unlock()
+		}
+		switch {
+		case err != nil:
+			log.WithError(err).Warnf("recover: container %s: a crash cut its create or removal short, and finishing it failed; RemoveContainer or the next start retries", rec.Name)
+		case rec.Creating:
+			log.Infof("recover: undid the create of container %s, cut short by a crash (its writable layer, shim container and record are gone)", rec.Name)
+		default:
+			log.Infof("recover: finished removing container %s, cut short by a crash", rec.Name)
+		}
+	}
+}
+
+// recordIDs returns the IDs of every pod and container record on disk,
+// readable or not (a record cribd cannot decode still owns what it names;
+// it is left for an operator), and deletes the temporary files of record
+// writes a crash cut short (state.WriteFile's ".<name>.tmp-*").
+func (m *Manager) recordIDs() map[string]bool {
+	owned := map[string]bool{}
+	pods, err := os.ReadDir(podsDir(m.opts.RootDir))
+	if err != nil {
+		m.opts.Log.WithError(err).Warn("recover: listing pod records")
+		return nil // nil: the sweeps remove nothing
+	}
+	for _, pe := range pods {
+		if !pe.IsDir() {
+			continue
+		}
+		owned[pe.Name()] = true
+		m.removeRecordTemps(filepath.Join(podsDir(m.opts.RootDir), pe.Name()))
+		dir := m.containerDir(pe.Name())
+		m.removeRecordTemps(dir)
+		entries, _ := os.ReadDir(dir)
+		for _, e := range entries {
+			if id, ok := strings.CutSuffix(e.Name(), ".json"); ok && !strings.HasPrefix(id, ".") {
+				owned[id] = true
+			}
+		}
+	}
+	return owned
+}
+
+// removeRecordTemps deletes dir's leftovers of atomic writes
+// (state.WriteFile's temp files).
+func (m *Manager) removeRecordTemps(dir string) {
+	entries, _ := os.ReadDir(dir)
+	for _, e := range entries {
+		name := e.Name()
+		if !e.Type().IsRegular() || !strings.HasPrefix(name, ".") || !strings.Contains(name, ".tmp-") {
+			continue
+		}
+		path := filepath.Join(dir, name)
+		if err := os.Remove(path); err != nil && !errors.Is(err, os.ErrNotExist) {
+			m.opts.Log.WithError(err).Warnf("recover: removing %s", path)
+			continue
+		}
+		m.opts.Log.Infof("recover: removed %s, a write cut short by a crash", path)
+	}
+}
+
+// sweepRunDirs removes the pod run directories no pod record names: a
+// cribd killed in RunPodSandbox before its record was written, or in
+// RemovePodSandbox after the record went, left them.
+func (m *Manager) sweepRunDirs(owned map[string]bool) {
+	if owned == nil {
+		return
+	}
+	entries, err := os.ReadDir(podsDir(m.opts.RunDir))
+	if err != nil {
+		m.opts.Log.WithError(err).Warn("recover: listing pod run directories")
+		return
+	}
+	for _, e := range entries {
+		if !e.IsDir() || owned[e.Name()] {
+			continue
+		}
+		dir := filepath.Join(podsDir(m.opts.RunDir), e.Name())
+		if err := removeRunDir(dir); err != nil {
+			m.opts.Log.WithError(err).Warnf("recover: removing pod run directory %s, which no record names", dir)
+			continue
+		}
+		m.opts.Log.WithField("pod", e.Name()).Infof("recover: removed pod run directory %s, which no record names", dir)
+	}
+}
+
+// removeRunDir removes a pod run directory: a shim still running there is
+// killed, and every mount beneath it (a /dev/shm tmpfs, namespace pins)
+// detached, deepest first, so that RemoveAll neither fails on a pin nor
+// empties a mount.
+func removeRunDir(dir string) error {
+	if err := killShim(dir); err != nil {
+		return err
+	}
+	mounts, err := mountinfo.GetMounts(mountinfo.PrefixFilter(dir))
+	if err != nil {
+		return fmt.Errorf("list mounts under %s: %w", dir, err)
+	}
+	sort.Slice(mounts, func(i, j int) bool { return len(mounts[i].Mountpoint) > len(mounts[j].Mountpoint) })
+	for _, mnt := range mounts {
+		if err := unmount(mnt.Mountpoint); err != nil {
+			return err
+		}
+	}
+	if err := os.RemoveAll(dir); err != nil {
+		return fmt.Errorf("remove %s: %w", dir, err)
+	}
+	return nil
+}
+
+// crib names the writable layers it makes in the image store after what
+// they are for (the names are in the store, for `crictl rmi` errors and
+// for this sweep):
+//
+//	<container name>_<pod ID>_<attempt>   an app container's, keyed by its ID
+//	pause_<pod ID>                        a pod's pause image's, keyed by the pod ID
+//
+// A store container with another name is not crib's (nothing else should
+// make one in crib's store, but nothing of someone else's is deleted).
+var (
+	appRootfsName   = regexp.MustCompile(`^.+_[0-9a-f]{64}_[0-9]+$`)
+	pauseRootfsName = regexp.MustCompile(`^pause_[0-9a-f]{64}$`)
+	fullID          = regexp.MustCompile(`^[0-9a-f]{64}$`)
+)
+
+// cribRootfs reports whether a writable layer with these store names and
+// ID is one crib made. A layer with no names is a bind left under the
+// image service's user-namespace directory, crib's own, named by ID.
+func cribRootfs(id string, names []string) bool {
+	if !fullID.MatchString(id) {
+		return false
+	}
+	if len(names) == 0 {
+		return true
+	}
+	for _, n := range names {
+		if appRootfsName.MatchString(n) || pauseRootfsName.MatchString(n) {
+			return true
+		}
+	}
+	return false
+}
+
+// sweepRootfses unmounts and deletes the writable layers crib made that
+// no record owns: a cribd killed in CreateContainer by a build older than
+// the creating mark, or one whose records were removed by hand, left them.
+func (m *Manager) sweepRootfses(owned map[string]bool) {
+	if owned == nil {
+		return
+	}
+	list, err := m.opts.Images.Rootfses()
+	if err != nil {
+		m.opts.Log.WithError(err).Warn("recover: listing writable layers")
+		return
+	}
+	for _, r := range list {
+		if owned[r.ID] {
+			continue
+		}
+		if !cribRootfs(r.ID, r.Names) {
+			m.opts.Log.WithField("names", r.Names).Infof("recover: store container %s is not crib's; left alone", r.ID)
+			continue
+		}
+		if err := m.opts.Images.RemoveRootfs(r.ID); err != nil {
+			m.opts.Log.WithError(err).Warnf("recover: removing writable layer %s %v, which no record owns", r.ID, r.Names)
+			continue
+		}
+		m.opts.Log.WithField("container", r.ID).Infof("recover: removed writable layer %v, which no record owns", r.Names)
+	}
+}
