@@ -12,7 +12,7 @@ LDFLAGS   := -s -w -X main.version=$(VERSION)
 export CRIB_BIN_DIR := $(BIN)
 export CRICTL CRITEST
 
-.PHONY: all build deps tools install test test-unit test-integration test-critest test-node bench critest-containerd lint clean
+.PHONY: all build build-test deps tools install test test-unit test-integration test-critest test-node bench critest-containerd lint clean
 
 all: build
 
@@ -22,6 +22,12 @@ build:
 	$(GO) build -tags '$(GOTAGS)' -ldflags '$(LDFLAGS)' -o $(BIN)/crib-shim ./cmd/crib-shim
 	$(GO) build -ldflags '$(LDFLAGS)' -o $(BIN)/crib-vxlan ./cmd/crib-vxlan
 	$(CC) -static -Os -Wall -o $(BIN)/crib-pause cmd/crib-pause/pause.c
+
+# build-test adds bin/cribd-failpoints: cribd with the failpoints tag
+# (internal/failpoint), which dies by SIGKILL at the step CRIB_FAILPOINT
+# names. Only tests run it; `make build` and install never ship it.
+build-test: build
+	$(GO) build -tags '$(GOTAGS) failpoints' -ldflags '$(LDFLAGS)' -o $(BIN)/cribd-failpoints ./cmd/cribd
 
 # deps installs the Debian packages crib needs to build and test.
 deps:
@@ -40,6 +46,7 @@ install: build
 lint:
 	@test -z "$$(gofmt -l $$(git ls-files '*.go'))" || { gofmt -l $$(git ls-files '*.go'); exit 1; }
 	$(GO) vet -tags '$(GOTAGS)' ./...
+	$(GO) vet -tags '$(GOTAGS) failpoints' ./internal/failpoint/ ./cmd/cribd/
 	$(GO) vet -tags '$(GOTAGS) integration' ./tests/...
 	$(GO) vet -tags '$(GOTAGS) integration bench' ./tests/integration/...
 	$(GO) vet -tags '$(GOTAGS) e2e' ./tests/e2e/...
@@ -47,10 +54,10 @@ lint:
 	$(GO) vet -tags '$(GOTAGS) node' ./tests/node/...
 
 test-unit: build
-	$(GO) test -tags '$(GOTAGS)' -count=1 ./api/... ./server/... ./sandbox/... ./image/... ./network/... ./cmd/... ./tests/harness/...
+	$(GO) test -tags '$(GOTAGS)' -count=1 ./api/... ./server/... ./sandbox/... ./image/... ./network/... ./cmd/... ./internal/... ./tests/harness/...
 
-test-integration: build tools
-	$(GO) test -tags '$(GOTAGS) integration' -count=1 -v -timeout 20m ./tests/integration/...
+test-integration: build-test tools
+	$(GO) test -tags '$(GOTAGS) integration' -count=1 -v -timeout 30m ./tests/integration/...
 
 test-critest: build tools
 	tests/critest/run.sh

@@ -8,6 +8,8 @@ import (
 	"strings"
 
 	"go.podman.io/image/v5/types"
+
+	"github.com/crib-runtime/crib/internal/failpoint"
 )
 
 // checkedRef is an image reference whose layer blobs are checked by
@@ -46,6 +48,7 @@ func (s *checkedSource) GetBlob(ctx context.Context, info types.BlobInfo, cache 
 	if err != nil || !isLayerMediaType(info.MediaType) {
 		return rc, size, err
 	}
+	failpoint.Inject("image.pull.during-layer")
 	return newCheckedBlob(rc, info.Digest.String()), size, nil
 }
 

@@ -15,6 +15,7 @@ import (
 	"go.podman.io/image/v5/types"
 
 	"github.com/crib-runtime/crib/api/errdefs"
+	"github.com/crib-runtime/crib/internal/failpoint"
 )
 
 // Pull fetches name (normalised as Normalize does) with auth and returns
@@ -94,6 +95,7 @@ func (s *Service) pull(ctx context.Context, named reference.Named, auth Auth) (I
 		ProgressInterval: time.Second,
 	})
 	s.layers.leave(err != nil, s.sweepAfterFailure)
+	failpoint.Inject("image.pull.after-copy")
 	close(progress)
 	<-watched
 	if s.opts.ObservePull != nil {

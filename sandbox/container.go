@@ -19,6 +19,7 @@ import (
 	apishim "github.com/crib-runtime/crib/api/shim"
 	"github.com/crib-runtime/crib/api/state"
 	"github.com/crib-runtime/crib/image"
+	"github.com/crib-runtime/crib/internal/failpoint"
 	"github.com/crib-runtime/crib/sandbox/cleanup"
 	"github.com/crib-runtime/crib/sandbox/ocispec"
 	"github.com/crib-runtime/crib/sandbox/procfs"
@@ -177,12 +178,14 @@ func (m *Manager) CreateContainer(ctx context.Context, podID string, cfg *runtim
 		return "", err
 	}
 	cu.Add("remove container record", func(context.Context) error { return m.removeContainerRecord(pod.ID, id) })
+	failpoint.Inject("container.create.after-record")
 
 	rootfs, err := m.opts.Images.CreateRootfs(id, img.ID, key, podIDMappings(&pod))
 	if err != nil {
 		return "", err
 	}
 	cu.Add("remove root filesystem", func(context.Context) error { return m.opts.Images.RemoveRootfs(id) })
+	failpoint.Inject("container.create.after-rootfs")
 
 	var imgCfg imgspec.ImageConfig
 	if img.Config != nil {
@@ -255,6 +258,7 @@ func (m *Manager) CreateContainer(ctx context.Context, podID string, cfg *runtim
 		return "", fmt.Errorf("create container %s in pod %s: %w", md.GetName(), pod.ID, err)
 	}
 	cu.Add("delete container in shim", func(ctx context.Context) error { return conn.Delete(ctx, id) })
+	failpoint.Inject("container.create.after-shim-create")
 	rec.Pid = pid
 	if rec.PidStartTime, err = procfs.StartTime(pid); err != nil {
 		return "", fmt.Errorf("container %s init process %d: %w", id, pid, err)
@@ -263,6 +267,7 @@ func (m *Manager) CreateContainer(ctx context.Context, podID string, cfg *runtim
 	if err := m.saveContainer(&rec); err != nil {
 		return "", err
 	}
+	failpoint.Inject("container.create.after-pid-record")
 	c := &ctr{rec: rec}
 	m.mu.Lock()
 	m.containers[id] = c

@@ -18,6 +18,7 @@ import (
 	"github.com/crib-runtime/crib/api/errdefs"
 	apishim "github.com/crib-runtime/crib/api/shim"
 	"github.com/crib-runtime/crib/api/state"
+	"github.com/crib-runtime/crib/internal/failpoint"
 )
 
 // exitPoll is how often Stop checks whether a signalled container exited.
@@ -47,6 +48,7 @@ func (m *Manager) StartContainer(ctx context.Context, id string) error {
 	if err := conn.Start(ctx, c.rec.ID); err != nil {
 		return fmt.Errorf("start container %s: %w", c.rec.ID, err)
 	}
+	failpoint.Inject("container.start.after-shim-start")
 	m.opts.Log.WithField("pod", c.rec.PodID).WithField("container", c.rec.ID).Infof("started container %s", c.rec.Name)
 	m.publish(EventStarted, m.viewOf(c.rec))
 	return nil
@@ -78,6 +80,7 @@ func (m *Manager) stopContainerLocked(ctx context.Context, c *ctr, timeout time.
 		if err := unix.Kill(rec.Pid, sig); err != nil && !errors.Is(err, unix.ESRCH) {
 			return fmt.Errorf("signal container %s: %w", rec.ID, err)
 		}
+		failpoint.Inject("container.stop.after-signal")
 		if m.waitExit(ctx, rec, timeout) {
 			return nil
 		}
@@ -85,6 +88,7 @@ func (m *Manager) stopContainerLocked(ctx context.Context, c *ctr, timeout time.
 	if err := killProcess(rec.Pid, rec.PidStartTime); err != nil {
 		return fmt.Errorf("kill container %s: %w", rec.ID, err)
 	}
+	failpoint.Inject("container.stop.after-kill")
 	if !m.waitExit(ctx, rec, 10*time.Second) {
 		return fmt.Errorf("container %s (pid %d) did not exit after SIGKILL", rec.ID, rec.Pid)
 	}
@@ -141,6 +145,7 @@ func (m *Manager) removeContainer(ctx context.Context, p *pod, c *ctr) error {
 		if err := m.saveContainer(rec); err != nil {
 			return err
 		}
+		failpoint.Inject("container.remove.after-removing-record")
 	}
 	if err := m.stopContainerLocked(ctx, c, 0); err != nil {
 		return err
@@ -153,10 +158,12 @@ func (m *Manager) removeContainer(ctx context.Context, p *pod, c *ctr) error {
 		} else if err := m.removeCgroup(ctx, containerCgroupsPath(&p.rec, rec)); err != nil {
 			return fmt.Errorf("remove container %s: %w", rec.ID, err)
 		}
+		failpoint.Inject("container.remove.after-shim-delete")
 	}
 	if err := m.opts.Images.RemoveRootfs(rec.ID); err != nil {
 		return err
 	}
+	failpoint.Inject("container.remove.after-rootfs")
 	if err := os.RemoveAll(filepath.Join(m.containerDir(rec.PodID), rec.ID+".volumes")); err != nil {
 		return fmt.Errorf("remove container %s volumes: %w", rec.ID, err)
 	}
@@ -169,6 +176,7 @@ func (m *Manager) removeContainer(ctx context.Context, p *pod, c *ctr) error {
 	if err := m.removeContainerRecord(rec.PodID, rec.ID); err != nil {
 		return err
 	}
+	failpoint.Inject("container.remove.after-record")
 	m.forgetStats(rec.ID)
 	m.publish(EventDeleted, ContainerView{Container: *rec})
 	m.mu.Lock()

@@ -17,6 +17,7 @@ import (
 	"github.com/crib-runtime/crib/api/state"
 	"github.com/crib-runtime/crib/image"
 	"github.com/crib-runtime/crib/internal/cgroup"
+	"github.com/crib-runtime/crib/internal/failpoint"
 	"github.com/crib-runtime/crib/network"
 	"github.com/crib-runtime/crib/sandbox/cleanup"
 	"github.com/crib-runtime/crib/sandbox/nspin"
@@ -78,6 +79,7 @@ func (m *Manager) Run(ctx context.Context, spec state.Sandbox) (id string, retEr
 		return "", fmt.Errorf("create pod dir: %w", err)
 	}
 	cu.Add("remove "+rootDir, func(context.Context) error { return os.RemoveAll(rootDir) })
+	failpoint.Inject("sandbox.run.after-pod-dir")
 	rec.PauseFromImage = m.opts.PauseImage != ""
 	if rec.NetworkMode != state.NamespaceNode {
 		rec.NetNSPath = filepath.Join(m.opts.NetNSDir, "crib-"+id)
@@ -93,10 +95,12 @@ func (m *Manager) Run(ctx context.Context, spec state.Sandbox) (id string, retEr
 	if err := m.save(&rec); err != nil {
 		return "", err
 	}
+	failpoint.Inject("sandbox.run.after-record")
 	if err := os.MkdirAll(rec.ShimDir, 0o711); err != nil {
 		return "", fmt.Errorf("create pod run dir: %w", err)
 	}
 	cu.Add("remove "+rec.ShimDir, func(context.Context) error { return os.RemoveAll(rec.ShimDir) })
+	failpoint.Inject("sandbox.run.after-run-dir")
 
 	// The shim needs only its run directory until the pause container's
 	// Create, so it is launched now: its start (about 10 ms, mostly CPU)
@@ -115,15 +119,18 @@ func (m *Manager) Run(ctx context.Context, spec state.Sandbox) (id string, retEr
 	if parentErr != nil {
 		return "", fmt.Errorf("cgroup parent %s of pod %s: %w", rec.CgroupParent, id, parentErr)
 	}
+	failpoint.Inject("sandbox.run.after-cgroup-parent")
 
 	if err := writePodFiles(rootDir, &rec); err != nil {
 		return "", err
 	}
+	failpoint.Inject("sandbox.run.after-files")
 	if rec.ShmPath != "" {
 		if err := mountShm(rec.ShmPath, m.opts.ShmSize); err != nil {
 			return "", err
 		}
 		cu.Add("unmount "+rec.ShmPath, func(context.Context) error { return unmount(rec.ShmPath) })
+		failpoint.Inject("sandbox.run.after-shm")
 	}
 	pins := map[nspin.Type]string{}
 	if rec.NetNSPath != "" {
@@ -137,6 +144,7 @@ func (m *Manager) Run(ctx context.Context, spec state.Sandbox) (id string, retEr
 	if err != nil {
 		return "", err
 	}
+	failpoint.Inject("sandbox.run.after-netns")
 	defer holder.Stop()
 
 	// CNI needs only the pinned netns, so it runs while the shim starts
@@ -154,6 +162,7 @@ func (m *Manager) Run(ctx context.Context, spec state.Sandbox) (id string, retEr
 			defer wg.Done()
 			netRes, netErr = m.opts.Network.Setup(ctx, m.networkRequest(&rec))
 			netTook = time.Since(parallelBegins)
+			failpoint.Inject("sandbox.run.after-network")
 		}()
 	}
 	// Pause joins the user namespace through the holder's /proc entry, from
@@ -164,6 +173,7 @@ func (m *Manager) Run(ctx context.Context, spec state.Sandbox) (id string, retEr
 		userNS = holder.NSPath(nspin.User)
 	}
 	pid, start, conn, pauseErr := m.startPause(ctx, &rec, userNS, shim, cu)
+	failpoint.Inject("sandbox.run.after-pause")
 	holder.Stop()
 	pauseTook := time.Since(parallelBegins)
 	wg.Wait()
@@ -190,6 +200,7 @@ func (m *Manager) Run(ctx context.Context, spec state.Sandbox) (id string, retEr
 	if err := m.save(&rec); err != nil {
 		return "", err
 	}
+	failpoint.Inject("sandbox.run.after-ready")
 
 	p := &pod{rec: rec, shim: conn}
 	if !m.watchShim(p) {

@@ -10,6 +10,7 @@ import (
 	"github.com/crib-runtime/crib/api/errdefs"
 	"github.com/crib-runtime/crib/api/state"
 	"github.com/crib-runtime/crib/internal/cgroup"
+	"github.com/crib-runtime/crib/internal/failpoint"
 	"github.com/crib-runtime/crib/sandbox/nspin"
 )
 
@@ -49,9 +50,11 @@ func (m *Manager) stopLocked(ctx context.Context, p *pod) error {
 	if err := m.stopContainers(ctx, p); err != nil {
 		return err
 	}
+	failpoint.Inject("sandbox.stop.after-containers")
 	if err := m.stopPause(ctx, p); err != nil {
 		return err
 	}
+	failpoint.Inject("sandbox.stop.after-pause")
 	if rec.NetworkAttached || (rec.Phase == state.PhaseCreating && rec.NetNSPath != "") {
 		if err := m.opts.Network.Teardown(ctx, m.networkRequest(&rec)); err != nil {
 			return err
@@ -61,6 +64,7 @@ func (m *Manager) stopLocked(ctx context.Context, p *pod) error {
 			return err
 		}
 		p.rec = rec
+		failpoint.Inject("sandbox.stop.after-network")
 	}
 	for _, path := range []string{rec.NetNSPath, rec.UTSPath, rec.IPCPath, rec.UserNSPath} {
 		if path == "" {
@@ -75,12 +79,15 @@ func (m *Manager) stopLocked(ctx context.Context, p *pod) error {
 			return fmt.Errorf("stop pod %s: %w", rec.ID, err)
 		}
 	}
+	failpoint.Inject("sandbox.stop.after-namespaces")
 	// The pod's containers and pause process have left their cgroups.
 	m.releaseCgroupParent(ctx, rec.ID, cgroup.RecordDriver(rec.CgroupDriver), rec.CgroupParent)
+	failpoint.Inject("sandbox.stop.after-cgroup-parent")
 	rec.Phase = state.PhaseStopped
 	if err := m.save(&rec); err != nil {
 		return err
 	}
+	failpoint.Inject("sandbox.stop.after-record")
 	p.rec = rec
 	log.Infof("pod %s/%s stopped", rec.Metadata.Namespace, rec.Metadata.Name)
 	return nil
@@ -100,6 +107,7 @@ func (m *Manager) stopPause(ctx context.Context, p *pod) error {
 	if conn != nil {
 		err := conn.Delete(ctx, rec.ID)
 		if err == nil {
+			failpoint.Inject("sandbox.stop.after-pause-delete")
 			err = conn.Shutdown(ctx)
 		}
 		conn.Close()
@@ -152,6 +160,7 @@ func (m *Manager) Remove(ctx context.Context, id string) error {
 			return fmt.Errorf("remove pod %s: %w", rec.ID, err)
 		}
 	}
+	failpoint.Inject("sandbox.remove.after-containers")
 	// Once more: containers whose shim was gone left their cgroups until
 	// now, keeping the parent busy at Stop.
 	m.releaseCgroupParent(ctx, rec.ID, cgroup.RecordDriver(rec.CgroupDriver), rec.CgroupParent)
@@ -176,6 +185,7 @@ func (m *Manager) removePodFiles(rec *state.Sandbox) error {
 	if err := os.RemoveAll(rec.ShimDir); err != nil {
 		return err
 	}
+	failpoint.Inject("sandbox.remove.after-run-dir")
 	dir := filepath.Join(podsDir(m.opts.RootDir), rec.ID)
 	entries, err := os.ReadDir(dir)
 	if err != nil && !errors.Is(err, os.ErrNotExist) {
@@ -188,9 +198,11 @@ func (m *Manager) removePodFiles(rec *state.Sandbox) error {
 			}
 		}
 	}
+	failpoint.Inject("sandbox.remove.after-files")
 	if err := os.Remove(m.recordPath(rec.ID)); err != nil && !errors.Is(err, os.ErrNotExist) {
 		return err
 	}
+	failpoint.Inject("sandbox.remove.after-record")
 	return os.RemoveAll(dir)
 }
 

@@ -8,6 +8,8 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+
+	"github.com/crib-runtime/crib/tests/harness"
 )
 
 // TestLeakChecker: the checker names each kind of leftover it promises to
@@ -52,6 +54,26 @@ func TestLeakChecker(t *testing.T) {
 		t.Fatal(err)
 	}
 
+	// crib's own state: a pod's run dir, a storage container and a layer
+	// no image or container uses.
+	if err := os.MkdirAll(filepath.Join(h.RunDir, "pods", id), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	defer os.RemoveAll(filepath.Join(h.RunDir, "pods", id))
+	store := filepath.Join(h.RootDir, "storage")
+	for path, body := range map[string]string{
+		"overlay-containers/containers.json": `[{"id":"` + id + `","names":["app_` + id + `_0"],"layer":"rw` + id + `"}]`,
+		"overlay-layers/layers.json":         `[{"id":"rw` + id + `","parent":"base"},{"id":"base"},{"id":"orphan` + id + `"}]`,
+	} {
+		if err := os.MkdirAll(filepath.Dir(filepath.Join(store, path)), 0o755); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(filepath.Join(store, path), []byte(body), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	defer os.RemoveAll(store)
+
 	got := strings.Join(leaks(before, h.snapshot()), "\n")
 	for _, want := range []string{
 		kindNetNS + ": netns crib-" + id,
@@ -59,6 +81,9 @@ func TestLeakChecker(t *testing.T) {
 		kindVeth + ": veth ",
 		kindCgroup + ": cgroup dir " + cg,
 		kindIPAM + ": IP lease " + lease,
+		harness.KindRunFile + ": run_dir file " + filepath.Join(h.RunDir, "pods", id),
+		harness.KindStoreContainer + ": storage container " + id,
+		harness.KindStoreLayer + ": storage layer orphan" + id,
 	} {
 		if !strings.Contains(got, want) {
 			t.Errorf("leaks:\n%s\nwant one starting %q", got, want)
