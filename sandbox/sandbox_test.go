@@ -69,34 +69,6 @@ func TestClampOOMScoreAdj(t *testing.T) {
 	}
 }
 
-func TestValidateSysctls(t *testing.T) {
-	tests := []struct {
-		name    string
-		rec     state.Sandbox
-		wantErr string
-	}{
-		{"net in pod netns", state.Sandbox{Sysctls: map[string]string{"net.ipv4.ip_forward": "1"}}, ""},
-		{"ipc in pod ipc", state.Sandbox{Sysctls: map[string]string{"kernel.shmmax": "1", "fs.mqueue.msg_max": "9"}}, ""},
-		{"net with host network", state.Sandbox{NetworkMode: state.NamespaceNode, Sysctls: map[string]string{"net.core.somaxconn": "1"}}, "network namespace"},
-		{"ipc with host ipc", state.Sandbox{IPCMode: state.NamespaceNode, Sysctls: map[string]string{"kernel.msgmax": "1"}}, "IPC namespace"},
-		{"not namespaced", state.Sandbox{Sysctls: map[string]string{"vm.swappiness": "1"}}, "not a namespaced sysctl"},
-	}
-	for _, tc := range tests {
-		t.Run(tc.name, func(t *testing.T) {
-			err := validateSysctls(&tc.rec)
-			if tc.wantErr == "" {
-				if err != nil {
-					t.Fatal(err)
-				}
-				return
-			}
-			if err == nil || !strings.Contains(err.Error(), tc.wantErr) || !errors.Is(err, errdefs.ErrInvalidArgument) {
-				t.Fatalf("err %v, want InvalidArgument containing %q", err, tc.wantErr)
-			}
-		})
-	}
-}
-
 func TestFilter(t *testing.T) {
 	yes, no := true, false
 	v := View{Sandbox: state.Sandbox{ID: "abcdef", Labels: map[string]string{"app": "web", "tier": "1"}}, Ready: true}
@@ -247,5 +219,34 @@ func TestPauseSpecAppArmor(t *testing.T) {
 		if spec.Process.ApparmorProfile != prof || spec.Linux.Sysctl["a"] != "b" {
 			t.Errorf("profile %q sysctls %v, want %q and the given sysctls", spec.Process.ApparmorProfile, spec.Linux.Sysctl, prof)
 		}
+	}
+}
+
+func TestSysctlError(t *testing.T) {
+	sysctls := map[string]string{"net.ipv4.conf.all.forwarding": "1", "net.ipv4.conf.all": "x", "net.core.somaxconn": "abc"}
+	tests := []struct {
+		name     string
+		err      error
+		wantKind error // nil: unchanged
+		want     string
+	}{
+		{"missing sysctl", errors.New("create pause: open sysctl net.core.nope file: openat2 /proc/sys/net/core/nope: no such file or directory"), nil, ""},
+		{"missing known key", errors.New("create pause: open sysctl net.ipv4.conf.all.forwarding file: no such file or directory"), errdefs.ErrFailedPrecondition, `"net.ipv4.conf.all.forwarding"`},
+		{"refused value", errors.New("create pause: failed to write sysctl net.core.somaxconn = \"abc\": write /proc/sys/net/core/somaxconn: invalid argument"), errdefs.ErrInvalidArgument, `linux.sysctls["net.core.somaxconn"]`},
+		{"not about sysctls", errors.New("create pause: mount: permission denied"), nil, ""},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			got := sysctlError(tc.err, sysctls)
+			if tc.wantKind == nil {
+				if got != tc.err {
+					t.Fatalf("sysctlError changed %v to %v", tc.err, got)
+				}
+				return
+			}
+			if !errors.Is(got, tc.wantKind) || !strings.HasPrefix(got.Error(), "linux.sysctls") || !strings.Contains(got.Error(), tc.want) {
+				t.Fatalf("sysctlError: %v, want %v starting with linux.sysctls and naming %s", got, tc.wantKind, tc.want)
+			}
+		})
 	}
 }
