@@ -70,7 +70,9 @@ func TestSandboxSpecValidation(t *testing.T) {
 		{"newline in DNS server", pod(func(c *runtimeapi.PodSandboxConfig) {
 			c.DnsConfig = &runtimeapi.DNSConfig{Servers: []string{"1.1.1.1\nnameserver 6.6.6.6"}}
 		}), "config.dns_config.servers[0]"},
-		{"DNS server not an IP", pod(func(c *runtimeapi.PodSandboxConfig) { c.DnsConfig = &runtimeapi.DNSConfig{Servers: []string{"dns.example"}} }), "config.dns_config.servers[0]"},
+		{"DNS server not an IP", pod(func(c *runtimeapi.PodSandboxConfig) {
+			c.DnsConfig = &runtimeapi.DNSConfig{Servers: []string{"dns.example"}}
+		}), "config.dns_config.servers[0]"},
 		{"newline in DNS search", pod(func(c *runtimeapi.PodSandboxConfig) {
 			c.DnsConfig = &runtimeapi.DNSConfig{Searches: []string{"a", "b\nnameserver 6.6.6.6"}}
 		}), "config.dns_config.searches[1]"},
