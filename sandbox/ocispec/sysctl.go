@@ -52,10 +52,10 @@ func DotSysctl(name string) string {
 // each name must be well formed and belong to a namespace the pod has of
 // its own (net.* its network namespace; the System V IPC ones and
 // fs.mqueue.* its IPC namespace; kernel.domainname its UTS namespace),
-// and each value must be one line of text shorter than a page. Errors are
-// InvalidArgument naming linux.sysctls and the key. Whether the kernel has
-// the sysctl and takes the value is known only when pause sets it (see
-// sandbox's sysctlError).
+// and each value must be one line of text (tabs allowed, as in ranges)
+// shorter than a page. Errors are InvalidArgument naming linux.sysctls and
+// the key. Whether the kernel has the sysctl and takes the value is known
+// only when pause sets it (see sandbox's sysctlError).
 func CheckSysctls(rec *state.Sandbox) error {
 	for key, value := range rec.Sysctls {
 		if len(key) > maxSysctlName || !sysctlName.MatchString(key) {
@@ -64,7 +64,7 @@ func CheckSysctls(rec *state.Sandbox) error {
 		if len(value) > maxSysctlValue {
 			return errdefs.InvalidArgument("linux.sysctls[%q]: the value is %d bytes, more than the kernel reads (%d)", key, len(value), maxSysctlValue)
 		}
-		if i := strings.IndexFunc(value, isControl); i >= 0 {
+		if i := strings.IndexFunc(value, func(r rune) bool { return r != '\t' && isControl(r) }); i >= 0 {
 			return errdefs.InvalidArgument("linux.sysctls[%q]: the value holds the control character %q", key, value[i])
 		}
 		name := DotSysctl(key)

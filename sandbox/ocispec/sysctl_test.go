@@ -20,6 +20,7 @@ func TestCheckSysctls(t *testing.T) {
 		{"ipc in pod ipc", state.Sandbox{Sysctls: map[string]string{"kernel.shmmax": "1", "fs.mqueue.msg_max": "9"}}, ""},
 		{"slash form with a dotted interface", state.Sandbox{Sysctls: one("net/ipv4/conf/eth0.100/rp_filter", "1")}, ""},
 		{"port range with a space", state.Sandbox{Sysctls: one("net.ipv4.ip_local_port_range", "1024 65000")}, ""},
+		{"range with a tab", state.Sandbox{Sysctls: one("net.ipv4.ping_group_range", "0\t2147483647")}, ""},
 		{"domainname", state.Sandbox{Sysctls: one("kernel.domainname", "example.com")}, ""},
 		{"net with host network", state.Sandbox{NetworkMode: state.NamespaceNode, Sysctls: one("net.core.somaxconn", "1")}, "network namespace"},
 		{"ipc with host ipc", state.Sandbox{IPCMode: state.NamespaceNode, Sysctls: one("kernel.msgmax", "1")}, "IPC namespace"},
