@@ -53,7 +53,12 @@ type criLog struct {
 // (symlink, not a regular file) or ErrInvalidArgument (outside dir).
 func openCRILog(dir, path string) (*os.File, error) {
 	if dir == "" {
+		// A caller that names no log directory (older cribd, direct shim
+		// clients) trusts the file's own directory, made as before.
 		dir = filepath.Dir(path)
+		if err := os.MkdirAll(dir, 0o755); err != nil {
+			return nil, fmt.Errorf("log_path %s: %w", path, err)
+		}
 	}
 	rel, err := filepath.Rel(dir, path)
 	if err != nil {
