@@ -12,7 +12,7 @@ LDFLAGS   := -s -w -X main.version=$(VERSION)
 export CRIB_BIN_DIR := $(BIN)
 export CRICTL CRITEST
 
-.PHONY: all build build-test deps tools install test test-unit test-integration test-critest test-node bench critest-containerd lint clean
+.PHONY: all build build-test deps tools install test test-unit fuzz test-integration test-critest test-node bench critest-containerd lint clean
 
 all: build
 
@@ -56,6 +56,16 @@ lint:
 test-unit: build
 	$(GO) test -tags '$(GOTAGS)' -count=1 ./api/... ./server/... ./sandbox/... ./image/... ./network/... ./cmd/... ./internal/... ./tests/harness/...
 
+# fuzz runs each go test -fuzz target for FUZZTIME: the CRI→OCI translation
+# (sandbox/ocispec FuzzBuild) and RunPodSandbox's validation (server
+# FuzzSandboxSpec). Their seed corpora (testdata/fuzz/) also run as plain
+# tests in test-unit. A failing input is written to testdata/fuzz/<target>/:
+# fix the cause and check the input in as a seed.
+FUZZTIME ?= 20s
+fuzz:
+	$(GO) test -tags '$(GOTAGS)' -run '^$$' -fuzz '^FuzzBuild$$' -fuzztime $(FUZZTIME) ./sandbox/ocispec/
+	$(GO) test -tags '$(GOTAGS)' -run '^$$' -fuzz '^FuzzSandboxSpec$$' -fuzztime $(FUZZTIME) ./server/
+
 test-integration: build-test tools
 	$(GO) test -tags '$(GOTAGS) integration' -count=1 -v -timeout 30m ./tests/integration/...
 
@@ -81,9 +91,9 @@ test-node: build tools
 	CRIB_TOOLS_DIR=$(TOOLS_DIR) scripts/build-kubelet.sh >/dev/null
 	CRIB_TOOLS_DIR=$(TOOLS_DIR) GOTAGS='$(GOTAGS)' tests/node/suite.sh
 
-# test is the README's test command: deps, tools, lint, unit, integration,
-# critest, kubelet end to end, the VM lane.
-test: deps tools lint test-unit test-integration test-critest test-e2e test-node
+# test is the README's test command: deps, tools, lint, unit, fuzzing,
+# integration, critest, kubelet end to end, the VM lane.
+test: deps tools lint test-unit fuzz test-integration test-critest test-e2e test-node
 
 # bench runs the recorded benchmarks: tests/integration's TestBench*,
 # critest -benchmark (tests/critest/bench.sh, parameters in

@@ -19,6 +19,7 @@ import (
 	apishim "github.com/crib-runtime/crib/api/shim"
 	"github.com/crib-runtime/crib/api/state"
 	"github.com/crib-runtime/crib/image"
+	"github.com/crib-runtime/crib/internal/beneath"
 	"github.com/crib-runtime/crib/internal/failpoint"
 	"github.com/crib-runtime/crib/sandbox/cleanup"
 	"github.com/crib-runtime/crib/sandbox/ocispec"
@@ -138,6 +139,9 @@ func (m *Manager) CreateContainer(ctx context.Context, podID string, cfg *runtim
 	if err != nil {
 		return "", err
 	}
+	if err := makeLogDir(pod.LogDirectory, logPath); err != nil {
+		return "", err
+	}
 	if err := ocispec.CheckUserNS(cfg, &pod); err != nil {
 		return "", err
 	}
@@ -218,11 +222,6 @@ func (m *Manager) CreateContainer(ctx context.Context, podID string, cfg *runtim
 			}
 		}
 	}
-	if logPath != "" {
-		if err := os.MkdirAll(filepath.Dir(logPath), 0o755); err != nil {
-			return "", fmt.Errorf("create log directory: %w", err)
-		}
-	}
 	rec.Rootfs, rec.StopSignal, rec.CgroupsPath = rootfs, stopSignal(cfg, imgCfg), spec.Linux.CgroupsPath
 	if spec.Process != nil {
 		u := spec.Process.User
@@ -251,7 +250,7 @@ func (m *Manager) CreateContainer(ctx context.Context, podID string, cfg *runtim
 		return "", err
 	}
 	pid, err := conn.Create(ctx, &apishim.CreateRequest{
-		ID: id, Bundle: filepath.Join(pod.ShimDir, "containers", id), Spec: spec, LogPath: logPath,
+		ID: id, Bundle: filepath.Join(pod.ShimDir, "containers", id), Spec: spec, LogPath: logPath, LogDir: pod.LogDirectory,
 		Attachable: true, Stdin: cfg.GetStdin(), StdinOnce: cfg.GetStdinOnce(),
 	})
 	if err != nil {
@@ -297,6 +296,35 @@ func containerLogPath(dir, rel string) (string, error) {
 		return "", errdefs.InvalidArgument("config.log_path %q leaves the pod's log_directory %s", rel, dir)
 	}
 	return full, nil
+}
+
+// makeLogDir creates the directories between the pod's log directory and
+// the log file without following symlinks (internal/beneath): cribd runs as
+// root, and a symlink planted in the pod's log directory must not make it
+// create directories elsewhere. The shim opens the file itself the same way.
+func makeLogDir(dir, logPath string) error {
+	if logPath == "" {
+		return nil
+	}
+	// The pod's log directory itself is kubelet's (crictl users may leave
+	// it to crib to make); only what lies beneath it is resolved strictly.
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return fmt.Errorf("create pod log directory %s: %w", dir, err)
+	}
+	rel, err := filepath.Rel(dir, filepath.Dir(logPath))
+	if err != nil || rel == "." {
+		return nil // the file lies right in the pod's log directory
+	}
+	switch err := beneath.MkdirAll(dir, rel, 0o755); {
+	case err == nil:
+		return nil
+	case errors.Is(err, beneath.ErrSymlink):
+		return errdefs.FailedPrecondition("config.log_path: %v in the pod's log_directory %s: crib does not follow symlinks there", err, dir)
+	case errors.Is(err, beneath.ErrEscapes):
+		return errdefs.InvalidArgument("config.log_path: %v", err)
+	default:
+		return fmt.Errorf("config.log_path: create log directory in %s: %w", dir, err)
+	}
 }
 
 // imageRef is the reference ContainerStatus reports: a repo digest when the

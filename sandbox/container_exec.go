@@ -2,13 +2,16 @@ package sandbox
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"maps"
+	"strings"
 	"time"
 
 	runtimeapi "k8s.io/cri-api/pkg/apis/runtime/v1"
 
 	specs "github.com/opencontainers/runtime-spec/specs-go"
+	"golang.org/x/sys/unix"
 
 	"github.com/crib-runtime/crib/api/errdefs"
 	apishim "github.com/crib-runtime/crib/api/shim"
@@ -97,12 +100,28 @@ func (m *Manager) UpdateContainerResources(ctx context.Context, id string, r *ru
 		return err
 	}
 	if err := conn.Update(ctx, c.rec.ID, res); err != nil {
-		return err
+		return updateError(err, r)
 	}
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	c.rec.Resources = mergeResources(c.rec.Resources, res)
 	return m.saveContainer(&c.rec)
+}
+
+// updateError explains the kernel's refusal of an update that the request
+// caused, in crib's words before libcontainer's: a memory limit below what
+// the container already uses (EBUSY) is FailedPrecondition, a value the
+// kernel finds invalid InvalidArgument, both naming linux.resources.
+func updateError(err error, r *runtimeapi.LinuxContainerResources) error {
+	msg := err.Error()
+	switch {
+	case r.GetMemoryLimitInBytes() > 0 && (errors.Is(err, unix.EBUSY) || strings.Contains(msg, unix.EBUSY.Error()) ||
+		strings.Contains(msg, "unable to set memory limit")):
+		return errdefs.FailedPrecondition("linux.resources.memory_limit_in_bytes %d: the kernel refused it, the container uses more: %w", r.GetMemoryLimitInBytes(), err)
+	case errors.Is(err, errdefs.ErrInvalidArgument):
+		return errdefs.InvalidArgument("linux.resources: the kernel refused the new settings: %w", err)
+	}
+	return err
 }
 
 // appliedResources is what ContainerStatus reports of a spec's CPU and

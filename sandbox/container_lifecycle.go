@@ -84,6 +84,12 @@ func (m *Manager) stopContainerLocked(ctx context.Context, c *ctr, timeout time.
 		if m.waitExit(ctx, rec, timeout) {
 			return nil
 		}
+		// A caller that gives up before the grace period ends (kubelet's
+		// deadline) does not shorten it: the container keeps its time to
+		// exit, and the next StopContainer decides again.
+		if err := ctx.Err(); err != nil {
+			return fmt.Errorf("stop container %s: gave up waiting for it to exit after signal %d: %w", rec.ID, sig, err)
+		}
 	}
 	if err := killProcess(rec.Pid, rec.PidStartTime); err != nil {
 		return fmt.Errorf("kill container %s: %w", rec.ID, err)

@@ -21,6 +21,7 @@ import (
 	"github.com/crib-runtime/crib/network"
 	"github.com/crib-runtime/crib/sandbox/cleanup"
 	"github.com/crib-runtime/crib/sandbox/nspin"
+	"github.com/crib-runtime/crib/sandbox/ocispec"
 	"github.com/crib-runtime/crib/sandbox/procfs"
 )
 
@@ -29,7 +30,7 @@ import (
 // modes, cgroup parent) the caller has filled in. It returns the pod's ID.
 // On failure everything Run created is undone before it returns.
 func (m *Manager) Run(ctx context.Context, spec state.Sandbox) (id string, retErr error) {
-	if err := validateSysctls(&spec); err != nil {
+	if err := ocispec.CheckSysctls(&spec); err != nil {
 		return "", err
 	}
 	if len(spec.UIDMappings) > 0 && (spec.NetworkMode == state.NamespaceNode || spec.IPCMode == state.NamespaceNode) {
@@ -269,12 +270,12 @@ func (m *Manager) startPause(ctx context.Context, rec *state.Sandbox, userNS str
 		return conn.Shutdown(ctx)
 	})
 	adj := clampOOMScoreAdj(sandboxOOMScoreAdj, m.oomScoreAdj)
+	sysctls := podSysctls(rec, m.opts.PodDefaultSysctls)
 	pid, err := createStart(ctx, conn, rec.ID, filepath.Join(rec.ShimDir, "pause"), pauseSpec(rec, pauseConfig{
-		UserNS: userNS, Rootfs: rootfs, Args: args, OOMScoreAdj: adj,
-		Sysctls: podSysctls(rec, m.opts.PodDefaultSysctls),
+		UserNS: userNS, Rootfs: rootfs, Args: args, OOMScoreAdj: adj, Sysctls: sysctls,
 	}))
 	if err != nil {
-		return 0, 0, nil, fmt.Errorf("start pause process for pod %s: %w", rec.ID, err)
+		return 0, 0, nil, sysctlError(fmt.Errorf("start pause process for pod %s: %w", rec.ID, err), sysctls)
 	}
 	start, err := procfs.StartTime(pid)
 	if err != nil {
@@ -379,29 +380,32 @@ func (m *Manager) networkRequest(rec *state.Sandbox) network.SetupRequest {
 	return req
 }
 
-// validateSysctls checks that each namespaced sysctl has its namespace in
-// the pod: net.* needs a pod network namespace, IPC ones a pod IPC
-// namespace, kernel.hostname/domainname a pod UTS namespace.
-func validateSysctls(rec *state.Sandbox) error {
-	for key := range rec.Sysctls {
-		var need string
-		var ok bool
-		switch {
-		case strings.HasPrefix(key, "net."):
-			need, ok = "network", rec.NetworkMode != state.NamespaceNode
-		case strings.HasPrefix(key, "kernel.shm"), strings.HasPrefix(key, "kernel.msg"),
-			key == "kernel.sem", strings.HasPrefix(key, "fs.mqueue."):
-			need, ok = "IPC", rec.IPCMode != state.NamespaceNode
-		case key == "kernel.hostname", key == "kernel.domainname":
-			need, ok = "UTS", rec.NetworkMode != state.NamespaceNode
-		default:
-			return errdefs.InvalidArgument("linux.sysctls: %q is not a namespaced sysctl and cannot be set for a pod", key)
-		}
-		if !ok {
-			return errdefs.InvalidArgument("linux.sysctls: %q needs the pod's own %s namespace, but the pod uses the host's", key, need)
+// sysctlError explains a failure of the pause container that came from
+// writing one of the pod's sysctls (libcontainer's init writes them and
+// reports the kernel's refusal in its own words): a sysctl this kernel
+// lacks is FailedPrecondition, a value it refuses InvalidArgument, both
+// naming linux.sysctls and the key before the runtime's text. Other errors
+// pass unchanged.
+func sysctlError(err error, sysctls map[string]string) error {
+	msg := err.Error()
+	if !strings.Contains(msg, "sysctl") {
+		return err
+	}
+	key := ""
+	for k := range sysctls {
+		// The longest key the message names: net.ipv4.conf.all.x also
+		// contains net.ipv4.conf.all.
+		if strings.Contains(msg, k) && len(k) > len(key) {
+			key = k
 		}
 	}
-	return nil
+	if key == "" {
+		return err
+	}
+	if errors.Is(err, unix.ENOENT) || strings.Contains(msg, unix.ENOENT.Error()) {
+		return errdefs.FailedPrecondition("linux.sysctls: this node's kernel has no sysctl %q in the pod's namespaces: %w", key, err)
+	}
+	return errdefs.InvalidArgument("linux.sysctls[%q]: the kernel refused the value %q: %w", key, sysctls[key], err)
 }
 
 // mountShm mounts the pod's /dev/shm tmpfs at path.

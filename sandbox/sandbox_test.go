@@ -2,6 +2,7 @@ package sandbox
 
 import (
 	"errors"
+	"fmt"
 	"maps"
 	"os"
 	"reflect"
@@ -10,6 +11,8 @@ import (
 	"testing"
 
 	specs "github.com/opencontainers/runtime-spec/specs-go"
+	"golang.org/x/sys/unix"
+	runtimeapi "k8s.io/cri-api/pkg/apis/runtime/v1"
 
 	"github.com/crib-runtime/crib/api/errdefs"
 	"github.com/crib-runtime/crib/api/state"
@@ -66,34 +69,6 @@ func TestClampOOMScoreAdj(t *testing.T) {
 		if got := clampOOMScoreAdj(tc.want, tc.floor); got != tc.got {
 			t.Errorf("clamp(%d, %d) = %d, want %d", tc.want, tc.floor, got, tc.got)
 		}
-	}
-}
-
-func TestValidateSysctls(t *testing.T) {
-	tests := []struct {
-		name    string
-		rec     state.Sandbox
-		wantErr string
-	}{
-		{"net in pod netns", state.Sandbox{Sysctls: map[string]string{"net.ipv4.ip_forward": "1"}}, ""},
-		{"ipc in pod ipc", state.Sandbox{Sysctls: map[string]string{"kernel.shmmax": "1", "fs.mqueue.msg_max": "9"}}, ""},
-		{"net with host network", state.Sandbox{NetworkMode: state.NamespaceNode, Sysctls: map[string]string{"net.core.somaxconn": "1"}}, "network namespace"},
-		{"ipc with host ipc", state.Sandbox{IPCMode: state.NamespaceNode, Sysctls: map[string]string{"kernel.msgmax": "1"}}, "IPC namespace"},
-		{"not namespaced", state.Sandbox{Sysctls: map[string]string{"vm.swappiness": "1"}}, "not a namespaced sysctl"},
-	}
-	for _, tc := range tests {
-		t.Run(tc.name, func(t *testing.T) {
-			err := validateSysctls(&tc.rec)
-			if tc.wantErr == "" {
-				if err != nil {
-					t.Fatal(err)
-				}
-				return
-			}
-			if err == nil || !strings.Contains(err.Error(), tc.wantErr) || !errors.Is(err, errdefs.ErrInvalidArgument) {
-				t.Fatalf("err %v, want InvalidArgument containing %q", err, tc.wantErr)
-			}
-		})
 	}
 }
 
@@ -247,5 +222,66 @@ func TestPauseSpecAppArmor(t *testing.T) {
 		if spec.Process.ApparmorProfile != prof || spec.Linux.Sysctl["a"] != "b" {
 			t.Errorf("profile %q sysctls %v, want %q and the given sysctls", spec.Process.ApparmorProfile, spec.Linux.Sysctl, prof)
 		}
+	}
+}
+
+func TestSysctlError(t *testing.T) {
+	sysctls := map[string]string{"net.ipv4.conf.all.forwarding": "1", "net.ipv4.conf.all": "x", "net.core.somaxconn": "abc"}
+	tests := []struct {
+		name     string
+		err      error
+		wantKind error // nil: unchanged
+		want     string
+	}{
+		{"missing sysctl", errors.New("create pause: open sysctl net.core.nope file: openat2 /proc/sys/net/core/nope: no such file or directory"), nil, ""},
+		{"missing known key", errors.New("create pause: open sysctl net.ipv4.conf.all.forwarding file: no such file or directory"), errdefs.ErrFailedPrecondition, `"net.ipv4.conf.all.forwarding"`},
+		{"refused value", errors.New("create pause: failed to write sysctl net.core.somaxconn = \"abc\": write /proc/sys/net/core/somaxconn: invalid argument"), errdefs.ErrInvalidArgument, `linux.sysctls["net.core.somaxconn"]`},
+		{"not about sysctls", errors.New("create pause: mount: permission denied"), nil, ""},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			got := sysctlError(tc.err, sysctls)
+			if tc.wantKind == nil {
+				if got != tc.err {
+					t.Fatalf("sysctlError changed %v to %v", tc.err, got)
+				}
+				return
+			}
+			if !errors.Is(got, tc.wantKind) || !strings.HasPrefix(got.Error(), "linux.sysctls") || !strings.Contains(got.Error(), tc.want) {
+				t.Fatalf("sysctlError: %v, want %v starting with linux.sysctls and naming %s", got, tc.wantKind, tc.want)
+			}
+		})
+	}
+}
+
+func TestUpdateError(t *testing.T) {
+	mem := &runtimeapi.LinuxContainerResources{MemoryLimitInBytes: 1 << 20}
+	tests := []struct {
+		name     string
+		err      error
+		r        *runtimeapi.LinuxContainerResources
+		wantKind error // nil: unchanged
+		want     string
+	}{
+		{"memory below usage", errors.New("update container c: unable to set memory limit to 1048576 (current usage: 9000000, peak usage: 9100000)"), mem,
+			errdefs.ErrFailedPrecondition, "linux.resources.memory_limit_in_bytes 1048576"},
+		{"EBUSY", fmt.Errorf("update: write memory.max: %w", unix.EBUSY), mem, errdefs.ErrFailedPrecondition, "linux.resources.memory_limit_in_bytes"},
+		{"invalid", errdefs.InvalidArgument("update container c: write cpu.max: invalid argument"), &runtimeapi.LinuxContainerResources{CpuQuota: 5000},
+			errdefs.ErrInvalidArgument, "linux.resources: the kernel refused"},
+		{"other", errors.New("shim gone"), mem, nil, ""},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			got := updateError(tc.err, tc.r)
+			if tc.wantKind == nil {
+				if got != tc.err {
+					t.Fatalf("updateError changed %v to %v", tc.err, got)
+				}
+				return
+			}
+			if !errors.Is(got, tc.wantKind) || !strings.HasPrefix(got.Error(), tc.want) {
+				t.Fatalf("updateError: %v, want %v starting with %q", got, tc.wantKind, tc.want)
+			}
+		})
 	}
 }

@@ -2,6 +2,7 @@ package server
 
 import (
 	"context"
+	"math"
 	"time"
 
 	runtimeapi "k8s.io/cri-api/pkg/apis/runtime/v1"
@@ -10,11 +11,25 @@ import (
 // StopContainer signals a container and kills it after the timeout
 // (seconds; 0 kills at once). It is idempotent.
 func (s *Server) StopContainer(ctx context.Context, req *runtimeapi.StopContainerRequest) (*runtimeapi.StopContainerResponse, error) {
-	timeout := time.Duration(req.GetTimeout()) * time.Second
+	timeout := stopTimeout(req.GetTimeout())
 	if err := s.opts.Sandboxes.StopContainer(ctx, req.GetContainerId(), timeout); err != nil {
 		return nil, err
 	}
 	return &runtimeapi.StopContainerResponse{}, nil
+}
+
+// stopTimeout converts StopContainer's timeout in seconds to a duration,
+// saturating instead of overflowing: kubelet sends the pod's grace period,
+// and a huge one means wait long, not (wrapped negative) kill at once. A
+// negative timeout is 0.
+func stopTimeout(secs int64) time.Duration {
+	switch {
+	case secs <= 0:
+		return 0
+	case secs > int64(math.MaxInt64/time.Second):
+		return math.MaxInt64
+	}
+	return time.Duration(secs) * time.Second
 }
 
 // RemoveContainer kills a container if needed and removes it with its

@@ -51,6 +51,9 @@ func sandboxSpec(req *runtimeapi.RunPodSandboxRequest) (_ state.Sandbox, err err
 	if cfg.GetLogDirectory() != "" && !strings.HasPrefix(cfg.GetLogDirectory(), "/") {
 		return state.Sandbox{}, errdefs.InvalidArgument("config.log_directory %q is not an absolute path", cfg.GetLogDirectory())
 	}
+	if err := checkPodFiles(cfg); err != nil {
+		return state.Sandbox{}, err
+	}
 	linux := cfg.GetLinux()
 	nsOpts := linux.GetSecurityContext().GetNamespaceOptions()
 	spec := state.Sandbox{
@@ -86,6 +89,9 @@ func sandboxSpec(req *runtimeapi.RunPodSandboxRequest) (_ state.Sandbox, err err
 		if pm.GetHostPort() < 0 || pm.GetHostPort() > 65535 {
 			return state.Sandbox{}, errdefs.InvalidArgument("config.port_mappings[%d].host_port %d is out of range", i, pm.GetHostPort())
 		}
+		if err := checkHostIP(i, pm.GetHostIp()); err != nil {
+			return state.Sandbox{}, err
+		}
 		if pm.GetHostPort() == 0 {
 			continue // no host port: nothing for portmap to do
 		}
@@ -95,6 +101,9 @@ func sandboxSpec(req *runtimeapi.RunPodSandboxRequest) (_ state.Sandbox, err err
 			HostPort:      pm.GetHostPort(),
 			HostIP:        pm.GetHostIp(),
 		})
+	}
+	if err := ocispec.CheckSysctls(&spec); err != nil {
+		return state.Sandbox{}, err
 	}
 	return spec, nil
 }

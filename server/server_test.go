@@ -3,8 +3,10 @@ package server
 import (
 	"context"
 	"fmt"
+	"math"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/sirupsen/logrus"
 	"google.golang.org/grpc"
@@ -39,6 +41,11 @@ func TestCode(t *testing.T) {
 
 func TestSandboxSpecValidation(t *testing.T) {
 	md := &runtimeapi.PodSandboxMetadata{Name: "p", Namespace: "ns", Uid: "u"}
+	pod := func(mut func(*runtimeapi.PodSandboxConfig)) *runtimeapi.RunPodSandboxRequest {
+		c := &runtimeapi.PodSandboxConfig{Metadata: md}
+		mut(c)
+		return &runtimeapi.RunPodSandboxRequest{Config: c}
+	}
 	tests := []struct {
 		name    string
 		req     *runtimeapi.RunPodSandboxRequest
@@ -51,6 +58,48 @@ func TestSandboxSpecValidation(t *testing.T) {
 		{"bad port", &runtimeapi.RunPodSandboxRequest{Config: &runtimeapi.PodSandboxConfig{Metadata: md,
 			PortMappings: []*runtimeapi.PortMapping{{ContainerPort: 70000}}}}, "port_mappings[0].container_port"},
 		{"ok", &runtimeapi.RunPodSandboxRequest{Config: &runtimeapi.PodSandboxConfig{Metadata: md}}, ""},
+		{"ok full", pod(func(c *runtimeapi.PodSandboxConfig) {
+			c.Hostname = "web-0.web.ns.svc.cluster.local"
+			c.DnsConfig = &runtimeapi.DNSConfig{Servers: []string{"10.96.0.10", "fd00::a"}, Searches: []string{"ns.svc.cluster.local", "svc.cluster.local"}, Options: []string{"ndots:5", "edns0"}}
+			c.PortMappings = []*runtimeapi.PortMapping{{ContainerPort: 80, HostPort: 8080, HostIp: "127.0.0.1"}, {ContainerPort: 81, HostPort: 8081, HostIp: "::1"}}
+			c.Linux = &runtimeapi.LinuxPodSandboxConfig{Sysctls: map[string]string{"net.ipv4.ip_unprivileged_port_start": "0", "kernel.shm_rmid_forced": "1"}}
+		}), ""},
+		{"newline in hostname", pod(func(c *runtimeapi.PodSandboxConfig) { c.Hostname = "web\n6.6.6.6 evil" }), "config.hostname"},
+		{"tab in hostname", pod(func(c *runtimeapi.PodSandboxConfig) { c.Hostname = "web\tx" }), "config.hostname"},
+		{"long hostname", pod(func(c *runtimeapi.PodSandboxConfig) { c.Hostname = strings.Repeat("a", 65) }), "config.hostname"},
+		{"newline in DNS server", pod(func(c *runtimeapi.PodSandboxConfig) {
+			c.DnsConfig = &runtimeapi.DNSConfig{Servers: []string{"1.1.1.1\nnameserver 6.6.6.6"}}
+		}), "config.dns_config.servers[0]"},
+		{"DNS server not an IP", pod(func(c *runtimeapi.PodSandboxConfig) {
+			c.DnsConfig = &runtimeapi.DNSConfig{Servers: []string{"dns.example"}}
+		}), "config.dns_config.servers[0]"},
+		{"newline in DNS search", pod(func(c *runtimeapi.PodSandboxConfig) {
+			c.DnsConfig = &runtimeapi.DNSConfig{Searches: []string{"a", "b\nnameserver 6.6.6.6"}}
+		}), "config.dns_config.searches[1]"},
+		{"space in DNS search", pod(func(c *runtimeapi.PodSandboxConfig) { c.DnsConfig = &runtimeapi.DNSConfig{Searches: []string{"a b"}} }), "config.dns_config.searches[0]"},
+		{"newline in DNS option", pod(func(c *runtimeapi.PodSandboxConfig) {
+			c.DnsConfig = &runtimeapi.DNSConfig{Options: []string{"ndots:5\nnameserver 6.6.6.6"}}
+		}), "config.dns_config.options[0]"},
+		{"empty DNS option", pod(func(c *runtimeapi.PodSandboxConfig) { c.DnsConfig = &runtimeapi.DNSConfig{Options: []string{""}} }), "config.dns_config.options[0]"},
+		{"host_ip not an IP", pod(func(c *runtimeapi.PodSandboxConfig) {
+			c.PortMappings = []*runtimeapi.PortMapping{{ContainerPort: 80, HostPort: 8080, HostIp: "not-an-ip"}}
+		}), "config.port_mappings[0].host_ip"},
+		{"host_ip without host port", pod(func(c *runtimeapi.PodSandboxConfig) {
+			c.PortMappings = []*runtimeapi.PortMapping{{ContainerPort: 80, HostIp: "not-an-ip"}}
+		}), "config.port_mappings[0].host_ip"},
+		{"unknown sysctl", pod(func(c *runtimeapi.PodSandboxConfig) {
+			c.Linux = &runtimeapi.LinuxPodSandboxConfig{Sysctls: map[string]string{"vm.nope": "1"}}
+		}), "linux.sysctls"},
+		{"sysctl of dots", pod(func(c *runtimeapi.PodSandboxConfig) {
+			c.Linux = &runtimeapi.LinuxPodSandboxConfig{Sysctls: map[string]string{"net.....": "1"}}
+		}), "linux.sysctls"},
+		{"oversized sysctl value", pod(func(c *runtimeapi.PodSandboxConfig) {
+			c.Linux = &runtimeapi.LinuxPodSandboxConfig{Sysctls: map[string]string{"net.core.somaxconn": strings.Repeat("9", 1<<16)}}
+		}), "linux.sysctls"},
+		{"net sysctl with host network", pod(func(c *runtimeapi.PodSandboxConfig) {
+			c.Linux = &runtimeapi.LinuxPodSandboxConfig{Sysctls: map[string]string{"net.core.somaxconn": "1"},
+				SecurityContext: &runtimeapi.LinuxSandboxSecurityContext{NamespaceOptions: &runtimeapi.NamespaceOption{Network: runtimeapi.NamespaceMode_NODE}}}
+		}), "linux.sysctls"},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -134,6 +183,26 @@ func TestSendChunks(t *testing.T) {
 		wantMsgs := max(1, (n+streamChunk-1)/streamChunk)
 		if total != n || len(sizes) != wantMsgs {
 			t.Errorf("n=%d: messages %v, want %d messages, %d items", n, sizes, wantMsgs, n)
+		}
+	}
+}
+
+func TestStopTimeout(t *testing.T) {
+	tests := []struct {
+		secs int64
+		want time.Duration
+	}{
+		{0, 0},
+		{-5, 0},
+		{math.MinInt64, 0},
+		{30, 30 * time.Second},
+		{int64(math.MaxInt64 / time.Second), time.Duration(math.MaxInt64/time.Second) * time.Second},
+		{int64(math.MaxInt64/time.Second) + 1, math.MaxInt64},
+		{math.MaxInt64, math.MaxInt64},
+	}
+	for _, tc := range tests {
+		if got := stopTimeout(tc.secs); got != tc.want {
+			t.Errorf("stopTimeout(%d) = %v, want %v", tc.secs, got, tc.want)
 		}
 	}
 }

@@ -132,6 +132,10 @@ type CreateRequest struct {
 	// LogPath, if set, receives the process's stdout/stderr in CRI log format
 	// (with Spec.Process.Terminal, the terminal's output as stdout).
 	LogPath string
+	// LogDir is the pod's log directory: LogPath is resolved beneath it
+	// and neither the file nor any directory between them may be a
+	// symlink. Empty means LogPath's own directory.
+	LogDir string
 	// Attachable keeps the process's output streams in the shim even
 	// without a LogPath, for Attach (app containers; the pause container's
 	// output goes to /dev/null). A terminal or Stdin implies it.

@@ -3,11 +3,17 @@ package main
 import (
 	"bufio"
 	"errors"
+	"fmt"
 	"io"
 	"os"
 	"path/filepath"
 	"sync"
 	"time"
+
+	"golang.org/x/sys/unix"
+
+	"github.com/crib-runtime/crib/api/errdefs"
+	"github.com/crib-runtime/crib/internal/beneath"
 )
 
 // CRI log format, as kubelet reads it (see the CRI logging design):
@@ -39,12 +45,36 @@ type criLog struct {
 	buf []byte // record being assembled; reused under mu
 }
 
-// openCRILog opens (creating, appending) the log file at path.
-func openCRILog(path string) (*os.File, error) {
-	if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
-		return nil, err
+// openCRILog opens (creating, appending) the log file at path, which must
+// lie beneath dir, the pod's log directory, with no symlink on the way: the
+// shim writes as root into a directory others may write to, so a planted
+// symlink must not send the log anywhere else (internal/beneath). A
+// refused path names log_path and wraps errdefs.ErrFailedPrecondition
+// (symlink, not a regular file) or ErrInvalidArgument (outside dir).
+func openCRILog(dir, path string) (*os.File, error) {
+	if dir == "" {
+		// A caller that names no log directory (older cribd, direct shim
+		// clients) trusts the file's own directory, made as before.
+		dir = filepath.Dir(path)
+		if err := os.MkdirAll(dir, 0o755); err != nil {
+			return nil, fmt.Errorf("log_path %s: %w", path, err)
+		}
 	}
-	return os.OpenFile(path, os.O_WRONLY|os.O_APPEND|os.O_CREATE, 0o640)
+	rel, err := filepath.Rel(dir, path)
+	if err != nil {
+		return nil, fmt.Errorf("log_path %s is not beneath the pod's log directory %s: %w", path, dir, errdefs.ErrInvalidArgument)
+	}
+	f, err := beneath.OpenLog(dir, rel, 0o640)
+	switch {
+	case err == nil:
+		return f, nil
+	case errors.Is(err, beneath.ErrEscapes):
+		return nil, fmt.Errorf("log_path %s is not beneath the pod's log directory %s (%v): %w", path, dir, err, errdefs.ErrInvalidArgument)
+	case errors.Is(err, beneath.ErrSymlink), errors.Is(err, beneath.ErrNotRegular), errors.Is(err, unix.ENXIO):
+		return nil, fmt.Errorf("log_path %s: refusing to write through %v (crib does not follow symlinks or write to special files in the pod's log directory %s): %w",
+			path, err, dir, errdefs.ErrFailedPrecondition)
+	}
+	return nil, fmt.Errorf("log_path %s: %w", path, err)
 }
 
 func newCRILog(w io.Writer) *criLog {
@@ -54,8 +84,8 @@ func newCRILog(w io.Writer) *criLog {
 // reopen switches the log to a freshly opened file at path (kubelet renamed
 // the old one to rotate it) and closes the old one. Records are written
 // under mu, so none is lost or split between the two files.
-func (l *criLog) reopen(path string) error {
-	f, err := openCRILog(path)
+func (l *criLog) reopen(dir, path string) error {
+	f, err := openCRILog(dir, path)
 	if err != nil {
 		return err
 	}

@@ -19,7 +19,7 @@ func (s *Shim) ReopenLog(req *shimapi.IDRequest, _ *shimapi.Empty) error {
 	if c.io == nil || c.io.log == nil {
 		return fmt.Errorf("container %s has no log: %w", req.ID, errdefs.ErrFailedPrecondition)
 	}
-	if err := c.io.log.reopen(c.logPath); err != nil {
+	if err := c.io.log.reopen(c.logDir, c.logPath); err != nil {
 		return fmt.Errorf("reopen log of container %s: %w", req.ID, err)
 	}
 	return nil

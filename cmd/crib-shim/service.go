@@ -75,6 +75,7 @@ type container struct {
 	oom     atomic.Bool       // an OOM event was seen in the container's cgroup
 	cgPaths map[string]string // cgroup directories (see shimapi.State.CgroupPaths)
 	io      *containerIO      // the container's stdio; nil if it goes nowhere
+	logDir  string            // the pod's log directory, beneath which logPath is opened
 	logPath string
 
 	mu    sync.Mutex
@@ -210,7 +211,7 @@ func (s *Shim) create(c *container, req *shimapi.CreateRequest) (_ int, retErr e
 	if err != nil {
 		return 0, err
 	}
-	c.io, c.logPath = cio, req.LogPath
+	c.io, c.logDir, c.logPath = cio, req.LogDir, req.LogPath
 	// The container has its own copies once started; ours must go so the
 	// copiers see EOF when the container's processes are gone.
 	defer pio.close()

@@ -83,9 +83,9 @@ func newContainerIO(req *shimapi.CreateRequest) (_ *containerIO, _ *procStdio, r
 		}
 	}()
 	if req.LogPath != "" {
-		f, err := openCRILog(req.LogPath)
+		f, err := openCRILog(req.LogDir, req.LogPath)
 		if err != nil {
-			return nil, nil, fmt.Errorf("open log %s: %w", req.LogPath, err)
+			return nil, nil, fmt.Errorf("open log: %w", err)
 		}
 		cio.log = newCRILog(f)
 	}

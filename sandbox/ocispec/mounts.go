@@ -96,6 +96,12 @@ func criMount(i int, m *runtimeapi.Mount) (specs.Mount, error) {
 		return specs.Mount{}, errdefs.InvalidArgument("%s.image: image volumes are not supported yet", field)
 	}
 	dst := m.GetContainerPath()
+	if err := noNUL(field+".container_path", dst); err != nil {
+		return specs.Mount{}, err
+	}
+	if err := noNUL(field+".host_path", m.GetHostPath()); err != nil {
+		return specs.Mount{}, err
+	}
 	if !filepath.IsAbs(dst) {
 		return specs.Mount{}, errdefs.InvalidArgument("%s.container_path %q is not an absolute path", field, dst)
 	}

@@ -19,6 +19,9 @@ const defaultPath = "PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbi
 
 func buildProcess(in Input) (*specs.Process, error) {
 	cfg := in.Config
+	if err := checkProcessStrings(cfg); err != nil {
+		return nil, err
+	}
 	args, err := processArgs(cfg.GetCommand(), cfg.GetArgs(), in.Image)
 	if err != nil {
 		return nil, err
@@ -44,6 +47,43 @@ func buildProcess(in Input) (*specs.Process, error) {
 		Cwd:      cwd,
 		User:     usr,
 	}, nil
+}
+
+// checkProcessStrings refuses a NUL byte in what reaches execve and
+// chdir as C strings (command, args, env, working_dir): the kernel would
+// cut the string there or refuse it, and libcontainer's error would come
+// only at start. An env key must not be empty or hold '='.
+func checkProcessStrings(cfg *runtimeapi.ContainerConfig) error {
+	for i, s := range cfg.GetCommand() {
+		if err := noNUL(fmt.Sprintf("command[%d]", i), s); err != nil {
+			return err
+		}
+	}
+	for i, s := range cfg.GetArgs() {
+		if err := noNUL(fmt.Sprintf("args[%d]", i), s); err != nil {
+			return err
+		}
+	}
+	for i, kv := range cfg.GetEnvs() {
+		if kv.GetKey() == "" || strings.Contains(kv.GetKey(), "=") {
+			return errdefs.InvalidArgument("envs[%d].key %q is empty or holds '='", i, clip(kv.GetKey()))
+		}
+		if err := noNUL(fmt.Sprintf("envs[%d].key", i), kv.GetKey()); err != nil {
+			return err
+		}
+		if err := noNUL(fmt.Sprintf("envs[%d].value", i), string(kv.GetValue())); err != nil {
+			return err
+		}
+	}
+	return noNUL("working_dir", cfg.GetWorkingDir())
+}
+
+// noNUL refuses a string holding a NUL byte, naming field.
+func noNUL(field, s string) error {
+	if strings.IndexByte(s, 0) >= 0 {
+		return errdefs.InvalidArgument("%s %q holds a NUL byte", field, clip(s))
+	}
+	return nil
 }
 
 // processArgs merges the CRI command and args with the image's ENTRYPOINT

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"io/fs"
 	"os"
+	"regexp"
 	"strings"
 
 	specs "github.com/opencontainers/runtime-spec/specs-go"
@@ -23,6 +24,9 @@ func applyResources(spec *specs.Spec, r *runtimeapi.LinuxContainerResources, oom
 		adj := oomFloor
 		spec.Process.OOMScoreAdj = &adj
 		return nil
+	}
+	if err := checkResources(r); err != nil {
+		return err
 	}
 	cpu := &specs.LinuxCPU{Cpus: r.GetCpusetCpus(), Mems: r.GetCpusetMems()}
 	if s := r.GetCpuShares(); s > 0 {
@@ -50,12 +54,9 @@ func applyResources(spec *specs.Spec, r *runtimeapi.LinuxContainerResources, oom
 	// kubelet sends a limit (often 0) for every hugepage size the node has;
 	// without a hugetlb controller they cannot be set and are dropped, as
 	// containerd does by default (tolerate_missing_hugetlb_controller).
-	for i, h := range r.GetHugepageLimits() {
+	for _, h := range r.GetHugepageLimits() {
 		if !hugetlb {
 			break
-		}
-		if h.GetPageSize() == "" {
-			return errdefs.InvalidArgument("linux.resources.hugepage_limits[%d].page_size is empty", i)
 		}
 		res.HugepageLimits = append(res.HugepageLimits, specs.LinuxHugepageLimit{Pagesize: h.GetPageSize(), Limit: h.GetLimit()})
 	}
@@ -67,6 +68,53 @@ func applyResources(spec *specs.Spec, r *runtimeapi.LinuxContainerResources, oom
 		adj = oomFloor
 	}
 	spec.Process.OOMScoreAdj = &adj
+	return nil
+}
+
+// Bounds the kernel puts on CPU settings (kernel/sched: a CFS period of
+// 1 ms to 1 s, a quota of at least 1 ms and below 2^44 µs) and kubelet on
+// shares (MaxShares), and oom_score_adj's range.
+const (
+	minCPUPeriod = 1000
+	maxCPUPeriod = 1000000
+	minCPUQuota  = 1000
+	maxCPUQuota  = 1<<44 - 1
+	maxCPUShares = 262144
+	minOOMAdj    = -1000
+	maxOOMAdj    = 1000
+)
+
+// hugepageSize is a page size as kubelet writes it: "2MB", "1GB", "64KB".
+var hugepageSize = regexp.MustCompile(`^[1-9][0-9]{0,5}(KB|MB|GB|TB|PB)$`)
+
+// checkResources refuses CRI resources the kernel would refuse or that
+// mean nothing, naming the field: 0 leaves a setting unset; a cpu_quota of
+// -1 is the kernel's "no limit".
+func checkResources(r *runtimeapi.LinuxContainerResources) error {
+	const f = "linux.resources."
+	if s := r.GetCpuShares(); s < 0 || s > maxCPUShares {
+		return errdefs.InvalidArgument(f+"cpu_shares %d is out of range (0 to %d)", s, maxCPUShares)
+	}
+	if q := r.GetCpuQuota(); q < -1 || (q > 0 && q < minCPUQuota) || q > maxCPUQuota {
+		return errdefs.InvalidArgument(f+"cpu_quota %d is out of range (0 or -1 for no limit, else %d to %d µs)", q, minCPUQuota, int64(maxCPUQuota))
+	}
+	if p := r.GetCpuPeriod(); p < 0 || (p > 0 && (p < minCPUPeriod || p > maxCPUPeriod)) {
+		return errdefs.InvalidArgument(f+"cpu_period %d is out of range (0 for the default, else %d to %d µs)", p, minCPUPeriod, maxCPUPeriod)
+	}
+	if a := r.GetOomScoreAdj(); a < minOOMAdj || a > maxOOMAdj {
+		return errdefs.InvalidArgument(f+"oom_score_adj %d is out of range (%d to %d)", a, minOOMAdj, maxOOMAdj)
+	}
+	if m := r.GetMemoryLimitInBytes(); m < 0 {
+		return errdefs.InvalidArgument(f+"memory_limit_in_bytes %d is negative", m)
+	}
+	if s := r.GetMemorySwapLimitInBytes(); s < -1 {
+		return errdefs.InvalidArgument(f+"memory_swap_limit_in_bytes %d is out of range (-1 for no limit)", s)
+	}
+	for i, h := range r.GetHugepageLimits() {
+		if !hugepageSize.MatchString(h.GetPageSize()) {
+			return errdefs.InvalidArgument(f+"hugepage_limits[%d].page_size %q is not a page size such as 2MB or 1GB", i, clip(h.GetPageSize()))
+		}
+	}
 	return nil
 }
 

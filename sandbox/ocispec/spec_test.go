@@ -244,6 +244,16 @@ func TestBuildRejects(t *testing.T) {
 		{"not a device", &runtimeapi.ContainerConfig{Command: []string{"x"},
 			Devices: []*runtimeapi.Device{{HostPath: "/etc/passwd", ContainerPath: "/dev/x"}}}, "devices[0].host_path"},
 		{"relative working dir", &runtimeapi.ContainerConfig{Command: []string{"x"}, WorkingDir: "srv"}, "working_dir"},
+		// Found by FuzzBuild (testdata/fuzz/FuzzBuild/crash-nul-in-host-path):
+		// stat refused the path with EINVAL, a plain error.
+		{"NUL in host path", &runtimeapi.ContainerConfig{Command: []string{"x"},
+			Mounts: []*runtimeapi.Mount{{ContainerPath: "/d", HostPath: "/tmp\x00x"}}}, "mounts[0].host_path"},
+		{"NUL in container path", &runtimeapi.ContainerConfig{Command: []string{"x"},
+			Mounts: []*runtimeapi.Mount{{ContainerPath: "/d\x00", HostPath: "/"}}}, "mounts[0].container_path"},
+		{"NUL in args", &runtimeapi.ContainerConfig{Command: []string{"x"}, Args: []string{"a\x00b"}}, "args[0]"},
+		{"NUL in env", &runtimeapi.ContainerConfig{Command: []string{"x"}, Envs: []*runtimeapi.KeyValue{{Key: "A", Value: []byte("\x00")}}}, "envs[0].value"},
+		{"= in env key", &runtimeapi.ContainerConfig{Command: []string{"x"}, Envs: []*runtimeapi.KeyValue{{Key: "A=B", Value: []byte("c")}}}, "envs[0].key"},
+		{"NUL in working dir", &runtimeapi.ContainerConfig{Command: []string{"x"}, WorkingDir: "/srv\x00"}, "working_dir"},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {

@@ -24,6 +24,76 @@ func out(cmd []string) (string, error) {
 	return string(b), err
 }
 
+// tcpDelivers checks that msg sent over TCP from the client's namespace
+// (clientNS, a command prefix) reaches a server listening on port in the
+// server's namespace (serverNS). Each try starts the server, waits until
+// its socket is in LISTEN (so a client on a loaded machine never races the
+// listener), sends once, and counts as delivered only when the server
+// printed msg: the client's exit status alone says it wrote into its
+// socket, not that the bytes arrived. Tries repeat until timeout, so a
+// path that is not up yet (routes, ARP) is waited for.
+func tcpDelivers(t *testing.T, what string, serverNS, clientNS []string, ip string, port int, msg string) {
+	t.Helper()
+	eventually(t, 20*time.Second, what, func() (bool, string) {
+		got, err := tcpExchange(serverNS, clientNS, ip, port, msg)
+		return err == nil && strings.Contains(got, msg), fmt.Sprintf("server got %q, want %q: %v", got, msg, err)
+	})
+}
+
+// tcpExchange runs one server and one client; it returns what the server
+// received.
+func tcpExchange(serverNS, clientNS []string, ip string, port int, msg string) (string, error) {
+	ctx, cancel := context.WithTimeout(context.Background(), 8*time.Second)
+	defer cancel()
+	srvCmd := append(append([]string{}, serverNS...), "busybox", "nc", "-l", "-p", fmt.Sprint(port))
+	srv := exec.CommandContext(ctx, srvCmd[0], srvCmd[1:]...)
+	var got strings.Builder
+	srv.Stdout = &got
+	if err := srv.Start(); err != nil {
+		return "", err
+	}
+	done := false
+	defer func() {
+		if !done {
+			cancel()
+			srv.Wait()
+		}
+	}()
+	if err := waitListening(ctx, serverNS, port); err != nil {
+		return "", err
+	}
+	if o, err := out(append(append([]string{}, clientNS...), "sh", "-c", "echo "+msg+" | busybox nc -w 2 "+ip+" "+fmt.Sprint(port))); err != nil {
+		return "", fmt.Errorf("client: %v: %s", err, o)
+	}
+	err := srv.Wait()
+	done = true
+	if err != nil {
+		return got.String(), fmt.Errorf("server: %w", err)
+	}
+	return got.String(), nil
+}
+
+// waitListening polls the namespace's /proc/net/tcp{,6} until a socket
+// listens on port.
+func waitListening(ctx context.Context, ns []string, port int) error {
+	want := fmt.Sprintf(":%04X", port)
+	for {
+		o, _ := out(append(append([]string{}, ns...), "cat", "/proc/net/tcp", "/proc/net/tcp6"))
+		for _, line := range strings.Split(o, "\n") {
+			f := strings.Fields(line)
+			// sl local_address rem_address st ...; st 0A is LISTEN.
+			if len(f) > 3 && strings.HasSuffix(f[1], want) && f[3] == "0A" {
+				return nil
+			}
+		}
+		select {
+		case <-ctx.Done():
+			return fmt.Errorf("no listener on port %d: %w", port, ctx.Err())
+		case <-time.After(50 * time.Millisecond):
+		}
+	}
+}
+
 // TestVXLANCrossNode: three nodes, each with its own cribd; node 2 learns
 // its subnet from UpdateRuntimeConfig. Pods on nodes 1 and 2 reach each
 // other by pod IP over flannel.1; each node holds the VTEP and the peer
@@ -117,23 +187,7 @@ func TestVXLANCrossNode(t *testing.T) {
 
 	tcp := func(from *vxNode, fromPod string, to *vxNode, toPod, toIP string) {
 		t.Helper()
-		ctx, cancel := context.WithTimeout(context.Background(), 15*time.Second)
-		defer cancel()
-		srv := exec.CommandContext(ctx, to.inPod(toPod, "busybox", "nc", "-l", "-p", "5000")[0], to.inPod(toPod, "busybox", "nc", "-l", "-p", "5000")[1:]...)
-		var got strings.Builder
-		srv.Stdout = &got
-		if err := srv.Start(); err != nil {
-			t.Fatal(err)
-		}
-		msg := "hello-from-" + from.name
-		eventually(t, 10*time.Second, "TCP "+from.name+" → "+toIP+":5000", func() (bool, string) {
-			o, err := out(from.inPod(fromPod, "sh", "-c", "echo "+msg+" | busybox nc -w 2 "+toIP+" 5000"))
-			return err == nil, o
-		})
-		srv.Wait()
-		if !strings.Contains(got.String(), msg) {
-			t.Errorf("TCP %s → %s: server got %q, want %q", from.name, toIP, got.String(), msg)
-		}
+		tcpDelivers(t, "TCP "+from.name+" → "+toIP+":5000", to.inPod(toPod), from.inPod(fromPod), toIP, 5000, "hello-from-"+from.name)
 	}
 	tcp(n1, a, n2, b, ipB)
 	tcp(n2, b, n1, a, ipA)
@@ -362,22 +416,7 @@ func TestVXLANMasquerade(t *testing.T) {
 	// Outside: ping and a TCP exchange, captured on the outside's eth0.
 	capOut := startCapture(t, inOut, "eth0", 2, "icmp[icmptype] == icmp-echo or (tcp dst port 5002 and tcp[tcpflags] & tcp-syn != 0)")
 	pingOK(t, "pod A (node1) → outside 198.51.100.1", n1.inPod(a, "busybox", "ping", "-c1", "-W1", "198.51.100.1"))
-	ctx, cancel := context.WithTimeout(context.Background(), 15*time.Second)
-	defer cancel()
-	srv := exec.CommandContext(ctx, "ip", "netns", "exec", outNS, "busybox", "nc", "-l", "-p", "5002")
-	var got strings.Builder
-	srv.Stdout = &got
-	if err := srv.Start(); err != nil {
-		t.Fatal(err)
-	}
-	eventually(t, 10*time.Second, "TCP pod A → outside 198.51.100.1:5002", func() (bool, string) {
-		o, err := out(n1.inPod(a, "sh", "-c", "echo hello-outside | busybox nc -w 2 198.51.100.1 5002"))
-		return err == nil, o
-	})
-	srv.Wait()
-	if !strings.Contains(got.String(), "hello-outside") {
-		t.Errorf("outside's TCP server got %q, want hello-outside", got.String())
-	}
+	tcpDelivers(t, "TCP pod A → outside 198.51.100.1:5002", inOut, n1.inPod(a), "198.51.100.1", 5002, "hello-outside")
 	seen := capOut.wait()
 	t.Logf("capture outside:\n%s", seen)
 	if !strings.Contains(seen, "192.168.50.11 > 198.51.100.1: ICMP echo request") ||
@@ -389,15 +428,7 @@ func TestVXLANMasquerade(t *testing.T) {
 	bNet := n2.inPod(b)
 	capPod := startCapture(t, bNet, "eth0", 2, "(icmp[icmptype] == icmp-echo) or (tcp dst port 5003 and tcp[tcpflags] & tcp-syn != 0)")
 	pingOK(t, "pod A (node1) → pod B (node2)", n1.inPod(a, "busybox", "ping", "-c1", "-W1", ipB))
-	srv2 := exec.CommandContext(ctx, bNet[0], append(bNet[1:], "busybox", "nc", "-l", "-p", "5003")...)
-	if err := srv2.Start(); err != nil {
-		t.Fatal(err)
-	}
-	eventually(t, 10*time.Second, "TCP pod A → pod B:5003", func() (bool, string) {
-		o, err := out(n1.inPod(a, "sh", "-c", "echo hello-pod | busybox nc -w 2 "+ipB+" 5003"))
-		return err == nil, o
-	})
-	srv2.Wait()
+	tcpDelivers(t, "TCP pod A → pod B:5003", bNet, n1.inPod(a), ipB, 5003, "hello-pod")
 	seen = capPod.wait()
 	t.Logf("capture in pod B:\n%s", seen)
 	if !strings.Contains(seen, ipA+" > "+ipB+": ICMP echo request") ||
