@@ -12,6 +12,7 @@ import (
 	"strconv"
 	"syscall"
 	"time"
+	"unsafe"
 
 	// Registers the cgroup device-rule managers; without it every container
 	// with device rules fails at cgroup setup.
@@ -41,6 +42,7 @@ func init() {
 	if isContainerInit() {
 		// Runs after nsexec() and never returns: it becomes (execs) the
 		// container's process.
+		resetIgnoredSignals()
 		libcontainer.Init()
 	}
 }
@@ -391,4 +393,29 @@ func (c *lcContainer) update(res *specs.LinuxResources) error {
 	r.SkipDevices = cfg.Cgroups.Resources.SkipDevices
 	cfg.Cgroups.Resources = r
 	return c.c.Set(cfg)
+}
+
+// resetIgnoredSignals gives every signal this process inherited as ignored
+// its default action again, so the container's process starts with none
+// ignored whatever started cribd: SIG_IGN survives fork and execve, and the
+// Go runtime keeps an inherited SIG_IGN for the signals it does not handle
+// itself (SIGHUP, SIGINT, signal 32). Under GNU make, for one, every child
+// starts with signals 32 and 33 ignored, and containers inherited that.
+// Only the re-exec'd init runs it: it is about to exec the container.
+func resetIgnoredSignals() {
+	// The kernel's struct sigaction: handler, flags, restorer, mask; 4
+	// words hold it on the architectures crib builds for. Only the
+	// handler is read, and an all-zero one is SIG_DFL.
+	const sigIgn = 1
+	var dfl, old [4]uint64
+	for sig := 1; sig <= 64; sig++ {
+		if sig == int(unix.SIGKILL) || sig == int(unix.SIGSTOP) {
+			continue
+		}
+		if _, _, errno := unix.RawSyscall6(unix.SYS_RT_SIGACTION, uintptr(sig), 0,
+			uintptr(unsafe.Pointer(&old)), 8, 0, 0); errno != 0 || old[0] != sigIgn {
+			continue
+		}
+		unix.RawSyscall6(unix.SYS_RT_SIGACTION, uintptr(sig), uintptr(unsafe.Pointer(&dfl)), 0, 8, 0, 0)
+	}
 }
