@@ -10,6 +10,7 @@ package harness
 import (
 	"context"
 	"fmt"
+	"io/fs"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -39,7 +40,8 @@ type Containerd struct {
 	LogPath      string
 	ConfDir      string
 	IPAMDataDir  string
-	CgroupParent string
+	CgroupParent string // a path under cgroupfs, a slice under systemd
+	Systemd      bool   // SystemdCgroup = true
 	Bridge       string
 	SubnetPrefix string // "10.87.<n>."
 
@@ -75,11 +77,17 @@ type ContainerdOptions struct {
 	// use the test binary's Network.Octet so that concurrent test binaries
 	// do not share them.
 	Octet int
+	// SystemdCgroup runs containerd's runc with SystemdCgroup = true (the
+	// systemd cgroup driver, as kubeadm's nodes have it): pods then go in
+	// the slice CgroupParent names, each container in a transient scope.
+	// Only on a host with systemd as PID 1 (tests/node's guest).
+	SystemdCgroup bool
 }
 
 // StartContainerd starts containerd with the CRI plugin, the harness's kind
 // of bridge+portmap conflist (on its own bridge and subnet), sandbox image
-// registry.k8s.io/pause:3.9, cgroupfs, and every mirrored registry
+// registry.k8s.io/pause:3.9, cgroupfs (or systemd: opts.SystemdCgroup),
+// and every mirrored registry
 // rewritten to opts.RegistryAddr, and waits until its CRI is ready;
 // t.Cleanup removes its pods, stops it and fails the test naming anything
 // it left behind.
@@ -111,8 +119,14 @@ func StartContainerd(t testing.TB, opts ContainerdOptions) *Containerd {
 		ConfDir:      filepath.Join(dir, "net.d"),
 		IPAMDataDir:  filepath.Join(dir, "ipam"),
 		CgroupParent: "/crib-ctrd-" + RandomHex(4),
+		Systemd:      opts.SystemdCgroup,
 		Bridge:       fmt.Sprintf("ctrdit%d", opts.Octet),
 		SubnetPrefix: fmt.Sprintf("10.87.%d.", opts.Octet),
+	}
+	if d.Systemd {
+		// No dash in the name: systemd reads a dash as a parent slice,
+		// and this one sits right below the root slice.
+		d.CgroupParent = "cribctrd" + RandomHex(4) + ".slice"
 	}
 	_, err = os.Stat(containerdRunDir)
 	d.hadRunDir = err == nil
@@ -178,7 +192,7 @@ func (d *Containerd) write(path, body string) {
 // gRPC and ttrpc servers are plugins). NRI is off (it would
 // listen on /var/run/nri); the OOM score of pods is clamped to containerd's
 // own (root here lacks CAP_SYS_RESOURCE to lower it, and CRI gives the
-// sandbox -998); cgroupfs, not systemd; netns pins under the state dir;
+// sandbox -998); cgroupfs unless d.Systemd; netns pins under the state dir;
 // shim sockets, runc's root, opt and CDI dirs under the temp dir too.
 func (d *Containerd) config() string {
 	return fmt.Sprintf(`version = 4
@@ -220,7 +234,7 @@ state = %[2]q
         [plugins.'io.containerd.cri.v1.runtime'.containerd.runtimes.runc.options]
           BinaryName = %[8]q
           Root = %[9]q
-          SystemdCgroup = false
+          SystemdCgroup = %[13]t
     [plugins.'io.containerd.cri.v1.runtime'.cni]
       bin_dirs = [%[10]q]
       conf_dir = %[11]q
@@ -230,7 +244,7 @@ state = %[2]q
 		d.Socket, d.Socket+".ttrpc",
 		filepath.Join(d.Dir, "opt"), filepath.Join(d.Dir, "s"), filepath.Join(d.Dir, "certs.d"),
 		filepath.Join(d.BinDir, "runc"), filepath.Join(d.Dir, "runc"),
-		StdCNIDir, d.ConfDir, filepath.Join(d.Dir, "cdi"))
+		StdCNIDir, d.ConfDir, filepath.Join(d.Dir, "cdi"), d.Systemd)
 }
 
 // Runtime is a CRI runtime service client on containerd's socket.
@@ -388,8 +402,24 @@ func (d *Containerd) unmountAll() []string {
 
 // removeCgroups removes the cgroup parent in every hierarchy; a cgroup
 // below it is a leak (the parent itself is runc's to create, not to remove).
+// Under systemd the parent is a slice: a scope left in it is a leak, and
+// stopping the slice removes it and them.
 func (d *Containerd) removeCgroups() []string {
 	var out []string
+	if d.Systemd {
+		dir := filepath.Join("/sys/fs/cgroup", d.CgroupParent)
+		_ = filepath.WalkDir(dir, func(path string, e fs.DirEntry, err error) error {
+			if err == nil && e.IsDir() && path != dir {
+				out = append(out, "cgroup "+path)
+				return filepath.SkipDir
+			}
+			return nil
+		})
+		if b, err := exec.Command("systemctl", "stop", d.CgroupParent).CombinedOutput(); err != nil {
+			d.t.Logf("containerd cleanup: systemctl stop %s: %v: %s", d.CgroupParent, err, b)
+		}
+		return out
+	}
 	for _, dir := range RemoveCgroupTree(d.CgroupParent) {
 		out = append(out, "cgroup "+dir)
 	}

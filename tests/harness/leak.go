@@ -333,6 +333,11 @@ func (h *Cribd) ForceCleanup() {
 // still exiting is retried for up to a second.
 func RemoveCgroupTree(parent string) (below []string) {
 	roots, _ := filepath.Glob(filepath.Join("/sys/fs/cgroup", "*", strings.TrimPrefix(parent, "/")))
+	// On the unified hierarchy (cgroup v2) the parent is right below the
+	// root, not below one per controller.
+	if _, err := os.Stat("/sys/fs/cgroup/cgroup.controllers"); err == nil {
+		roots = []string{filepath.Join("/sys/fs/cgroup", parent)}
+	}
 	for _, root := range roots {
 		var dirs []string
 		_ = filepath.WalkDir(root, func(path string, d fs.DirEntry, err error) error {

@@ -5,7 +5,6 @@ package node
 import (
 	"fmt"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -16,7 +15,7 @@ import (
 // RuntimeDefault and the deprecated "runtime/default"; Unconfined runs
 // unconfined; a Localhost profile that is not loaded is refused naming it;
 // crib-default stops a write to a kernel knob the container could
-// otherwise make. Then critest's AppArmor specs run against the same crib.
+// otherwise make. critest's AppArmor specs run in TestCritest.
 func TestAppArmor(t *testing.T) {
 	dumpOnFailure(t)
 	profiles, err := os.ReadFile("/sys/kernel/security/apparmor/profiles")
@@ -70,22 +69,6 @@ func TestAppArmor(t *testing.T) {
 	}
 	crictl(t, "rmp", "-f", pod)
 	checkGone(t, append(ids, pod)...)
-
-	// critest loads its test profiles with "sudo apparmor_parser"; the
-	// suite runs as root in a guest without sudo.
-	if _, err := exec.LookPath("sudo"); err != nil {
-		if err := os.WriteFile("/usr/local/bin/sudo", []byte("#!/bin/sh\nexec \"$@\"\n"), 0o755); err != nil {
-			t.Fatal(err)
-		}
-		t.Cleanup(func() { os.Remove("/usr/local/bin/sudo") })
-	}
-	out, errOut, err := runRaw(shareBin("critest"), "-runtime-endpoint", "unix://"+criSocket, "-image-endpoint", "unix://"+criSocket,
-		"-ginkgo.focus", "AppArmor", "-ginkgo.no-color")
-	if err != nil || !strings.Contains(out, "SUCCESS!") {
-		t.Errorf("critest AppArmor specs: %v\n%s\n%s", err, out, errOut)
-	} else if i := strings.Index(out, "Ran "); i >= 0 {
-		t.Logf("critest: %s", strings.SplitN(out[i:], "\n", 2)[0])
-	}
 }
 
 // attrCurrent is the AppArmor confinement of a process.

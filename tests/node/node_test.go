@@ -31,7 +31,12 @@ func run(t testing.TB, name string, args ...string) string {
 
 // runRaw runs a command with a 2 minute limit.
 func runRaw(name string, args ...string) (stdout, stderr string, err error) {
-	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	return runRawTimeout(2*time.Minute, name, args...)
+}
+
+// runRawTimeout runs a command with the given limit.
+func runRawTimeout(limit time.Duration, name string, args ...string) (stdout, stderr string, err error) {
+	ctx, cancel := context.WithTimeout(context.Background(), limit)
 	defer cancel()
 	cmd := exec.CommandContext(ctx, name, args...)
 	var o, e strings.Builder

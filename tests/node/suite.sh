@@ -8,7 +8,10 @@
 #
 # Usage: tests/node/suite.sh [go test flags for the guest, e.g. -test.run TestPodLifecycle]
 # Env:   as tests/node/run.sh (CRIB_BIN_DIR, CRIB_TOOLS_DIR, CRIB_NODE_TIMEOUT,
-#        CRIB_NODE_KEEP=1 keeps the share dir with out/console.log)
+#        CRIB_NODE_KEEP=1 keeps the share dir with out/console.log);
+#        GOTAGS (the build tags; add "bench" for TestBenchNode);
+#        CRIB_CONTAINERD_DIR puts containerd, its shim and runc in the share
+#        (the benchmark runs them beside crib)
 set -euo pipefail
 
 here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
@@ -30,6 +33,14 @@ fi
 mkdir -p "$share/files"
 cp "$repo/scripts/crib.service" "$repo/scripts/cni/10-crib-bridge.conflist" \
 	"$repo/docs/examples/pod.json" "$repo/docs/examples/container.json" "$share/files/"
+# The benchmark (make bench-node) runs containerd beside crib: its
+# binaries from scripts/build-containerd.sh, when given.
+if [[ -n ${CRIB_CONTAINERD_DIR:-} ]]; then
+	mkdir -p "$share/containerd"
+	for b in containerd containerd-shim-runc-v2 runc; do
+		cp "$CRIB_CONTAINERD_DIR/$b" "$share/containerd/$b"
+	done
+fi
 
 # The guest's script: the suite binary, verbose, with the caller's flags.
 flags=
