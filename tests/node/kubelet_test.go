@@ -26,7 +26,8 @@ const (
 // from manifestDir) against crib.service as the transient unit
 // crib-node-kubelet, with kubelet's defaults but what standalone needs and
 // cgroupDriver (crib's driver must match): failCgroupV1 stays true (this
-// node is cgroup v2). t.Cleanup stops it.
+// node is cgroup v2), and crash-loop back-off capped at 5s so that
+// restart scenarios take seconds. t.Cleanup stops it.
 func startKubelet(t *testing.T, manifestDir, cgroupDriver string) {
 	t.Helper()
 	bin := shareBin("kubelet")
@@ -48,6 +49,10 @@ authentication:
 authorization:
   mode: AlwaysAllow
 resolvConf: ""
+featureGates:
+  KubeletCrashLoopBackOffMax: true
+crashLoopBackOff:
+  maxContainerRestartPeriod: 5s
 `, manifestDir, cgroupDriver, criSocket)
 	dir := t.TempDir()
 	cfgPath := filepath.Join(dir, "kubelet.yaml")
@@ -119,14 +124,6 @@ func kubeletPodPhase(name string) (string, error) {
 // Running; removing the manifest removes the pod, and nothing of it is left.
 func TestKubeletStaticPod(t *testing.T) {
 	staticPod(t, "cgroupfs")
-}
-
-// TestKubeletStaticPodSystemd: the same as a kubeadm node runs it: crib
-// and kubelet with the systemd cgroup driver (kubelet's pod slices,
-// crib's scopes).
-func TestKubeletStaticPodSystemd(t *testing.T) {
-	withCgroupDriver(t, "systemd")
-	staticPod(t, "systemd")
 }
 
 // staticPod runs a busybox static pod under kubelet with cgroupDriver to
