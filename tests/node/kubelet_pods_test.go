@@ -233,7 +233,7 @@ func TestKubeletPodsSystemd(t *testing.T) {
 	}
 
 	// 1. Probes.
-	if p, ok := waitPod(t, 4*time.Minute, "probes", "Ready (HTTP and exec probes)", (*kubeletPod).ready); ok {
+	if p, ok := waitPod(t, 6*time.Minute, "probes", "Ready (HTTP and exec probes)", (*kubeletPod).ready); ok {
 		if n := p.container("web").RestartCount; n != 0 {
 			t.Errorf("probes: web restarted %d times with a passing liveness probe", n)
 		}

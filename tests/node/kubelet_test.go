@@ -59,16 +59,23 @@ crashLoopBackOff:
 	if err := os.WriteFile(cfgPath, []byte(cfg), 0o644); err != nil {
 		t.Fatal(err)
 	}
+	// kubelet is 90 MB: paged in over 9p by a TCG guest it takes minutes
+	// to start; one copy to the guest's disk, sequential, is faster.
+	local := "/usr/local/bin/kubelet"
+	if _, err := os.Stat(local); err != nil {
+		run(t, "install", "-m", "0755", bin, local)
+	}
 	run(t, "systemd-run", "--unit", "crib-node-kubelet", "--quiet", "--property", "After=crib.service",
-		bin, "--config", cfgPath, "--root-dir", "/var/lib/kubelet", "--hostname-override", "crib-node", "--v", "2")
+		local, "--config", cfgPath, "--root-dir", "/var/lib/kubelet", "--hostname-override", "crib-node", "--v", "2")
 	t.Cleanup(func() {
 		if t.Failed() {
-			t.Logf("journalctl -u crib-node-kubelet:\n%s", journal("crib-node-kubelet"))
+			status, _, _ := runRaw("systemctl", "status", "--no-pager", "crib-node-kubelet")
+			t.Logf("systemctl status crib-node-kubelet:\n%s\njournalctl -u crib-node-kubelet:\n%s", status, journal("crib-node-kubelet"))
 		}
 		_, _, _ = runRaw("systemctl", "stop", "crib-node-kubelet")
 		_, _, _ = runRaw("systemctl", "reset-failed", "crib-node-kubelet")
 	})
-	harness.Eventually(t, 2*time.Minute, "kubelet /healthz", func() (bool, string) {
+	harness.Eventually(t, 4*time.Minute, "kubelet /healthz", func() (bool, string) {
 		body, err := httpGet("http://" + kubeletHealthz + "/healthz")
 		return err == nil && body == "ok", fmt.Sprintf("%q %v", body, err)
 	})
