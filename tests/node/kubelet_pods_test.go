@@ -282,7 +282,7 @@ func TestKubeletPodsSystemd(t *testing.T) {
 	t.Logf("scenarios checked %v after kubelet's start", time.Since(begin).Round(time.Second))
 
 	// 7. Remove the manifests: nothing left.
-	var ids []string
+	var ids, slices []string
 	for name := range kubeletPods {
 		pod := crictl(t, "pods", "-q", "--name", "^"+name+"-crib-node$")
 		if pod == "" {
@@ -292,7 +292,7 @@ func TestKubeletPodsSystemd(t *testing.T) {
 		ids = append(ids, strings.Fields(crictl(t, "ps", "-a", "-q", "--pod", pod))...)
 		if p, err := kubeletStaticPod(name); err == nil {
 			// The pod's slice, kubepods-<qos>-pod<uid with _>.slice.
-			ids = append(ids, "pod"+strings.ReplaceAll(p.Metadata.UID, "-", "_")+".slice")
+			slices = append(slices, "pod"+strings.ReplaceAll(p.Metadata.UID, "-", "_")+".slice")
 		}
 		if err := os.Remove(filepath.Join(manifests, name+".yaml")); err != nil {
 			t.Fatal(err)
@@ -303,7 +303,13 @@ func TestKubeletPodsSystemd(t *testing.T) {
 		out := crictlOut("pods", "-q")
 		return out == "", "crictl pods: " + out
 	})
-	checkGone(t, ids...)
+	// kubelet removes a deleted pod's slice in its housekeeping, after
+	// the pod's volumes: give it longer than checkGone's 30s.
+	harness.Eventually(t, 2*time.Minute, "kubelet removing the pods' slices", func() (bool, string) {
+		left := leftovers(slices...)
+		return len(left) == 0, strings.Join(left, "\n")
+	})
+	checkGone(t, append(ids, slices...)...)
 	t.Logf("nothing left %v after the manifests were removed; %v in all", time.Since(removed).Round(time.Second), time.Since(begin).Round(time.Second))
 }
 
