@@ -127,7 +127,7 @@ func (m *Manager) Run(ctx context.Context, spec state.Sandbox) (id string, retEr
 	}
 	failpoint.Inject("sandbox.run.after-files")
 	if rec.ShmPath != "" {
-		if err := mountShm(rec.ShmPath, m.opts.ShmSize); err != nil {
+		if err := mountShm(rec.ShmPath, m.opts.ShmSize, &rec); err != nil {
 			return "", err
 		}
 		cu.Add("unmount "+rec.ShmPath, func(context.Context) error { return unmount(rec.ShmPath) })
@@ -409,11 +409,11 @@ func sysctlError(err error, sysctls map[string]string) error {
 }
 
 // mountShm mounts the pod's /dev/shm tmpfs at path.
-func mountShm(path string, size int64) error {
+func mountShm(path string, size int64, rec *state.Sandbox) error {
 	if err := os.MkdirAll(path, 0o755); err != nil {
 		return fmt.Errorf("create %s: %w", path, err)
 	}
-	opts := fmt.Sprintf("mode=1777,size=%d", size)
+	opts := shmOptions(size, rec)
 	if err := unix.Mount("shm", path, "tmpfs", unix.MS_NOEXEC|unix.MS_NOSUID|unix.MS_NODEV, opts); err != nil {
 		return fmt.Errorf("mount pod /dev/shm at %s: %w", path, err)
 	}
@@ -427,4 +427,20 @@ func unmount(path string) error {
 		return fmt.Errorf("unmount %s: %w", path, err)
 	}
 	return nil
+}
+
+// shmOptions are the tmpfs options of the pod's /dev/shm. In a pod with a
+// user namespace the tmpfs belongs to the host IDs of the pod's root, so
+// that inside it is root's, as the host's is: the container gets it as a
+// plain bind, not an idmapped one, since tmpfs takes idmapped mounts only
+// from Linux 6.3 (Debian 12 runs 6.1) and, being the pod's own, has no
+// host files to map.
+func shmOptions(size int64, rec *state.Sandbox) string {
+	opts := fmt.Sprintf("mode=1777,size=%d", size)
+	uid, uok := state.HostID(rec.UIDMappings, 0)
+	gid, gok := state.HostID(rec.GIDMappings, 0)
+	if uok && gok {
+		opts += fmt.Sprintf(",uid=%d,gid=%d", uid, gid)
+	}
+	return opts
 }

@@ -285,3 +285,25 @@ func TestUpdateError(t *testing.T) {
 		})
 	}
 }
+
+func TestShmOptions(t *testing.T) {
+	ids := []state.IDMapping{{ContainerID: 0, HostID: 65536, Size: 65536}}
+	tests := []struct {
+		name string
+		rec  state.Sandbox
+		want string
+	}{
+		{"host user namespace", state.Sandbox{}, "mode=1777,size=67108864"},
+		{"own user namespace: its root's", state.Sandbox{UIDMappings: ids, GIDMappings: []state.IDMapping{{ContainerID: 0, HostID: 131072, Size: 65536}}},
+			"mode=1777,size=67108864,uid=65536,gid=131072"},
+		{"root not mapped", state.Sandbox{UIDMappings: []state.IDMapping{{ContainerID: 1, HostID: 65536, Size: 10}}, GIDMappings: ids},
+			"mode=1777,size=67108864"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			if got := shmOptions(64<<20, &tt.rec); got != tt.want {
+				t.Errorf("shmOptions = %q, want %q", got, tt.want)
+			}
+		})
+	}
+}

@@ -79,7 +79,10 @@ func buildMounts(in Input) ([]specs.Mount, error) {
 	}
 	switch {
 	case in.Pod.ShmPath != "":
-		add(specs.Mount{Destination: "/dev/shm", Type: "bind", Source: in.Pod.ShmPath, Options: own("rbind", "rprivate", "rw")})
+		// Not idmapped: the pod's own tmpfs is mounted owned by its root
+		// (sandbox.shmOptions), and tmpfs takes idmapped mounts only from
+		// Linux 6.3.
+		add(specs.Mount{Destination: "/dev/shm", Type: "bind", Source: in.Pod.ShmPath, Options: []string{"rbind", "rprivate", "rw"}})
 	case in.Pod.IPCPath == "":
 		add(specs.Mount{Destination: "/dev/shm", Type: "bind", Source: "/dev/shm", Options: []string{"rbind", "rprivate", "rw"}})
 	}

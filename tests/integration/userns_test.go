@@ -134,7 +134,8 @@ func TestPodUserNamespace(t *testing.T) {
 	ctr := shellContainer("userns", strings.Join([]string{
 		"cat /proc/self/uid_map",
 		"echo port-start $(cat /proc/sys/net/ipv4/ip_unprivileged_port_start)",
-		"echo owners $(stat -c %u:%g / /bin/busybox /etc/hosts /mapped/owned /plain/owned)",
+		"echo owners $(stat -c %u:%g / /bin/busybox /etc/hosts /mapped/owned /plain/owned /dev/shm)",
+		"touch /dev/shm/new && echo shm-writable $(stat -c %u:%g /dev/shm/new)",
 		"touch /written && echo rootfs-writable",
 		"touch /mapped/new && echo mapped-writable",
 		"exec sleep 600",
@@ -156,8 +157,10 @@ func TestPodUserNamespace(t *testing.T) {
 		fmt.Sprintf("0 %d 65536", usernsHostID),
 		"port-start 80",
 		// The image's files, crib's /etc/hosts and the idmapped volume are
-		// root's; the plain volume's file is the overflow ID.
-		"owners 0:0 0:0 0:0 0:0 65534:65534",
+		// root's; the plain volume's file is the overflow ID; the pod's
+		// /dev/shm (a tmpfs mounted for its root, not idmapped) is root's.
+		"owners 0:0 0:0 0:0 0:0 65534:65534 0:0",
+		"shm-writable 0:0",
 		"rootfs-writable",
 		"mapped-writable",
 	} {
