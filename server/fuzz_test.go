@@ -1,11 +1,7 @@
 package server
 
 import (
-	"fmt"
 	"net/netip"
-	"os"
-	"path/filepath"
-	"strconv"
 	"strings"
 	"testing"
 
@@ -13,6 +9,7 @@ import (
 	"google.golang.org/protobuf/proto"
 	runtimeapi "k8s.io/cri-api/pkg/apis/runtime/v1"
 
+	"github.com/crib-runtime/crib/internal/fuzzcorpus"
 	"github.com/crib-runtime/crib/sandbox/ocispec"
 )
 
@@ -118,32 +115,15 @@ func FuzzSandboxSpec(f *testing.F) {
 	})
 }
 
-// TestWriteFuzzCorpus rewrites testdata/fuzz/FuzzSandboxSpec from
-// sandboxSeeds when CRIB_WRITE_FUZZ_CORPUS=1; otherwise it checks that
-// every seed is in the checked-in corpus.
+// TestWriteFuzzCorpus checks that every seed of sandboxSeeds is in the
+// checked-in corpus testdata/fuzz/FuzzSandboxSpec, or rewrites it with
+// CRIB_WRITE_FUZZ_CORPUS=1 (after changing the seeds).
 func TestWriteFuzzCorpus(t *testing.T) {
-	dir := filepath.Join("testdata", "fuzz", "FuzzSandboxSpec")
-	write := os.Getenv("CRIB_WRITE_FUZZ_CORPUS") == "1"
-	for name, req := range sandboxSeeds() {
-		b, err := marshalSeed(req)
-		if err != nil {
-			t.Fatal(err)
-		}
-		body := fmt.Sprintf("go test fuzz v1\n[]byte(%s)\n", strconv.Quote(string(b)))
-		path := filepath.Join(dir, "seed-"+strings.ReplaceAll(name, " ", "-"))
-		if write {
-			if err := os.MkdirAll(dir, 0o755); err != nil {
-				t.Fatal(err)
-			}
-			if err := os.WriteFile(path, []byte(body), 0o644); err != nil {
-				t.Fatal(err)
-			}
-			continue
-		}
-		if got, err := os.ReadFile(path); err != nil || string(got) != body {
-			t.Errorf("seed %q is not in the corpus at %s (CRIB_WRITE_FUZZ_CORPUS=1 go test -run TestWriteFuzzCorpus rewrites it): %v", name, path, err)
-		}
+	seeds := map[string]proto.Message{}
+	for name, m := range sandboxSeeds() {
+		seeds[name] = m
 	}
+	fuzzcorpus.Check(t, "FuzzSandboxSpec", seeds)
 }
 
 // marshalSeed marshals maps in key order, so a seed's bytes are stable.
