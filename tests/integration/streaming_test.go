@@ -82,9 +82,13 @@ func TestStreamExec(t *testing.T) {
 		t.Errorf("crictl exec -i cat: %v, stdout %q, stderr %q", err, stdout.String(), stderr.String())
 	}
 
-	// A terminal: script(1) gives crictl one, so it asks for a TTY.
+	// A terminal: script(1) gives crictl one, so it asks for a TTY. crictl
+	// sends the terminal's size as a resize after the process started, so
+	// the process polls (bounded) until the size has arrived: under load
+	// its first stty ran before it and failed.
 	var quoted []string
-	for _, a := range h.crictlCmd(ctx, "exec", "-it", id, "sh", "-c", "tty; stty size; exit 5").Args {
+	poll := `tty; i=0; while [ "$(stty size 2>/dev/null)" != "27 91" ] && [ $i -lt 300 ]; do i=$((i+1)); sleep 0.1; done; stty size; exit 5`
+	for _, a := range h.crictlCmd(ctx, "exec", "-it", id, "sh", "-c", poll).Args {
 		quoted = append(quoted, "'"+strings.ReplaceAll(a, "'", `'\''`)+"'")
 	}
 	crictl := strings.Join(quoted, " ")
