@@ -16,7 +16,7 @@ import (
 
 	"golang.org/x/sys/unix"
 
-	"github.com/crib-runtime/crib/sandbox/nspin"
+	"github.com/crib-runtime/crib/internal/nsfs"
 )
 
 // Test-only names, chosen not to clash with real networks.
@@ -61,11 +61,11 @@ func pinNetNS(t *testing.T) string {
 	t.Helper()
 	dir := netnsTempDir(t)
 	path := filepath.Join(dir, randID(t, "crib-test-"))
-	if err := nspin.Pin(map[nspin.Type]string{nspin.Net: path}); err != nil {
+	if err := nsfs.Pin(map[nsfs.Type]string{nsfs.Net: path}); err != nil {
 		t.Fatalf("pin netns: %v", err)
 	}
 	t.Cleanup(func() {
-		if err := nspin.Unpin(path); err != nil {
+		if err := nsfs.Unpin(path); err != nil {
 			t.Errorf("unpin: %v", err)
 		}
 	})

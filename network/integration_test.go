@@ -16,7 +16,7 @@ import (
 	"github.com/vishvananda/netlink"
 	"github.com/vishvananda/netns"
 
-	"github.com/crib-runtime/crib/sandbox/nspin"
+	"github.com/crib-runtime/crib/internal/nsfs"
 )
 
 func testRequest(t *testing.T, netnsPath string) SetupRequest {
@@ -194,7 +194,7 @@ func TestTeardownAfterNetNSGone(t *testing.T) {
 	}
 	t.Cleanup(func() { _ = env.m.Teardown(context.Background(), req) })
 	veth := hostVeth(t, res.Raw)
-	if err := nspin.Unpin(path); err != nil {
+	if err := nsfs.Unpin(path); err != nil {
 		t.Fatal(err)
 	}
 	eventually(t, "the veth to go with the namespace", func() bool {
@@ -303,7 +303,7 @@ func TestLatency(t *testing.T) {
 	for range n {
 		path := filepath.Join(dir, randID(t, "crib-test-"))
 		start := time.Now()
-		if err := nspin.Pin(map[nspin.Type]string{nspin.Net: path, nspin.IPC: path + "-ipc", nspin.UTS: path + "-uts"}); err != nil {
+		if err := nsfs.Pin(map[nsfs.Type]string{nsfs.Net: path, nsfs.IPC: path + "-ipc", nsfs.UTS: path + "-uts"}); err != nil {
 			t.Fatal(err)
 		}
 		pin = append(pin, time.Since(start))
@@ -322,7 +322,7 @@ func TestLatency(t *testing.T) {
 
 		start = time.Now()
 		for _, p := range []string{path, path + "-ipc", path + "-uts"} {
-			if err := nspin.Unpin(p); err != nil {
+			if err := nsfs.Unpin(p); err != nil {
 				t.Fatal(err)
 			}
 		}
@@ -376,7 +376,7 @@ exit 0
 		t.Fatal(err)
 	}
 	eventually(t, "not ready", func() bool { ok, _ := m.Ready(); return !ok })
-	if err := nspin.Unpin(path); err != nil {
+	if err := nsfs.Unpin(path); err != nil {
 		t.Fatal(err)
 	}
 	if err := m.Teardown(context.Background(), req); err != nil {

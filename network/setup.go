@@ -14,7 +14,7 @@ import (
 	"github.com/sirupsen/logrus"
 
 	"github.com/crib-runtime/crib/api/errdefs"
-	"github.com/crib-runtime/crib/sandbox/nspin"
+	"github.com/crib-runtime/crib/internal/nsfs"
 )
 
 // ifName is the pod's interface, as kubelet and every CNI plugin expect.
@@ -41,7 +41,7 @@ type PortMapping struct {
 type SetupRequest struct {
 	// SandboxID is the CNI container ID.
 	SandboxID string
-	// NetNSPath is the pinned network namespace (see sandbox/nspin).
+	// NetNSPath is the pinned network namespace (see sandbox/nsfs).
 	NetNSPath string
 
 	PodName, PodNamespace, PodUID string
@@ -118,7 +118,7 @@ func (m *Manager) Teardown(ctx context.Context, req SetupRequest) error {
 	if err != nil {
 		return err
 	}
-	if !nspin.IsPinned(req.NetNSPath) {
+	if !nsfs.IsPinned(req.NetNSPath) {
 		rt.NetNS = ""
 	}
 	targets, err := m.teardownTargets(rt)

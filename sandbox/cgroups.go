@@ -2,15 +2,12 @@ package sandbox
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
-	"time"
 
 	"github.com/moby/sys/mountinfo"
-	"golang.org/x/sys/unix"
 
 	"github.com/crib-runtime/crib/api/state"
 	"github.com/crib-runtime/crib/internal/cgroup"
@@ -38,20 +35,8 @@ func (m *Manager) removeCgroup(ctx context.Context, cgroupsPath string) error {
 		}
 	}
 	for _, h := range m.hierarchies {
-		dir := filepath.Join(h, dir)
-		for {
-			err := unix.Rmdir(dir)
-			if err == nil || errors.Is(err, unix.ENOENT) {
-				break
-			}
-			if !errors.Is(err, unix.EBUSY) {
-				return fmt.Errorf("remove cgroup %s: %w", dir, err)
-			}
-			select {
-			case <-ctx.Done():
-				return fmt.Errorf("remove cgroup %s: still busy: %w", dir, ctx.Err())
-			case <-time.After(10 * time.Millisecond):
-			}
+		if err := cgroup.RemoveTree(ctx, filepath.Join(h, dir)); err != nil {
+			return err
 		}
 	}
 	return nil

@@ -10,20 +10,21 @@ import (
 	"sort"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	imgspec "github.com/opencontainers/image-spec/specs-go/v1"
 	runtimeapi "k8s.io/cri-api/pkg/apis/runtime/v1"
 
 	"github.com/crib-runtime/crib/api/errdefs"
-	apishim "github.com/crib-runtime/crib/api/shim"
+	shimapi "github.com/crib-runtime/crib/api/shim"
 	"github.com/crib-runtime/crib/api/state"
 	"github.com/crib-runtime/crib/image"
 	"github.com/crib-runtime/crib/internal/beneath"
+	"github.com/crib-runtime/crib/internal/cleanup"
 	"github.com/crib-runtime/crib/internal/failpoint"
-	"github.com/crib-runtime/crib/sandbox/cleanup"
+	"github.com/crib-runtime/crib/internal/procfs"
 	"github.com/crib-runtime/crib/sandbox/ocispec"
-	"github.com/crib-runtime/crib/sandbox/procfs"
 )
 
 // Images is what the container code needs from the image service.
@@ -35,27 +36,48 @@ type Images interface {
 	Rootfses() ([]image.Rootfs, error)
 }
 
-// ctr is one app container in memory; mu serialises its lifecycle.
+// ctr is one app container in memory; mu serialises its lifecycle (a
+// StopContainer holds it through the grace period). Readers that only
+// report read pub, as for pods.
 type ctr struct {
 	mu  sync.Mutex
 	rec state.Container
+	// pub is a copy of rec as of its last change (setRec).
+	pub atomic.Pointer[state.Container]
 }
+
+// newCtr is a container holding rec.
+func newCtr(rec state.Container) *ctr {
+	c := &ctr{}
+	c.setRec(rec)
+	return c
+}
+
+// setRec replaces the container's record and publishes a copy, as
+// pod.setRec does.
+func (c *ctr) setRec(rec state.Container) {
+	c.rec = rec
+	c.pub.Store(&rec)
+}
+
+// published is the container's record as of its last setRec.
+func (c *ctr) published() state.Container { return *c.pub.Load() }
 
 // ContainerView is a container's record plus its running state, read from
 // the state file its shim keeps.
 type ContainerView struct {
 	state.Container
-	Shim apishim.State
+	Shim shimapi.State
 }
 
 // CRIState is the container's state as the CRI names it.
 func (v ContainerView) CRIState() runtimeapi.ContainerState {
 	switch v.Shim.Status {
-	case apishim.StatusCreated:
+	case shimapi.StatusCreated:
 		return runtimeapi.ContainerState_CONTAINER_CREATED
-	case apishim.StatusRunning:
+	case shimapi.StatusRunning:
 		return runtimeapi.ContainerState_CONTAINER_RUNNING
-	case apishim.StatusStopped:
+	case shimapi.StatusStopped:
 		return runtimeapi.ContainerState_CONTAINER_EXITED
 	}
 	return runtimeapi.ContainerState_CONTAINER_UNKNOWN
@@ -96,9 +118,7 @@ func (m *Manager) ContainerSpec(id string) (json.RawMessage, error) {
 	if err != nil {
 		return nil, err
 	}
-	c.mu.Lock()
-	podID := c.rec.PodID
-	c.mu.Unlock()
+	podID := c.published().PodID
 	data, err := os.ReadFile(m.specPath(podID, id))
 	if err != nil {
 		return nil, fmt.Errorf("OCI spec of container %s: %w", id, err)
@@ -111,7 +131,7 @@ func (m *Manager) ContainerSpec(id string) (json.RawMessage, error) {
 
 // shimStatePath is where a pod's shim records a container's state.
 func shimStatePath(shimDir, id string) string {
-	return filepath.Join(shimDir, "containers", id, "state.json")
+	return shimapi.StateFile(shimDir, id)
 }
 
 // CreateContainer creates an app container in pod podID from cfg; it
@@ -249,8 +269,8 @@ func (m *Manager) CreateContainer(ctx context.Context, podID string, cfg *runtim
 	if err != nil {
 		return "", err
 	}
-	pid, err := conn.Create(ctx, &apishim.CreateRequest{
-		ID: id, Bundle: filepath.Join(pod.ShimDir, "containers", id), Spec: spec, LogPath: logPath, LogDir: pod.LogDirectory,
+	pid, err := conn.Create(ctx, &shimapi.CreateRequest{
+		ID: id, Bundle: shimapi.BundleDir(pod.ShimDir, id), Spec: spec, LogPath: logPath, LogDir: pod.LogDirectory,
 		Attachable: true, Stdin: cfg.GetStdin(), StdinOnce: cfg.GetStdinOnce(),
 	})
 	if err != nil {
@@ -267,7 +287,7 @@ func (m *Manager) CreateContainer(ctx context.Context, podID string, cfg *runtim
 		return "", err
 	}
 	failpoint.Inject("container.create.after-pid-record")
-	c := &ctr{rec: rec}
+	c := newCtr(rec)
 	m.mu.Lock()
 	m.containers[id] = c
 	m.mu.Unlock()
@@ -346,10 +366,8 @@ func (m *Manager) targetPID(cfg *runtimeapi.ContainerConfig) int {
 	if err != nil {
 		return 0
 	}
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	if processAlive(c.rec.Pid, c.rec.PidStartTime) {
-		return c.rec.Pid
+	if rec := c.published(); processAlive(rec.Pid, rec.PidStartTime) {
+		return rec.Pid
 	}
 	return 0
 }
@@ -420,10 +438,7 @@ func (m *Manager) shimFor(p *pod) (shimConn, error) {
 
 // containerView reads c's running state.
 func (m *Manager) containerView(c *ctr) ContainerView {
-	c.mu.Lock()
-	rec := c.rec
-	c.mu.Unlock()
-	return m.viewOf(rec)
+	return m.viewOf(c.published())
 }
 
 // viewOf derives a container's running state: from the last state cribd
@@ -433,8 +448,8 @@ func (m *Manager) viewOf(rec state.Container) ContainerView {
 	v := ContainerView{Container: rec, Shim: m.recordedState(rec)}
 	// A shim that died cannot record its container's exit: a running state
 	// whose process is gone is an exit of unknown code.
-	if v.Shim.Status == apishim.StatusRunning && !processAlive(rec.Pid, rec.PidStartTime) && !shimAlive(filepath.Join(podsDir(m.opts.RunDir), rec.PodID)) {
-		v.Shim.Status = apishim.StatusStopped
+	if v.Shim.Status == shimapi.StatusRunning && !processAlive(rec.Pid, rec.PidStartTime) && !shimAlive(filepath.Join(podsDir(m.opts.RunDir), rec.PodID)) {
+		v.Shim.Status = shimapi.StatusStopped
 		v.Shim.ExitCode = 255
 	}
 	return v
@@ -442,18 +457,18 @@ func (m *Manager) viewOf(rec state.Container) ContainerView {
 
 // recordedState is a container's state as last written down, by cribd or
 // its shim, with nothing derived from the live system.
-func (m *Manager) recordedState(rec state.Container) apishim.State {
-	if rec.LastState != nil && rec.LastState.Status == apishim.StatusStopped {
+func (m *Manager) recordedState(rec state.Container) shimapi.State {
+	if rec.LastState != nil && rec.LastState.Status == shimapi.StatusStopped {
 		// An exit cribd saved is final; the shim's file may say
 		// otherwise only if the shim died before recording it.
 		return *rec.LastState
 	}
-	var st apishim.State
+	var st shimapi.State
 	if err := state.ReadJSON(shimStatePath(filepath.Join(podsDir(m.opts.RunDir), rec.PodID), rec.ID), &st); err != nil {
 		if rec.LastState != nil {
 			return *rec.LastState
 		}
-		return apishim.State{ID: rec.ID, Status: apishim.StatusUnknown}
+		return shimapi.State{ID: rec.ID, Status: shimapi.StatusUnknown}
 	}
 	return st
 }
@@ -485,9 +500,7 @@ func (m *Manager) Containers(f ContainerFilter) []ContainerView {
 	m.mu.RUnlock()
 	var out []ContainerView
 	for _, c := range cs {
-		c.mu.Lock()
-		rec := c.rec
-		c.mu.Unlock()
+		rec := c.published()
 		// The record's filters first: the view reads the shim's state file,
 		// and a pod's stats ask for its few containers among all the node's.
 		if f.IDPrefix != "" && !strings.HasPrefix(rec.ID, f.IDPrefix) {

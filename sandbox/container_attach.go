@@ -6,7 +6,7 @@ import (
 	"os"
 
 	"github.com/crib-runtime/crib/api/errdefs"
-	apishim "github.com/crib-runtime/crib/api/shim"
+	shimapi "github.com/crib-runtime/crib/api/shim"
 )
 
 // AttachOptions say which of a running container's streams an attach
@@ -76,7 +76,7 @@ func (m *Manager) Attach(ctx context.Context, id string, opts AttachOptions) (*A
 		return nil, err
 	}
 	tty := m.containerView(c).Shim.Tty
-	req := &apishim.AttachRequest{ID: c.rec.ID, Stdin: opts.Stdin, Stdout: true, Stderr: opts.Stderr && !tty}
+	req := &shimapi.AttachRequest{ID: c.rec.ID, Stdin: opts.Stdin, Stdout: true, Stderr: opts.Stderr && !tty}
 	resp, err := conn.Attach(ctx, req)
 	if err != nil {
 		return nil, fmt.Errorf("attach to container %s: %w", c.rec.ID, err)

@@ -14,7 +14,7 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/crib-runtime/crib/api/errdefs"
-	apishim "github.com/crib-runtime/crib/api/shim"
+	shimapi "github.com/crib-runtime/crib/api/shim"
 	"github.com/crib-runtime/crib/api/state"
 	"github.com/crib-runtime/crib/sandbox/ocispec"
 )
@@ -31,10 +31,8 @@ func (m *Manager) runningContainer(id string) (*ctr, shimConn, error) {
 	if err != nil {
 		return nil, nil, err
 	}
-	c.mu.Lock()
-	rec := c.rec
-	c.mu.Unlock()
-	if m.viewOf(rec).Shim.Status != apishim.StatusRunning {
+	rec := c.published()
+	if m.viewOf(rec).Shim.Status != shimapi.StatusRunning {
 		return nil, nil, errdefs.FailedPrecondition("container %s is not running", rec.ID)
 	}
 	p, err := m.lookup(rec.PodID)
@@ -62,7 +60,7 @@ func (m *Manager) ExecSync(ctx context.Context, id string, cmd []string, timeout
 	if err != nil {
 		return nil, err
 	}
-	resp, err := conn.Exec(ctx, &apishim.ExecRequest{ID: c.rec.ID, Args: cmd, Timeout: timeout})
+	resp, err := conn.Exec(ctx, &shimapi.ExecRequest{ID: c.rec.ID, Args: cmd, Timeout: timeout})
 	if err != nil {
 		return nil, fmt.Errorf("exec in container %s: %w", c.rec.ID, err)
 	}
@@ -104,8 +102,13 @@ func (m *Manager) UpdateContainerResources(ctx context.Context, id string, r *ru
 	}
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	c.rec.Resources = mergeResources(c.rec.Resources, res)
-	return m.saveContainer(&c.rec)
+	rec := c.rec
+	rec.Resources = mergeResources(rec.Resources, res)
+	if err := m.saveContainer(&rec); err != nil {
+		return err
+	}
+	c.setRec(rec)
+	return nil
 }
 
 // updateError explains the kernel's refusal of an update that the request

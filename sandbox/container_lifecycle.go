@@ -16,7 +16,7 @@ import (
 	runtimeapi "k8s.io/cri-api/pkg/apis/runtime/v1"
 
 	"github.com/crib-runtime/crib/api/errdefs"
-	apishim "github.com/crib-runtime/crib/api/shim"
+	shimapi "github.com/crib-runtime/crib/api/shim"
 	"github.com/crib-runtime/crib/api/state"
 	"github.com/crib-runtime/crib/internal/failpoint"
 )
@@ -38,7 +38,7 @@ func (m *Manager) StartContainer(ctx context.Context, id string) error {
 	defer p.mu.Unlock()
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	if v := m.viewOf(c.rec); v.Shim.Status != apishim.StatusCreated {
+	if v := m.viewOf(c.rec); v.Shim.Status != shimapi.StatusCreated {
 		return errdefs.FailedPrecondition("container %s is %s, not created", c.rec.ID, v.Shim.Status)
 	}
 	conn, err := m.shimFor(p)
@@ -108,7 +108,7 @@ func (m *Manager) waitExit(ctx context.Context, rec state.Container, timeout tim
 	defer deadline.Stop()
 	tick := time.NewTicker(exitPoll)
 	defer tick.Stop()
-	for m.viewOf(rec).Shim.Status != apishim.StatusStopped {
+	for m.viewOf(rec).Shim.Status != shimapi.StatusStopped {
 		select {
 		case <-ctx.Done():
 			return false
@@ -145,14 +145,16 @@ func (m *Manager) RemoveContainer(ctx context.Context, id string) error {
 func (m *Manager) removeContainer(ctx context.Context, p *pod, c *ctr) error {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	rec := &c.rec
-	if !rec.Removing {
-		rec.Removing = true
-		if err := m.saveContainer(rec); err != nil {
+	if !c.rec.Removing {
+		marked := c.rec
+		marked.Removing = true
+		if err := m.saveContainer(&marked); err != nil {
 			return err
 		}
+		c.setRec(marked)
 		failpoint.Inject("container.remove.after-removing-record")
 	}
+	rec := &c.rec
 	if err := m.stopContainerLocked(ctx, c, 0); err != nil {
 		return err
 	}

@@ -13,7 +13,7 @@ import (
 	"github.com/containernetworking/plugins/pkg/ns"
 
 	"github.com/crib-runtime/crib/api/errdefs"
-	apishim "github.com/crib-runtime/crib/api/shim"
+	shimapi "github.com/crib-runtime/crib/api/shim"
 	"github.com/crib-runtime/crib/api/state"
 )
 
@@ -70,7 +70,7 @@ func (m *Manager) ExecStart(ctx context.Context, id string, cmd []string, opts E
 	if err != nil {
 		return nil, err
 	}
-	resp, err := conn.ExecStart(ctx, &apishim.ExecStartRequest{
+	resp, err := conn.ExecStart(ctx, &shimapi.ExecStartRequest{
 		ID: c.rec.ID, Args: cmd, Stdin: opts.Stdin, Tty: opts.Tty, Width: opts.Width, Height: opts.Height,
 	})
 	if err != nil {

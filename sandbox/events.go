@@ -9,7 +9,7 @@ import (
 	"github.com/fsnotify/fsnotify"
 	"github.com/sirupsen/logrus"
 
-	apishim "github.com/crib-runtime/crib/api/shim"
+	shimapi "github.com/crib-runtime/crib/api/shim"
 )
 
 // EventType is a container lifecycle event, as kubelet's evented PLEG
@@ -120,7 +120,7 @@ func (m *Manager) watchContainer(c ContainerView) {
 	if err := m.events.watcher.Add(dir); err != nil && !os.IsNotExist(err) {
 		m.opts.Log.WithError(err).WithField("container", c.ID).Warn("cannot watch container state; its exit will show in status but not as an event")
 	}
-	if c.Shim.Status == apishim.StatusStopped {
+	if c.Shim.Status == shimapi.StatusStopped {
 		m.publish(EventStopped, c)
 	}
 }
@@ -133,14 +133,14 @@ func (m *Manager) watchExits() {
 			if !ok {
 				return
 			}
-			if filepath.Base(ev.Name) != "state.json" || ev.Op&(fsnotify.Create|fsnotify.Write) == 0 {
+			if filepath.Base(ev.Name) != shimapi.StateName || ev.Op&(fsnotify.Create|fsnotify.Write) == 0 {
 				continue
 			}
 			c, err := m.lookupContainer(filepath.Base(filepath.Dir(ev.Name)))
 			if err != nil {
 				continue
 			}
-			if v := m.containerView(c); v.Shim.Status == apishim.StatusStopped {
+			if v := m.containerView(c); v.Shim.Status == shimapi.StatusStopped {
 				m.publish(EventStopped, v)
 			}
 		case err, ok := <-m.events.watcher.Errors:

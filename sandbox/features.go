@@ -9,7 +9,7 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/crib-runtime/crib/api/state"
-	"github.com/crib-runtime/crib/sandbox/nspin"
+	"github.com/crib-runtime/crib/internal/nsfs"
 )
 
 // RecursiveReadOnlySupported reports whether this kernel can make a bind
@@ -61,16 +61,16 @@ func searchableByAll(dir string) error {
 // of dir's file system (mount_setattr(2) with MOUNT_ATTR_IDMAP, Linux 5.12,
 // and a file system that allows it), which pods in their own user namespace
 // need for their volumes and their root filesystem's layers. holder is a
-// command that waits (crib-pause -hold, see nspin.StartInUserNS), run
+// command that waits (crib-pause -hold, see nsfs.StartInUserNS), run
 // briefly in a user namespace to map through. It returns why not, or nil.
 func IDMappedMountsSupported(dir string, holder []string) error {
 	probe := []state.IDMapping{{ContainerID: 0, HostID: 1 << 30, Size: 65536}}
-	h, err := nspin.StartInUserNS(holder, probe, probe, 0)
+	h, err := nsfs.StartInUserNS(holder, probe, probe, 0)
 	if err != nil {
 		return err
 	}
 	defer h.Stop()
-	userns, err := os.Open(h.NSPath(nspin.User))
+	userns, err := os.Open(h.NSPath(nsfs.User))
 	if err != nil {
 		return err
 	}

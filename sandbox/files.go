@@ -9,13 +9,6 @@ import (
 	"github.com/crib-runtime/crib/api/state"
 )
 
-// Pod file names under <root>/pods/<id>/; containers bind mount them.
-const (
-	ResolvConfName = "resolv.conf"
-	HostnameName   = "hostname"
-	HostsName      = "hosts"
-)
-
 // hostResolvConf is read when a pod gives no DNS config, as kubelet expects
 // for pods with dnsPolicy Default when it passes nothing.
 const hostResolvConf = "/etc/resolv.conf"
@@ -62,8 +55,8 @@ func writePodFiles(dir string, rec *state.Sandbox) error {
 		resolv = data
 	}
 	files := map[string][]byte{
-		ResolvConfName: resolv,
-		HostnameName:   []byte(rec.Hostname + "\n"),
+		state.ResolvConfFile: resolv,
+		state.HostnameFile:   []byte(rec.Hostname + "\n"),
 	}
 	for name, data := range files {
 		// Plain writes: these files are rewritten from the record by every
@@ -84,7 +77,7 @@ func writeHostsFile(dir string, rec *state.Sandbox) error {
 			hosts = data
 		}
 	}
-	if err := os.WriteFile(filepath.Join(dir, HostsName), hosts, 0o644); err != nil {
+	if err := os.WriteFile(filepath.Join(dir, state.HostsFile), hosts, 0o644); err != nil {
 		return fmt.Errorf("write pod hosts file: %w", err)
 	}
 	return nil

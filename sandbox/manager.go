@@ -25,6 +25,7 @@ import (
 	"sort"
 	"strings"
 	"sync"
+	"sync/atomic"
 
 	"github.com/opencontainers/cgroups"
 	"github.com/sirupsen/logrus"
@@ -32,10 +33,10 @@ import (
 	"github.com/crib-runtime/crib/api/errdefs"
 	"github.com/crib-runtime/crib/api/state"
 	"github.com/crib-runtime/crib/internal/cgroup"
+	"github.com/crib-runtime/crib/internal/cleanup"
+	"github.com/crib-runtime/crib/internal/procfs"
 	"github.com/crib-runtime/crib/network"
-	"github.com/crib-runtime/crib/sandbox/cleanup"
 	"github.com/crib-runtime/crib/sandbox/ocispec"
-	"github.com/crib-runtime/crib/sandbox/procfs"
 )
 
 // Network is what the manager needs from the CNI network manager.
@@ -113,13 +114,37 @@ type Manager struct {
 
 // pod is one sandbox in memory. mu serialises lifecycle operations on it;
 // rec is only changed under mu and written to disk before it changes.
+// Lifecycle operations hold mu for as long as they take (a CreateContainer
+// of seconds on a slow node): readers that only report, such as
+// ListPodSandbox and PodSandboxStatus, read pub instead and never wait.
 type pod struct {
 	mu   sync.Mutex
 	rec  state.Sandbox
 	shim shimConn
 	// watch follows the shim's exit while the pod is ready (shimdeath.go).
 	watch *shimWatch
+	// pub is a copy of rec as of its last change (setRec).
+	pub atomic.Pointer[state.Sandbox]
 }
+
+// newPod is a pod holding rec.
+func newPod(rec state.Sandbox) *pod {
+	p := &pod{}
+	p.setRec(rec)
+	return p
+}
+
+// setRec replaces the pod's record and publishes a copy for readers that
+// do not take mu. The caller holds mu (or owns p alone), and has saved rec.
+// A record's maps and slices are replaced, never changed in place, so a
+// shallow copy is a snapshot.
+func (p *pod) setRec(rec state.Sandbox) {
+	p.rec = rec
+	p.pub.Store(&rec)
+}
+
+// published is the pod's record as of its last setRec.
+func (p *pod) published() state.Sandbox { return *p.pub.Load() }
 
 // New prepares the directories and the pause rootfs, and loads the records
 // left by a previous cribd (see Recover).
@@ -232,7 +257,7 @@ func (m *Manager) recover() error {
 			m.opts.Log.WithError(err).Errorf("recover: skipping pod %s", e.Name())
 			continue
 		}
-		m.pods[rec.ID] = &pod{rec: rec}
+		m.pods[rec.ID] = newPod(rec)
 		m.names[nameKey(rec.Metadata)] = rec.ID
 		m.recoverContainers(rec.ID)
 		m.opts.Log.WithField("pod", rec.ID).Debugf("recovered pod %s/%s in phase %s, ready=%v",
@@ -256,7 +281,7 @@ func (m *Manager) recoverContainers(id string) {
 			m.opts.Log.WithError(err).Errorf("recover: skipping container record %s", e.Name())
 			continue
 		}
-		m.containers[rec.ID] = &ctr{rec: rec}
+		m.containers[rec.ID] = newCtr(rec)
 		m.ctrNames[containerKey(&rec)] = rec.ID
 	}
 }
@@ -334,9 +359,7 @@ func (m *Manager) ready(rec *state.Sandbox) bool {
 }
 
 func (m *Manager) view(p *pod) View {
-	p.mu.Lock()
-	rec := p.rec
-	p.mu.Unlock()
+	rec := p.published()
 	return View{Sandbox: rec, Ready: m.ready(&rec)}
 }
 

@@ -31,7 +31,7 @@ import (
 
 	"github.com/moby/sys/mountinfo"
 
-	"github.com/crib-runtime/crib/sandbox/cleanup"
+	"github.com/crib-runtime/crib/internal/cleanup"
 )
 
 // reconcile runs the start-up reconciliation; New calls it after recover.

@@ -17,12 +17,12 @@ import (
 	"github.com/crib-runtime/crib/api/state"
 	"github.com/crib-runtime/crib/image"
 	"github.com/crib-runtime/crib/internal/cgroup"
+	"github.com/crib-runtime/crib/internal/cleanup"
 	"github.com/crib-runtime/crib/internal/failpoint"
+	"github.com/crib-runtime/crib/internal/nsfs"
+	"github.com/crib-runtime/crib/internal/procfs"
 	"github.com/crib-runtime/crib/network"
-	"github.com/crib-runtime/crib/sandbox/cleanup"
-	"github.com/crib-runtime/crib/sandbox/nspin"
 	"github.com/crib-runtime/crib/sandbox/ocispec"
-	"github.com/crib-runtime/crib/sandbox/procfs"
 )
 
 // Run creates and starts a pod from spec, whose request fields (metadata,
@@ -133,13 +133,13 @@ func (m *Manager) Run(ctx context.Context, spec state.Sandbox) (id string, retEr
 		cu.Add("unmount "+rec.ShmPath, func(context.Context) error { return unmount(rec.ShmPath) })
 		failpoint.Inject("sandbox.run.after-shm")
 	}
-	pins := map[nspin.Type]string{}
+	pins := map[nsfs.Type]string{}
 	if rec.NetNSPath != "" {
-		pins[nspin.Net] = rec.NetNSPath
-		pins[nspin.UTS] = rec.UTSPath
+		pins[nsfs.Net] = rec.NetNSPath
+		pins[nsfs.UTS] = rec.UTSPath
 	}
 	if rec.IPCPath != "" {
-		pins[nspin.IPC] = rec.IPCPath
+		pins[nsfs.IPC] = rec.IPCPath
 	}
 	holder, err := m.pinNamespaces(&rec, pins, cu)
 	if err != nil {
@@ -171,7 +171,7 @@ func (m *Manager) Run(ctx context.Context, spec state.Sandbox) (id string, retEr
 	// holder is cribd's child, so the entry cannot name another process.
 	userNS := rec.UserNSPath
 	if holder != nil {
-		userNS = holder.NSPath(nspin.User)
+		userNS = holder.NSPath(nsfs.User)
 	}
 	pid, start, conn, pauseErr := m.startPause(ctx, &rec, userNS, shim, cu)
 	failpoint.Inject("sandbox.run.after-pause")
@@ -203,7 +203,8 @@ func (m *Manager) Run(ctx context.Context, spec state.Sandbox) (id string, retEr
 	}
 	failpoint.Inject("sandbox.run.after-ready")
 
-	p := &pod{rec: rec, shim: conn}
+	p := newPod(rec)
+	p.shim = conn
 	if !m.watchShim(p) {
 		// It died since it started the pause process: noticed like any
 		// later death.
@@ -223,26 +224,26 @@ func (m *Manager) Run(ctx context.Context, spec state.Sandbox) (id string, retEr
 // the pod's mappings when it has them, and puts their undo on cu. For a
 // user namespace it returns the process that made it, still in it, which
 // the caller stops once pause is created (nil otherwise).
-func (m *Manager) pinNamespaces(rec *state.Sandbox, pins map[nspin.Type]string, cu *cleanup.Cleanup) (*nspin.Holder, error) {
+func (m *Manager) pinNamespaces(rec *state.Sandbox, pins map[nsfs.Type]string, cu *cleanup.Cleanup) (*nsfs.Holder, error) {
 	var (
-		holder *nspin.Holder
+		holder *nsfs.Holder
 		err    error
 	)
 	switch {
 	case rec.UserNSPath != "":
-		holder, err = nspin.PinInUserNS(pins, nspin.UserNS{
+		holder, err = nsfs.PinInUserNS(pins, nsfs.UserNS{
 			Path: rec.UserNSPath, UIDMappings: rec.UIDMappings, GIDMappings: rec.GIDMappings,
 			Holder: []string{m.opts.PauseBinary, "-hold"},
 		})
-		pins[nspin.User] = rec.UserNSPath
+		pins[nsfs.User] = rec.UserNSPath
 	case len(pins) > 0:
-		err = nspin.Pin(pins)
+		err = nsfs.Pin(pins)
 	}
 	if err != nil {
 		return nil, fmt.Errorf("pin pod namespaces: %w", err)
 	}
 	for _, path := range pins {
-		cu.Add("unpin "+path, func(context.Context) error { return nspin.Unpin(path) })
+		cu.Add("unpin "+path, func(context.Context) error { return nsfs.Unpin(path) })
 	}
 	return holder, nil
 }

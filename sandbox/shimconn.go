@@ -11,20 +11,20 @@ import (
 
 	specs "github.com/opencontainers/runtime-spec/specs-go"
 
-	apishim "github.com/crib-runtime/crib/api/shim"
-	shimclient "github.com/crib-runtime/crib/sandbox/shim"
+	shimapi "github.com/crib-runtime/crib/api/shim"
+	"github.com/crib-runtime/crib/sandbox/shimclient"
 )
 
 // shimConn is what the sandbox manager asks of a pod's crib-shim
 // (*shimclient.Client).
 type shimConn interface {
-	Create(ctx context.Context, req *apishim.CreateRequest) (int, error)
+	Create(ctx context.Context, req *shimapi.CreateRequest) (int, error)
 	Start(ctx context.Context, id string) error
 	Delete(ctx context.Context, id string) error
-	Exec(ctx context.Context, req *apishim.ExecRequest) (*apishim.ExecResponse, error)
-	ExecStart(ctx context.Context, req *apishim.ExecStartRequest) (*apishim.ExecStartResponse, error)
+	Exec(ctx context.Context, req *shimapi.ExecRequest) (*shimapi.ExecResponse, error)
+	ExecStart(ctx context.Context, req *shimapi.ExecStartRequest) (*shimapi.ExecStartResponse, error)
 	ExecWait(ctx context.Context, id string, pid int) (int, error)
-	Attach(ctx context.Context, req *apishim.AttachRequest) (*apishim.AttachResponse, error)
+	Attach(ctx context.Context, req *shimapi.AttachRequest) (*shimapi.AttachResponse, error)
 	Resize(ctx context.Context, id string, width, height uint16) error
 	ReopenLog(ctx context.Context, id string) error
 	Update(ctx context.Context, id string, res *specs.LinuxResources) error
@@ -34,7 +34,7 @@ type shimConn interface {
 
 // createStart creates and starts a container and returns its host PID.
 func createStart(ctx context.Context, conn shimConn, id, bundle string, spec *specs.Spec) (int, error) {
-	pid, err := conn.Create(ctx, &apishim.CreateRequest{ID: id, Bundle: bundle, Spec: spec})
+	pid, err := conn.Create(ctx, &shimapi.CreateRequest{ID: id, Bundle: bundle, Spec: spec})
 	if err != nil {
 		return 0, err
 	}
@@ -66,7 +66,7 @@ func connectShim(dir string) (shimConn, error) {
 // killShim kills the shim whose PID file is in dir, if that PID is still a
 // crib-shim serving dir. It is the fallback when the shim does not answer.
 func killShim(dir string) error {
-	data, err := os.ReadFile(filepath.Join(dir, apishim.PIDName))
+	data, err := os.ReadFile(filepath.Join(dir, shimapi.PIDName))
 	if err != nil {
 		return nil // never started, or its run dir is gone with a reboot
 	}

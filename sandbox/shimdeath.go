@@ -31,11 +31,11 @@ import (
 
 	"golang.org/x/sys/unix"
 
-	apishim "github.com/crib-runtime/crib/api/shim"
+	shimapi "github.com/crib-runtime/crib/api/shim"
 	"github.com/crib-runtime/crib/api/state"
 	"github.com/crib-runtime/crib/internal/cgroup"
-	"github.com/crib-runtime/crib/sandbox/cleanup"
-	"github.com/crib-runtime/crib/sandbox/procfs"
+	"github.com/crib-runtime/crib/internal/cleanup"
+	"github.com/crib-runtime/crib/internal/procfs"
 )
 
 // ShimDiedReason is the reason ContainerStatus gives a container whose
@@ -56,7 +56,7 @@ type shimWatch struct {
 // no PID file (the shim exited, or /run is new since a reboot), or its PID
 // now names another process or a zombie.
 func shimPID(dir string) int {
-	data, err := os.ReadFile(filepath.Join(dir, apishim.PIDName))
+	data, err := os.ReadFile(filepath.Join(dir, shimapi.PIDName))
 	if err != nil {
 		return 0
 	}
@@ -179,7 +179,7 @@ func (m *Manager) shimDied(ctx context.Context, p *pod, why string) {
 			// the next start finds it the same way.
 			log.WithError(err).Error("saving the pod record after its shim died")
 		}
-		p.rec = rec
+		p.setRec(rec)
 	}
 	if p.shim != nil {
 		p.shim.Close()
@@ -198,10 +198,15 @@ func (m *Manager) shimDied(ctx context.Context, p *pod, why string) {
 		// that died with it (of SIGPIPE at its next write) reads exited
 		// already, but no one recorded that exit.
 		if last, ok := shimDiedState(m.recordedState(c.rec), why, now); ok {
-			c.rec.LastState = &last
-			if err := m.saveContainer(&c.rec); err != nil {
+			rec := c.rec
+			rec.LastState = &last
+			if err := m.saveContainer(&rec); err != nil {
 				log.WithField("container", c.rec.ID).WithError(err).Error("saving the container's exit after its shim died")
 			}
+			// In memory even when the save failed: the shim is dead, and
+			// its containers read exited until cribd's next start finds
+			// it the same way.
+			c.setRec(rec)
 			changed = append(changed, ContainerView{Container: c.rec, Shim: last})
 		}
 		victims = append(victims, victim{c.rec.Pid, c.rec.PidStartTime, containerCgroupsPath(&p.rec, &c.rec)})
@@ -225,11 +230,11 @@ func (m *Manager) shimDied(ctx context.Context, p *pod, why string) {
 // shimDiedState is the final state of a container whose shim died, given
 // the last state the shim recorded: unchanged (false) if the shim had
 // recorded its exit, else EXITED with code 255 and the reason ShimDied.
-func shimDiedState(last apishim.State, why string, now time.Time) (apishim.State, bool) {
-	if last.Status == apishim.StatusStopped {
+func shimDiedState(last shimapi.State, why string, now time.Time) (shimapi.State, bool) {
+	if last.Status == shimapi.StatusStopped {
 		return last, false
 	}
-	last.Status = apishim.StatusStopped
+	last.Status = shimapi.StatusStopped
 	last.ExitCode = shimDiedExitCode
 	last.OOMKilled = false
 	last.FinishedAt = now

@@ -15,7 +15,7 @@ import (
 	"github.com/sirupsen/logrus"
 
 	"github.com/crib-runtime/crib/api/errdefs"
-	apishim "github.com/crib-runtime/crib/api/shim"
+	shimapi "github.com/crib-runtime/crib/api/shim"
 	"github.com/crib-runtime/crib/api/state"
 )
 
@@ -25,34 +25,34 @@ func TestShimDiedState(t *testing.T) {
 	const msg = "why; the container's exit code was lost with it, and cribd killed what was left of the container"
 	tests := []struct {
 		name    string
-		last    apishim.State
+		last    shimapi.State
 		changed bool
-		want    apishim.State
+		want    shimapi.State
 	}{
 		{
 			name: "exit recorded by the shim stays",
-			last: apishim.State{ID: "a", Status: apishim.StatusStopped, ExitCode: 3, FinishedAt: started},
-			want: apishim.State{ID: "a", Status: apishim.StatusStopped, ExitCode: 3, FinishedAt: started},
+			last: shimapi.State{ID: "a", Status: shimapi.StatusStopped, ExitCode: 3, FinishedAt: started},
+			want: shimapi.State{ID: "a", Status: shimapi.StatusStopped, ExitCode: 3, FinishedAt: started},
 		},
 		{
 			name:    "running",
-			last:    apishim.State{ID: "a", Status: apishim.StatusRunning, Pid: 42, StartedAt: started},
+			last:    shimapi.State{ID: "a", Status: shimapi.StatusRunning, Pid: 42, StartedAt: started},
 			changed: true,
-			want: apishim.State{ID: "a", Status: apishim.StatusStopped, Pid: 42, StartedAt: started, FinishedAt: now,
+			want: shimapi.State{ID: "a", Status: shimapi.StatusStopped, Pid: 42, StartedAt: started, FinishedAt: now,
 				ExitCode: 255, Reason: ShimDiedReason, Message: msg},
 		},
 		{
 			name:    "created, never started",
-			last:    apishim.State{ID: "a", Status: apishim.StatusCreated, Pid: 42},
+			last:    shimapi.State{ID: "a", Status: shimapi.StatusCreated, Pid: 42},
 			changed: true,
-			want: apishim.State{ID: "a", Status: apishim.StatusStopped, Pid: 42, FinishedAt: now,
+			want: shimapi.State{ID: "a", Status: shimapi.StatusStopped, Pid: 42, FinishedAt: now,
 				ExitCode: 255, Reason: ShimDiedReason, Message: msg},
 		},
 		{
 			name:    "unknown, an OOM flag seen mid-way dropped",
-			last:    apishim.State{ID: "a", Status: apishim.StatusUnknown, OOMKilled: true},
+			last:    shimapi.State{ID: "a", Status: shimapi.StatusUnknown, OOMKilled: true},
 			changed: true,
-			want: apishim.State{ID: "a", Status: apishim.StatusStopped, FinishedAt: now,
+			want: shimapi.State{ID: "a", Status: shimapi.StatusStopped, FinishedAt: now,
 				ExitCode: 255, Reason: ShimDiedReason, Message: msg},
 		},
 	}
@@ -111,7 +111,7 @@ func (f *fakeShim) Close() error { f.closed = true; return nil }
 // shimDeathManager is a Manager over temp dirs with one ready pod and its
 // containers, whose shim states are given (a container with an empty
 // status has no state file).
-func shimDeathManager(t *testing.T, statuses map[string]apishim.Status) (*Manager, *pod) {
+func shimDeathManager(t *testing.T, statuses map[string]shimapi.Status) (*Manager, *pod) {
 	t.Helper()
 	log := logrus.New()
 	log.SetOutput(io.Discard)
@@ -138,7 +138,7 @@ func shimDeathManager(t *testing.T, statuses map[string]apishim.Status) (*Manage
 	if err := m.save(&rec); err != nil {
 		t.Fatal(err)
 	}
-	p := &pod{rec: rec}
+	p := newPod(rec)
 	m.pods[id] = p
 	for cid, st := range statuses {
 		c := state.Container{ID: cid, PodID: id, Name: cid}
@@ -149,11 +149,11 @@ func shimDeathManager(t *testing.T, statuses map[string]apishim.Status) (*Manage
 			if err := os.MkdirAll(filepath.Dir(shimStatePath(rec.ShimDir, cid)), 0o755); err != nil {
 				t.Fatal(err)
 			}
-			if err := state.WriteJSON(shimStatePath(rec.ShimDir, cid), &apishim.State{ID: cid, Status: st, ExitCode: 7}); err != nil {
+			if err := state.WriteJSON(shimStatePath(rec.ShimDir, cid), &shimapi.State{ID: cid, Status: st, ExitCode: 7}); err != nil {
 				t.Fatal(err)
 			}
 		}
-		m.containers[cid] = &ctr{rec: c}
+		m.containers[cid] = newCtr(c)
 	}
 	return m, p
 }
@@ -164,9 +164,9 @@ func shimDeathManager(t *testing.T, statuses map[string]apishim.Status) (*Manage
 // FailedPrecondition, and events go out for the changed containers and the
 // pod; doing it again (as cribd's start does after a crash) changes nothing.
 func TestShimDied(t *testing.T) {
-	m, p := shimDeathManager(t, map[string]apishim.Status{
-		"running": apishim.StatusRunning, "created": apishim.StatusCreated,
-		"exited": apishim.StatusStopped, "nostate": "",
+	m, p := shimDeathManager(t, map[string]shimapi.Status{
+		"running": shimapi.StatusRunning, "created": shimapi.StatusCreated,
+		"exited": shimapi.StatusStopped, "nostate": "",
 	})
 	conn := &fakeShim{}
 	p.shim = conn
@@ -199,7 +199,7 @@ func TestShimDied(t *testing.T) {
 		if want == 7 {
 			wantReason = ""
 		}
-		if v.Shim.Status != apishim.StatusStopped || v.Shim.ExitCode != want || v.Shim.Reason != wantReason {
+		if v.Shim.Status != shimapi.StatusStopped || v.Shim.ExitCode != want || v.Shim.Reason != wantReason {
 			t.Errorf("container %s: %s %d %q, want stopped %d %q", id, v.Shim.Status, v.Shim.ExitCode, v.Shim.Reason, want, wantReason)
 		}
 		var rec state.Container
@@ -249,7 +249,7 @@ func startFakeShim(t *testing.T, dir string) *exec.Cmd {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { _ = cmd.Process.Kill(); _ = cmd.Wait() })
-	if err := os.WriteFile(filepath.Join(dir, apishim.PIDName), []byte(strconv.Itoa(cmd.Process.Pid)+"\n"), 0o644); err != nil {
+	if err := os.WriteFile(filepath.Join(dir, shimapi.PIDName), []byte(strconv.Itoa(cmd.Process.Pid)+"\n"), 0o644); err != nil {
 		t.Fatal(err)
 	}
 	return cmd
@@ -259,7 +259,7 @@ func startFakeShim(t *testing.T, dir string) *exec.Cmd {
 // moments; an unwatched one (cribd stopping it) does not.
 func TestWatchShim(t *testing.T) {
 	t.Run("death noticed", func(t *testing.T) {
-		m, p := shimDeathManager(t, map[string]apishim.Status{"running": apishim.StatusRunning})
+		m, p := shimDeathManager(t, map[string]shimapi.Status{"running": shimapi.StatusRunning})
 		cmd := startFakeShim(t, p.rec.ShimDir)
 		p.mu.Lock()
 		watching := m.watchShim(p)
@@ -323,7 +323,7 @@ func TestRecoverShims(t *testing.T) {
 	}{
 		{"shim gone", func(*testing.T, *pod) {}, true, false},
 		{"pid file of another process", func(t *testing.T, p *pod) {
-			_ = os.WriteFile(filepath.Join(p.rec.ShimDir, apishim.PIDName), []byte(strconv.Itoa(os.Getpid())), 0o644)
+			_ = os.WriteFile(filepath.Join(p.rec.ShimDir, shimapi.PIDName), []byte(strconv.Itoa(os.Getpid())), 0o644)
 		}, true, false},
 		{"run dir gone with a reboot", func(t *testing.T, p *pod) { _ = os.RemoveAll(p.rec.ShimDir) }, false, false},
 		{"shim alive", func(t *testing.T, p *pod) { startFakeShim(t, p.rec.ShimDir) }, false, true},

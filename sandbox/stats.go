@@ -4,7 +4,7 @@ import (
 	"sync"
 	"time"
 
-	apishim "github.com/crib-runtime/crib/api/shim"
+	shimapi "github.com/crib-runtime/crib/api/shim"
 	"github.com/crib-runtime/crib/api/state"
 	"github.com/crib-runtime/crib/internal/cgroup"
 	"github.com/crib-runtime/crib/sandbox/cgstats"
@@ -88,7 +88,7 @@ func (m *Manager) readCgroup(id string, paths map[string]string, cgroupsPath str
 // pauseCgroupPaths are the pause container's cgroup directories as the
 // pod's shim recorded them (nil if it has not).
 func pauseCgroupPaths(rec *state.Sandbox) map[string]string {
-	var st apishim.State
+	var st shimapi.State
 	if err := state.ReadJSON(shimStatePath(rec.ShimDir, rec.ID), &st); err != nil {
 		return nil
 	}

@@ -11,7 +11,7 @@ import (
 	"github.com/crib-runtime/crib/api/state"
 	"github.com/crib-runtime/crib/internal/cgroup"
 	"github.com/crib-runtime/crib/internal/failpoint"
-	"github.com/crib-runtime/crib/sandbox/nspin"
+	"github.com/crib-runtime/crib/internal/nsfs"
 )
 
 // Stop stops a pod: its pause process and shim end, its network is torn
@@ -63,14 +63,14 @@ func (m *Manager) stopLocked(ctx context.Context, p *pod) error {
 		if err := m.save(&rec); err != nil {
 			return err
 		}
-		p.rec = rec
+		p.setRec(rec)
 		failpoint.Inject("sandbox.stop.after-network")
 	}
 	for _, path := range []string{rec.NetNSPath, rec.UTSPath, rec.IPCPath, rec.UserNSPath} {
 		if path == "" {
 			continue
 		}
-		if err := nspin.Unpin(path); err != nil {
+		if err := nsfs.Unpin(path); err != nil {
 			return fmt.Errorf("stop pod %s: %w", rec.ID, err)
 		}
 	}
@@ -88,7 +88,7 @@ func (m *Manager) stopLocked(ctx context.Context, p *pod) error {
 		return err
 	}
 	failpoint.Inject("sandbox.stop.after-record")
-	p.rec = rec
+	p.setRec(rec)
 	log.Infof("pod %s/%s stopped", rec.Metadata.Namespace, rec.Metadata.Name)
 	return nil
 }
@@ -217,8 +217,11 @@ func (m *Manager) stopContainers(ctx context.Context, p *pod) error {
 			v := m.viewOf(c.rec)
 			if c.rec.LastState == nil || v.Shim.Status != c.rec.LastState.Status {
 				last := v.Shim
-				c.rec.LastState = &last
-				err = m.saveContainer(&c.rec)
+				rec := c.rec
+				rec.LastState = &last
+				if err = m.saveContainer(&rec); err == nil {
+					c.setRec(rec)
+				}
 			}
 		}
 		c.mu.Unlock()

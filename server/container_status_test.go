@@ -6,7 +6,7 @@ import (
 	"google.golang.org/protobuf/proto"
 	runtimeapi "k8s.io/cri-api/pkg/apis/runtime/v1"
 
-	apishim "github.com/crib-runtime/crib/api/shim"
+	shimapi "github.com/crib-runtime/crib/api/shim"
 	"github.com/crib-runtime/crib/api/state"
 	"github.com/crib-runtime/crib/sandbox"
 )
@@ -42,19 +42,19 @@ func TestContainerStatusUser(t *testing.T) {
 func TestContainerStatusExit(t *testing.T) {
 	tests := []struct {
 		name                string
-		shim                apishim.State
+		shim                shimapi.State
 		wantCode            int32
 		wantReason, wantMsg string
 	}{
-		{"completed", apishim.State{Status: apishim.StatusStopped}, 0, "Completed", ""},
-		{"error", apishim.State{Status: apishim.StatusStopped, ExitCode: 3}, 3, "Error", ""},
-		{"OOM killed", apishim.State{Status: apishim.StatusStopped, ExitCode: 137, OOMKilled: true}, 137, "OOMKilled", ""},
+		{"completed", shimapi.State{Status: shimapi.StatusStopped}, 0, "Completed", ""},
+		{"error", shimapi.State{Status: shimapi.StatusStopped, ExitCode: 3}, 3, "Error", ""},
+		{"OOM killed", shimapi.State{Status: shimapi.StatusStopped, ExitCode: 137, OOMKilled: true}, 137, "OOMKilled", ""},
 		{
 			"shim died: cribd's reason and message",
-			apishim.State{Status: apishim.StatusStopped, ExitCode: 255, Reason: sandbox.ShimDiedReason, Message: "crib-shim (pid 9) exited"},
+			shimapi.State{Status: shimapi.StatusStopped, ExitCode: 255, Reason: sandbox.ShimDiedReason, Message: "crib-shim (pid 9) exited"},
 			255, "ShimDied", "crib-shim (pid 9) exited",
 		},
-		{"running: no exit", apishim.State{Status: apishim.StatusRunning, Reason: "ignored"}, 0, "", ""},
+		{"running: no exit", shimapi.State{Status: shimapi.StatusRunning, Reason: "ignored"}, 0, "", ""},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {

@@ -14,6 +14,7 @@ package shim
 
 import (
 	"os"
+	"path/filepath"
 	"time"
 
 	specs "github.com/opencontainers/runtime-spec/specs-go"
@@ -26,7 +27,24 @@ const (
 	LogName    = "shim.log"
 	// ReadyFD is the descriptor number of the readiness pipe in the shim.
 	ReadyFD = 3
+	// ContainersName is the folder of the run directory that holds one
+	// bundle directory per container.
+	ContainersName = "containers"
+	// StateName is the file in a container's bundle directory where the
+	// shim records its State, replaced atomically on every change; cribd
+	// watches for it.
+	StateName = "state.json"
 )
+
+// BundleDir is container id's bundle directory in the shim's run directory.
+func BundleDir(runDir, id string) string {
+	return filepath.Join(runDir, ContainersName, id)
+}
+
+// StateFile is where the shim in runDir records container id's State.
+func StateFile(runDir, id string) string {
+	return filepath.Join(BundleDir(runDir, id), StateName)
+}
 
 // Method names.
 const (

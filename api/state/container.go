@@ -3,7 +3,7 @@ package state
 import (
 	"time"
 
-	"github.com/crib-runtime/crib/api/shim"
+	shimapi "github.com/crib-runtime/crib/api/shim"
 )
 
 // ContainerVersion is the version of the Container record written by this build.
@@ -78,7 +78,7 @@ type Container struct {
 	PidStartTime uint64 `json:"pidStartTime"`
 	// LastState is the shim's last word on the container, saved when its
 	// pod stops (the shim and its state files go with the pod).
-	LastState *shim.State `json:"lastState,omitempty"`
+	LastState *shimapi.State `json:"lastState,omitempty"`
 	// Creating is set while CreateContainer runs: the record is written
 	// before the writable layer is made and cleared once the shim holds
 	// the container, so a crash mid-create leaves a record that cribd's

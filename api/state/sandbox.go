@@ -7,6 +7,15 @@ import "time"
 // SandboxVersion is the version of the Sandbox record written by this build.
 const SandboxVersion = 1
 
+// The files crib writes for a pod into its directory (<root>/pods/<id>),
+// which its
+// containers bind mount at /etc/hostname, /etc/resolv.conf and /etc/hosts.
+const (
+	HostnameFile   = "hostname"
+	ResolvConfFile = "resolv.conf"
+	HostsFile      = "hosts"
+)
+
 // SandboxPhase is the lifecycle phase recorded for a pod. The CRI state
 // (READY/NOTREADY) is derived from it together with the pause process's
 // liveness:

@@ -1,8 +1,8 @@
 package main
 
 import (
+	"context"
 	"errors"
-	"fmt"
 	"os"
 	"path/filepath"
 	"strconv"
@@ -10,7 +10,6 @@ import (
 
 	"github.com/opencontainers/cgroups"
 	"github.com/sirupsen/logrus"
-	"golang.org/x/sys/unix"
 
 	"github.com/crib-runtime/crib/internal/cgroup"
 )
@@ -49,42 +48,17 @@ func (d *cgroupDirs) release(cgroupsPath string) error {
 	if err != nil {
 		return err
 	}
+	// Tasks just killed leave within milliseconds; two seconds covers a
+	// loaded node without holding the reaper's spawn lock for long.
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+	defer cancel()
 	var errs []error
 	for _, h := range d.hierarchies {
-		if err := removeCgroupTree(filepath.Join(h, dir)); err != nil {
+		if err := cgroup.RemoveTree(ctx, filepath.Join(h, dir)); err != nil {
 			errs = append(errs, err)
 		}
 	}
 	return errors.Join(errs...)
-}
-
-// removeCgroupTree removes the cgroup directory dir and its sub-cgroups,
-// retrying for a while on EBUSY (tasks that were just killed may not have
-// left yet). A missing dir is not an error.
-func removeCgroupTree(dir string) error {
-	entries, err := os.ReadDir(dir)
-	if errors.Is(err, os.ErrNotExist) {
-		return nil
-	}
-	for _, e := range entries {
-		if e.IsDir() {
-			if err := removeCgroupTree(filepath.Join(dir, e.Name())); err != nil {
-				return err
-			}
-		}
-	}
-	delay := time.Millisecond
-	for deadline := time.Now().Add(2 * time.Second); ; {
-		err := unix.Rmdir(dir)
-		if err == nil || errors.Is(err, unix.ENOENT) {
-			return nil
-		}
-		if !errors.Is(err, unix.EBUSY) || time.Now().After(deadline) {
-			return fmt.Errorf("remove cgroup %s: %w", dir, err)
-		}
-		time.Sleep(delay)
-		delay = min(2*delay, 100*time.Millisecond)
-	}
 }
 
 // warmAttach starts, in the background, a no-op move of the shim into the

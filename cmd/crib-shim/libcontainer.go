@@ -21,7 +21,7 @@ import (
 	"github.com/opencontainers/runc/libcontainer/configs"
 
 	"github.com/crib-runtime/crib/internal/cgroup"
-	"github.com/crib-runtime/crib/sandbox/procfs"
+	"github.com/crib-runtime/crib/internal/procfs"
 
 	// nsexec(), the C constructor that sets up namespaces in "crib-shim init"
 	// before the Go runtime starts.

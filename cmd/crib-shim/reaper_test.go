@@ -9,7 +9,7 @@ import (
 
 	"golang.org/x/sys/unix"
 
-	"github.com/crib-runtime/crib/sandbox/procfs"
+	"github.com/crib-runtime/crib/internal/procfs"
 )
 
 // TestReaperReapsOnlyOrphans makes the test process a subreaper, creates an

@@ -15,7 +15,7 @@ import (
 )
 
 // The shim serves the "Shim" service in the wire format of net/rpc/jsonrpc,
-// which cribd's client (sandbox/shim) uses: a stream of JSON requests
+// which cribd's client (sandbox/shimclient) uses: a stream of JSON requests
 // {"method": "Shim.Create", "params": [arg], "id": n}, each answered, in any
 // order, by {"id": n, "result": reply, "error": null} or {"id": n,
 // "result": null, "error": "message"}. Calls on one connection run

@@ -19,7 +19,7 @@ import (
 	"github.com/crib-runtime/crib/api/errdefs"
 	shimapi "github.com/crib-runtime/crib/api/shim"
 	"github.com/crib-runtime/crib/internal/cgroup"
-	"github.com/crib-runtime/crib/sandbox/procfs"
+	"github.com/crib-runtime/crib/internal/procfs"
 )
 
 // Errors crossing the RPC boundary are plain strings. A message that ends in
@@ -95,7 +95,7 @@ func newShim(dir string) (*Shim, error) {
 		containers: make(map[string]*container),
 		exit:       make(chan struct{}),
 	}
-	for _, d := range []string{s.lcRoot, filepath.Join(dir, "containers")} {
+	for _, d := range []string{s.lcRoot, filepath.Join(dir, shimapi.ContainersName)} {
 		if err := os.MkdirAll(d, 0o700); err != nil {
 			return nil, err
 		}
@@ -119,7 +119,7 @@ func (s *Shim) Create(req *shimapi.CreateRequest, resp *shimapi.CreateResponse) 
 	}
 	c := &container{
 		id:     req.ID,
-		dir:    filepath.Join(s.dir, "containers", req.ID),
+		dir:    shimapi.BundleDir(s.dir, req.ID),
 		cgPath: req.Spec.Linux.CgroupsPath,
 		exited: make(chan struct{}),
 		state:  shimapi.State{ID: req.ID},
@@ -392,7 +392,7 @@ func (c *container) snapshotLocked() shimapi.State {
 func (c *container) persistLocked() {
 	data, err := json.Marshal(c.snapshotLocked())
 	if err == nil {
-		err = writeFileAtomic(filepath.Join(c.dir, "state.json"), data, 0o600)
+		err = writeFileAtomic(filepath.Join(c.dir, shimapi.StateName), data, 0o600)
 	}
 	if err != nil {
 		logrus.WithError(err).WithField("id", c.id).Warn("persist state")

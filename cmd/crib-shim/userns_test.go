@@ -11,9 +11,9 @@ import (
 	specs "github.com/opencontainers/runtime-spec/specs-go"
 	"golang.org/x/sys/unix"
 
-	"github.com/crib-runtime/crib/api/shim"
+	shimapi "github.com/crib-runtime/crib/api/shim"
 	"github.com/crib-runtime/crib/api/state"
-	"github.com/crib-runtime/crib/sandbox/nspin"
+	"github.com/crib-runtime/crib/internal/nsfs"
 )
 
 // TestConvertThroughProcess: a spec joining a pinned user namespace is
@@ -25,12 +25,12 @@ func TestConvertThroughProcess(t *testing.T) {
 		t.Skip("needs root")
 	}
 	ids := []state.IDMapping{{ContainerID: 0, HostID: 300000, Size: 65536}}
-	inNS, err := nspin.StartInUserNS([]string{"sleep", "infinity"}, ids, ids, 0)
+	inNS, err := nsfs.StartInUserNS([]string{"sleep", "infinity"}, ids, ids, 0)
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer inNS.Stop()
-	elsewhere, err := nspin.StartInUserNS([]string{"sleep", "infinity"}, ids, ids, 0)
+	elsewhere, err := nsfs.StartInUserNS([]string{"sleep", "infinity"}, ids, ids, 0)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -39,7 +39,7 @@ func TestConvertThroughProcess(t *testing.T) {
 	if err := os.WriteFile(pin, nil, 0o600); err != nil {
 		t.Fatal(err)
 	}
-	if err := unix.Mount(inNS.NSPath(nspin.User), pin, "", unix.MS_BIND, ""); err != nil {
+	if err := unix.Mount(inNS.NSPath(nsfs.User), pin, "", unix.MS_BIND, ""); err != nil {
 		t.Fatal(err)
 	}
 	defer unix.Unmount(pin, unix.MNT_DETACH)
@@ -58,7 +58,7 @@ func TestConvertThroughProcess(t *testing.T) {
 		s := &Shim{containers: map[string]*container{}, reaper: newReaper()}
 		for i, pid := range pids {
 			c := &container{id: string(rune('a' + i))}
-			c.state = shim.State{Pid: pid, StartedAt: time.Now()}
+			c.state = shimapi.State{Pid: pid, StartedAt: time.Now()}
 			s.containers[c.id] = c
 		}
 		return s

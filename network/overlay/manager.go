@@ -16,7 +16,7 @@ import (
 
 	"github.com/sirupsen/logrus"
 
-	"github.com/crib-runtime/crib/network/vxlan"
+	"github.com/crib-runtime/crib/network/subnetfile"
 )
 
 // vxlanOverhead is what VXLAN over IPv4 adds to each frame.
@@ -95,7 +95,7 @@ func (m *Manager) SetPodCIDR(cidr string) error {
 	if err != nil {
 		return fmt.Errorf("overlay: pod CIDR %q: %w", cidr, err)
 	}
-	if err := (vxlan.Subnet{Network: m.opts.ClusterNetwork, Subnet: sn, MTU: 1500}).Validate(); err != nil {
+	if err := (subnetfile.Subnet{Network: m.opts.ClusterNetwork, Subnet: sn, MTU: 1500}).Validate(); err != nil {
 		return fmt.Errorf("overlay: pod CIDR %q: %w", cidr, err)
 	}
 	m.mu.Lock()
@@ -189,7 +189,7 @@ func (m *Manager) reconcile(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	if err := m.writeSubnetFile(vxlan.Subnet{Network: m.opts.ClusterNetwork, Subnet: sn, MTU: mtu, IPMasq: true}); err != nil {
+	if err := m.writeSubnetFile(subnetfile.Subnet{Network: m.opts.ClusterNetwork, Subnet: sn, MTU: mtu, IPMasq: true}); err != nil {
 		return err
 	}
 	own := Lease{Name: m.opts.NodeName, PublicIP: under.ip, Subnet: sn, VtepMAC: vtep.HardwareAddr}
@@ -219,15 +219,15 @@ func (m *Manager) reconcile(ctx context.Context) error {
 }
 
 // writeSubnetFile rewrites the subnet file when its content would change.
-func (m *Manager) writeSubnetFile(s vxlan.Subnet) error {
-	if cur, err := vxlan.ReadSubnetFile(m.opts.SubnetFile); err == nil &&
+func (m *Manager) writeSubnetFile(s subnetfile.Subnet) error {
+	if cur, err := subnetfile.Read(m.opts.SubnetFile); err == nil &&
 		cur.Network.String() == s.Network.String() && cur.Subnet.String() == s.Subnet.String() &&
 		cur.MTU == s.MTU && cur.IPMasq == s.IPMasq {
 		return nil
 	} else if err != nil && !errors.Is(err, os.ErrNotExist) {
 		m.log.WithError(err).Warn("overlay: rewriting unreadable subnet file")
 	}
-	if err := vxlan.WriteSubnetFile(m.opts.SubnetFile, s); err != nil {
+	if err := subnetfile.Write(m.opts.SubnetFile, s); err != nil {
 		return fmt.Errorf("subnet file: %w", err)
 	}
 	return nil

@@ -9,7 +9,7 @@ import (
 	"github.com/containernetworking/plugins/pkg/netlinksafe"
 	"github.com/vishvananda/netlink"
 
-	"github.com/crib-runtime/crib/network/vxlan"
+	"github.com/crib-runtime/crib/internal/linkaddr"
 )
 
 // vtepSpec is the VTEP the node needs.
@@ -62,7 +62,7 @@ func ensureVTEP(spec vtepSpec) (*netlink.Vxlan, error) {
 			return nil, fmt.Errorf("VTEP %s MTU %d: %w", spec.name, spec.mtu, err)
 		}
 	}
-	if err := vxlan.EnsureOnlyAddr(vx, spec.addr); err != nil {
+	if err := linkaddr.EnsureOnly(vx, spec.addr); err != nil {
 		return nil, fmt.Errorf("VTEP %s: %w", spec.name, err)
 	}
 	if err := netlink.LinkSetUp(vx); err != nil {

@@ -12,6 +12,8 @@ import (
 
 	"github.com/containernetworking/plugins/pkg/ns"
 	"github.com/containernetworking/plugins/pkg/testutils"
+
+	"github.com/crib-runtime/crib/network/subnetfile"
 )
 
 const (
@@ -47,7 +49,7 @@ func newEnv(t *testing.T) *env {
 	e.dataDir = filepath.Join(e.dir, "ipam")
 	_, cluster, _ := net.ParseCIDR(testCluster)
 	_, subnet, _ := net.ParseCIDR(testSubnet)
-	if err := WriteSubnetFile(e.subnetFile, Subnet{Network: cluster, Subnet: subnet, MTU: 1450, IPMasq: true}); err != nil {
+	if err := subnetfile.Write(e.subnetFile, subnetfile.Subnet{Network: cluster, Subnet: subnet, MTU: 1450, IPMasq: true}); err != nil {
 		t.Fatal(err)
 	}
 	return e

@@ -10,6 +10,8 @@ import (
 
 	"github.com/containernetworking/cni/pkg/types"
 	"github.com/containernetworking/cni/pkg/version"
+
+	"github.com/crib-runtime/crib/network/subnetfile"
 )
 
 // Defaults of the network config keys.
@@ -22,7 +24,7 @@ const (
 // placeholderSubnet stands in for the node subnet when DEL or GC runs and
 // the subnet file is gone: host-local needs some range to start, but
 // releasing by container ID never looks at it. No traffic ever uses it.
-var placeholderSubnet = Subnet{
+var placeholderSubnet = subnetfile.Subnet{
 	Network: &net.IPNet{IP: net.IPv4(192, 0, 2, 0).To4(), Mask: net.CIDRMask(24, 32)},
 	Subnet:  &net.IPNet{IP: net.IPv4(192, 0, 2, 0).To4(), Mask: net.CIDRMask(24, 32)},
 	MTU:     1450,
@@ -52,7 +54,7 @@ type NetConf struct {
 // config is a loaded NetConf with the subnet file applied.
 type config struct {
 	NetConf
-	subnet Subnet
+	subnet subnetfile.Subnet
 	// subnetErr says why the subnet file could not be used; only ADD,
 	// CHECK and STATUS need it.
 	subnetErr error
@@ -87,7 +89,7 @@ func loadConfig(stdin []byte) (*config, error) {
 	case c.IPAM.Type != "" && c.IPAM.Type != "host-local":
 		return nil, fmt.Errorf("network config: ipam type %q: crib-vxlan delegates to host-local only", c.IPAM.Type)
 	}
-	c.subnet, c.subnetErr = ReadSubnetFile(c.SubnetFile)
+	c.subnet, c.subnetErr = subnetfile.Read(c.SubnetFile)
 	if c.subnetErr != nil {
 		if errors.Is(c.subnetErr, os.ErrNotExist) {
 			c.subnetErr = fmt.Errorf("node subnet not known yet: %s does not exist (cribd writes it once it has the node's pod CIDR)", c.SubnetFile)

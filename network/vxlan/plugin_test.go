@@ -13,6 +13,8 @@ import (
 	types100 "github.com/containernetworking/cni/pkg/types/100"
 	"github.com/containernetworking/plugins/pkg/ns"
 	"github.com/containernetworking/plugins/pkg/testutils"
+
+	"github.com/crib-runtime/crib/network/subnetfile"
 )
 
 // TestAddCheckDel runs ADD, ADD again, CHECK, DEL and DEL again for each spec
@@ -220,7 +222,7 @@ func TestSubnetChange(t *testing.T) {
 	first := add(0)
 	_, cluster, _ := net.ParseCIDR(testCluster)
 	_, next, _ := net.ParseCIDR("10.244.8.0/24")
-	if err := WriteSubnetFile(e.subnetFile, Subnet{Network: cluster, Subnet: next, MTU: 1450, IPMasq: true}); err != nil {
+	if err := subnetfile.Write(e.subnetFile, subnetfile.Subnet{Network: cluster, Subnet: next, MTU: 1450, IPMasq: true}); err != nil {
 		t.Fatal(err)
 	}
 	second := add(1)

@@ -14,6 +14,7 @@ import (
 	runtimeapi "k8s.io/cri-api/pkg/apis/runtime/v1"
 
 	"github.com/crib-runtime/crib/api/errdefs"
+	"github.com/crib-runtime/crib/api/state"
 )
 
 // defaultMounts are the kernel filesystems every container gets.
@@ -68,7 +69,7 @@ func buildMounts(in Input) ([]specs.Mount, error) {
 	if sc.GetReadonlyRootfs() {
 		podFileOpts[2] = "ro"
 	}
-	for dst, name := range map[string]string{"/etc/hostname": podHostname, "/etc/resolv.conf": podResolvConf, "/etc/hosts": podHosts} {
+	for dst, name := range map[string]string{"/etc/hostname": state.HostnameFile, "/etc/resolv.conf": state.ResolvConfFile, "/etc/hosts": state.HostsFile} {
 		if in.PodFilesDir == "" {
 			break
 		}

@@ -19,13 +19,6 @@ import (
 	"github.com/crib-runtime/crib/internal/cgroup"
 )
 
-// Pod file names the pod's directory holds (see sandbox/files.go).
-const (
-	podHostname   = "hostname"
-	podResolvConf = "resolv.conf"
-	podHosts      = "hosts"
-)
-
 // Input is everything Build needs.
 type Input struct {
 	// ContainerID is the new container's 64-hex ID.

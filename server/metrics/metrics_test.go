@@ -15,7 +15,7 @@ import (
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
 
-	apishim "github.com/crib-runtime/crib/api/shim"
+	shimapi "github.com/crib-runtime/crib/api/shim"
 	"github.com/crib-runtime/crib/sandbox"
 	"github.com/crib-runtime/crib/server/metrics/metricstest"
 )
@@ -133,8 +133,8 @@ func (i inventory) Containers(sandbox.ContainerFilter) []sandbox.ContainerView {
 	return i.containers
 }
 
-func ctrIn(s apishim.Status) sandbox.ContainerView {
-	return sandbox.ContainerView{Shim: apishim.State{Status: s}}
+func ctrIn(s shimapi.Status) sandbox.ContainerView {
+	return sandbox.ContainerView{Shim: shimapi.State{Status: s}}
 }
 
 func TestInventoryGauges(t *testing.T) {
@@ -154,8 +154,8 @@ func TestInventoryGauges(t *testing.T) {
 			inv: inventory{
 				pods: []sandbox.View{{Ready: true}, {Ready: true}, {Ready: false}},
 				containers: []sandbox.ContainerView{
-					ctrIn(apishim.StatusRunning), ctrIn(apishim.StatusRunning), ctrIn(apishim.StatusRunning),
-					ctrIn(apishim.StatusCreated), ctrIn(apishim.StatusStopped), ctrIn(apishim.StatusUnknown), ctrIn(""),
+					ctrIn(shimapi.StatusRunning), ctrIn(shimapi.StatusRunning), ctrIn(shimapi.StatusRunning),
+					ctrIn(shimapi.StatusCreated), ctrIn(shimapi.StatusStopped), ctrIn(shimapi.StatusUnknown), ctrIn(""),
 				},
 			},
 			pods:       map[string]float64{"ready": 2, "notready": 1},

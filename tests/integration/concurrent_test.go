@@ -3,9 +3,14 @@
 package integration
 
 import (
+	"context"
 	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
 	"sync"
 	"testing"
+	"time"
 
 	runtimeapi "k8s.io/cri-api/pkg/apis/runtime/v1"
 )
@@ -86,4 +91,79 @@ func TestConcurrentPods(t *testing.T) {
 		t.Errorf("crictl pods lists %d pods after all were removed", len(pods))
 	}
 	h.checkLeaks(t, before, "after parallel stop and remove")
+}
+
+// TestReadsDoNotWaitForLifecycle: while a StopContainer waits out a
+// container's grace period (it ignores SIGTERM) — holding that container
+// for as long as the grace lasts — the calls kubelet makes every second
+// to learn the node's state still answer: ListPodSandbox, ListContainers,
+// PodSandboxStatus, ContainerStatus and ListContainerStats. Each gets 20 s
+// of the stop's 120; before the records were published apart from the
+// lifecycle lock, each waited for the whole grace period.
+func TestReadsDoNotWaitForLifecycle(t *testing.T) {
+	h, podID, pod := containerPod(t)
+	c := h.client()
+	id := h.CreateContainer(podID, shellContainer("stubborn", "trap 'echo got TERM' TERM; echo ready; while true; do sleep 0.1; done"), pod)
+	h.Crictl("start", id)
+	h.waitContainerState(id, "CONTAINER_RUNNING")
+
+	stopCtx, cancelStop := context.WithCancel(context.Background())
+	defer cancelStop()
+	stopped := make(chan error, 1)
+	go func() {
+		_, err := c.StopContainer(stopCtx, &runtimeapi.StopContainerRequest{ContainerId: id, Timeout: 120})
+		stopped <- err
+	}()
+	// The shell logs the signal it ignored: from then on the stop is
+	// inside its grace period. (The file, not crictl logs: that asks for
+	// ContainerStatus, one of the calls under test.)
+	logFile := filepath.Join(pod["log_directory"].(string), "stubborn.log")
+	eventually(t, 20*time.Second, "the container's SIGTERM in its log", func() (bool, string) {
+		out, _ := os.ReadFile(logFile)
+		return strings.Contains(string(out), "got TERM"), string(out)
+	})
+
+	for _, call := range []struct {
+		name string
+		do   func(ctx context.Context) error
+	}{
+		{"ListPodSandbox", func(ctx context.Context) error {
+			_, err := c.ListPodSandbox(ctx, &runtimeapi.ListPodSandboxRequest{})
+			return err
+		}},
+		{"PodSandboxStatus", func(ctx context.Context) error {
+			_, err := c.PodSandboxStatus(ctx, &runtimeapi.PodSandboxStatusRequest{PodSandboxId: podID})
+			return err
+		}},
+		{"ListContainers", func(ctx context.Context) error {
+			_, err := c.ListContainers(ctx, &runtimeapi.ListContainersRequest{})
+			return err
+		}},
+		{"ContainerStatus", func(ctx context.Context) error {
+			resp, err := c.ContainerStatus(ctx, &runtimeapi.ContainerStatusRequest{ContainerId: id})
+			if err == nil && resp.GetStatus().GetState() != runtimeapi.ContainerState_CONTAINER_RUNNING {
+				return fmt.Errorf("state %s during the grace period, want CONTAINER_RUNNING", resp.GetStatus().GetState())
+			}
+			return err
+		}},
+		{"ListContainerStats", func(ctx context.Context) error {
+			_, err := c.ListContainerStats(ctx, &runtimeapi.ListContainerStatsRequest{})
+			return err
+		}},
+	} {
+		ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+		err := call.do(ctx)
+		cancel()
+		if err != nil {
+			t.Errorf("%s while StopContainer waits out the grace period: %v", call.name, err)
+		}
+	}
+	select {
+	case err := <-stopped:
+		t.Fatalf("StopContainer with a 120 s grace period returned before the reads were done (%v): the check proved nothing", err)
+	default:
+	}
+	cancelStop()
+	<-stopped
+	h.Crictl("rmp", "-f", podID)
 }

@@ -20,7 +20,7 @@ import (
 	"github.com/containernetworking/plugins/pkg/ns"
 
 	"github.com/crib-runtime/crib/network/overlay"
-	"github.com/crib-runtime/crib/network/vxlan"
+	"github.com/crib-runtime/crib/network/subnetfile"
 )
 
 // cniNode is a throwaway "node" for driving CNI plugins through libcni with
@@ -90,7 +90,7 @@ func (n *cniNode) vxlanList(subnet string) *libcni.NetworkConfigList {
 	_, cluster, _ := net.ParseCIDR("10.244.0.0/16")
 	_, sn, _ := net.ParseCIDR(subnet)
 	sf := filepath.Join(n.dir, "subnet.env")
-	if err := vxlan.WriteSubnetFile(sf, vxlan.Subnet{Network: cluster, Subnet: sn, MTU: 1450, IPMasq: true}); err != nil {
+	if err := subnetfile.Write(sf, subnetfile.Subnet{Network: cluster, Subnet: sn, MTU: 1450, IPMasq: true}); err != nil {
 		n.t.Fatal(err)
 	}
 	confDir := filepath.Join(n.dir, "net.d")

@@ -18,6 +18,7 @@ import (
 	"google.golang.org/grpc/credentials/insecure"
 	runtimeapi "k8s.io/cri-api/pkg/apis/runtime/v1"
 
+	"github.com/crib-runtime/crib/internal/cgroup"
 	"github.com/crib-runtime/crib/tests/harness"
 )
 
@@ -254,26 +255,19 @@ func (c *vxCluster) cleanup() {
 		}
 		exec.Command("ip", "netns", "delete", n.ns).Run()
 		dirs, _ := filepath.Glob(filepath.Join("/sys/fs/cgroup", "*", n.cgroup))
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 		for _, p := range append(dirs, filepath.Join("/sys/fs/cgroup", n.cgroup)) {
-			removeCgroupTree(p)
+			if err := cgroup.RemoveTree(ctx, p); err != nil {
+				t.Logf("cleanup: %v", err)
+			}
 		}
+		cancel()
 	}
 	exec.Command("ip", "netns", "delete", c.underNS).Run()
 	unmountUnder(c.dir)
 	if err := os.RemoveAll(c.dir); err != nil {
 		t.Logf("cleanup: %v", err)
 	}
-}
-
-// removeCgroupTree removes a cgroup directory and its children, deepest first.
-func removeCgroupTree(p string) {
-	ents, _ := os.ReadDir(p)
-	for _, e := range ents {
-		if e.IsDir() {
-			removeCgroupTree(filepath.Join(p, e.Name()))
-		}
-	}
-	_ = os.Remove(p)
 }
 
 // unmountUnder detaches every mount below dir, deepest first.

@@ -1,4 +1,4 @@
-package nspin
+package nsfs
 
 import (
 	"bufio"

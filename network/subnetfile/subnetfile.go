@@ -1,4 +1,7 @@
-package vxlan
+// Package subnetfile reads and writes the node subnet file that the overlay
+// manager in cribd writes and the crib-vxlan CNI plugin reads: the one
+// contract between the two, so neither imports the other.
+package subnetfile
 
 import (
 	"bufio"
@@ -61,8 +64,8 @@ func (s Subnet) Validate() error {
 	return nil
 }
 
-// ReadSubnetFile parses a subnet file. A missing file wraps os.ErrNotExist.
-func ReadSubnetFile(path string) (Subnet, error) {
+// Read parses a subnet file. A missing file wraps os.ErrNotExist.
+func Read(path string) (Subnet, error) {
 	data, err := os.ReadFile(path)
 	if err != nil {
 		return Subnet{}, fmt.Errorf("read subnet file: %w", err)
@@ -107,8 +110,8 @@ func parseSubnet(data []byte) (Subnet, error) {
 	return s, s.Validate()
 }
 
-// WriteSubnetFile writes s to path atomically (temp file, fsync, rename).
-func WriteSubnetFile(path string, s Subnet) error {
+// Write writes s to path atomically (temp file, fsync, rename).
+func Write(path string, s Subnet) error {
 	if err := s.Validate(); err != nil {
 		return err
 	}

@@ -1,4 +1,4 @@
-package shim
+package shimclient
 
 import (
 	"bytes"
@@ -23,7 +23,7 @@ import (
 
 	"github.com/crib-runtime/crib/api/errdefs"
 	shimapi "github.com/crib-runtime/crib/api/shim"
-	"github.com/crib-runtime/crib/sandbox/procfs"
+	"github.com/crib-runtime/crib/internal/procfs"
 )
 
 // These tests run crib-shim for real: they need root, cgroups under

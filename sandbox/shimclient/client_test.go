@@ -1,4 +1,4 @@
-package shim
+package shimclient
 
 import (
 	"context"
@@ -11,7 +11,7 @@ import (
 
 	"github.com/crib-runtime/crib/api/errdefs"
 	shimapi "github.com/crib-runtime/crib/api/shim"
-	"github.com/crib-runtime/crib/sandbox/procfs"
+	"github.com/crib-runtime/crib/internal/procfs"
 )
 
 func TestRemoteError(t *testing.T) {

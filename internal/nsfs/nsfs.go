@@ -1,4 +1,4 @@
-// Package nspin creates a pod's network, IPC and UTS namespaces and pins each
+// Package nsfs creates a pod's network, IPC and UTS namespaces and pins each
 // by a bind mount onto a file, before any process runs in them. A pinned
 // namespace lives until its pin is unmounted and no process uses it.
 //
@@ -14,7 +14,7 @@
 // namespaces created later, and unmounting a pin here unmounts those copies
 // too, so the namespace is freed. `ip netns list` and `ip netns exec` see
 // pins made in /var/run/netns.
-package nspin
+package nsfs
 
 import (
 	"errors"
@@ -176,7 +176,7 @@ type Holder struct {
 // unshare(2) flags, which that user namespace owns. Its stdin is a pipe
 // only this process writes to, so a holder also ends when its starter dies
 // before it could stop it. (Not PR_SET_PDEATHSIG: that fires when the
-// forking thread ends, and Go ends the threads nspin locks.)
+// forking thread ends, and Go ends the threads nsfs locks.)
 func StartInUserNS(argv []string, uids, gids []state.IDMapping, flags int) (*Holder, error) {
 	if len(argv) == 0 {
 		return nil, errdefs.InvalidArgument("start a process in a new user namespace: no command")

@@ -1,7 +1,7 @@
 // Package shim is cribd's side of crib-shim, the per-pod monitor: Launch
 // starts a shim for a pod run directory, Connect re-attaches to a running
 // one (after a cribd restart), and Client calls its RPC methods (api/shim).
-package shim
+package shimclient
 
 import (
 	"bufio"
@@ -22,7 +22,7 @@ import (
 
 	"github.com/crib-runtime/crib/api/errdefs"
 	shimapi "github.com/crib-runtime/crib/api/shim"
-	"github.com/crib-runtime/crib/sandbox/procfs"
+	"github.com/crib-runtime/crib/internal/procfs"
 )
 
 // LaunchOptions say how to start a shim.
