@@ -3,7 +3,9 @@ GO        ?= go
 BIN       ?= $(CURDIR)/bin
 PREFIX    ?= /usr/local
 VERSION   ?= $(shell git describe --always --dirty 2>/dev/null || echo dev)
-TOOLS_DIR ?= /var/cache/crib/tools
+TOOLS_DIR ?= $(or $(CRIB_TOOLS_DIR),/var/cache/crib/tools)
+# Every script and test reads the tool cache from CRIB_TOOLS_DIR.
+export CRIB_TOOLS_DIR := $(TOOLS_DIR)
 CRICTL    ?= $(TOOLS_DIR)/cri-tools-v1.36.0/crictl
 CRITEST   ?= $(TOOLS_DIR)/cri-tools-v1.36.0/critest
 GOTAGS    := seccomp containers_image_openpgp exclude_graphdriver_btrfs exclude_graphdriver_zfs exclude_disk_quota containers_image_docker_daemon_stub
@@ -78,7 +80,7 @@ test-critest: build tools
 # against cribd: tests/e2e.
 .PHONY: test-e2e
 test-e2e: build tools
-	KUBELET=$$(CRIB_TOOLS_DIR=$(TOOLS_DIR) scripts/build-kubelet.sh) && export KUBELET && \
+	KUBELET=$$(scripts/build-kubelet.sh) && export KUBELET && \
 	$(GO) test -tags e2e -count=1 -v -timeout 30m ./tests/e2e/...
 
 # test-node is the VM lane: a Debian 12 guest with systemd, cgroup v2 and
@@ -89,8 +91,8 @@ test-e2e: build tools
 test-node: build tools
 	scripts/build-guest.sh >/dev/null
 	tests/images/build.sh
-	CRIB_TOOLS_DIR=$(TOOLS_DIR) scripts/build-kubelet.sh >/dev/null
-	CRIB_TOOLS_DIR=$(TOOLS_DIR) GOTAGS='$(GOTAGS)' tests/node/suite.sh
+	scripts/build-kubelet.sh >/dev/null
+	GOTAGS='$(GOTAGS)' tests/node/suite.sh
 
 # test is the README's test command: deps, tools, lint, unit, fuzzing,
 # integration, critest, kubelet end to end, the VM lane.
@@ -107,13 +109,13 @@ test: deps tools lint test-unit fuzz test-integration test-critest test-e2e test
 # and runc, built by scripts/build-containerd.sh (cached in $(TOOLS_DIR);
 # a few minutes the first time).
 bench: build tools
-	paths=$$(CRIB_TOOLS_DIR=$(TOOLS_DIR) scripts/build-containerd.sh) && \
+	paths=$$(scripts/build-containerd.sh) && \
 	CRIB_CONTAINERD_DIR=$$(dirname "$$(printf '%s\n' "$$paths" | head -n1)") && export CRIB_CONTAINERD_DIR && \
 	$(GO) test -tags '$(GOTAGS) integration bench' -count=1 -run '^TestBench' -v -timeout 45m ./tests/integration/
 	tests/critest/bench.sh
-	paths=$$(CRIB_TOOLS_DIR=$(TOOLS_DIR) scripts/build-containerd.sh) && \
+	paths=$$(scripts/build-containerd.sh) && \
 	CRIB_CONTAINERD_DIR=$$(dirname "$$(printf '%s\n' "$$paths" | head -n1)") && export CRIB_CONTAINERD_DIR && \
-	KUBELET=$$(CRIB_TOOLS_DIR=$(TOOLS_DIR) scripts/build-kubelet.sh) && export KUBELET && $(GO) test -tags 'e2e bench' -count=1 -run '^TestBench' -v -timeout 20m ./tests/e2e/...
+	KUBELET=$$(scripts/build-kubelet.sh) && export KUBELET && $(GO) test -tags 'e2e bench' -count=1 -run '^TestBench' -v -timeout 20m ./tests/e2e/...
 	$(MAKE) bench-node
 
 # bench-node is the VM lane's benchmark (tests/node/bench_test.go, build
@@ -125,16 +127,16 @@ bench: build tools
 bench-node: build tools
 	scripts/build-guest.sh >/dev/null
 	tests/images/build.sh
-	paths=$$(CRIB_TOOLS_DIR=$(TOOLS_DIR) scripts/build-containerd.sh) && \
+	paths=$$(scripts/build-containerd.sh) && \
 	CRIB_CONTAINERD_DIR=$$(dirname "$$(printf '%s\n' "$$paths" | head -n1)") && export CRIB_CONTAINERD_DIR && \
-	CRIB_NODE_TIMEOUT=5400 CRIB_TOOLS_DIR=$(TOOLS_DIR) GOTAGS='$(GOTAGS) bench' \
+	CRIB_NODE_TIMEOUT=5400 GOTAGS='$(GOTAGS) bench' \
 		tests/node/suite.sh -test.run '^TestBenchNode$$' -test.timeout 85m
 
 # critest-containerd runs critest's validation suite against containerd
 # v2.4.2 on this machine (same registry): the reference run for which specs
 # containerd passes here. Not part of make test (containerd's build).
 critest-containerd: build tools
-	paths=$$(CRIB_TOOLS_DIR=$(TOOLS_DIR) scripts/build-containerd.sh) && \
+	paths=$$(scripts/build-containerd.sh) && \
 	CRIB_CONTAINERD_DIR=$$(dirname "$$(printf '%s\n' "$$paths" | head -n1)") && export CRIB_CONTAINERD_DIR && \
 	$(GO) test -tags '$(GOTAGS) integration bench' -count=1 -run '^TestCritestContainerd$$' -v -timeout 20m ./tests/integration/
 
