@@ -22,11 +22,6 @@ import (
 	"github.com/crib-runtime/crib/internal/failpoint"
 )
 
-// knownFailpointDefects are the failpoints whose walk fails today because
-// of a defect of issue 13 that another branch fixes; their subtests are
-// skipped, naming it, until that branch is merged.
-var knownFailpointDefects = map[string]string{}
-
 // TestFailpointWalk kills cribd at each named step of the lifecycle
 // (internal/failpoint.Names): a cribd-failpoints armed with one failpoint
 // drives pull, run, create, start, stop, remove, stop pod, remove pod
@@ -50,9 +45,6 @@ func TestFailpointWalk(t *testing.T) {
 	}
 	for _, name := range failpoint.Names {
 		t.Run(name, func(t *testing.T) {
-			if why := knownFailpointDefects[name]; why != "" {
-				t.Skip("known defect: " + why)
-			}
 			walkFailpoint(t, bin, conf, name)
 		})
 	}

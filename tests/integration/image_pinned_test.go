@@ -3,7 +3,6 @@
 package integration
 
 import (
-	"strings"
 	"testing"
 )
 
@@ -31,10 +30,6 @@ func TestImagePinnedPrune(t *testing.T) {
 	}
 
 	if _, stderr, err := h.crictlRaw("rmi", "--prune"); err != nil {
-		if strings.Contains(stderr, "Unimplemented") {
-			// --prune lists containers first; ListContainers comes with #4.
-			t.Skipf("crictl rmi --prune needs ListContainers (not built yet): %s", strings.TrimSpace(stderr))
-		}
 		t.Fatalf("crictl rmi --prune: %v: %s", err, stderr)
 	}
 	imgs = h.Images()
