@@ -281,15 +281,37 @@ func TestKubeletPodsSystemd(t *testing.T) {
 	}
 	t.Logf("scenarios checked %v after kubelet's start", time.Since(begin).Round(time.Second))
 
-	// 7. Remove the manifests: nothing left.
+	// 7. Remove the manifests: nothing left. The IDs come from one listing
+	// of each kind: a crictl start costs seconds in the emulated guest.
+	var pods struct {
+		Items []struct {
+			ID       string `json:"id"`
+			Metadata struct {
+				Name string `json:"name"`
+			} `json:"metadata"`
+		} `json:"items"`
+	}
+	crictlJSON(t, &pods, "pods", "-o", "json")
+	var ctrs struct {
+		Containers []struct {
+			ID    string `json:"id"`
+			PodID string `json:"podSandboxId"`
+		} `json:"containers"`
+	}
+	crictlJSON(t, &ctrs, "ps", "-a", "-o", "json")
 	var ids, slices []string
 	for name := range kubeletPods {
-		pod := crictl(t, "pods", "-q", "--name", "^"+name+"-crib-node$")
-		if pod == "" {
-			continue
+		for _, pod := range pods.Items {
+			if pod.Metadata.Name != name+"-crib-node" {
+				continue
+			}
+			ids = append(ids, pod.ID)
+			for _, c := range ctrs.Containers {
+				if c.PodID == pod.ID {
+					ids = append(ids, c.ID)
+				}
+			}
 		}
-		ids = append(ids, pod)
-		ids = append(ids, strings.Fields(crictl(t, "ps", "-a", "-q", "--pod", pod))...)
 		if p, err := kubeletStaticPod(name); err == nil {
 			// The pod's slice, kubepods-<qos>-pod<uid with _>.slice.
 			slices = append(slices, "pod"+strings.ReplaceAll(p.Metadata.UID, "-", "_")+".slice")
