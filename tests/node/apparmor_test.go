@@ -53,21 +53,23 @@ func TestAppArmor(t *testing.T) {
 			t.Fatalf("create %s: %v", tc.name, err)
 		}
 		ids = append(ids, id)
-		crictl(t, "start", id)
-		if got := crictl(t, "exec", id, "cat", "/proc/self/attr/current"); got != tc.want {
+		startContainer(t, id)
+		if got := execIn(t, id, "cat", "/proc/self/attr/current"); got != tc.want {
 			t.Errorf("%s: exec runs under %q, want %q", tc.name, got, tc.want)
 		}
 	}
 	// Root in the plain container may write kernel.printk by the default
 	// seccomp profile and capabilities' leave; crib-default denies it.
-	if out, errOut, err := runRaw("crictl", "exec", ids[0], "sh", "-c", "echo 4 > /proc/sys/kernel/printk"); err == nil {
+	if out, errOut, code, err := execRaw(t, ids[0], "sh", "-c", "echo 4 > /proc/sys/kernel/printk"); err != nil {
+		t.Errorf("exec in %s: %v", ids[0], err)
+	} else if code == 0 {
 		t.Errorf("crib-default let the container write kernel.printk: %s %s", out, errOut)
 	}
 	if _, err := create("missing", `{"apparmor": {"profile_type": 2, "localhost_ref": "crib-no-such-profile"}}`); err == nil ||
 		!strings.Contains(err.Error(), "FailedPrecondition") || !strings.Contains(err.Error(), "crib-no-such-profile") {
 		t.Errorf("a Localhost profile that is not loaded: %v, want FailedPrecondition naming it", err)
 	}
-	crictl(t, "rmp", "-f", pod)
+	removePod(t, pod)
 	checkGone(t, append(ids, pod)...)
 }
 

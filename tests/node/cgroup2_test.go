@@ -73,7 +73,7 @@ func cgContainer(t *testing.T, pod, name string, linux map[string]any, script st
 		t.Fatal(err)
 	}
 	id := crictl(t, "create", pod, file, shareFile("pod.json"))
-	crictl(t, "start", id)
+	startContainer(t, id)
 	return id
 }
 
@@ -229,13 +229,13 @@ func TestCgroup2Namespace(t *testing.T) {
 		{"cat /sys/fs/cgroup/memory.max", "67108864"},
 		{`awk $2=="/sys/fs/cgroup"{print$3} /proc/self/mounts`, "cgroup2"},
 	} {
-		if got := crictl(t, append([]string{"exec", id}, strings.Fields(c.args)...)...); got != c.want {
+		if got := execIn(t, id, strings.Fields(c.args)...); got != c.want {
 			t.Errorf("%s in the container: %q, want %q", c.args, got, c.want)
 		}
 	}
 	priv := cgContainer(t, pod, "priv", map[string]any{"security_context": map[string]any{"privileged": true}}, "exec sleep 600")
 	dir := ctrCgroup(t, priv)
-	if got, want := crictl(t, "exec", priv, "cat", "/proc/self/cgroup"), "0::"+strings.TrimPrefix(dir, "/sys/fs/cgroup"); got != want {
+	if got, want := execIn(t, priv, "cat", "/proc/self/cgroup"), "0::"+strings.TrimPrefix(dir, "/sys/fs/cgroup"); got != want {
 		t.Errorf("privileged container's /proc/self/cgroup: %q, want the host's %q", got, want)
 	}
 }
@@ -267,7 +267,7 @@ func TestCgroup2Resources(t *testing.T) {
 	crictl(t, "update", "--memory", strconv.Itoa(128<<20), "--cpu-quota", "50000", "--cpu-period", "100000", id)
 	checkFile(t, dir, "memory.max", "134217728")
 	checkFile(t, dir, "cpu.max", "50000 100000")
-	if got := crictl(t, "exec", id, "cat", "/sys/fs/cgroup/memory.max"); got != "134217728" {
+	if got := execIn(t, id, "cat", "/sys/fs/cgroup/memory.max"); got != "134217728" {
 		t.Errorf("memory.max in the container after update: %q", got)
 	}
 }

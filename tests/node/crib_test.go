@@ -69,7 +69,7 @@ func TestRestartKeepsContainers(t *testing.T) {
 	dumpOnFailure(t)
 	pod := examplePod(t)
 	ctr := crictl(t, "create", pod, shareFile("container.json"), shareFile("pod.json"))
-	crictl(t, "start", ctr)
+	startContainer(t, ctr)
 
 	pids := map[string]int{
 		"pause":     infoPID(t, "inspectp", pod),
@@ -102,13 +102,11 @@ func TestRestartKeepsContainers(t *testing.T) {
 	if got := infoPID(t, "inspect", ctr); got != pids["container"] {
 		t.Errorf("container pid %d after the restart, %d before", got, pids["container"])
 	}
-	if got := crictl(t, "exec", ctr, "echo", "still here"); got != "still here" {
-		t.Fatalf("crictl exec after the restart: %q", got)
+	if got := execIn(t, ctr, "echo", "still here"); got != "still here" {
+		t.Fatalf("exec after the restart: %q", got)
 	}
 
-	crictl(t, "stop", ctr)
-	crictl(t, "rm", ctr)
-	crictl(t, "stopp", pod)
-	crictl(t, "rmp", pod)
+	removeContainer(t, ctr)
+	removePod(t, pod)
 	checkGone(t, pod, ctr)
 }

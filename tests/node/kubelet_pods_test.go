@@ -265,7 +265,7 @@ func TestKubeletPodsSystemd(t *testing.T) {
 	// 5. hostUsers: false.
 	if p, ok := waitPod(t, 3*time.Minute, "userns", "Running", running); ok {
 		id := p.container("app").id()
-		uidMap := strings.Join(strings.Fields(crictl(t, "exec", id, "cat", "/proc/self/uid_map")), " ")
+		uidMap := strings.Join(strings.Fields(execIn(t, id, "cat", "/proc/self/uid_map")), " ")
 		t.Logf("userns: the container's uid_map: %s", uidMap)
 		if f := strings.Fields(uidMap); len(f) != 3 || f[0] != "0" || f[1] == "0" {
 			t.Errorf("userns: uid_map %q, want one range mapping 0 to a host ID other than 0", uidMap)

@@ -60,21 +60,6 @@ func crictlJSON(t testing.TB, v any, args ...string) {
 	}
 }
 
-// infoPID is the pid crictl inspect/inspectp report in their info.
-func infoPID(t testing.TB, verb, id string) int {
-	t.Helper()
-	var v struct {
-		Info struct {
-			PID int `json:"pid"`
-		} `json:"info"`
-	}
-	crictlJSON(t, &v, verb, id)
-	if v.Info.PID <= 0 {
-		t.Fatalf("crictl %s %s: no pid in info", verb, id)
-	}
-	return v.Info.PID
-}
-
 // procStart is a process's start time (field 22 of /proc/PID/stat), which
 // with the PID names one process across PID reuse; "" when it is gone.
 func procStart(pid int) string {

@@ -77,7 +77,7 @@ func cgroupPod(t *testing.T, name, parent string) (pod, ctr string) {
 		_, _, _ = runRaw("crictl", "rmp", pod)
 	})
 	ctr = crictl(t, "create", pod, ctrFile, podFile)
-	crictl(t, "start", ctr)
+	startContainer(t, ctr)
 	return pod, ctr
 }
 
@@ -151,10 +151,8 @@ func TestSystemdCgroupDriver(t *testing.T) {
 		if b, err := os.ReadFile(filepath.Join(tc.dir, scope, "memory.max")); err != nil || strings.TrimSpace(string(b)) != "67108864" {
 			t.Errorf("%s/%s/memory.max: %q, %v", tc.dir, scope, b, err)
 		}
-		crictl(t, "stop", ctr)
-		crictl(t, "rm", ctr)
-		crictl(t, "stopp", pod)
-		crictl(t, "rmp", pod)
+		removeContainer(t, ctr)
+		removePod(t, pod)
 		checkGone(t, pod, ctr)
 		if left := newSince(unitsBefore, cribUnits(t)); len(left) != 0 {
 			t.Errorf("units left after the pod in %s was removed:\n%s", tc.slice, strings.Join(left, "\n"))
@@ -190,10 +188,8 @@ func TestCgroupfsParentsOnV2(t *testing.T) {
 		if b, err := os.ReadFile(filepath.Join(tc.dir, ctr, "memory.max")); err != nil || strings.TrimSpace(string(b)) != "67108864" {
 			t.Errorf("%s/%s/memory.max: %q, %v", tc.dir, ctr[:12], b, err)
 		}
-		crictl(t, "stop", ctr)
-		crictl(t, "rm", ctr)
-		crictl(t, "stopp", pod)
-		crictl(t, "rmp", pod)
+		removeContainer(t, ctr)
+		removePod(t, pod)
 		checkGone(t, pod, ctr)
 		if left := newSince(cgroupsBefore, cribCgroups()); len(left) != 0 {
 			t.Errorf("cgroups left after the pod in %s was removed: %v", tc.dir, left)
