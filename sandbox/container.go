@@ -269,6 +269,13 @@ func (m *Manager) CreateContainer(ctx context.Context, podID string, cfg *runtim
 	if err != nil {
 		return "", err
 	}
+	// Registered before the call: a shim that dies inside Create leaves a
+	// half-made container (its cgroup, perhaps a libcontainer init in it)
+	// that only this undo knows of. A Create that failed cleanly left
+	// nothing, and the shim takes deleting an unknown ID as done.
+	cu.Add("delete container in shim", func(ctx context.Context) error {
+		return m.deleteHalfCreated(ctx, conn, id, rec.CgroupsPath)
+	})
 	pid, err := conn.Create(ctx, &shimapi.CreateRequest{
 		ID: id, Bundle: shimapi.BundleDir(pod.ShimDir, id), Spec: spec, LogPath: logPath, LogDir: pod.LogDirectory,
 		Attachable: true, Stdin: cfg.GetStdin(), StdinOnce: cfg.GetStdinOnce(),
@@ -276,7 +283,6 @@ func (m *Manager) CreateContainer(ctx context.Context, podID string, cfg *runtim
 	if err != nil {
 		return "", fmt.Errorf("create container %s in pod %s: %w", md.GetName(), pod.ID, err)
 	}
-	cu.Add("delete container in shim", func(ctx context.Context) error { return conn.Delete(ctx, id) })
 	failpoint.Inject("container.create.after-shim-create")
 	rec.Pid = pid
 	if rec.PidStartTime, err = procfs.StartTime(pid); err != nil {
@@ -297,6 +303,24 @@ func (m *Manager) CreateContainer(ctx context.Context, podID string, cfg *runtim
 	m.watchContainer(v)
 	log.Infof("created container %s (%s) in pod %s/%s", rec.Name, ref, pod.Metadata.Namespace, pod.Metadata.Name)
 	return id, nil
+}
+
+// deleteHalfCreated undoes a container's create in the shim. When the shim
+// cannot (it died, or its Delete failed), cribd does the shim's part: it
+// kills what runs in the container's cgroup and removes the cgroup, so a
+// dead shim leaves no cgroup behind.
+func (m *Manager) deleteHalfCreated(ctx context.Context, conn shimConn, id, cgroupsPath string) error {
+	err := conn.Delete(ctx, id)
+	if err == nil {
+		return nil
+	}
+	if kerr := m.killCgroup(ctx, cgroupsPath); kerr != nil {
+		return errors.Join(err, kerr)
+	}
+	if rerr := m.removeCgroup(ctx, cgroupsPath); rerr != nil {
+		return errors.Join(err, rerr)
+	}
+	return nil
 }
 
 // containerLogPath joins the pod's log directory and the container's log
