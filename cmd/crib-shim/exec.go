@@ -42,12 +42,12 @@ func (s *Shim) Exec(req *shimapi.ExecRequest, resp *shimapi.ExecResponse) error 
 		}()
 	}
 
-	s.reaper.lockSpawn()
+	s.reaper.LockSpawn()
 	p, err := lc.runExec(req.Args, outW, errW)
 	if err == nil {
-		s.reaper.track(p.pid())
+		s.reaper.Track(p.pid())
 	}
-	s.reaper.unlockSpawn()
+	s.reaper.UnlockSpawn()
 	closeFiles(outW, errW) // the process holds its own copies
 	if err != nil {
 		copiers.Wait()
@@ -71,7 +71,7 @@ func (s *Shim) Exec(req *shimapi.ExecRequest, resp *shimapi.ExecResponse) error 
 	if timer != nil {
 		timer.Stop()
 	}
-	s.reaper.untrack(pid)
+	s.reaper.Untrack(pid)
 	// Children of the process may hold the pipes open: wait a little, then
 	// answer with what arrived.
 	done := make(chan struct{})

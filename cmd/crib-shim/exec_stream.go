@@ -109,12 +109,12 @@ func (s *Shim) ExecStart(req *shimapi.ExecStartRequest, resp *shimapi.ExecStartR
 		}
 	}
 
-	s.reaper.lockSpawn()
+	s.reaper.LockSpawn()
 	p, err := lc.runExecIO(req.Args, stdio)
 	if err == nil {
-		s.reaper.track(p.pid())
+		s.reaper.Track(p.pid())
 	}
-	s.reaper.unlockSpawn()
+	s.reaper.UnlockSpawn()
 	if err != nil {
 		return fmt.Errorf("exec %q in container %s: %w", req.Args, req.ID, err)
 	}
@@ -126,7 +126,7 @@ func (s *Shim) ExecStart(req *shimapi.ExecStartRequest, resp *shimapi.ExecStartR
 		if err != nil {
 			_ = unix.Kill(pid, unix.SIGKILL)
 			_, _ = p.wait()
-			s.reaper.untrack(pid)
+			s.reaper.Untrack(pid)
 			return fmt.Errorf("exec in container %s: receive terminal: %w", req.ID, err)
 		}
 		ours = append(ours, master)
@@ -136,7 +136,7 @@ func (s *Shim) ExecStart(req *shimapi.ExecStartRequest, resp *shimapi.ExecStartR
 	s.execs.add(pid, e)
 	go func() {
 		e.code, e.err = p.wait()
-		s.reaper.untrack(pid)
+		s.reaper.Untrack(pid)
 		close(e.done)
 	}()
 	resp.Pid = pid

@@ -22,6 +22,7 @@ import (
 
 	"github.com/crib-runtime/crib/internal/cgroup"
 	"github.com/crib-runtime/crib/internal/procfs"
+	"github.com/crib-runtime/crib/internal/shim/reaper"
 
 	// nsexec(), the C constructor that sets up namespaces in "crib-shim init"
 	// before the Go runtime starts.
@@ -282,7 +283,7 @@ func waitProcess(p *libcontainer.Process) (int, error) {
 	if !ok {
 		return 255, fmt.Errorf("unexpected wait status %T", ps.Sys())
 	}
-	return exitCode(unix.WaitStatus(ws)), nil
+	return reaper.ExitCode(unix.WaitStatus(ws)), nil
 }
 
 // signal sends sig to the container's init, which libcontainer first checks

@@ -130,7 +130,7 @@ func run(dir, level string) error {
 	}
 
 	stopReaper := make(chan struct{})
-	go svc.reaper.run(stopReaper)
+	go svc.reaper.Run(stopReaper)
 	sigs := make(chan os.Signal, 1)
 	signal.Notify(sigs, unix.SIGTERM, unix.SIGINT)
 	// SIGHUP (the session's end) and SIGPIPE (a closed log reader) must not

@@ -10,6 +10,7 @@ import (
 	"time"
 
 	shimapi "github.com/crib-runtime/crib/api/shim"
+	"github.com/crib-runtime/crib/internal/shim/reaper"
 )
 
 // TestRPCWireFormat: the shim's server answers net/rpc/jsonrpc's client,
@@ -17,7 +18,7 @@ import (
 // a successful Shutdown.
 func TestRPCWireFormat(t *testing.T) {
 	svc := &Shim{
-		reaper:     newReaper(),
+		reaper:     reaper.New(),
 		containers: make(map[string]*container),
 		exit:       make(chan struct{}),
 	}

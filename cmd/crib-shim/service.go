@@ -20,6 +20,7 @@ import (
 	shimapi "github.com/crib-runtime/crib/api/shim"
 	"github.com/crib-runtime/crib/internal/cgroup"
 	"github.com/crib-runtime/crib/internal/procfs"
+	"github.com/crib-runtime/crib/internal/shim/reaper"
 )
 
 // Errors crossing the RPC boundary are plain strings. A message that ends in
@@ -47,7 +48,7 @@ const (
 type Shim struct {
 	dir     string // pod run directory
 	lcRoot  string // libcontainer state root
-	reaper  *reaper
+	reaper  *reaper.Reaper
 	cgroups *cgroupDirs
 
 	mu         sync.Mutex
@@ -90,7 +91,7 @@ func newShim(dir string) (*Shim, error) {
 	s := &Shim{
 		dir:        dir,
 		lcRoot:     filepath.Join(dir, "libcontainer"),
-		reaper:     newReaper(),
+		reaper:     reaper.New(),
 		cgroups:    cg,
 		containers: make(map[string]*container),
 		exit:       make(chan struct{}),
@@ -216,21 +217,21 @@ func (s *Shim) create(c *container, req *shimapi.CreateRequest) (_ int, retErr e
 	// copiers see EOF when the container's processes are gone.
 	defer pio.close()
 
-	s.reaper.lockSpawn()
+	s.reaper.LockSpawn()
 	lc, err := createContainer(s.lcRoot, req.ID, spec, pio)
 	if err != nil {
 		if rerr := s.cgroups.release(c.cgPath); rerr != nil {
 			logrus.WithError(rerr).WithField("id", req.ID).Warn("remove cgroups after failed create")
 		}
-		s.reaper.unlockSpawn()
+		s.reaper.UnlockSpawn()
 		if cio != nil {
 			cio.abort()
 		}
 		return 0, err
 	}
 	pid := lc.pid()
-	s.reaper.track(pid)
-	s.reaper.unlockSpawn()
+	s.reaper.Track(pid)
+	s.reaper.UnlockSpawn()
 
 	if pio.consoleParent != nil {
 		// The init sent the terminal's master while starting; it waits in
@@ -283,9 +284,9 @@ func (s *Shim) undoCreate(id string, lc *lcContainer, cgPath string) {
 	if _, err := lc.wait(); err != nil {
 		logrus.WithError(err).WithField("id", id).Warn("wait for init after failed create")
 	}
-	s.reaper.untrack(pid)
-	s.reaper.lockSpawn()
-	defer s.reaper.unlockSpawn()
+	s.reaper.Untrack(pid)
+	s.reaper.LockSpawn()
+	defer s.reaper.UnlockSpawn()
 	if err := lc.destroy(); err != nil {
 		logrus.WithError(err).WithField("id", id).Warn("destroy after failed create")
 	}
@@ -321,7 +322,7 @@ func closeFiles(files ...*os.File) {
 // wait reaps c's init and records its exit.
 func (s *Shim) wait(c *container, pid int) {
 	code, err := c.lc.wait()
-	s.reaper.untrack(pid)
+	s.reaper.Untrack(pid)
 	if err != nil {
 		logrus.WithError(err).WithField("id", c.id).Warn("wait for init")
 	}
@@ -541,10 +542,10 @@ func (s *Shim) delete(c *container) error {
 			return fmt.Errorf("init %d still running %v after SIGKILL", c.snapshot().Pid, killTimeout)
 		}
 	}
-	s.reaper.lockSpawn()
+	s.reaper.LockSpawn()
 	derr := c.lc.destroy()
 	cerr := s.cgroups.release(c.cgPath)
-	s.reaper.unlockSpawn()
+	s.reaper.UnlockSpawn()
 	if err := errors.Join(derr, cerr); err != nil {
 		return err
 	}

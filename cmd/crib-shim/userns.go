@@ -31,8 +31,8 @@ func (s *Shim) convert(id string, spec *specs.Spec) (*lcSpec, error) {
 	}
 	// specconv forks children into the namespace and waits for them:
 	// keep the reaper off.
-	s.reaper.lockSpawn()
-	defer s.reaper.unlockSpawn()
+	s.reaper.LockSpawn()
+	defer s.reaper.UnlockSpawn()
 	return convertSpec(id, spec)
 }
 

@@ -14,6 +14,7 @@ import (
 	shimapi "github.com/crib-runtime/crib/api/shim"
 	"github.com/crib-runtime/crib/api/state"
 	"github.com/crib-runtime/crib/internal/nsfs"
+	"github.com/crib-runtime/crib/internal/shim/reaper"
 )
 
 // TestConvertThroughProcess: a spec joining a pinned user namespace is
@@ -55,7 +56,7 @@ func TestConvertThroughProcess(t *testing.T) {
 		},
 	}
 	running := func(pids ...int) *Shim {
-		s := &Shim{containers: map[string]*container{}, reaper: newReaper()}
+		s := &Shim{containers: map[string]*container{}, reaper: reaper.New()}
 		for i, pid := range pids {
 			c := &container{id: string(rune('a' + i))}
 			c.state = shimapi.State{Pid: pid, StartedAt: time.Now()}
