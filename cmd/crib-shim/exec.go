@@ -12,6 +12,7 @@ import (
 
 	"github.com/crib-runtime/crib/api/errdefs"
 	shimapi "github.com/crib-runtime/crib/api/shim"
+	"github.com/crib-runtime/crib/internal/shim/stdio"
 )
 
 // Exec runs a process in a running container and waits for it, keeping at
@@ -28,7 +29,7 @@ func (s *Shim) Exec(req *shimapi.ExecRequest, resp *shimapi.ExecResponse) error 
 	}
 	errR, errW, err := os.Pipe()
 	if err != nil {
-		closeFiles(outR, outW)
+		stdio.CloseFiles(outR, outW)
 		return err
 	}
 	var stdout, stderr cappedBuffer
@@ -48,7 +49,7 @@ func (s *Shim) Exec(req *shimapi.ExecRequest, resp *shimapi.ExecResponse) error 
 		s.reaper.Track(p.pid())
 	}
 	s.reaper.UnlockSpawn()
-	closeFiles(outW, errW) // the process holds its own copies
+	stdio.CloseFiles(outW, errW) // the process holds its own copies
 	if err != nil {
 		copiers.Wait()
 		return fmt.Errorf("exec %q in container %s: %w", req.Args, req.ID, err)

@@ -10,6 +10,7 @@ import (
 
 	"github.com/crib-runtime/crib/api/errdefs"
 	shimapi "github.com/crib-runtime/crib/api/shim"
+	"github.com/crib-runtime/crib/internal/shim/stdio"
 )
 
 // streamExec is a process ExecStart started: its exit code arrives on done
@@ -66,22 +67,22 @@ func (s *Shim) ExecStart(req *shimapi.ExecStartRequest, resp *shimapi.ExecStartR
 	// closes its copies of both once the process has started.
 	var ours, theirs []*os.File
 	defer func() {
-		closeFiles(theirs...)
+		stdio.CloseFiles(theirs...)
 		if retErr != nil {
-			closeFiles(ours...)
+			stdio.CloseFiles(ours...)
 		}
 	}()
-	var stdio execIO
+	var procIO execIO
 	var consoleParent *os.File
 	if req.Tty {
-		parent, child, err := sockPair()
+		parent, child, err := stdio.SockPair()
 		if err != nil {
 			return err
 		}
 		defer parent.Close()
 		consoleParent = parent
 		theirs = append(theirs, child)
-		stdio = execIO{ConsoleSocket: child, Width: req.Width, Height: req.Height}
+		procIO = execIO{ConsoleSocket: child, Width: req.Width, Height: req.Height}
 	} else {
 		pipe := func(procReads bool) (*os.File, error) {
 			r, w, err := os.Pipe()
@@ -96,21 +97,21 @@ func (s *Shim) ExecStart(req *shimapi.ExecStartRequest, resp *shimapi.ExecStartR
 			return w, nil
 		}
 		var err error
-		if stdio.Stdout, err = pipe(false); err != nil {
+		if procIO.Stdout, err = pipe(false); err != nil {
 			return err
 		}
-		if stdio.Stderr, err = pipe(false); err != nil {
+		if procIO.Stderr, err = pipe(false); err != nil {
 			return err
 		}
 		if req.Stdin {
-			if stdio.Stdin, err = pipe(true); err != nil {
+			if procIO.Stdin, err = pipe(true); err != nil {
 				return err
 			}
 		}
 	}
 
 	s.reaper.LockSpawn()
-	p, err := lc.runExecIO(req.Args, stdio)
+	p, err := lc.runExecIO(req.Args, procIO)
 	if err == nil {
 		s.reaper.Track(p.pid())
 	}
@@ -122,7 +123,7 @@ func (s *Shim) ExecStart(req *shimapi.ExecStartRequest, resp *shimapi.ExecStartR
 	if consoleParent != nil {
 		// libcontainer sent the terminal's master while starting the
 		// process; it waits in the socket's buffer.
-		master, err := recvFile(consoleParent)
+		master, err := stdio.RecvFile(consoleParent)
 		if err != nil {
 			_ = unix.Kill(pid, unix.SIGKILL)
 			_, _ = p.wait()
@@ -158,58 +159,10 @@ func (s *Shim) ExecWait(req *shimapi.ExecWaitRequest, resp *shimapi.ExecWaitResp
 	return nil
 }
 
-// sockPair returns a connected pair of unix stream sockets, close-on-exec.
-func sockPair() (parent, child *os.File, err error) {
-	fds, err := unix.Socketpair(unix.AF_UNIX, unix.SOCK_STREAM|unix.SOCK_CLOEXEC, 0)
-	if err != nil {
-		return nil, nil, fmt.Errorf("socketpair: %w", err)
-	}
-	return os.NewFile(uintptr(fds[0]), "console-parent"), os.NewFile(uintptr(fds[1]), "console-child"), nil
-}
-
-// recvFile receives one descriptor sent as SCM_RIGHTS on sock (as
-// libcontainer sends a terminal's master to its console socket).
-func recvFile(sock *os.File) (*os.File, error) {
-	fd, err := recvFD(sock)
-	if err != nil {
-		return nil, err
-	}
-	return os.NewFile(uintptr(fd), "pty-master"), nil
-}
-
-// recvFD is recvFile returning the bare descriptor (close-on-exec).
-func recvFD(sock *os.File) (int, error) {
-	buf := make([]byte, 4096) // libcontainer sends the terminal's name along
-	oob := make([]byte, unix.CmsgSpace(4))
-	_, oobn, _, _, err := unix.Recvmsg(int(sock.Fd()), buf, oob, unix.MSG_CMSG_CLOEXEC)
-	if err != nil {
-		return -1, fmt.Errorf("recvmsg: %w", err)
-	}
-	msgs, err := unix.ParseSocketControlMessage(oob[:oobn])
-	if err != nil {
-		return -1, fmt.Errorf("parse control message: %w", err)
-	}
-	var fds []int
-	for _, m := range msgs {
-		got, err := unix.ParseUnixRights(&m)
-		if err != nil {
-			continue
-		}
-		fds = append(fds, got...)
-	}
-	if len(fds) != 1 {
-		for _, fd := range fds {
-			unix.Close(fd)
-		}
-		return -1, fmt.Errorf("expected one descriptor, got %d", len(fds))
-	}
-	return fds[0], nil
-}
-
 // sendReplyFiles writes a JSON reply line and passes files with it as
 // SCM_RIGHTS, then closes the shim's copies of the files.
 func sendReplyFiles(conn net.Conn, line []byte, files []*os.File) error {
-	defer closeFiles(files...)
+	defer stdio.CloseFiles(files...)
 	uc, ok := conn.(*net.UnixConn)
 	if !ok {
 		return fmt.Errorf("cannot pass descriptors over a %T", conn)

@@ -23,6 +23,7 @@ import (
 	"github.com/crib-runtime/crib/internal/cgroup"
 	"github.com/crib-runtime/crib/internal/procfs"
 	"github.com/crib-runtime/crib/internal/shim/reaper"
+	"github.com/crib-runtime/crib/internal/shim/stdio"
 
 	// nsexec(), the C constructor that sets up namespaces in "crib-shim init"
 	// before the Go runtime starts.
@@ -170,7 +171,7 @@ type lcContainer struct {
 // sends its master there. On failure, whatever libcontainer created (state directory,
 // cgroups) is destroyed. The caller holds the reaper's spawn lock:
 // libcontainer waits for the intermediate "init" processes itself.
-func createContainer(root, id string, s *lcSpec, stdio *procStdio) (*lcContainer, error) {
+func createContainer(root, id string, s *lcSpec, pio *stdio.Proc) (*lcContainer, error) {
 	c, err := libcontainer.Create(root, id, s.config)
 	if err != nil {
 		return nil, err
@@ -178,17 +179,17 @@ func createContainer(root, id string, s *lcSpec, stdio *procStdio) (*lcContainer
 	p := s.process
 	// A nil *os.File in an io.Reader/io.Writer field is not nil: set only
 	// the files there are.
-	if stdio.stdin != nil {
-		p.Stdin = stdio.stdin
+	if pio.Stdin != nil {
+		p.Stdin = pio.Stdin
 	}
-	if stdio.stdout != nil {
-		p.Stdout = stdio.stdout
+	if pio.Stdout != nil {
+		p.Stdout = pio.Stdout
 	}
-	if stdio.stderr != nil {
-		p.Stderr = stdio.stderr
+	if pio.Stderr != nil {
+		p.Stderr = pio.Stderr
 	}
-	if stdio.consoleChild != nil {
-		p.ConsoleSocket = stdio.consoleChild
+	if pio.ConsoleChild != nil {
+		p.ConsoleSocket = pio.ConsoleChild
 	}
 	if err := c.Start(p); err != nil {
 		if derr := c.Destroy(); derr != nil {

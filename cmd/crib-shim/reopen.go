@@ -16,10 +16,10 @@ func (s *Shim) ReopenLog(req *shimapi.IDRequest, _ *shimapi.Empty) error {
 	}
 	c.op.Lock()
 	defer c.op.Unlock()
-	if c.io == nil || c.io.log == nil {
+	if c.io == nil || !c.io.HasLog() {
 		return fmt.Errorf("container %s has no log: %w", req.ID, errdefs.ErrFailedPrecondition)
 	}
-	if err := c.io.log.reopen(c.logDir, c.logPath); err != nil {
+	if err := c.io.ReopenLog(c.logDir, c.logPath); err != nil {
 		return fmt.Errorf("reopen log of container %s: %w", req.ID, err)
 	}
 	return nil

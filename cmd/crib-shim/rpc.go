@@ -12,6 +12,7 @@ import (
 	"github.com/sirupsen/logrus"
 
 	shimapi "github.com/crib-runtime/crib/api/shim"
+	"github.com/crib-runtime/crib/internal/shim/stdio"
 )
 
 // The shim serves the "Shim" service in the wire format of net/rpc/jsonrpc,
@@ -146,7 +147,7 @@ func serveConn(conn net.Conn, svc *Shim) {
 			if merr == nil {
 				merr = sendReplyFiles(conn, append(line, '\n'), files)
 			} else {
-				closeFiles(files...)
+				stdio.CloseFiles(files...)
 			}
 			if merr != nil {
 				logrus.WithError(merr).Debug("write rpc reply with descriptors")

@@ -21,6 +21,7 @@ import (
 	"github.com/crib-runtime/crib/internal/cgroup"
 	"github.com/crib-runtime/crib/internal/procfs"
 	"github.com/crib-runtime/crib/internal/shim/reaper"
+	"github.com/crib-runtime/crib/internal/shim/stdio"
 )
 
 // Errors crossing the RPC boundary are plain strings. A message that ends in
@@ -75,7 +76,7 @@ type container struct {
 	exited  chan struct{}     // closed once init is reaped and the exit recorded
 	oom     atomic.Bool       // an OOM event was seen in the container's cgroup
 	cgPaths map[string]string // cgroup directories (see shimapi.State.CgroupPaths)
-	io      *containerIO      // the container's stdio; nil if it goes nowhere
+	io      *stdio.IO         // the container's stdio; nil if it goes nowhere
 	logDir  string            // the pod's log directory, beneath which logPath is opened
 	logPath string
 
@@ -208,14 +209,14 @@ func (s *Shim) create(c *container, req *shimapi.CreateRequest) (_ int, retErr e
 			os.RemoveAll(c.dir)
 		}
 	}()
-	cio, pio, err := newContainerIO(req)
+	cio, pio, err := stdio.New(req)
 	if err != nil {
 		return 0, err
 	}
 	c.io, c.logDir, c.logPath = cio, req.LogDir, req.LogPath
 	// The container has its own copies once started; ours must go so the
 	// copiers see EOF when the container's processes are gone.
-	defer pio.close()
+	defer pio.Close()
 
 	s.reaper.LockSpawn()
 	lc, err := createContainer(s.lcRoot, req.ID, spec, pio)
@@ -225,7 +226,7 @@ func (s *Shim) create(c *container, req *shimapi.CreateRequest) (_ int, retErr e
 		}
 		s.reaper.UnlockSpawn()
 		if cio != nil {
-			cio.abort()
+			cio.Abort()
 		}
 		return 0, err
 	}
@@ -233,16 +234,16 @@ func (s *Shim) create(c *container, req *shimapi.CreateRequest) (_ int, retErr e
 	s.reaper.Track(pid)
 	s.reaper.UnlockSpawn()
 
-	if pio.consoleParent != nil {
+	if pio.ConsoleParent != nil {
 		// The init sent the terminal's master while starting; it waits in
 		// the socket's buffer.
-		master, err := recvConsole(pio.consoleParent)
+		master, err := stdio.RecvConsole(pio.ConsoleParent)
 		if err != nil {
 			s.undoCreate(req.ID, lc, c.cgPath)
-			cio.abort()
+			cio.Abort()
 			return 0, fmt.Errorf("receive terminal: %w", err)
 		}
-		cio.startConsole(master)
+		cio.StartConsole(master)
 	}
 	c.lc = lc
 	c.cgPaths = lc.cgroupPaths()
@@ -311,14 +312,6 @@ func clampOOMScoreAdj(p *specs.Process) {
 	p.OOMScoreAdj = &v
 }
 
-func closeFiles(files ...*os.File) {
-	for _, f := range files {
-		if f != nil {
-			f.Close()
-		}
-	}
-}
-
 // wait reaps c's init and records its exit.
 func (s *Shim) wait(c *container, pid int) {
 	code, err := c.lc.wait()
@@ -329,11 +322,11 @@ func (s *Shim) wait(c *container, pid int) {
 	finished := time.Now()
 	if c.io != nil {
 		select {
-		case <-c.io.done:
+		case <-c.io.Done():
 		case <-time.After(logDrainTimeout):
 			logrus.WithField("id", c.id).Warn("container output still open after exit")
 		}
-		c.io.closeAll()
+		c.io.CloseAll()
 	}
 	oom := c.oom.Load() || oomKillCount(c.cgPaths) > 0
 	c.mu.Lock()
