@@ -12,6 +12,7 @@ import (
 
 	"github.com/crib-runtime/crib/api/errdefs"
 	shimapi "github.com/crib-runtime/crib/api/shim"
+	"github.com/crib-runtime/crib/internal/shim/libct"
 	"github.com/crib-runtime/crib/internal/shim/stdio"
 )
 
@@ -44,9 +45,9 @@ func (s *Shim) Exec(req *shimapi.ExecRequest, resp *shimapi.ExecResponse) error 
 	}
 
 	s.reaper.LockSpawn()
-	p, err := lc.runExec(req.Args, outW, errW)
+	p, err := lc.Run(req.Args, libct.IO{Stdout: outW, Stderr: errW})
 	if err == nil {
-		s.reaper.Track(p.pid())
+		s.reaper.Track(p.Pid())
 	}
 	s.reaper.UnlockSpawn()
 	stdio.CloseFiles(outW, errW) // the process holds its own copies
@@ -54,7 +55,7 @@ func (s *Shim) Exec(req *shimapi.ExecRequest, resp *shimapi.ExecResponse) error 
 		copiers.Wait()
 		return fmt.Errorf("exec %q in container %s: %w", req.Args, req.ID, err)
 	}
-	pid := p.pid()
+	pid := p.Pid()
 
 	var timedOut bool
 	var timer *time.Timer
@@ -68,7 +69,7 @@ func (s *Shim) Exec(req *shimapi.ExecRequest, resp *shimapi.ExecResponse) error 
 		})
 		defer func() { mu.Lock(); resp.TimedOut = timedOut; mu.Unlock() }()
 	}
-	code, werr := p.wait()
+	code, werr := p.Wait()
 	if timer != nil {
 		timer.Stop()
 	}
@@ -116,7 +117,7 @@ func (b *cappedBuffer) Bytes() []byte {
 
 // liveContainer returns container id's libcontainer handle if it has been
 // created and not deleted.
-func (s *Shim) liveContainer(id string) (*lcContainer, error) {
+func (s *Shim) liveContainer(id string) (*libct.Container, error) {
 	c := s.get(id)
 	if c == nil {
 		return nil, fmt.Errorf("container %s: %w", id, errdefs.ErrNotFound)

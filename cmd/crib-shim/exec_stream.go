@@ -10,6 +10,7 @@ import (
 
 	"github.com/crib-runtime/crib/api/errdefs"
 	shimapi "github.com/crib-runtime/crib/api/shim"
+	"github.com/crib-runtime/crib/internal/shim/libct"
 	"github.com/crib-runtime/crib/internal/shim/stdio"
 )
 
@@ -72,7 +73,7 @@ func (s *Shim) ExecStart(req *shimapi.ExecStartRequest, resp *shimapi.ExecStartR
 			stdio.CloseFiles(ours...)
 		}
 	}()
-	var procIO execIO
+	var procIO libct.IO
 	var consoleParent *os.File
 	if req.Tty {
 		parent, child, err := stdio.SockPair()
@@ -82,7 +83,7 @@ func (s *Shim) ExecStart(req *shimapi.ExecStartRequest, resp *shimapi.ExecStartR
 		defer parent.Close()
 		consoleParent = parent
 		theirs = append(theirs, child)
-		procIO = execIO{ConsoleSocket: child, Width: req.Width, Height: req.Height}
+		procIO = libct.IO{ConsoleSocket: child, Width: req.Width, Height: req.Height}
 	} else {
 		pipe := func(procReads bool) (*os.File, error) {
 			r, w, err := os.Pipe()
@@ -111,22 +112,22 @@ func (s *Shim) ExecStart(req *shimapi.ExecStartRequest, resp *shimapi.ExecStartR
 	}
 
 	s.reaper.LockSpawn()
-	p, err := lc.runExecIO(req.Args, procIO)
+	p, err := lc.Run(req.Args, procIO)
 	if err == nil {
-		s.reaper.Track(p.pid())
+		s.reaper.Track(p.Pid())
 	}
 	s.reaper.UnlockSpawn()
 	if err != nil {
 		return fmt.Errorf("exec %q in container %s: %w", req.Args, req.ID, err)
 	}
-	pid := p.pid()
+	pid := p.Pid()
 	if consoleParent != nil {
 		// libcontainer sent the terminal's master while starting the
 		// process; it waits in the socket's buffer.
 		master, err := stdio.RecvFile(consoleParent)
 		if err != nil {
 			_ = unix.Kill(pid, unix.SIGKILL)
-			_, _ = p.wait()
+			_, _ = p.Wait()
 			s.reaper.Untrack(pid)
 			return fmt.Errorf("exec in container %s: receive terminal: %w", req.ID, err)
 		}
@@ -136,7 +137,7 @@ func (s *Shim) ExecStart(req *shimapi.ExecStartRequest, resp *shimapi.ExecStartR
 	e := &streamExec{done: make(chan struct{})}
 	s.execs.add(pid, e)
 	go func() {
-		e.code, e.err = p.wait()
+		e.code, e.err = p.Wait()
 		s.reaper.Untrack(pid)
 		close(e.done)
 	}()

@@ -22,13 +22,14 @@ import (
 	"golang.org/x/sys/unix"
 
 	shimapi "github.com/crib-runtime/crib/api/shim"
+	"github.com/crib-runtime/crib/internal/shim/libct"
 )
 
 // readyPipe is the readiness pipe cribd passes as fd 3, or nil.
 var readyPipe *os.File
 
 func init() {
-	if isContainerInit() {
+	if libct.IsInit() {
 		return // libcontainer owns this process
 	}
 	// Keep the main goroutine, and so no other goroutine, on the main

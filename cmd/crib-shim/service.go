@@ -20,6 +20,7 @@ import (
 	shimapi "github.com/crib-runtime/crib/api/shim"
 	"github.com/crib-runtime/crib/internal/cgroup"
 	"github.com/crib-runtime/crib/internal/procfs"
+	"github.com/crib-runtime/crib/internal/shim/libct"
 	"github.com/crib-runtime/crib/internal/shim/reaper"
 	"github.com/crib-runtime/crib/internal/shim/stdio"
 )
@@ -70,8 +71,8 @@ type container struct {
 
 	// op serialises Create, Start, Kill and Delete on this container.
 	op      sync.Mutex
-	lc      *lcContainer // set by Create, under op
-	deleted bool         // under op: Create failed or Delete finished
+	lc      *libct.Container // set by Create, under op
+	deleted bool             // under op: Create failed or Delete finished
 
 	exited  chan struct{}     // closed once init is reaped and the exit recorded
 	oom     atomic.Bool       // an OOM event was seen in the container's cgroup
@@ -198,8 +199,8 @@ func (s *Shim) create(c *container, req *shimapi.CreateRequest) (_ int, retErr e
 	if err != nil {
 		return 0, err
 	}
-	if spec.cgroupPath() != c.cgPath {
-		return 0, fmt.Errorf("cgroup path %q converted to %q", c.cgPath, spec.cgroupPath())
+	if spec.CgroupPath() != c.cgPath {
+		return 0, fmt.Errorf("cgroup path %q converted to %q", c.cgPath, spec.CgroupPath())
 	}
 	if err := os.MkdirAll(c.dir, 0o700); err != nil {
 		return 0, err
@@ -219,7 +220,7 @@ func (s *Shim) create(c *container, req *shimapi.CreateRequest) (_ int, retErr e
 	defer pio.Close()
 
 	s.reaper.LockSpawn()
-	lc, err := createContainer(s.lcRoot, req.ID, spec, pio)
+	lc, err := libct.Create(s.lcRoot, req.ID, spec, libct.IO{Stdin: pio.Stdin, Stdout: pio.Stdout, Stderr: pio.Stderr, ConsoleSocket: pio.ConsoleChild})
 	if err != nil {
 		if rerr := s.cgroups.release(c.cgPath); rerr != nil {
 			logrus.WithError(rerr).WithField("id", req.ID).Warn("remove cgroups after failed create")
@@ -230,7 +231,7 @@ func (s *Shim) create(c *container, req *shimapi.CreateRequest) (_ int, retErr e
 		}
 		return 0, err
 	}
-	pid := lc.pid()
+	pid := lc.Pid()
 	s.reaper.Track(pid)
 	s.reaper.UnlockSpawn()
 
@@ -246,9 +247,9 @@ func (s *Shim) create(c *container, req *shimapi.CreateRequest) (_ int, retErr e
 		cio.StartConsole(master)
 	}
 	c.lc = lc
-	c.cgPaths = lc.cgroupPaths()
+	c.cgPaths = lc.CgroupPaths()
 	// Registered before Exec, so an OOM right at start is not missed.
-	if ch, err := lc.notifyOOM(); err != nil {
+	if ch, err := lc.NotifyOOM(); err != nil {
 		logrus.WithError(err).WithField("id", req.ID).Warn("cannot watch for OOM events")
 	} else {
 		go func() {
@@ -277,18 +278,18 @@ func (s *Shim) create(c *container, req *shimapi.CreateRequest) (_ int, retErr e
 
 // undoCreate kills and reaps a just-created init and removes its
 // container, when Create fails after libcontainer created it.
-func (s *Shim) undoCreate(id string, lc *lcContainer, cgPath string) {
-	pid := lc.pid()
-	if err := lc.signal(unix.SIGKILL); err != nil && !errors.Is(err, errNotRunning) {
+func (s *Shim) undoCreate(id string, lc *libct.Container, cgPath string) {
+	pid := lc.Pid()
+	if err := lc.Signal(unix.SIGKILL); err != nil && !errors.Is(err, libct.ErrNotRunning) {
 		logrus.WithError(err).WithField("id", id).Warn("kill init after failed create")
 	}
-	if _, err := lc.wait(); err != nil {
+	if _, err := lc.Wait(); err != nil {
 		logrus.WithError(err).WithField("id", id).Warn("wait for init after failed create")
 	}
 	s.reaper.Untrack(pid)
 	s.reaper.LockSpawn()
 	defer s.reaper.UnlockSpawn()
-	if err := lc.destroy(); err != nil {
+	if err := lc.Destroy(); err != nil {
 		logrus.WithError(err).WithField("id", id).Warn("destroy after failed create")
 	}
 	if err := s.cgroups.release(cgPath); err != nil {
@@ -314,7 +315,7 @@ func clampOOMScoreAdj(p *specs.Process) {
 
 // wait reaps c's init and records its exit.
 func (s *Shim) wait(c *container, pid int) {
-	code, err := c.lc.wait()
+	code, err := c.lc.Wait()
 	s.reaper.Untrack(pid)
 	if err != nil {
 		logrus.WithError(err).WithField("id", c.id).Warn("wait for init")
@@ -445,7 +446,7 @@ func (s *Shim) Start(req *shimapi.IDRequest, _ *shimapi.Empty) error {
 	if st := c.snapshot(); st.Status != shimapi.StatusCreated {
 		return fmt.Errorf("start container %s: container is %s, not created: %w", req.ID, st.Status, errdefs.ErrFailedPrecondition)
 	}
-	if err := c.lc.exec(); err != nil {
+	if err := c.lc.Exec(); err != nil {
 		return fmt.Errorf("start container %s: %w", req.ID, err)
 	}
 	c.mu.Lock()
@@ -479,8 +480,8 @@ func (s *Shim) Kill(req *shimapi.KillRequest, _ *shimapi.Empty) error {
 		return nil
 	default:
 	}
-	err := c.lc.signal(unix.Signal(req.Signal))
-	if err != nil && !errors.Is(err, errNotRunning) {
+	err := c.lc.Signal(unix.Signal(req.Signal))
+	if err != nil && !errors.Is(err, libct.ErrNotRunning) {
 		return fmt.Errorf("kill container %s: %w", req.ID, err)
 	}
 	logrus.WithFields(logrus.Fields{"id": req.ID, "signal": req.Signal}).Info("signalled")
@@ -526,7 +527,7 @@ func (s *Shim) delete(c *container) error {
 	select {
 	case <-c.exited:
 	default:
-		if err := c.lc.signal(unix.SIGKILL); err != nil && !errors.Is(err, errNotRunning) {
+		if err := c.lc.Signal(unix.SIGKILL); err != nil && !errors.Is(err, libct.ErrNotRunning) {
 			logrus.WithError(err).WithField("id", c.id).Warn("SIGKILL")
 		}
 		select {
@@ -536,7 +537,7 @@ func (s *Shim) delete(c *container) error {
 		}
 	}
 	s.reaper.LockSpawn()
-	derr := c.lc.destroy()
+	derr := c.lc.Destroy()
 	cerr := s.cgroups.release(c.cgPath)
 	s.reaper.UnlockSpawn()
 	if err := errors.Join(derr, cerr); err != nil {

@@ -21,7 +21,7 @@ func (s *Shim) Update(req *shimapi.UpdateRequest, _ *shimapi.Empty) error {
 	if c.lc == nil || c.deleted {
 		return fmt.Errorf("container %s is not running: %w", req.ID, errdefs.ErrFailedPrecondition)
 	}
-	if err := c.lc.update(req.Resources); err != nil {
+	if err := c.lc.Update(req.Resources); err != nil {
 		return fmt.Errorf("update container %s: %w", req.ID, err)
 	}
 	return nil
