@@ -2,7 +2,6 @@ package main
 
 import (
 	"fmt"
-	"net"
 	"os"
 	"sync"
 
@@ -158,20 +157,4 @@ func (s *Shim) ExecWait(req *shimapi.ExecWaitRequest, resp *shimapi.ExecWaitResp
 	}
 	resp.ExitCode = e.code
 	return nil
-}
-
-// sendReplyFiles writes a JSON reply line and passes files with it as
-// SCM_RIGHTS, then closes the shim's copies of the files.
-func sendReplyFiles(conn net.Conn, line []byte, files []*os.File) error {
-	defer stdio.CloseFiles(files...)
-	uc, ok := conn.(*net.UnixConn)
-	if !ok {
-		return fmt.Errorf("cannot pass descriptors over a %T", conn)
-	}
-	fds := make([]int, len(files))
-	for i, f := range files {
-		fds[i] = int(f.Fd())
-	}
-	_, _, err := uc.WriteMsgUnix(line, unix.UnixRights(fds...), nil)
-	return err
 }

@@ -8,7 +8,6 @@ import (
 	"errors"
 	"flag"
 	"fmt"
-	"net"
 	"os"
 	"os/signal"
 	"path/filepath"
@@ -23,6 +22,7 @@ import (
 
 	shimapi "github.com/crib-runtime/crib/api/shim"
 	"github.com/crib-runtime/crib/internal/shim/libct"
+	"github.com/crib-runtime/crib/internal/shim/rpc"
 )
 
 // readyPipe is the readiness pipe cribd passes as fd 3, or nil.
@@ -120,7 +120,7 @@ func run(dir, level string) error {
 		return err
 	}
 	sock := filepath.Join(dir, shimapi.SocketName)
-	l, err := listen(sock)
+	l, err := rpc.Listen(sock)
 	if err != nil {
 		return err
 	}
@@ -145,7 +145,7 @@ func run(dir, level string) error {
 		logrus.WithField("signal", sig).Warn("exiting on signal; containers keep running")
 		svc.requestExit()
 	}()
-	go serve(l, svc)
+	go svc.server().Serve(l)
 
 	ready(nil)
 	logrus.Info("crib-shim ready")
@@ -157,25 +157,4 @@ func run(dir, level string) error {
 	close(stopReaper)
 	logrus.Info("crib-shim exiting")
 	return nil
-}
-
-// listen listens on the unix socket sock, replacing a stale socket file but
-// refusing to take over one a live shim still answers on.
-func listen(sock string) (net.Listener, error) {
-	if conn, err := net.DialTimeout("unix", sock, time.Second); err == nil {
-		conn.Close()
-		return nil, fmt.Errorf("another shim is listening on %s", sock)
-	}
-	if err := os.Remove(sock); err != nil && !errors.Is(err, os.ErrNotExist) {
-		return nil, err
-	}
-	l, err := net.Listen("unix", sock)
-	if err != nil {
-		return nil, err
-	}
-	if err := os.Chmod(sock, 0o600); err != nil {
-		l.Close()
-		return nil, err
-	}
-	return l, nil
 }

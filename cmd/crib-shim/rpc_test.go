@@ -24,7 +24,7 @@ func TestRPCWireFormat(t *testing.T) {
 	}
 	svc.containers["c1"] = &container{id: "c1", state: shimapi.State{ID: "c1", Pid: 42}}
 	server, client := net.Pipe()
-	go serveConn(server, svc)
+	go svc.server().ServeConn(server)
 	c := jsonrpc.NewClient(client)
 	defer c.Close()
 
@@ -81,6 +81,7 @@ func TestRPCWireFormat(t *testing.T) {
 // net/rpc method (two pointer arguments, an error result) has a handler, as
 // net/rpc's Register would have served it.
 func TestRPCHandlersCoverShim(t *testing.T) {
+	handlers := (&Shim{}).handlers()
 	errType := reflect.TypeFor[error]()
 	typ := reflect.TypeFor[*Shim]()
 	for i := range typ.NumMethod() {
@@ -91,7 +92,7 @@ func TestRPCHandlersCoverShim(t *testing.T) {
 			continue
 		}
 		if _, ok := handlers["Shim."+m.Name]; !ok {
-			t.Errorf("Shim.%s has no entry in handlers (rpc.go): cribd's calls to it would fail", m.Name)
+			t.Errorf("Shim.%s has no entry in handlers (handlers.go): cribd's calls to it would fail", m.Name)
 		}
 	}
 }
