@@ -1,4 +1,4 @@
-package main
+package service
 
 import (
 	"context"
@@ -61,7 +61,7 @@ func (d *cgroupDirs) release(cgroupsPath string) error {
 	return errors.Join(errs...)
 }
 
-// warmAttach starts, in the background, a no-op move of the shim into the
+// WarmAttach starts, in the background, a no-op move of the shim into the
 // cgroup it is already in, so that libcontainer's moves of a new container's
 // init into its cgroups, some milliseconds later, do not wait for the
 // kernel. The shim calls it at start-up (cribd's first request is the pause
@@ -78,7 +78,7 @@ func (d *cgroupDirs) release(cgroupsPath string) error {
 // libcontainer's setup; the cpuset attach then took a median of 1.1 ms. The
 // write itself changes nothing: the shim stays where it is. (Hosts that
 // mount their cgroup hierarchies with "favordynmods" have no such wait.)
-func warmAttach() {
+func WarmAttach() {
 	go func() {
 		procs, err := ownCgroupProcs()
 		if err == nil {

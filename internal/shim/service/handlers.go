@@ -1,4 +1,4 @@
-package main
+package service
 
 import (
 	"encoding/json"
@@ -7,12 +7,12 @@ import (
 	"github.com/crib-runtime/crib/internal/shim/rpc"
 )
 
-// server returns the RPC server of s's methods. A successful Shutdown
-// makes the process exit once its reply is written.
-func (s *Shim) server() *rpc.Server {
+// Server returns the RPC server of s's methods. A successful Shutdown
+// closes Exit once its reply is written.
+func (s *Shim) Server() *rpc.Server {
 	return rpc.NewServer(s.handlers(), func(method string, err error) {
 		if method == shimapi.MethodShutdown && err == nil {
-			s.requestExit()
+			s.RequestExit()
 		}
 	})
 }
@@ -25,8 +25,8 @@ func (s *Shim) handlers() map[string]rpc.Handler {
 		shimapi.MethodCreate: func(params json.RawMessage) (any, error) {
 			// The new container's init will be moved into its cgroups
 			// soon: start paying the kernel's wait for that now (see
-			// warmAttach).
-			warmAttach()
+			// WarmAttach).
+			WarmAttach()
 			return create(params)
 		},
 		shimapi.MethodStart:    rpc.Method(s.Start),

@@ -1,4 +1,4 @@
-package main
+package service
 
 import (
 	"net"
@@ -24,7 +24,7 @@ func TestRPCWireFormat(t *testing.T) {
 	}
 	svc.containers["c1"] = &container{id: "c1", state: shimapi.State{ID: "c1", Pid: 42}}
 	server, client := net.Pipe()
-	go svc.server().ServeConn(server)
+	go svc.Server().ServeConn(server)
 	c := jsonrpc.NewClient(client)
 	defer c.Close()
 

@@ -1,4 +1,9 @@
-package main
+// Package service is crib-shim's "Shim" RPC service (api/shim): the pod's
+// containers and their state machine, exec and attach, log reopening and
+// resource updates, and the state files cribd reads. It drives
+// libcontainer through internal/shim/libct, keeps stdio through
+// internal/shim/stdio and serves through internal/shim/rpc.
+package service
 
 import (
 	"encoding/json"
@@ -85,15 +90,23 @@ type container struct {
 	state shimapi.State // Status is derived in snapshot
 }
 
-func newShim(dir string) (*Shim, error) {
+// lcRootName is the folder of the run directory that holds libcontainer's
+// state (the shim's alone: cribd never reads it).
+const lcRootName = "libcontainer"
+
+// New returns the service of the pod run directory dir, making its folders.
+// r is the shim's reaper: the service holds its spawn lock around the
+// forks libcontainer waits for itself and tracks the inits and execs it
+// reaps (the caller runs it).
+func New(dir string, r *reaper.Reaper) (*Shim, error) {
 	cg, err := newCgroupDirs()
 	if err != nil {
 		return nil, err
 	}
 	s := &Shim{
 		dir:        dir,
-		lcRoot:     filepath.Join(dir, "libcontainer"),
-		reaper:     reaper.New(),
+		lcRoot:     filepath.Join(dir, lcRootName),
+		reaper:     r,
 		cgroups:    cg,
 		containers: make(map[string]*container),
 		exit:       make(chan struct{}),
@@ -106,8 +119,12 @@ func newShim(dir string) (*Shim, error) {
 	return s, nil
 }
 
-// requestExit makes main exit (once).
-func (s *Shim) requestExit() { s.exitOnce.Do(func() { close(s.exit) }) }
+// RequestExit asks the shim to exit (see Exit); it may be called many times.
+func (s *Shim) RequestExit() { s.exitOnce.Do(func() { close(s.exit) }) }
+
+// Exit is closed when the shim should exit: a signal came (RequestExit) or
+// Shutdown succeeded and its reply is written.
+func (s *Shim) Exit() <-chan struct{} { return s.exit }
 
 func (s *Shim) get(id string) *container {
 	s.mu.Lock()
@@ -387,14 +404,14 @@ func (c *container) snapshotLocked() shimapi.State {
 func (c *container) persistLocked() {
 	data, err := json.Marshal(c.snapshotLocked())
 	if err == nil {
-		err = writeFileAtomic(filepath.Join(c.dir, shimapi.StateName), data, 0o600)
+		err = WriteFileAtomic(filepath.Join(c.dir, shimapi.StateName), data, 0o600)
 	}
 	if err != nil {
 		logrus.WithError(err).WithField("id", c.id).Warn("persist state")
 	}
 }
 
-// writeFileAtomic writes data to path through a temporary file and a rename,
+// WriteFileAtomic writes data to path through a temporary file and a rename,
 // so readers see the old or the new content, never a torn file, even if the
 // shim dies mid-write.
 //
@@ -406,10 +423,10 @@ func (c *container) persistLocked() {
 // cribd then treats shim.pid as a shim that is gone (connect fails with
 // Unavailable) and falls back, for an unreadable state.json, to the last
 // state it saved itself or to unknown; its processes are gone either way.
-// On the benchmark host (/run on ext4, virtio disk) the syncs cost 1-12 ms
-// each, and a pod start made six of them (file and directory, for shim.pid
-// and for state.json at Create and at Start), all on the pause path.
-func writeFileAtomic(path string, data []byte, perm os.FileMode) error {
+// The syncs would all be on the pause path (file and directory, for
+// shim.pid and for state.json at Create and at Start); docs/architecture.md
+// has what they cost.
+func WriteFileAtomic(path string, data []byte, perm os.FileMode) error {
 	dir := filepath.Dir(path)
 	f, err := os.CreateTemp(dir, "."+filepath.Base(path)+".tmp*")
 	if err != nil {
