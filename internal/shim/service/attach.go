@@ -40,21 +40,16 @@ func (s *Shim) Resize(req *shimapi.ResizeRequest, _ *shimapi.Empty) error {
 
 // runningIO returns the stdio of container id if it is running and keeps
 // its stdio.
-func (s *Shim) runningIO(id string) (*stdio.IO, error) {
-	c := s.get(id)
-	if c == nil {
-		return nil, fmt.Errorf("container %s: %w", id, errdefs.ErrNotFound)
-	}
-	c.op.Lock()
-	defer c.op.Unlock()
-	if c.deleted {
-		return nil, fmt.Errorf("container %s: %w", id, errdefs.ErrNotFound)
-	}
-	if st := c.snapshot(); st.Status != shimapi.StatusRunning {
-		return nil, fmt.Errorf("container %s is %s, not running: %w", id, st.Status, errdefs.ErrFailedPrecondition)
-	}
-	if c.io == nil {
-		return nil, fmt.Errorf("container %s keeps no stdio to attach to: %w", id, errdefs.ErrFailedPrecondition)
-	}
-	return c.io, nil
+func (s *Shim) runningIO(id string) (cio *stdio.IO, err error) {
+	err = s.withContainer(id, func(c *container) error {
+		if st := c.snapshot(); st.Status != shimapi.StatusRunning {
+			return fmt.Errorf("container %s is %s, not running: %w", id, st.Status, errdefs.ErrFailedPrecondition)
+		}
+		if c.io == nil {
+			return fmt.Errorf("container %s keeps no stdio to attach to: %w", id, errdefs.ErrFailedPrecondition)
+		}
+		cio = c.io
+		return nil
+	})
+	return cio, err
 }

@@ -10,7 +10,6 @@ import (
 
 	"golang.org/x/sys/unix"
 
-	"github.com/crib-runtime/crib/api/errdefs"
 	shimapi "github.com/crib-runtime/crib/api/shim"
 	"github.com/crib-runtime/crib/internal/shim/libct"
 	"github.com/crib-runtime/crib/internal/shim/stdio"
@@ -116,16 +115,9 @@ func (b *cappedBuffer) Bytes() []byte {
 }
 
 // liveContainer returns container id's libcontainer handle if it has been
-// created and not deleted.
-func (s *Shim) liveContainer(id string) (*libct.Container, error) {
-	c := s.get(id)
-	if c == nil {
-		return nil, fmt.Errorf("container %s: %w", id, errdefs.ErrNotFound)
-	}
-	c.op.Lock()
-	defer c.op.Unlock()
-	if c.lc == nil || c.deleted {
-		return nil, fmt.Errorf("container %s is not running: %w", id, errdefs.ErrFailedPrecondition)
-	}
-	return c.lc, nil
+// created and not deleted. The exec itself runs without the op lock, so a
+// long exec does not hold up Kill or Delete.
+func (s *Shim) liveContainer(id string) (lc *libct.Container, err error) {
+	err = s.withLive(id, func(c *container) error { lc = c.lc; return nil })
+	return lc, err
 }

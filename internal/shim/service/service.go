@@ -6,6 +6,7 @@
 package service
 
 import (
+	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -24,6 +25,7 @@ import (
 	"github.com/crib-runtime/crib/api/errdefs"
 	shimapi "github.com/crib-runtime/crib/api/shim"
 	"github.com/crib-runtime/crib/internal/cgroup"
+	"github.com/crib-runtime/crib/internal/cleanup"
 	"github.com/crib-runtime/crib/internal/procfs"
 	"github.com/crib-runtime/crib/internal/shim/libct"
 	"github.com/crib-runtime/crib/internal/shim/reaper"
@@ -132,6 +134,48 @@ func (s *Shim) get(id string) *container {
 	return s.containers[id]
 }
 
+// notFound is the error for a container the shim does not have.
+func notFound(id string) error {
+	return fmt.Errorf("container %s: %w", id, errdefs.ErrNotFound)
+}
+
+// withOp runs fn on container id under its op lock, whether or not the
+// container was deleted while the caller waited for the lock. An unknown
+// id is ErrNotFound.
+func (s *Shim) withOp(id string, fn func(*container) error) error {
+	c := s.get(id)
+	if c == nil {
+		return notFound(id)
+	}
+	c.op.Lock()
+	defer c.op.Unlock()
+	return fn(c)
+}
+
+// withContainer runs fn on container id under its op lock. An unknown
+// container, or one deleted (or whose Create failed) while the caller
+// waited for the lock, is ErrNotFound.
+func (s *Shim) withContainer(id string, fn func(*container) error) error {
+	return s.withOp(id, func(c *container) error {
+		if c.deleted {
+			return notFound(id)
+		}
+		return fn(c)
+	})
+}
+
+// withLive is withContainer for calls that need the container's processes
+// (exec, update): a container libcontainer does not hold, deleted or never
+// created, is "not running": ErrFailedPrecondition.
+func (s *Shim) withLive(id string, fn func(*container) error) error {
+	return s.withOp(id, func(c *container) error {
+		if c.lc == nil || c.deleted {
+			return fmt.Errorf("container %s is not running: %w", id, errdefs.ErrFailedPrecondition)
+		}
+		return fn(c)
+	})
+}
+
 // Create creates a container and leaves its init waiting for Start.
 func (s *Shim) Create(req *shimapi.CreateRequest, resp *shimapi.CreateResponse) error {
 	if err := checkCreate(req); err != nil {
@@ -209,8 +253,9 @@ func checkID(id string) error {
 	return nil
 }
 
-// create does Create's work; on error it leaves nothing behind.
-func (s *Shim) create(c *container, req *shimapi.CreateRequest) (_ int, retErr error) {
+// create does Create's work; on error it leaves nothing behind: each step
+// registers its undo, and a failure runs them newest first.
+func (s *Shim) create(c *container, req *shimapi.CreateRequest) (int, error) {
 	clampOOMScoreAdj(req.Spec.Process)
 	spec, err := s.convert(req.ID, req.Spec)
 	if err != nil {
@@ -219,14 +264,12 @@ func (s *Shim) create(c *container, req *shimapi.CreateRequest) (_ int, retErr e
 	if spec.CgroupPath() != c.cgPath {
 		return 0, fmt.Errorf("cgroup path %q converted to %q", c.cgPath, spec.CgroupPath())
 	}
+	cu := cleanup.New(logrus.WithField("id", req.ID))
+	defer cu.Run() // logs each undo that fails
 	if err := os.MkdirAll(c.dir, 0o700); err != nil {
 		return 0, err
 	}
-	defer func() {
-		if retErr != nil {
-			os.RemoveAll(c.dir)
-		}
-	}()
+	cu.Add("remove the container's directory", func(context.Context) error { return os.RemoveAll(c.dir) })
 	cio, pio, err := stdio.New(req)
 	if err != nil {
 		return 0, err
@@ -235,34 +278,38 @@ func (s *Shim) create(c *container, req *shimapi.CreateRequest) (_ int, retErr e
 	// The container has its own copies once started; ours must go so the
 	// copiers see EOF when the container's processes are gone.
 	defer pio.Close()
+	if cio != nil {
+		cu.Add("close the container's stdio", func(context.Context) error { cio.Abort(); return nil })
+	}
+	// libcontainer destroys what it made when its start fails; the
+	// container's cgroups in the hierarchies it does not manage are ours.
+	cu.Add("remove the container's cgroups", func(context.Context) error {
+		s.reaper.LockSpawn()
+		defer s.reaper.UnlockSpawn()
+		return s.cgroups.release(c.cgPath)
+	})
 
 	s.reaper.LockSpawn()
 	lc, err := libct.Create(s.lcRoot, req.ID, spec, libct.IO{Stdin: pio.Stdin, Stdout: pio.Stdout, Stderr: pio.Stderr, ConsoleSocket: pio.ConsoleChild})
 	if err != nil {
-		if rerr := s.cgroups.release(c.cgPath); rerr != nil {
-			logrus.WithError(rerr).WithField("id", req.ID).Warn("remove cgroups after failed create")
-		}
 		s.reaper.UnlockSpawn()
-		if cio != nil {
-			cio.Abort()
-		}
 		return 0, err
 	}
 	pid := lc.Pid()
 	s.reaper.Track(pid)
 	s.reaper.UnlockSpawn()
+	cu.Add("kill and destroy the container", func(context.Context) error { return s.destroyCreated(lc) })
 
 	if pio.ConsoleParent != nil {
 		// The init sent the terminal's master while starting; it waits in
 		// the socket's buffer.
 		master, err := stdio.RecvConsole(pio.ConsoleParent)
 		if err != nil {
-			s.undoCreate(req.ID, lc, c.cgPath)
-			cio.Abort()
 			return 0, fmt.Errorf("receive terminal: %w", err)
 		}
 		cio.StartConsole(master)
 	}
+	cu.Release()
 	c.lc = lc
 	c.cgPaths = lc.CgroupPaths()
 	// Registered before Exec, so an OOM right at start is not missed.
@@ -293,25 +340,21 @@ func (s *Shim) create(c *container, req *shimapi.CreateRequest) (_ int, retErr e
 	return pid, nil
 }
 
-// undoCreate kills and reaps a just-created init and removes its
-// container, when Create fails after libcontainer created it.
-func (s *Shim) undoCreate(id string, lc *libct.Container, cgPath string) {
+// destroyCreated kills and reaps a just-created init and destroys its
+// libcontainer container, when Create fails after libcontainer created it.
+// A failure to kill or reap is logged: the destroy is still tried.
+func (s *Shim) destroyCreated(lc *libct.Container) error {
 	pid := lc.Pid()
 	if err := lc.Signal(unix.SIGKILL); err != nil && !errors.Is(err, libct.ErrNotRunning) {
-		logrus.WithError(err).WithField("id", id).Warn("kill init after failed create")
+		logrus.WithError(err).WithField("pid", pid).Warn("kill init after failed create")
 	}
 	if _, err := lc.Wait(); err != nil {
-		logrus.WithError(err).WithField("id", id).Warn("wait for init after failed create")
+		logrus.WithError(err).WithField("pid", pid).Warn("wait for init after failed create")
 	}
 	s.reaper.Untrack(pid)
 	s.reaper.LockSpawn()
 	defer s.reaper.UnlockSpawn()
-	if err := lc.Destroy(); err != nil {
-		logrus.WithError(err).WithField("id", id).Warn("destroy after failed create")
-	}
-	if err := s.cgroups.release(cgPath); err != nil {
-		logrus.WithError(err).WithField("id", id).Warn("remove cgroups after failed create")
-	}
+	return lc.Destroy()
 }
 
 // clampOOMScoreAdj raises a requested oom_score_adj below the shim's own to
@@ -451,30 +494,23 @@ func WriteFileAtomic(path string, data []byte, perm os.FileMode) error {
 
 // Start lets a created container's init exec the container's process.
 func (s *Shim) Start(req *shimapi.IDRequest, _ *shimapi.Empty) error {
-	c := s.get(req.ID)
-	if c == nil {
-		return fmt.Errorf("container %s: %w", req.ID, errdefs.ErrNotFound)
-	}
-	c.op.Lock()
-	defer c.op.Unlock()
-	if c.deleted {
-		return fmt.Errorf("container %s: %w", req.ID, errdefs.ErrNotFound)
-	}
-	if st := c.snapshot(); st.Status != shimapi.StatusCreated {
-		return fmt.Errorf("start container %s: container is %s, not created: %w", req.ID, st.Status, errdefs.ErrFailedPrecondition)
-	}
-	if err := c.lc.Exec(); err != nil {
-		return fmt.Errorf("start container %s: %w", req.ID, err)
-	}
-	c.mu.Lock()
-	c.state.StartedAt = time.Now()
-	if f := c.state.FinishedAt; !f.IsZero() && f.Before(c.state.StartedAt) {
-		c.state.StartedAt = f // it exited before we got here
-	}
-	c.persistLocked()
-	c.mu.Unlock()
-	logrus.WithField("id", req.ID).Info("started")
-	return nil
+	return s.withContainer(req.ID, func(c *container) error {
+		if st := c.snapshot(); st.Status != shimapi.StatusCreated {
+			return fmt.Errorf("start container %s: container is %s, not created: %w", req.ID, st.Status, errdefs.ErrFailedPrecondition)
+		}
+		if err := c.lc.Exec(); err != nil {
+			return fmt.Errorf("start container %s: %w", req.ID, err)
+		}
+		c.mu.Lock()
+		c.state.StartedAt = time.Now()
+		if f := c.state.FinishedAt; !f.IsZero() && f.Before(c.state.StartedAt) {
+			c.state.StartedAt = f // it exited before we got here
+		}
+		c.persistLocked()
+		c.mu.Unlock()
+		logrus.WithField("id", req.ID).Info("started")
+		return nil
+	})
 }
 
 // Kill signals a container's init. Signalling a container whose init has
@@ -483,33 +519,27 @@ func (s *Shim) Kill(req *shimapi.KillRequest, _ *shimapi.Empty) error {
 	if req.Signal <= 0 || req.Signal > 64 {
 		return fmt.Errorf("kill container %s: bad signal %d: %w", req.ID, req.Signal, errdefs.ErrInvalidArgument)
 	}
-	c := s.get(req.ID)
-	if c == nil {
-		return fmt.Errorf("container %s: %w", req.ID, errdefs.ErrNotFound)
-	}
-	c.op.Lock()
-	defer c.op.Unlock()
-	if c.deleted {
-		return fmt.Errorf("container %s: %w", req.ID, errdefs.ErrNotFound)
-	}
-	select {
-	case <-c.exited:
+	return s.withContainer(req.ID, func(c *container) error {
+		select {
+		case <-c.exited:
+			return nil
+		default:
+		}
+		err := c.lc.Signal(unix.Signal(req.Signal))
+		if err != nil && !errors.Is(err, libct.ErrNotRunning) {
+			return fmt.Errorf("kill container %s: %w", req.ID, err)
+		}
+		logrus.WithFields(logrus.Fields{"id": req.ID, "signal": req.Signal}).Info("signalled")
 		return nil
-	default:
-	}
-	err := c.lc.Signal(unix.Signal(req.Signal))
-	if err != nil && !errors.Is(err, libct.ErrNotRunning) {
-		return fmt.Errorf("kill container %s: %w", req.ID, err)
-	}
-	logrus.WithFields(logrus.Fields{"id": req.ID, "signal": req.Signal}).Info("signalled")
-	return nil
+	})
 }
 
 // State reports a container's state.
 func (s *Shim) State(req *shimapi.IDRequest, resp *shimapi.State) error {
+	// No op lock: a state read must not wait for a Create or Delete.
 	c := s.get(req.ID)
 	if c == nil {
-		return fmt.Errorf("container %s: %w", req.ID, errdefs.ErrNotFound)
+		return notFound(req.ID)
 	}
 	*resp = c.snapshot()
 	return nil
@@ -517,7 +547,8 @@ func (s *Shim) State(req *shimapi.IDRequest, resp *shimapi.State) error {
 
 // Delete kills a container if needed, waits for its init, and removes its
 // libcontainer state, its cgroups (in every hierarchy, with the parents the
-// shim created) and its state file. Deleting an unknown ID succeeds.
+// shim created) and its state file. Deleting an unknown ID succeeds (so
+// Delete does not use withContainer).
 func (s *Shim) Delete(req *shimapi.IDRequest, _ *shimapi.Empty) error {
 	c := s.get(req.ID)
 	if c == nil {

@@ -3,26 +3,21 @@ package service
 import (
 	"fmt"
 
-	"github.com/crib-runtime/crib/api/errdefs"
 	shimapi "github.com/crib-runtime/crib/api/shim"
 )
 
 // Update applies new cgroup resources to a container.
 func (s *Shim) Update(req *shimapi.UpdateRequest, _ *shimapi.Empty) error {
-	c := s.get(req.ID)
-	if c == nil {
-		return fmt.Errorf("container %s: %w", req.ID, errdefs.ErrNotFound)
-	}
-	if req.Resources == nil {
+	if req.Resources == nil { // nothing to apply, to a container that exists
+		if s.get(req.ID) == nil {
+			return notFound(req.ID)
+		}
 		return nil
 	}
-	c.op.Lock()
-	defer c.op.Unlock()
-	if c.lc == nil || c.deleted {
-		return fmt.Errorf("container %s is not running: %w", req.ID, errdefs.ErrFailedPrecondition)
-	}
-	if err := c.lc.Update(req.Resources); err != nil {
-		return fmt.Errorf("update container %s: %w", req.ID, err)
-	}
-	return nil
+	return s.withLive(req.ID, func(c *container) error {
+		if err := c.lc.Update(req.Resources); err != nil {
+			return fmt.Errorf("update container %s: %w", req.ID, err)
+		}
+		return nil
+	})
 }
