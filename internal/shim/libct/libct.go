@@ -241,9 +241,11 @@ func (c *Container) NotifyOOM() (<-chan struct{}, error) {
 // shim stopped fsyncing state.json after Exec (which used to cover the gap).
 // Until its execve the init is named "runc:[2:INIT]" (libcontainer's
 // nsexec.c sets that comm). The init still closes its descriptors and the
-// execve drops a Go process's threads and address space: the name changed
-// 1.4-1.6 ms (median; p90 3 ms) after Exec returned on the benchmark host.
-// Polling every 100 us keeps the overshoot small, at ~15 us of CPU a poll.
+// execve drops a Go process's threads and address space, which takes a
+// millisecond or two: polling every 100 µs for the first 10 ms keeps the
+// overshoot small at little CPU a poll (docs/architecture.md, "crib-shim
+// inside", has the measurements), then every 2 ms for what is probably a
+// StartContainer hook.
 func (c *Container) Exec() error {
 	if err := c.c.Exec(); err != nil {
 		return err

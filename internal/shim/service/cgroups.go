@@ -72,12 +72,12 @@ func (d *cgroupDirs) release(cgroupsPath string) error {
 // first writer after a quiet spell waits for an RCU grace period before it
 // gets the lock (rcu_sync_enter), and writers that follow within about one
 // grace period of the last do not. libcontainer's first attach (cpuset) paid
-// that wait at every container start, on the pause path: a median of 11 ms
-// (up to 24 ms) on the benchmark host (2 vCPUs, kernel 6.18). Started early,
-// the wait overlaps the shim's start-up, the request's decoding and
-// libcontainer's setup; the cpuset attach then took a median of 1.1 ms. The
-// write itself changes nothing: the shim stays where it is. (Hosts that
-// mount their cgroup hierarchies with "favordynmods" have no such wait.)
+// that wait at every container start, on the pause path. Started early, the
+// wait overlaps the shim's start-up, the request's decoding and
+// libcontainer's setup (docs/architecture.md, "crib-shim inside", has the
+// measurements). The write itself changes nothing: the shim stays where it
+// is. (Hosts that mount their cgroup hierarchies with "favordynmods" have
+// no such wait.)
 func WarmAttach() {
 	go func() {
 		procs, err := ownCgroupProcs()

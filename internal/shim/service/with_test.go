@@ -21,17 +21,23 @@ func TestContainerLookupErrors(t *testing.T) {
 	s.containers["gone"] = &container{id: "gone", deleted: true, exited: make(chan struct{})}
 	empty := &shimapi.Empty{}
 	calls := map[string]func(id string) error{
-		"Start":     func(id string) error { return s.Start(&shimapi.IDRequest{ID: id}, empty) },
-		"Kill":      func(id string) error { return s.Kill(&shimapi.KillRequest{ID: id, Signal: 9}, empty) },
-		"State":     func(id string) error { return s.State(&shimapi.IDRequest{ID: id}, &shimapi.State{}) },
-		"Delete":    func(id string) error { return s.Delete(&shimapi.IDRequest{ID: id}, empty) },
-		"Update":    func(id string) error { return s.Update(&shimapi.UpdateRequest{ID: id, Resources: &specs.LinuxResources{}}, empty) },
+		"Start":  func(id string) error { return s.Start(&shimapi.IDRequest{ID: id}, empty) },
+		"Kill":   func(id string) error { return s.Kill(&shimapi.KillRequest{ID: id, Signal: 9}, empty) },
+		"State":  func(id string) error { return s.State(&shimapi.IDRequest{ID: id}, &shimapi.State{}) },
+		"Delete": func(id string) error { return s.Delete(&shimapi.IDRequest{ID: id}, empty) },
+		"Update": func(id string) error {
+			return s.Update(&shimapi.UpdateRequest{ID: id, Resources: &specs.LinuxResources{}}, empty)
+		},
 		"UpdateNil": func(id string) error { return s.Update(&shimapi.UpdateRequest{ID: id}, empty) },
-		"Exec":      func(id string) error { return s.Exec(&shimapi.ExecRequest{ID: id, Args: []string{"true"}}, &shimapi.ExecResponse{}) },
+		"Exec": func(id string) error {
+			return s.Exec(&shimapi.ExecRequest{ID: id, Args: []string{"true"}}, &shimapi.ExecResponse{})
+		},
 		"ExecStart": func(id string) error {
 			return s.ExecStart(&shimapi.ExecStartRequest{ID: id, Args: []string{"true"}}, &shimapi.ExecStartResponse{})
 		},
-		"Attach": func(id string) error { return s.Attach(&shimapi.AttachRequest{ID: id, Stdout: true}, &shimapi.AttachResponse{}) },
+		"Attach": func(id string) error {
+			return s.Attach(&shimapi.AttachRequest{ID: id, Stdout: true}, &shimapi.AttachResponse{})
+		},
 		"Resize": func(id string) error { return s.Resize(&shimapi.ResizeRequest{ID: id, Width: 1, Height: 1}, empty) },
 		"Reopen": func(id string) error { return s.ReopenLog(&shimapi.IDRequest{ID: id}, empty) },
 	}
