@@ -31,7 +31,7 @@ import (
 //     reaper scans only while holding it, so it never sees those
 //     intermediate processes.
 //   - A container's init PID is tracked from the moment Start returns (still
-//     under spawnMu) until its waiter has reaped it.
+//     under the spawn lock) until its waiter has reaped it.
 type Reaper struct {
 	spawnMu sync.Mutex
 

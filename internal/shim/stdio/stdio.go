@@ -41,7 +41,7 @@ type IO struct {
 	hasStdin, stdinOnce bool
 
 	mu      sync.Mutex
-	console *os.File // the terminal's master (tty), closed by closeAll
+	console *os.File // the terminal's master (tty), closed by CloseAll
 	stdin   *os.File // write end of the stdin pipe (no tty); nil once closed
 	// stdinClosed: StdinOnce's session ended, or the container exited.
 	stdinClosed bool
