@@ -10,8 +10,8 @@ import (
 // ReopenLog reopens a container's CRI log file at its path, after kubelet
 // renamed the old file to rotate it.
 func (s *Shim) ReopenLog(req *shimapi.IDRequest, _ *shimapi.Empty) error {
-	// A deleted container's log is reopened too (its output may still be
-	// draining), as before withContainer.
+	// withOp, not withContainer: ReopenLog never refused a container
+	// deleted while it waited for the lock, and keeps its answers.
 	return s.withOp(req.ID, func(c *container) error {
 		if c.io == nil || !c.io.HasLog() {
 			return fmt.Errorf("container %s has no log: %w", req.ID, errdefs.ErrFailedPrecondition)
