@@ -3,11 +3,7 @@ package sandbox
 import (
 	"context"
 	"fmt"
-	"os"
 	"path/filepath"
-	"strings"
-
-	"github.com/moby/sys/mountinfo"
 
 	"github.com/crib-runtime/crib/api/state"
 	"github.com/crib-runtime/crib/internal/cgroup"
@@ -40,41 +36,6 @@ func (m *Manager) removeCgroup(ctx context.Context, cgroupsPath string) error {
 		}
 	}
 	return nil
-}
-
-// cgroupControllerMounted reports whether the controller can be used: on a
-// cgroup v1 (or hybrid) node, whether a v1 hierarchy carries it (the v1
-// manager ignores a hybrid node's cgroup2 mount); on a pure v2 node,
-// whether the cgroup2 mount offers it.
-func cgroupControllerMounted(controller string) (bool, error) {
-	mounts, err := mountinfo.GetMounts(mountinfo.FSTypeFilter("cgroup", "cgroup2"))
-	if err != nil {
-		return false, fmt.Errorf("list cgroup mounts: %w", err)
-	}
-	v1 := false
-	for _, m := range mounts {
-		if m.FSType != "cgroup" {
-			continue
-		}
-		v1 = true
-		for _, o := range strings.Split(m.VFSOptions, ",") {
-			if o == controller {
-				return true, nil
-			}
-		}
-	}
-	if v1 {
-		return false, nil
-	}
-	for _, m := range mounts {
-		ctrls, _ := os.ReadFile(filepath.Join(m.Mountpoint, "cgroup.controllers"))
-		for _, c := range strings.Fields(string(ctrls)) {
-			if c == controller {
-				return true, nil
-			}
-		}
-	}
-	return false, nil
 }
 
 // releaseCgroupParent stops counting the pod as a user of its cgroup

@@ -167,7 +167,7 @@ func New(opts Options) (*Manager, error) {
 		ctrNames:    map[string]string{},
 		cpu:         cpuSamples{last: map[string]cpuSample{}},
 	}
-	if m.hugetlb, err = cgroupControllerMounted("hugetlb"); err != nil {
+	if m.hugetlb, err = cgroup.ControllerMounted("hugetlb"); err != nil {
 		return nil, err
 	}
 	m.cgroup2 = cgroups.IsCgroup2UnifiedMode()

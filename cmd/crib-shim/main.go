@@ -1,14 +1,15 @@
 // Command crib-shim is the per-pod monitor of crib. cribd starts one per pod
 // (`crib-shim --dir <pod run dir>`); it creates the pod's containers with
 // libcontainer, waits for them, and answers cribd over net/rpc (JSON codec)
-// on <dir>/shim.sock. It outlives cribd. See api/shim for the protocol.
+// on <dir>/shim.sock. It outlives cribd. See api/shim for the protocol and
+// internal/shim for the parts; this file holds the process: flags, the
+// readiness pipe, the subreaper, signals and the wiring.
 package main
 
 import (
 	"errors"
 	"flag"
 	"fmt"
-	"net"
 	"os"
 	"os/signal"
 	"path/filepath"
@@ -22,14 +23,21 @@ import (
 	"golang.org/x/sys/unix"
 
 	shimapi "github.com/crib-runtime/crib/api/shim"
+	"github.com/crib-runtime/crib/internal/shim/libct"
+	"github.com/crib-runtime/crib/internal/shim/reaper"
+	"github.com/crib-runtime/crib/internal/shim/rpc"
+	"github.com/crib-runtime/crib/internal/shim/service"
 )
 
 // readyPipe is the readiness pipe cribd passes as fd 3, or nil.
 var readyPipe *os.File
 
 func init() {
-	if isContainerInit() {
-		return // libcontainer owns this process
+	// libct's init, which runs first, has become the container's process
+	// when this is libcontainer's re-exec ("crib-shim init"); this is for
+	// clarity only.
+	if libct.IsInit() {
+		return
 	}
 	// Keep the main goroutine, and so no other goroutine, on the main
 	// thread. libcontainer parks a locked goroutine's thread in a new
@@ -100,9 +108,9 @@ func run(dir, level string) error {
 		return errors.New("--dir is required")
 	}
 	// cribd's first request is the pause container's Create, whose init
-	// libcontainer moves into its cgroups 10-20 ms from now: start the
-	// kernel's wait for that already (see warmAttach).
-	warmAttach()
+	// libcontainer moves into its cgroups shortly: start the kernel's
+	// wait for that already (see service.WarmAttach).
+	service.WarmAttach()
 	if dir, err = filepath.Abs(dir); err != nil {
 		return err
 	}
@@ -114,23 +122,24 @@ func run(dir, level string) error {
 	if err := os.MkdirAll(dir, 0o711); err != nil {
 		return err
 	}
-	svc, err := newShim(dir)
+	rp := reaper.New()
+	svc, err := service.New(dir, rp)
 	if err != nil {
 		return err
 	}
 	sock := filepath.Join(dir, shimapi.SocketName)
-	l, err := listen(sock)
+	l, err := rpc.Listen(sock)
 	if err != nil {
 		return err
 	}
 	pidFile := filepath.Join(dir, shimapi.PIDName)
-	if err := writeFileAtomic(pidFile, []byte(strconv.Itoa(os.Getpid())+"\n"), 0o644); err != nil {
+	if err := service.WriteFileAtomic(pidFile, []byte(strconv.Itoa(os.Getpid())+"\n"), 0o644); err != nil {
 		l.Close()
 		return fmt.Errorf("write pid file: %w", err)
 	}
 
 	stopReaper := make(chan struct{})
-	go svc.reaper.run(stopReaper)
+	go rp.Run(stopReaper)
 	sigs := make(chan os.Signal, 1)
 	signal.Notify(sigs, unix.SIGTERM, unix.SIGINT)
 	// SIGHUP (the session's end) and SIGPIPE (a closed log reader) must not
@@ -142,39 +151,18 @@ func run(dir, level string) error {
 	go func() {
 		sig := <-sigs
 		logrus.WithField("signal", sig).Warn("exiting on signal; containers keep running")
-		svc.requestExit()
+		svc.RequestExit()
 	}()
-	go serve(l, svc)
+	go svc.Server().Serve(l)
 
 	ready(nil)
 	logrus.Info("crib-shim ready")
 
-	<-svc.exit
+	<-svc.Exit()
 	l.Close()
 	os.Remove(sock)
 	os.Remove(pidFile)
 	close(stopReaper)
 	logrus.Info("crib-shim exiting")
 	return nil
-}
-
-// listen listens on the unix socket sock, replacing a stale socket file but
-// refusing to take over one a live shim still answers on.
-func listen(sock string) (net.Listener, error) {
-	if conn, err := net.DialTimeout("unix", sock, time.Second); err == nil {
-		conn.Close()
-		return nil, fmt.Errorf("another shim is listening on %s", sock)
-	}
-	if err := os.Remove(sock); err != nil && !errors.Is(err, os.ErrNotExist) {
-		return nil, err
-	}
-	l, err := net.Listen("unix", sock)
-	if err != nil {
-		return nil, err
-	}
-	if err := os.Chmod(sock, 0o600); err != nil {
-		l.Close()
-		return nil, err
-	}
-	return l, nil
 }

@@ -1,6 +1,7 @@
 // Package procfs reads the few process facts crib needs from /proc: a
 // process's state, parent and start time (to tell a live process from a
-// zombie or a reused PID) and an oom_score_adj.
+// zombie or a reused PID), an oom_score_adj and the calling process's
+// children.
 package procfs
 
 import (
@@ -86,4 +87,27 @@ func SelfOOMScoreAdj() (int, error) {
 		return 0, fmt.Errorf("parse oom_score_adj %q: %w", data, err)
 	}
 	return v, nil
+}
+
+// SelfChildren lists the children of the calling process, from
+// /proc/self/task/*/children (each thread lists the children it forked, and
+// orphans reparented to the thread it was given to).
+func SelfChildren() ([]int, error) {
+	tasks, err := os.ReadDir("/proc/self/task")
+	if err != nil {
+		return nil, err
+	}
+	var pids []int
+	for _, t := range tasks {
+		data, err := os.ReadFile("/proc/self/task/" + t.Name() + "/children")
+		if err != nil {
+			continue // the thread exited
+		}
+		for _, s := range strings.Fields(string(data)) {
+			if pid, err := strconv.Atoi(s); err == nil {
+				pids = append(pids, pid)
+			}
+		}
+	}
+	return pids, nil
 }

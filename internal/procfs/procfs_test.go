@@ -4,6 +4,8 @@ import (
 	"errors"
 	"io/fs"
 	"os"
+	"os/exec"
+	"slices"
 	"testing"
 )
 
@@ -66,5 +68,20 @@ func TestReadStatSelfAndGone(t *testing.T) {
 func TestSelfOOMScoreAdj(t *testing.T) {
 	if _, err := SelfOOMScoreAdj(); err != nil {
 		t.Fatal(err)
+	}
+}
+
+func TestSelfChildren(t *testing.T) {
+	cmd := exec.Command("sleep", "10")
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	defer func() { _ = cmd.Process.Kill(); _ = cmd.Wait() }()
+	pids, err := SelfChildren()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !slices.Contains(pids, cmd.Process.Pid) {
+		t.Errorf("SelfChildren() = %v, want it to list child %d", pids, cmd.Process.Pid)
 	}
 }

@@ -670,7 +670,7 @@ func TestMeasureCycle(t *testing.T) {
 func readSavedState(t *testing.T, dir, id string) shimapi.State {
 	t.Helper()
 	var st shimapi.State
-	data, err := os.ReadFile(filepath.Join(dir, "containers", id, "state.json"))
+	data, err := os.ReadFile(shimapi.StateFile(dir, id))
 	if err == nil {
 		err = json.Unmarshal(data, &st)
 	}

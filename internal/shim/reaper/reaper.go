@@ -1,4 +1,7 @@
-package main
+// Package reaper reaps the orphans that the kernel hands to crib-shim as a
+// child subreaper, without stealing the exit status of the children that
+// the shim or libcontainer wait for themselves.
+package reaper
 
 import (
 	"os"
@@ -11,7 +14,7 @@ import (
 	"github.com/crib-runtime/crib/internal/procfs"
 )
 
-// reaper reaps the orphans that the kernel hands to crib-shim as a child
+// Reaper reaps the orphans that the kernel hands to crib-shim as a child
 // subreaper (processes of host-PID containers whose parent died, setns'd
 // helpers, ...), without stealing the exit status of the children that
 // crib-shim or libcontainer wait for themselves.
@@ -24,49 +27,53 @@ import (
 // are zombies and not tracked. Two rules keep this safe:
 //
 //   - Code that forks children that libcontainer waits for (container start,
-//     and Destroy, which may run hooks) holds spawnMu; the reaper scans only
-//     while holding spawnMu, so it never sees those intermediate processes.
+//     and Destroy, which may run hooks) holds the spawn lock (LockSpawn); the
+//     reaper scans only while holding it, so it never sees those
+//     intermediate processes.
 //   - A container's init PID is tracked from the moment Start returns (still
-//     under spawnMu) until its waiter has reaped it.
-type reaper struct {
+//     under the spawn lock) until its waiter has reaped it.
+type Reaper struct {
 	spawnMu sync.Mutex
 
 	mu      sync.Mutex
 	tracked map[int]struct{}
 }
 
-func newReaper() *reaper {
-	return &reaper{tracked: make(map[int]struct{})}
+// New returns a Reaper that tracks no process; Run starts its work.
+func New() *Reaper {
+	return &Reaper{tracked: make(map[int]struct{})}
 }
 
-// lockSpawn keeps the reaper away while the caller forks and waits for its
-// own children.
-func (r *reaper) lockSpawn()   { r.spawnMu.Lock() }
-func (r *reaper) unlockSpawn() { r.spawnMu.Unlock() }
+// LockSpawn keeps the reaper away while the caller forks and waits for its
+// own children; UnlockSpawn lets it back.
+func (r *Reaper) LockSpawn() { r.spawnMu.Lock() }
 
-// track marks pid as waited for by someone else.
-func (r *reaper) track(pid int) {
+// UnlockSpawn ends what LockSpawn began.
+func (r *Reaper) UnlockSpawn() { r.spawnMu.Unlock() }
+
+// Track marks pid as waited for by someone else.
+func (r *Reaper) Track(pid int) {
 	r.mu.Lock()
 	r.tracked[pid] = struct{}{}
 	r.mu.Unlock()
 }
 
-// untrack is called once pid has been reaped by its waiter.
-func (r *reaper) untrack(pid int) {
+// Untrack is called once pid has been reaped by its waiter.
+func (r *Reaper) Untrack(pid int) {
 	r.mu.Lock()
 	delete(r.tracked, pid)
 	r.mu.Unlock()
 }
 
-func (r *reaper) isTracked(pid int) bool {
+func (r *Reaper) isTracked(pid int) bool {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	_, ok := r.tracked[pid]
 	return ok
 }
 
-// run reaps orphans on every SIGCHLD until stop is closed.
-func (r *reaper) run(stop <-chan struct{}) {
+// Run reaps orphans on every SIGCHLD until stop is closed.
+func (r *Reaper) Run(stop <-chan struct{}) {
 	sigs := make(chan os.Signal, 1)
 	signal.Notify(sigs, unix.SIGCHLD)
 	defer signal.Stop(sigs)
@@ -81,10 +88,10 @@ func (r *reaper) run(stop <-chan struct{}) {
 }
 
 // reapOrphans reaps every untracked zombie child.
-func (r *reaper) reapOrphans() {
-	r.lockSpawn()
-	defer r.unlockSpawn()
-	pids, err := childPids()
+func (r *Reaper) reapOrphans() {
+	r.LockSpawn()
+	defer r.UnlockSpawn()
+	pids, err := procfs.SelfChildren()
 	if err != nil {
 		logrus.WithError(err).Warn("reaper: list children")
 		return
@@ -102,13 +109,13 @@ func (r *reaper) reapOrphans() {
 		if err != nil || got != pid {
 			continue
 		}
-		logrus.WithFields(logrus.Fields{"pid": pid, "status": exitCode(ws)}).Debug("reaped orphan")
+		logrus.WithFields(logrus.Fields{"pid": pid, "status": ExitCode(ws)}).Debug("reaped orphan")
 	}
 }
 
-// exitCode maps a wait status to a shell-style exit code: the exit status, or
-// 128+signal for a process killed by a signal.
-func exitCode(ws unix.WaitStatus) int {
+// ExitCode maps a wait status to a shell-style exit code: the exit status,
+// or 128+signal for a process killed by a signal.
+func ExitCode(ws unix.WaitStatus) int {
 	switch {
 	case ws.Exited():
 		return ws.ExitStatus()

@@ -1,25 +1,23 @@
-package main
+package libct
 
 import (
 	"os"
 	"path/filepath"
 	"slices"
 	"testing"
-	"time"
 
 	"github.com/opencontainers/runc/libcontainer/configs"
 	specs "github.com/opencontainers/runtime-spec/specs-go"
 	"golang.org/x/sys/unix"
 
-	shimapi "github.com/crib-runtime/crib/api/shim"
 	"github.com/crib-runtime/crib/api/state"
 	"github.com/crib-runtime/crib/internal/nsfs"
 )
 
 // TestConvertThroughProcess: a spec joining a pinned user namespace is
-// converted through the /proc entry of a running container in it, and the
-// config joins through the pin, with the namespace's mappings; with no such
-// container there is no quick way.
+// converted through the /proc entry of a process given in it (a running
+// container), and the config joins through the pin, with the namespace's
+// mappings; with no such process there is no quick way.
 func TestConvertThroughProcess(t *testing.T) {
 	if os.Geteuid() != 0 {
 		t.Skip("needs root")
@@ -54,20 +52,10 @@ func TestConvertThroughProcess(t *testing.T) {
 			Namespaces:  []specs.LinuxNamespace{{Type: specs.MountNamespace}, {Type: specs.UserNamespace, Path: pin}},
 		},
 	}
-	running := func(pids ...int) *Shim {
-		s := &Shim{containers: map[string]*container{}, reaper: newReaper()}
-		for i, pid := range pids {
-			c := &container{id: string(rune('a' + i))}
-			c.state = shimapi.State{Pid: pid, StartedAt: time.Now()}
-			s.containers[c.id] = c
-		}
-		return s
-	}
-
-	if lc := running(elsewhere.PID()).convertThroughProcess("c1", spec, pin); lc != nil {
+	if lc := ConvertThroughProcess("c1", spec, pin, []int{elsewhere.PID()}); lc != nil {
 		t.Fatal("converted through a process in another user namespace")
 	}
-	lc := running(elsewhere.PID(), inNS.PID()).convertThroughProcess("c1", spec, pin)
+	lc := ConvertThroughProcess("c1", spec, pin, []int{elsewhere.PID(), inNS.PID()})
 	if lc == nil {
 		t.Fatal("no quick conversion with a running container in the pod's user namespace")
 	}

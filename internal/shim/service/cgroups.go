@@ -1,4 +1,4 @@
-package main
+package service
 
 import (
 	"context"
@@ -61,7 +61,7 @@ func (d *cgroupDirs) release(cgroupsPath string) error {
 	return errors.Join(errs...)
 }
 
-// warmAttach starts, in the background, a no-op move of the shim into the
+// WarmAttach starts, in the background, a no-op move of the shim into the
 // cgroup it is already in, so that libcontainer's moves of a new container's
 // init into its cgroups, some milliseconds later, do not wait for the
 // kernel. The shim calls it at start-up (cribd's first request is the pause
@@ -72,13 +72,13 @@ func (d *cgroupDirs) release(cgroupsPath string) error {
 // first writer after a quiet spell waits for an RCU grace period before it
 // gets the lock (rcu_sync_enter), and writers that follow within about one
 // grace period of the last do not. libcontainer's first attach (cpuset) paid
-// that wait at every container start, on the pause path: a median of 11 ms
-// (up to 24 ms) on the benchmark host (2 vCPUs, kernel 6.18). Started early,
-// the wait overlaps the shim's start-up, the request's decoding and
-// libcontainer's setup; the cpuset attach then took a median of 1.1 ms. The
-// write itself changes nothing: the shim stays where it is. (Hosts that
-// mount their cgroup hierarchies with "favordynmods" have no such wait.)
-func warmAttach() {
+// that wait at every container start, on the pause path. Started early, the
+// wait overlaps the shim's start-up, the request's decoding and
+// libcontainer's setup (docs/architecture.md, "crib-shim inside", has the
+// measurements). The write itself changes nothing: the shim stays where it
+// is. (Hosts that mount their cgroup hierarchies with "favordynmods" have
+// no such wait.)
+func WarmAttach() {
 	go func() {
 		procs, err := ownCgroupProcs()
 		if err == nil {

@@ -1,6 +1,12 @@
-package main
+// Package service is crib-shim's "Shim" RPC service (api/shim): the pod's
+// containers and their state machine, exec and attach, log reopening and
+// resource updates, and the state files cribd reads. It drives
+// libcontainer through internal/shim/libct, keeps stdio through
+// internal/shim/stdio and serves through internal/shim/rpc.
+package service
 
 import (
+	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -19,7 +25,11 @@ import (
 	"github.com/crib-runtime/crib/api/errdefs"
 	shimapi "github.com/crib-runtime/crib/api/shim"
 	"github.com/crib-runtime/crib/internal/cgroup"
+	"github.com/crib-runtime/crib/internal/cleanup"
 	"github.com/crib-runtime/crib/internal/procfs"
+	"github.com/crib-runtime/crib/internal/shim/libct"
+	"github.com/crib-runtime/crib/internal/shim/reaper"
+	"github.com/crib-runtime/crib/internal/shim/stdio"
 )
 
 // Errors crossing the RPC boundary are plain strings. A message that ends in
@@ -47,7 +57,7 @@ const (
 type Shim struct {
 	dir     string // pod run directory
 	lcRoot  string // libcontainer state root
-	reaper  *reaper
+	reaper  *reaper.Reaper
 	cgroups *cgroupDirs
 
 	mu         sync.Mutex
@@ -68,13 +78,13 @@ type container struct {
 
 	// op serialises Create, Start, Kill and Delete on this container.
 	op      sync.Mutex
-	lc      *lcContainer // set by Create, under op
-	deleted bool         // under op: Create failed or Delete finished
+	lc      *libct.Container // set by Create, under op
+	deleted bool             // under op: Create failed or Delete finished
 
 	exited  chan struct{}     // closed once init is reaped and the exit recorded
 	oom     atomic.Bool       // an OOM event was seen in the container's cgroup
 	cgPaths map[string]string // cgroup directories (see shimapi.State.CgroupPaths)
-	io      *containerIO      // the container's stdio; nil if it goes nowhere
+	io      *stdio.IO         // the container's stdio; nil if it goes nowhere
 	logDir  string            // the pod's log directory, beneath which logPath is opened
 	logPath string
 
@@ -82,15 +92,23 @@ type container struct {
 	state shimapi.State // Status is derived in snapshot
 }
 
-func newShim(dir string) (*Shim, error) {
+// lcRootName is the folder of the run directory that holds libcontainer's
+// state (the shim's alone: cribd never reads it).
+const lcRootName = "libcontainer"
+
+// New returns the service of the pod run directory dir, making its folders.
+// r is the shim's reaper: the service holds its spawn lock around the
+// forks libcontainer waits for itself and tracks the inits and execs it
+// reaps (the caller runs it).
+func New(dir string, r *reaper.Reaper) (*Shim, error) {
 	cg, err := newCgroupDirs()
 	if err != nil {
 		return nil, err
 	}
 	s := &Shim{
 		dir:        dir,
-		lcRoot:     filepath.Join(dir, "libcontainer"),
-		reaper:     newReaper(),
+		lcRoot:     filepath.Join(dir, lcRootName),
+		reaper:     r,
 		cgroups:    cg,
 		containers: make(map[string]*container),
 		exit:       make(chan struct{}),
@@ -103,13 +121,59 @@ func newShim(dir string) (*Shim, error) {
 	return s, nil
 }
 
-// requestExit makes main exit (once).
-func (s *Shim) requestExit() { s.exitOnce.Do(func() { close(s.exit) }) }
+// RequestExit asks the shim to exit (see Exit); it may be called many times.
+func (s *Shim) RequestExit() { s.exitOnce.Do(func() { close(s.exit) }) }
+
+// Exit is closed when the shim should exit: a signal came (RequestExit) or
+// Shutdown succeeded and its reply is written.
+func (s *Shim) Exit() <-chan struct{} { return s.exit }
 
 func (s *Shim) get(id string) *container {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	return s.containers[id]
+}
+
+// notFound is the error for a container the shim does not have.
+func notFound(id string) error {
+	return fmt.Errorf("container %s: %w", id, errdefs.ErrNotFound)
+}
+
+// withOp runs fn on container id under its op lock, whether or not the
+// container was deleted while the caller waited for the lock. An unknown
+// id is ErrNotFound.
+func (s *Shim) withOp(id string, fn func(*container) error) error {
+	c := s.get(id)
+	if c == nil {
+		return notFound(id)
+	}
+	c.op.Lock()
+	defer c.op.Unlock()
+	return fn(c)
+}
+
+// withContainer runs fn on container id under its op lock. An unknown
+// container, or one deleted (or whose Create failed) while the caller
+// waited for the lock, is ErrNotFound.
+func (s *Shim) withContainer(id string, fn func(*container) error) error {
+	return s.withOp(id, func(c *container) error {
+		if c.deleted {
+			return notFound(id)
+		}
+		return fn(c)
+	})
+}
+
+// withLive is withContainer for calls that need the container's processes
+// (exec, update): a container libcontainer does not hold, deleted or never
+// created, is "not running": ErrFailedPrecondition.
+func (s *Shim) withLive(id string, fn func(*container) error) error {
+	return s.withOp(id, func(c *container) error {
+		if c.lc == nil || c.deleted {
+			return fmt.Errorf("container %s is not running: %w", id, errdefs.ErrFailedPrecondition)
+		}
+		return fn(c)
+	})
 }
 
 // Create creates a container and leaves its init waiting for Start.
@@ -189,64 +253,67 @@ func checkID(id string) error {
 	return nil
 }
 
-// create does Create's work; on error it leaves nothing behind.
-func (s *Shim) create(c *container, req *shimapi.CreateRequest) (_ int, retErr error) {
+// create does Create's work; on error it leaves nothing behind: each step
+// registers its undo, and a failure runs them newest first.
+func (s *Shim) create(c *container, req *shimapi.CreateRequest) (int, error) {
 	clampOOMScoreAdj(req.Spec.Process)
 	spec, err := s.convert(req.ID, req.Spec)
 	if err != nil {
 		return 0, err
 	}
-	if spec.cgroupPath() != c.cgPath {
-		return 0, fmt.Errorf("cgroup path %q converted to %q", c.cgPath, spec.cgroupPath())
+	if spec.CgroupPath() != c.cgPath {
+		return 0, fmt.Errorf("cgroup path %q converted to %q", c.cgPath, spec.CgroupPath())
 	}
+	cu := cleanup.New(logrus.WithField("id", req.ID))
+	defer cu.Run() // logs each undo that fails
 	if err := os.MkdirAll(c.dir, 0o700); err != nil {
 		return 0, err
 	}
-	defer func() {
-		if retErr != nil {
-			os.RemoveAll(c.dir)
-		}
-	}()
-	cio, pio, err := newContainerIO(req)
+	cu.Add("remove the container's directory", func(context.Context) error { return os.RemoveAll(c.dir) })
+	cio, pio, err := stdio.New(req)
 	if err != nil {
 		return 0, err
 	}
 	c.io, c.logDir, c.logPath = cio, req.LogDir, req.LogPath
 	// The container has its own copies once started; ours must go so the
 	// copiers see EOF when the container's processes are gone.
-	defer pio.close()
+	defer pio.Close()
+	if cio != nil {
+		cu.Add("close the container's stdio", func(context.Context) error { cio.Abort(); return nil })
+	}
+	// libcontainer destroys what it made when its start fails; the
+	// container's cgroups in the hierarchies it does not manage are ours.
+	cu.Add("remove the container's cgroups", func(context.Context) error {
+		s.reaper.LockSpawn()
+		defer s.reaper.UnlockSpawn()
+		return s.cgroups.release(c.cgPath)
+	})
 
-	s.reaper.lockSpawn()
-	lc, err := createContainer(s.lcRoot, req.ID, spec, pio)
+	s.reaper.LockSpawn()
+	lc, err := libct.Create(s.lcRoot, req.ID, spec, libct.IO{Stdin: pio.Stdin, Stdout: pio.Stdout, Stderr: pio.Stderr, ConsoleSocket: pio.ConsoleChild})
 	if err != nil {
-		if rerr := s.cgroups.release(c.cgPath); rerr != nil {
-			logrus.WithError(rerr).WithField("id", req.ID).Warn("remove cgroups after failed create")
-		}
-		s.reaper.unlockSpawn()
-		if cio != nil {
-			cio.abort()
-		}
+		s.reaper.UnlockSpawn()
 		return 0, err
 	}
-	pid := lc.pid()
-	s.reaper.track(pid)
-	s.reaper.unlockSpawn()
+	pid := lc.Pid()
+	s.reaper.Track(pid)
+	s.reaper.UnlockSpawn()
+	cu.Add("kill and destroy the container", func(context.Context) error { return s.destroyCreated(lc) })
 
-	if pio.consoleParent != nil {
+	if pio.ConsoleParent != nil {
 		// The init sent the terminal's master while starting; it waits in
 		// the socket's buffer.
-		master, err := recvConsole(pio.consoleParent)
+		master, err := stdio.RecvConsole(pio.ConsoleParent)
 		if err != nil {
-			s.undoCreate(req.ID, lc, c.cgPath)
-			cio.abort()
 			return 0, fmt.Errorf("receive terminal: %w", err)
 		}
-		cio.startConsole(master)
+		cio.StartConsole(master)
 	}
+	cu.Release()
 	c.lc = lc
-	c.cgPaths = lc.cgroupPaths()
+	c.cgPaths = lc.CgroupPaths()
 	// Registered before Exec, so an OOM right at start is not missed.
-	if ch, err := lc.notifyOOM(); err != nil {
+	if ch, err := lc.NotifyOOM(); err != nil {
 		logrus.WithError(err).WithField("id", req.ID).Warn("cannot watch for OOM events")
 	} else {
 		go func() {
@@ -273,25 +340,21 @@ func (s *Shim) create(c *container, req *shimapi.CreateRequest) (_ int, retErr e
 	return pid, nil
 }
 
-// undoCreate kills and reaps a just-created init and removes its
-// container, when Create fails after libcontainer created it.
-func (s *Shim) undoCreate(id string, lc *lcContainer, cgPath string) {
-	pid := lc.pid()
-	if err := lc.signal(unix.SIGKILL); err != nil && !errors.Is(err, errNotRunning) {
-		logrus.WithError(err).WithField("id", id).Warn("kill init after failed create")
+// destroyCreated kills and reaps a just-created init and destroys its
+// libcontainer container, when Create fails after libcontainer created it.
+// A failure to kill or reap is logged: the destroy is still tried.
+func (s *Shim) destroyCreated(lc *libct.Container) error {
+	pid := lc.Pid()
+	if err := lc.Signal(unix.SIGKILL); err != nil && !errors.Is(err, libct.ErrNotRunning) {
+		logrus.WithError(err).WithField("pid", pid).Warn("kill init after failed create")
 	}
-	if _, err := lc.wait(); err != nil {
-		logrus.WithError(err).WithField("id", id).Warn("wait for init after failed create")
+	if _, err := lc.Wait(); err != nil {
+		logrus.WithError(err).WithField("pid", pid).Warn("wait for init after failed create")
 	}
-	s.reaper.untrack(pid)
-	s.reaper.lockSpawn()
-	defer s.reaper.unlockSpawn()
-	if err := lc.destroy(); err != nil {
-		logrus.WithError(err).WithField("id", id).Warn("destroy after failed create")
-	}
-	if err := s.cgroups.release(cgPath); err != nil {
-		logrus.WithError(err).WithField("id", id).Warn("remove cgroups after failed create")
-	}
+	s.reaper.Untrack(pid)
+	s.reaper.LockSpawn()
+	defer s.reaper.UnlockSpawn()
+	return lc.Destroy()
 }
 
 // clampOOMScoreAdj raises a requested oom_score_adj below the shim's own to
@@ -310,29 +373,21 @@ func clampOOMScoreAdj(p *specs.Process) {
 	p.OOMScoreAdj = &v
 }
 
-func closeFiles(files ...*os.File) {
-	for _, f := range files {
-		if f != nil {
-			f.Close()
-		}
-	}
-}
-
 // wait reaps c's init and records its exit.
 func (s *Shim) wait(c *container, pid int) {
-	code, err := c.lc.wait()
-	s.reaper.untrack(pid)
+	code, err := c.lc.Wait()
+	s.reaper.Untrack(pid)
 	if err != nil {
 		logrus.WithError(err).WithField("id", c.id).Warn("wait for init")
 	}
 	finished := time.Now()
 	if c.io != nil {
 		select {
-		case <-c.io.done:
+		case <-c.io.Done():
 		case <-time.After(logDrainTimeout):
 			logrus.WithField("id", c.id).Warn("container output still open after exit")
 		}
-		c.io.closeAll()
+		c.io.CloseAll()
 	}
 	oom := c.oom.Load() || oomKillCount(c.cgPaths) > 0
 	c.mu.Lock()
@@ -392,14 +447,14 @@ func (c *container) snapshotLocked() shimapi.State {
 func (c *container) persistLocked() {
 	data, err := json.Marshal(c.snapshotLocked())
 	if err == nil {
-		err = writeFileAtomic(filepath.Join(c.dir, shimapi.StateName), data, 0o600)
+		err = WriteFileAtomic(filepath.Join(c.dir, shimapi.StateName), data, 0o600)
 	}
 	if err != nil {
 		logrus.WithError(err).WithField("id", c.id).Warn("persist state")
 	}
 }
 
-// writeFileAtomic writes data to path through a temporary file and a rename,
+// WriteFileAtomic writes data to path through a temporary file and a rename,
 // so readers see the old or the new content, never a torn file, even if the
 // shim dies mid-write.
 //
@@ -411,10 +466,10 @@ func (c *container) persistLocked() {
 // cribd then treats shim.pid as a shim that is gone (connect fails with
 // Unavailable) and falls back, for an unreadable state.json, to the last
 // state it saved itself or to unknown; its processes are gone either way.
-// On the benchmark host (/run on ext4, virtio disk) the syncs cost 1-12 ms
-// each, and a pod start made six of them (file and directory, for shim.pid
-// and for state.json at Create and at Start), all on the pause path.
-func writeFileAtomic(path string, data []byte, perm os.FileMode) error {
+// The syncs would all be on the pause path (file and directory, for
+// shim.pid and for state.json at Create and at Start); docs/architecture.md
+// has what they cost.
+func WriteFileAtomic(path string, data []byte, perm os.FileMode) error {
 	dir := filepath.Dir(path)
 	f, err := os.CreateTemp(dir, "."+filepath.Base(path)+".tmp*")
 	if err != nil {
@@ -439,30 +494,23 @@ func writeFileAtomic(path string, data []byte, perm os.FileMode) error {
 
 // Start lets a created container's init exec the container's process.
 func (s *Shim) Start(req *shimapi.IDRequest, _ *shimapi.Empty) error {
-	c := s.get(req.ID)
-	if c == nil {
-		return fmt.Errorf("container %s: %w", req.ID, errdefs.ErrNotFound)
-	}
-	c.op.Lock()
-	defer c.op.Unlock()
-	if c.deleted {
-		return fmt.Errorf("container %s: %w", req.ID, errdefs.ErrNotFound)
-	}
-	if st := c.snapshot(); st.Status != shimapi.StatusCreated {
-		return fmt.Errorf("start container %s: container is %s, not created: %w", req.ID, st.Status, errdefs.ErrFailedPrecondition)
-	}
-	if err := c.lc.exec(); err != nil {
-		return fmt.Errorf("start container %s: %w", req.ID, err)
-	}
-	c.mu.Lock()
-	c.state.StartedAt = time.Now()
-	if f := c.state.FinishedAt; !f.IsZero() && f.Before(c.state.StartedAt) {
-		c.state.StartedAt = f // it exited before we got here
-	}
-	c.persistLocked()
-	c.mu.Unlock()
-	logrus.WithField("id", req.ID).Info("started")
-	return nil
+	return s.withContainer(req.ID, func(c *container) error {
+		if st := c.snapshot(); st.Status != shimapi.StatusCreated {
+			return fmt.Errorf("start container %s: container is %s, not created: %w", req.ID, st.Status, errdefs.ErrFailedPrecondition)
+		}
+		if err := c.lc.Exec(); err != nil {
+			return fmt.Errorf("start container %s: %w", req.ID, err)
+		}
+		c.mu.Lock()
+		c.state.StartedAt = time.Now()
+		if f := c.state.FinishedAt; !f.IsZero() && f.Before(c.state.StartedAt) {
+			c.state.StartedAt = f // it exited before we got here
+		}
+		c.persistLocked()
+		c.mu.Unlock()
+		logrus.WithField("id", req.ID).Info("started")
+		return nil
+	})
 }
 
 // Kill signals a container's init. Signalling a container whose init has
@@ -471,33 +519,27 @@ func (s *Shim) Kill(req *shimapi.KillRequest, _ *shimapi.Empty) error {
 	if req.Signal <= 0 || req.Signal > 64 {
 		return fmt.Errorf("kill container %s: bad signal %d: %w", req.ID, req.Signal, errdefs.ErrInvalidArgument)
 	}
-	c := s.get(req.ID)
-	if c == nil {
-		return fmt.Errorf("container %s: %w", req.ID, errdefs.ErrNotFound)
-	}
-	c.op.Lock()
-	defer c.op.Unlock()
-	if c.deleted {
-		return fmt.Errorf("container %s: %w", req.ID, errdefs.ErrNotFound)
-	}
-	select {
-	case <-c.exited:
+	return s.withContainer(req.ID, func(c *container) error {
+		select {
+		case <-c.exited:
+			return nil
+		default:
+		}
+		err := c.lc.Signal(unix.Signal(req.Signal))
+		if err != nil && !errors.Is(err, libct.ErrNotRunning) {
+			return fmt.Errorf("kill container %s: %w", req.ID, err)
+		}
+		logrus.WithFields(logrus.Fields{"id": req.ID, "signal": req.Signal}).Info("signalled")
 		return nil
-	default:
-	}
-	err := c.lc.signal(unix.Signal(req.Signal))
-	if err != nil && !errors.Is(err, errNotRunning) {
-		return fmt.Errorf("kill container %s: %w", req.ID, err)
-	}
-	logrus.WithFields(logrus.Fields{"id": req.ID, "signal": req.Signal}).Info("signalled")
-	return nil
+	})
 }
 
 // State reports a container's state.
 func (s *Shim) State(req *shimapi.IDRequest, resp *shimapi.State) error {
+	// No op lock: a state read must not wait for a Create or Delete.
 	c := s.get(req.ID)
 	if c == nil {
-		return fmt.Errorf("container %s: %w", req.ID, errdefs.ErrNotFound)
+		return notFound(req.ID)
 	}
 	*resp = c.snapshot()
 	return nil
@@ -505,7 +547,8 @@ func (s *Shim) State(req *shimapi.IDRequest, resp *shimapi.State) error {
 
 // Delete kills a container if needed, waits for its init, and removes its
 // libcontainer state, its cgroups (in every hierarchy, with the parents the
-// shim created) and its state file. Deleting an unknown ID succeeds.
+// shim created) and its state file. Deleting an unknown ID succeeds (so
+// Delete does not use withContainer).
 func (s *Shim) Delete(req *shimapi.IDRequest, _ *shimapi.Empty) error {
 	c := s.get(req.ID)
 	if c == nil {
@@ -532,7 +575,7 @@ func (s *Shim) delete(c *container) error {
 	select {
 	case <-c.exited:
 	default:
-		if err := c.lc.signal(unix.SIGKILL); err != nil && !errors.Is(err, errNotRunning) {
+		if err := c.lc.Signal(unix.SIGKILL); err != nil && !errors.Is(err, libct.ErrNotRunning) {
 			logrus.WithError(err).WithField("id", c.id).Warn("SIGKILL")
 		}
 		select {
@@ -541,10 +584,10 @@ func (s *Shim) delete(c *container) error {
 			return fmt.Errorf("init %d still running %v after SIGKILL", c.snapshot().Pid, killTimeout)
 		}
 	}
-	s.reaper.lockSpawn()
-	derr := c.lc.destroy()
+	s.reaper.LockSpawn()
+	derr := c.lc.Destroy()
 	cerr := s.cgroups.release(c.cgPath)
-	s.reaper.unlockSpawn()
+	s.reaper.UnlockSpawn()
 	if err := errors.Join(derr, cerr); err != nil {
 		return err
 	}

@@ -1,10 +1,11 @@
-package main
+package service
 
 import (
 	"fmt"
 
 	"github.com/crib-runtime/crib/api/errdefs"
 	shimapi "github.com/crib-runtime/crib/api/shim"
+	"github.com/crib-runtime/crib/internal/shim/stdio"
 )
 
 // Attach connects a session to a running container's stdio and hands the
@@ -17,11 +18,11 @@ func (s *Shim) Attach(req *shimapi.AttachRequest, resp *shimapi.AttachResponse) 
 	if err != nil {
 		return fmt.Errorf("attach: %w", err)
 	}
-	files, err := cio.attach(req)
+	files, err := cio.Attach(req)
 	if err != nil {
 		return fmt.Errorf("attach: %w", err)
 	}
-	resp.Tty, resp.Files = cio.tty, files
+	resp.Tty, resp.Files = cio.Tty(), files
 	return nil
 }
 
@@ -34,26 +35,21 @@ func (s *Shim) Resize(req *shimapi.ResizeRequest, _ *shimapi.Empty) error {
 	if err != nil {
 		return fmt.Errorf("resize: %w", err)
 	}
-	return cio.resize(req.Width, req.Height)
+	return cio.Resize(req.Width, req.Height)
 }
 
 // runningIO returns the stdio of container id if it is running and keeps
 // its stdio.
-func (s *Shim) runningIO(id string) (*containerIO, error) {
-	c := s.get(id)
-	if c == nil {
-		return nil, fmt.Errorf("container %s: %w", id, errdefs.ErrNotFound)
-	}
-	c.op.Lock()
-	defer c.op.Unlock()
-	if c.deleted {
-		return nil, fmt.Errorf("container %s: %w", id, errdefs.ErrNotFound)
-	}
-	if st := c.snapshot(); st.Status != shimapi.StatusRunning {
-		return nil, fmt.Errorf("container %s is %s, not running: %w", id, st.Status, errdefs.ErrFailedPrecondition)
-	}
-	if c.io == nil {
-		return nil, fmt.Errorf("container %s keeps no stdio to attach to: %w", id, errdefs.ErrFailedPrecondition)
-	}
-	return c.io, nil
+func (s *Shim) runningIO(id string) (cio *stdio.IO, err error) {
+	err = s.withContainer(id, func(c *container) error {
+		if st := c.snapshot(); st.Status != shimapi.StatusRunning {
+			return fmt.Errorf("container %s is %s, not running: %w", id, st.Status, errdefs.ErrFailedPrecondition)
+		}
+		if c.io == nil {
+			return fmt.Errorf("container %s keeps no stdio to attach to: %w", id, errdefs.ErrFailedPrecondition)
+		}
+		cio = c.io
+		return nil
+	})
+	return cio, err
 }

@@ -1,4 +1,8 @@
-package main
+// Package stdio holds what crib-shim keeps of a container's stdio for the
+// container's whole life: the output copied to the CRI log file (crilog.go)
+// and fanned out to Attach sessions, the input Attach sessions feed, the
+// terminal's master; and the descriptor plumbing of console sockets.
+package stdio
 
 import (
 	"errors"
@@ -15,7 +19,7 @@ import (
 	shimapi "github.com/crib-runtime/crib/api/shim"
 )
 
-// containerIO is what the shim keeps of a container's stdio for its whole
+// IO is what the shim keeps of a container's stdio for its whole
 // life: the output streams, copied to the CRI log and fanned out to Attach
 // sessions, and the input stream Attach sessions feed.
 //
@@ -24,7 +28,7 @@ import (
 // the shim holds the master of the container's pseudo-terminal: its output
 // is the container's only output stream (logged as stdout) and stdin is
 // written to it.
-type containerIO struct {
+type IO struct {
 	id  string
 	tty bool
 	// out and errOut fan the output out to Attach sessions; errOut is nil
@@ -37,46 +41,45 @@ type containerIO struct {
 	hasStdin, stdinOnce bool
 
 	mu      sync.Mutex
-	console *os.File // the terminal's master (tty), closed by closeAll
+	console *os.File // the terminal's master (tty), closed by CloseAll
 	stdin   *os.File // write end of the stdin pipe (no tty); nil once closed
 	// stdinClosed: StdinOnce's session ended, or the container exited.
 	stdinClosed bool
 }
 
-// procStdio is what the container's init gets: files that go to the
+// Proc is what the container's init gets: files that go to the
 // process (the shim closes its copies once the init started), or the
 // console socket on which libcontainer sends the terminal's master.
-type procStdio struct {
-	stdin, stdout, stderr *os.File
-	consoleChild          *os.File
-	consoleParent         *os.File // the shim's end of the console socket
+type Proc struct {
+	Stdin, Stdout, Stderr *os.File
+	ConsoleChild          *os.File
+	ConsoleParent         *os.File // the shim's end of the console socket
 }
 
-// close closes the shim's copies of the process's ends.
-func (p *procStdio) close() {
-	closeFiles(p.stdin, p.stdout, p.stderr, p.consoleChild, p.consoleParent)
+// Close closes the shim's copies of the process's ends.
+func (p *Proc) Close() {
+	CloseFiles(p.Stdin, p.Stdout, p.Stderr, p.ConsoleChild, p.ConsoleParent)
 }
 
-// newContainerIO sets up a new container's stdio from req. It returns a
-// nil containerIO when the container's output goes nowhere (no log, not
-// attachable, no terminal, no stdin): the pause container. For a terminal,
-// the output copier starts later, in startConsole, once the master has
-// arrived. On error nothing is left open.
-func newContainerIO(req *shimapi.CreateRequest) (_ *containerIO, _ *procStdio, retErr error) {
+// New sets up a new container's stdio from req. It returns a nil IO when
+// the container's output goes nowhere (no log, not attachable, no terminal,
+// no stdin): the pause container. For a terminal, the output copier starts
+// later, in StartConsole, once the master has arrived. On error nothing is left open.
+func New(req *shimapi.CreateRequest) (_ *IO, _ *Proc, retErr error) {
 	tty := req.Spec.Process.Terminal
 	if req.LogPath == "" && !req.Attachable && !req.Stdin && !tty {
-		return nil, &procStdio{}, nil
+		return nil, &Proc{}, nil
 	}
-	cio := &containerIO{
+	cio := &IO{
 		id: req.ID, tty: tty, hasStdin: req.Stdin, stdinOnce: req.Stdin && req.StdinOnce,
 		out: newOutputHub(req.ID), done: make(chan struct{}),
 	}
-	pio := &procStdio{}
+	pio := &Proc{}
 	var ours []*os.File
 	defer func() {
 		if retErr != nil {
-			pio.close()
-			closeFiles(ours...)
+			pio.Close()
+			CloseFiles(ours...)
 			if cio.log != nil {
 				cio.log.close()
 			}
@@ -90,29 +93,29 @@ func newContainerIO(req *shimapi.CreateRequest) (_ *containerIO, _ *procStdio, r
 		cio.log = newCRILog(f)
 	}
 	if tty {
-		parent, child, err := sockPair()
+		parent, child, err := SockPair()
 		if err != nil {
 			return nil, nil, err
 		}
-		pio.consoleParent, pio.consoleChild = parent, child
+		pio.ConsoleParent, pio.ConsoleChild = parent, child
 		return cio, pio, nil
 	}
 	outR, outW, err := os.Pipe()
 	if err != nil {
 		return nil, nil, err
 	}
-	ours, pio.stdout = append(ours, outR), outW
+	ours, pio.Stdout = append(ours, outR), outW
 	errR, errW, err := os.Pipe()
 	if err != nil {
 		return nil, nil, err
 	}
-	ours, pio.stderr = append(ours, errR), errW
+	ours, pio.Stderr = append(ours, errR), errW
 	if req.Stdin {
 		inR, inW, err := os.Pipe()
 		if err != nil {
 			return nil, nil, err
 		}
-		pio.stdin, cio.stdin = inR, inW
+		pio.Stdin, cio.stdin = inR, inW
 	}
 	cio.errOut = newOutputHub(req.ID)
 	cio.copy("stdout", outR, cio.out, false)
@@ -121,8 +124,8 @@ func newContainerIO(req *shimapi.CreateRequest) (_ *containerIO, _ *procStdio, r
 	return cio, pio, nil
 }
 
-// startConsole takes the terminal's master and starts copying its output.
-func (c *containerIO) startConsole(master *os.File) {
+// StartConsole takes the terminal's master and starts copying its output.
+func (c *IO) StartConsole(master *os.File) {
 	c.mu.Lock()
 	c.console = master
 	c.mu.Unlock()
@@ -130,9 +133,23 @@ func (c *containerIO) startConsole(master *os.File) {
 	c.finishWhenCopied()
 }
 
+// Tty reports whether the container has a terminal.
+func (c *IO) Tty() bool { return c.tty }
+
+// Done is closed once the container's output is copied to its end (or
+// Abort gave up on it).
+func (c *IO) Done() <-chan struct{} { return c.done }
+
+// HasLog reports whether the container's output goes to a CRI log file.
+func (c *IO) HasLog() bool { return c.log != nil }
+
+// ReopenLog switches the CRI log to a freshly opened file at path, beneath
+// the pod's log directory dir (kubelet renamed the old one to rotate it).
+func (c *IO) ReopenLog(dir, path string) error { return c.log.reopen(dir, path) }
+
 // copy copies one output stream to the log and the hub until EOF, then
 // closes the hub (ending the attached sessions' stream).
-func (c *containerIO) copy(stream string, r io.Reader, hub *outputHub, tty bool) {
+func (c *IO) copy(stream string, r io.Reader, hub *outputHub, tty bool) {
 	c.copiers.Add(1)
 	go func() {
 		defer c.copiers.Done()
@@ -154,7 +171,7 @@ func (c *containerIO) copy(stream string, r io.Reader, hub *outputHub, tty bool)
 }
 
 // finishWhenCopied closes the log and done once the copiers finished.
-func (c *containerIO) finishWhenCopied() {
+func (c *IO) finishWhenCopied() {
 	go func() {
 		c.copiers.Wait()
 		if c.log != nil {
@@ -164,10 +181,10 @@ func (c *containerIO) finishWhenCopied() {
 	}()
 }
 
-// abort closes what newContainerIO and startConsole opened when the
-// container could not be created.
-func (c *containerIO) abort() {
-	c.closeAll()
+// Abort closes what New and StartConsole opened when the container could
+// not be created.
+func (c *IO) Abort() {
+	c.CloseAll()
 	if c.tty && c.console == nil {
 		// No copier ever started: close the log and finish here.
 		if c.log != nil {
@@ -177,19 +194,19 @@ func (c *containerIO) abort() {
 	}
 }
 
-// closeAll closes the container's input and the terminal once the
+// CloseAll closes the container's input and the terminal once the
 // container has exited (its output is drained or given up on).
-func (c *containerIO) closeAll() {
+func (c *IO) CloseAll() {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	c.stdinClosed = true
-	closeFiles(c.stdin, c.console)
+	CloseFiles(c.stdin, c.console)
 	c.stdin = nil
 }
 
 // closeStdin ends the container's input for StdinOnce: EOF on the pipe, or
 // the terminal's EOF character (what ^D sends) on a terminal.
-func (c *containerIO) closeStdin() {
+func (c *IO) closeStdin() {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	if c.stdinClosed {
@@ -217,7 +234,7 @@ func (c *containerIO) closeStdin() {
 }
 
 // input returns where stdin goes now, or nil once it is closed.
-func (c *containerIO) input() io.Writer {
+func (c *IO) input() io.Writer {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	switch {
@@ -231,8 +248,8 @@ func (c *containerIO) input() io.Writer {
 	return nil
 }
 
-// resize sets the terminal's size.
-func (c *containerIO) resize(width, height uint16) error {
+// Resize sets the terminal's size.
+func (c *IO) Resize(width, height uint16) error {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	if c.console == nil {
@@ -245,9 +262,9 @@ func (c *containerIO) resize(width, height uint16) error {
 	return nil
 }
 
-// attach starts an Attach session and returns its descriptors in the order
+// Attach starts an Attach session and returns its descriptors in the order
 // shimapi.AttachResponse gives.
-func (c *containerIO) attach(req *shimapi.AttachRequest) (_ []*os.File, retErr error) {
+func (c *IO) Attach(req *shimapi.AttachRequest) (_ []*os.File, retErr error) {
 	switch {
 	case req.Stdin && !c.hasStdin:
 		return nil, fmt.Errorf("container %s was not created with stdin: cannot attach to its stdin: %w", c.id, errdefs.ErrFailedPrecondition)
@@ -257,8 +274,8 @@ func (c *containerIO) attach(req *shimapi.AttachRequest) (_ []*os.File, retErr e
 	var ours, theirs []*os.File
 	defer func() {
 		if retErr != nil {
-			closeFiles(ours...)
-			closeFiles(theirs...)
+			CloseFiles(ours...)
+			CloseFiles(theirs...)
 		}
 	}()
 	var inR *os.File
@@ -298,7 +315,7 @@ func (c *containerIO) attach(req *shimapi.AttachRequest) (_ []*os.File, retErr e
 // closes it. Then, with StdinOnce, the container's stdin is closed and the
 // session keeps the output until the container exits; otherwise the
 // session's output streams end, which ends the session.
-func (c *containerIO) feedStdin(r *os.File, subs []*attachOut) {
+func (c *IO) feedStdin(r *os.File, subs []*attachOut) {
 	defer r.Close()
 	if w := c.input(); w != nil {
 		if _, err := io.Copy(w, r); err != nil && !errors.Is(err, os.ErrClosed) && !errors.Is(err, syscall.EPIPE) && !errors.Is(err, syscall.EIO) {
@@ -316,10 +333,10 @@ func (c *containerIO) feedStdin(r *os.File, subs []*attachOut) {
 	}
 }
 
-// recvConsole receives a terminal's master from libcontainer's console
+// RecvConsole receives a terminal's master from libcontainer's console
 // socket, non-blocking so that reads wait in the Go poller, not on a thread
 // of their own.
-func recvConsole(sock *os.File) (*os.File, error) {
+func RecvConsole(sock *os.File) (*os.File, error) {
 	fd, err := recvFD(sock)
 	if err != nil {
 		return nil, err
@@ -357,7 +374,7 @@ func (e eioIsEOF) Read(p []byte) (int, error) {
 	return n, err
 }
 
-func (e eioIsEOF) Close() error { return nil } // closeAll closes the master
+func (e eioIsEOF) Close() error { return nil } // CloseAll closes the master
 
 // outputHub fans one output stream out to the Attach sessions reading it.
 // Writes never block: each session has a queue drained by a goroutine of

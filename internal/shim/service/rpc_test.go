@@ -1,4 +1,4 @@
-package main
+package service
 
 import (
 	"net"
@@ -10,6 +10,7 @@ import (
 	"time"
 
 	shimapi "github.com/crib-runtime/crib/api/shim"
+	"github.com/crib-runtime/crib/internal/shim/reaper"
 )
 
 // TestRPCWireFormat: the shim's server answers net/rpc/jsonrpc's client,
@@ -17,13 +18,13 @@ import (
 // a successful Shutdown.
 func TestRPCWireFormat(t *testing.T) {
 	svc := &Shim{
-		reaper:     newReaper(),
+		reaper:     reaper.New(),
 		containers: make(map[string]*container),
 		exit:       make(chan struct{}),
 	}
 	svc.containers["c1"] = &container{id: "c1", state: shimapi.State{ID: "c1", Pid: 42}}
 	server, client := net.Pipe()
-	go serveConn(server, svc)
+	go svc.Server().ServeConn(server)
 	c := jsonrpc.NewClient(client)
 	defer c.Close()
 
@@ -80,6 +81,7 @@ func TestRPCWireFormat(t *testing.T) {
 // net/rpc method (two pointer arguments, an error result) has a handler, as
 // net/rpc's Register would have served it.
 func TestRPCHandlersCoverShim(t *testing.T) {
+	handlers := (&Shim{}).handlers()
 	errType := reflect.TypeFor[error]()
 	typ := reflect.TypeFor[*Shim]()
 	for i := range typ.NumMethod() {
@@ -90,7 +92,7 @@ func TestRPCHandlersCoverShim(t *testing.T) {
 			continue
 		}
 		if _, ok := handlers["Shim."+m.Name]; !ok {
-			t.Errorf("Shim.%s has no entry in handlers (rpc.go): cribd's calls to it would fail", m.Name)
+			t.Errorf("Shim.%s has no entry in handlers (handlers.go): cribd's calls to it would fail", m.Name)
 		}
 	}
 }

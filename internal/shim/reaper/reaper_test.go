@@ -1,4 +1,4 @@
-package main
+package reaper
 
 import (
 	"os/exec"
@@ -20,7 +20,7 @@ func TestReaperReapsOnlyOrphans(t *testing.T) {
 		t.Skipf("PR_SET_CHILD_SUBREAPER: %v", err)
 	}
 	t.Cleanup(func() { _ = unix.Prctl(unix.PR_SET_CHILD_SUBREAPER, 0, 0, 0, 0) })
-	r := newReaper()
+	r := New()
 
 	// The shell prints its background child's PID and exits; the child,
 	// orphaned, is reparented to us and exits a moment later.
@@ -37,7 +37,7 @@ func TestReaperReapsOnlyOrphans(t *testing.T) {
 	if err := tracked.Start(); err != nil {
 		t.Fatal(err)
 	}
-	r.track(tracked.Process.Pid)
+	r.Track(tracked.Process.Pid)
 
 	waitZombie(t, orphan)
 	waitZombie(t, tracked.Process.Pid)

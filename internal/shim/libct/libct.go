@@ -1,9 +1,14 @@
-package main
-
-// All of crib-shim's use of libcontainer lives in this file. libcontainer is
-// not a stable API: it needs the nsenter constructor, a re-exec "init" entry
-// point, and the cgroup device manager registered by import. Nothing else in
-// the shim imports it.
+// Package libct is crib-shim's one use of runc's libcontainer: spec
+// conversion, container creation, exec, signals, cgroup updates and
+// destruction. libcontainer is not a stable API: it needs the nsenter
+// constructor, a re-exec "init" entry point, and the cgroup device manager
+// registered by import, all of which this package links in. Nothing else
+// in the shim imports libcontainer.
+//
+// Importing libct makes the binary libcontainer's init: when it is
+// re-executed as "<binary> init", this package's init function becomes the
+// container's process and never returns.
+package libct
 
 import (
 	"errors"
@@ -19,10 +24,6 @@ import (
 	_ "github.com/opencontainers/cgroups/devices"
 	"github.com/opencontainers/runc/libcontainer"
 	"github.com/opencontainers/runc/libcontainer/configs"
-
-	"github.com/crib-runtime/crib/internal/cgroup"
-	"github.com/crib-runtime/crib/internal/procfs"
-
 	// nsexec(), the C constructor that sets up namespaces in "crib-shim init"
 	// before the Go runtime starts.
 	_ "github.com/opencontainers/runc/libcontainer/nsenter"
@@ -30,16 +31,20 @@ import (
 	specs "github.com/opencontainers/runtime-spec/specs-go"
 	"github.com/sirupsen/logrus"
 	"golang.org/x/sys/unix"
+
+	"github.com/crib-runtime/crib/internal/cgroup"
+	"github.com/crib-runtime/crib/internal/procfs"
+	"github.com/crib-runtime/crib/internal/shim/reaper"
 )
 
-// isContainerInit reports whether this process is libcontainer's re-exec of
+// IsInit reports whether this process is libcontainer's re-exec of
 // crib-shim as a container's init ("crib-shim init"), as runc's init.go.
-func isContainerInit() bool {
+func IsInit() bool {
 	return len(os.Args) > 1 && os.Args[1] == "init"
 }
 
 func init() {
-	if isContainerInit() {
+	if IsInit() {
 		// Runs after nsexec() and never returns: it becomes (execs) the
 		// container's process.
 		resetIgnoredSignals()
@@ -47,21 +52,23 @@ func init() {
 	}
 }
 
-// errNotRunning: the container's init process is gone.
-var errNotRunning = errors.New("container not running")
+// ErrNotRunning is returned by Signal when the container's init process is
+// gone.
+var ErrNotRunning = errors.New("container not running")
 
-// lcSpec is an OCI spec translated for libcontainer: the container config
+// Spec is an OCI spec translated for libcontainer: the container config
 // and its init process (plain data until started).
-type lcSpec struct {
+type Spec struct {
 	config  *configs.Config
 	process *libcontainer.Process
 }
 
-// convertSpec translates spec for container id. It does not change the
-// host; for a user namespace given by a path other than /proc/<pid>/ns/user
-// it reads the namespace's mappings through short-lived child processes,
-// so callers hold the reaper's spawn lock (see Shim.convert).
-func convertSpec(id string, spec *specs.Spec) (*lcSpec, error) {
+// Convert translates spec for container id. It does not change the host;
+// for a user namespace given by a path other than /proc/<pid>/ns/user it
+// reads the namespace's mappings through short-lived child processes, so
+// callers hold the reaper's spawn lock (see ConvertThroughProcess for the
+// quick way).
+func Convert(id string, spec *specs.Spec) (*Spec, error) {
 	config, err := specconv.CreateLibcontainerConfig(&specconv.CreateOpts{
 		CgroupName: id,
 		// cribd's cgroupsPath says the driver: "slice:crib:id" has
@@ -80,12 +87,12 @@ func convertSpec(id string, spec *specs.Spec) (*lcSpec, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &lcSpec{config: config, process: p}, nil
+	return &Spec{config: config, process: p}, nil
 }
 
-// cgroupPath is the container's cgroup as libcontainer took it: a path
+// CgroupPath is the container's cgroup as libcontainer took it: a path
 // relative to each hierarchy's root, or systemd's slice:prefix:name.
-func (s *lcSpec) cgroupPath() string {
+func (s *Spec) CgroupPath() string {
 	if c := s.config.Cgroups; c.Systemd {
 		return c.Parent + ":" + c.ScopePrefix + ":" + c.Name
 	}
@@ -157,19 +164,20 @@ var rlimitTypes = map[string]int{
 	"RLIMIT_RTTIME":     unix.RLIMIT_RTTIME,
 }
 
-// lcContainer is a created libcontainer container and its init process.
-type lcContainer struct {
+// Container is a created libcontainer container and its init process.
+type Container struct {
 	c *libcontainer.Container
 	p *libcontainer.Process
 }
 
-// createContainer creates container id under root and starts its init, which
-// then waits on the exec fifo until exec. Nil files in stdio are /dev/null;
-// with a console socket libcontainer gives the process a new terminal and
-// sends its master there. On failure, whatever libcontainer created (state directory,
-// cgroups) is destroyed. The caller holds the reaper's spawn lock:
-// libcontainer waits for the intermediate "init" processes itself.
-func createContainer(root, id string, s *lcSpec, stdio *procStdio) (*lcContainer, error) {
+// Create creates container id under root and starts its init, which then
+// waits on the exec fifo until Exec. Nil files in stdio are /dev/null; with
+// a console socket libcontainer gives the process a new terminal and sends
+// its master there (the size is the kernel's default). On failure, whatever
+// libcontainer created (state directory, cgroups) is destroyed. The caller
+// holds the reaper's spawn lock: libcontainer waits for the intermediate
+// "init" processes itself.
+func Create(root, id string, s *Spec, stdio IO) (*Container, error) {
 	c, err := libcontainer.Create(root, id, s.config)
 	if err != nil {
 		return nil, err
@@ -177,17 +185,17 @@ func createContainer(root, id string, s *lcSpec, stdio *procStdio) (*lcContainer
 	p := s.process
 	// A nil *os.File in an io.Reader/io.Writer field is not nil: set only
 	// the files there are.
-	if stdio.stdin != nil {
-		p.Stdin = stdio.stdin
+	if stdio.Stdin != nil {
+		p.Stdin = stdio.Stdin
 	}
-	if stdio.stdout != nil {
-		p.Stdout = stdio.stdout
+	if stdio.Stdout != nil {
+		p.Stdout = stdio.Stdout
 	}
-	if stdio.stderr != nil {
-		p.Stderr = stdio.stderr
+	if stdio.Stderr != nil {
+		p.Stderr = stdio.Stderr
 	}
-	if stdio.consoleChild != nil {
-		p.ConsoleSocket = stdio.consoleChild
+	if stdio.ConsoleSocket != nil {
+		p.ConsoleSocket = stdio.ConsoleSocket
 	}
 	if err := c.Start(p); err != nil {
 		if derr := c.Destroy(); derr != nil {
@@ -195,11 +203,11 @@ func createContainer(root, id string, s *lcSpec, stdio *procStdio) (*lcContainer
 		}
 		return nil, err
 	}
-	return &lcContainer{c: c, p: p}, nil
+	return &Container{c: c, p: p}, nil
 }
 
-// pid is the init process's PID in the shim's PID namespace.
-func (c *lcContainer) pid() int {
+// Pid is the init process's PID in the shim's PID namespace.
+func (c *Container) Pid() int {
 	pid, err := c.p.Pid()
 	if err != nil {
 		return 0
@@ -207,10 +215,10 @@ func (c *lcContainer) pid() int {
 	return pid
 }
 
-// cgroupPaths are the container's cgroup directories as libcontainer's
+// CgroupPaths are the container's cgroup directories as libcontainer's
 // cgroup manager reports them: v1 controller → directory, or, on cgroup
 // v2, "" → the unified directory (nil if unknown).
-func (c *lcContainer) cgroupPaths() map[string]string {
+func (c *Container) CgroupPaths() map[string]string {
 	st, err := c.c.State()
 	if err != nil {
 		return nil
@@ -218,13 +226,13 @@ func (c *lcContainer) cgroupPaths() map[string]string {
 	return st.CgroupPaths
 }
 
-// notifyOOM returns a channel that receives a value at each OOM event in the
+// NotifyOOM returns a channel that receives a value at each OOM event in the
 // container's memory cgroup and is closed when the cgroup goes away.
-func (c *lcContainer) notifyOOM() (<-chan struct{}, error) {
+func (c *Container) NotifyOOM() (<-chan struct{}, error) {
 	return c.c.NotifyOOM()
 }
 
-// exec lets the waiting init exec the container's process, and returns once
+// Exec lets the waiting init exec the container's process, and returns once
 // it has (or has died, or after execWaitTimeout).
 //
 // libcontainer's Exec returns as soon as the init has passed the exec fifo,
@@ -233,14 +241,16 @@ func (c *lcContainer) notifyOOM() (<-chan struct{}, error) {
 // shim stopped fsyncing state.json after Exec (which used to cover the gap).
 // Until its execve the init is named "runc:[2:INIT]" (libcontainer's
 // nsexec.c sets that comm). The init still closes its descriptors and the
-// execve drops a Go process's threads and address space: the name changed
-// 1.4-1.6 ms (median; p90 3 ms) after Exec returned on the benchmark host.
-// Polling every 100 us keeps the overshoot small, at ~15 us of CPU a poll.
-func (c *lcContainer) exec() error {
+// execve drops a Go process's threads and address space, which takes a
+// millisecond or two: polling every 100 µs for the first 10 ms keeps the
+// overshoot small at little CPU a poll (docs/architecture.md, "crib-shim
+// inside", has the measurements), then every 2 ms for what is probably a
+// StartContainer hook.
+func (c *Container) Exec() error {
 	if err := c.c.Exec(); err != nil {
 		return err
 	}
-	pid := c.pid()
+	pid := c.Pid()
 	start := time.Now()
 	for time.Since(start) < execWaitTimeout {
 		st, err := procfs.ReadStat(pid)
@@ -265,9 +275,9 @@ const initComm = "runc:[2:INIT]"
 // hooks run before it).
 const execWaitTimeout = 2 * time.Second
 
-// wait reaps the init process and returns its exit code (128+signal if it
+// Wait reaps the init process and returns its exit code (128+signal if it
 // was killed). Call it once.
-func (c *lcContainer) wait() (int, error) { return waitProcess(c.p) }
+func (c *Container) Wait() (int, error) { return waitProcess(c.p) }
 
 // waitProcess reaps p and returns its exit code (128+signal if killed).
 func waitProcess(p *libcontainer.Process) (int, error) {
@@ -282,51 +292,47 @@ func waitProcess(p *libcontainer.Process) (int, error) {
 	if !ok {
 		return 255, fmt.Errorf("unexpected wait status %T", ps.Sys())
 	}
-	return exitCode(unix.WaitStatus(ws)), nil
+	return reaper.ExitCode(unix.WaitStatus(ws)), nil
 }
 
-// signal sends sig to the container's init, which libcontainer first checks
+// Signal sends sig to the container's init, which libcontainer first checks
 // by PID and start time. With a shared PID namespace, SIGKILL goes to every
-// process of the container's cgroup. Returns errNotRunning if init is gone.
-func (c *lcContainer) signal(sig unix.Signal) error {
+// process of the container's cgroup. Returns ErrNotRunning if init is gone.
+func (c *Container) Signal(sig unix.Signal) error {
 	err := c.c.Signal(sig)
 	if errors.Is(err, libcontainer.ErrNotRunning) {
-		return errNotRunning
+		return ErrNotRunning
 	}
 	return err
 }
 
-// destroy removes the container's libcontainer state and cgroups (the init
+// Destroy removes the container's libcontainer state and cgroups (the init
 // must have been reaped). The caller holds the reaper's spawn lock: destroy
 // may run poststop hooks and wait for them.
-func (c *lcContainer) destroy() error {
+func (c *Container) Destroy() error {
 	return c.c.Destroy()
 }
 
-// execProcess is a process run in a running container next to its init.
-type execProcess struct {
+// Process is a process run in a running container next to its init.
+type Process struct {
 	p *libcontainer.Process
 }
 
-// runExec starts args in container c with the init's user, groups,
-// environment, working directory, capabilities, no_new_privs and rlimits
-// (as runc exec does from the container's spec). The caller holds the
-// reaper's spawn lock and must wait for the process.
-func (c *lcContainer) runExec(args []string, stdout, stderr *os.File) (*execProcess, error) {
-	return c.runExecIO(args, execIO{Stdout: stdout, Stderr: stderr})
-}
-
-// execIO is an exec process's stdio: files (nil is /dev/null), or a
-// console socket on which libcontainer sends the master of a new
-// pseudo-terminal that becomes the process's stdio.
-type execIO struct {
+// IO is a process's stdio: files (nil is /dev/null), or a console socket
+// on which libcontainer sends the master of a new pseudo-terminal that
+// becomes the process's stdio, of the given size (Run only; 0 keeps the
+// kernel's default).
+type IO struct {
 	Stdin, Stdout, Stderr *os.File
 	ConsoleSocket         *os.File
 	Width, Height         uint16
 }
 
-// runExecIO is runExec with the given stdio.
-func (c *lcContainer) runExecIO(args []string, stdio execIO) (*execProcess, error) {
+// Run starts args in container c with the init's user, groups,
+// environment, working directory, capabilities, no_new_privs and rlimits
+// (as runc exec does from the container's spec), and stdio. The caller
+// holds the reaper's spawn lock and must wait for the process.
+func (c *Container) Run(args []string, stdio IO) (*Process, error) {
 	init := c.p
 	p := &libcontainer.Process{
 		Args:             args,
@@ -362,11 +368,11 @@ func (c *lcContainer) runExecIO(args []string, stdio execIO) (*execProcess, erro
 	if err := c.c.Run(p); err != nil {
 		return nil, err
 	}
-	return &execProcess{p: p}, nil
+	return &Process{p: p}, nil
 }
 
-// pid is the exec process's PID in the shim's PID namespace.
-func (e *execProcess) pid() int {
+// Pid is the exec process's PID in the shim's PID namespace.
+func (e *Process) Pid() int {
 	pid, err := e.p.Pid()
 	if err != nil {
 		return 0
@@ -374,12 +380,12 @@ func (e *execProcess) pid() int {
 	return pid
 }
 
-// wait reaps the exec process and returns its exit code.
-func (e *execProcess) wait() (int, error) { return waitProcess(e.p) }
+// Wait reaps the exec process and returns its exit code.
+func (e *Process) Wait() (int, error) { return waitProcess(e.p) }
 
-// update applies new cgroup resources, keeping the container's device
+// Update applies new cgroup resources, keeping the container's device
 // rules (the CRI update carries none).
-func (c *lcContainer) update(res *specs.LinuxResources) error {
+func (c *Container) Update(res *specs.LinuxResources) error {
 	cfg := c.c.Config()
 	cg, err := specconv.CreateCgroupConfig(&specconv.CreateOpts{
 		CgroupName: c.c.ID(),

@@ -1,4 +1,4 @@
-package main
+package stdio
 
 import (
 	"bytes"
@@ -138,8 +138,8 @@ func TestAttachStdin(t *testing.T) {
 	}{{"stdin", false}, {"stdin_once", true}} {
 		t.Run(tc.name, func(t *testing.T) {
 			procIn, shimIn := pipe(t) // the container reads procIn
-			cio := &containerIO{id: "c", hasStdin: true, stdinOnce: tc.stdinOnce, out: newOutputHub("c"), errOut: newOutputHub("c"), stdin: shimIn}
-			files, err := cio.attach(&shimapi.AttachRequest{ID: "c", Stdin: true, Stdout: true})
+			cio := &IO{id: "c", hasStdin: true, stdinOnce: tc.stdinOnce, out: newOutputHub("c"), errOut: newOutputHub("c"), stdin: shimIn}
+			files, err := cio.Attach(&shimapi.AttachRequest{ID: "c", Stdin: true, Stdout: true})
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -180,15 +180,15 @@ func TestAttachStdin(t *testing.T) {
 func TestAttachRefusals(t *testing.T) {
 	for _, tc := range []struct {
 		name string
-		cio  *containerIO
+		cio  *IO
 		req  shimapi.AttachRequest
 		want string
 	}{
-		{"stdin without stdin", &containerIO{id: "c", out: newOutputHub("c"), errOut: newOutputHub("c")}, shimapi.AttachRequest{Stdin: true, Stdout: true}, "not created with stdin"},
-		{"stderr with tty", &containerIO{id: "c", tty: true, out: newOutputHub("c")}, shimapi.AttachRequest{Stdout: true, Stderr: true}, "no separate stderr"},
+		{"stdin without stdin", &IO{id: "c", out: newOutputHub("c"), errOut: newOutputHub("c")}, shimapi.AttachRequest{Stdin: true, Stdout: true}, "not created with stdin"},
+		{"stderr with tty", &IO{id: "c", tty: true, out: newOutputHub("c")}, shimapi.AttachRequest{Stdout: true, Stderr: true}, "no separate stderr"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			_, err := tc.cio.attach(&tc.req)
+			_, err := tc.cio.Attach(&tc.req)
 			if err == nil || !strings.Contains(err.Error(), tc.want) {
 				t.Errorf("attach: %v, want an error containing %q", err, tc.want)
 			}

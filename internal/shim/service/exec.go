@@ -1,4 +1,4 @@
-package main
+package service
 
 import (
 	"bytes"
@@ -10,8 +10,9 @@ import (
 
 	"golang.org/x/sys/unix"
 
-	"github.com/crib-runtime/crib/api/errdefs"
 	shimapi "github.com/crib-runtime/crib/api/shim"
+	"github.com/crib-runtime/crib/internal/shim/libct"
+	"github.com/crib-runtime/crib/internal/shim/stdio"
 )
 
 // Exec runs a process in a running container and waits for it, keeping at
@@ -28,7 +29,7 @@ func (s *Shim) Exec(req *shimapi.ExecRequest, resp *shimapi.ExecResponse) error 
 	}
 	errR, errW, err := os.Pipe()
 	if err != nil {
-		closeFiles(outR, outW)
+		stdio.CloseFiles(outR, outW)
 		return err
 	}
 	var stdout, stderr cappedBuffer
@@ -42,18 +43,18 @@ func (s *Shim) Exec(req *shimapi.ExecRequest, resp *shimapi.ExecResponse) error 
 		}()
 	}
 
-	s.reaper.lockSpawn()
-	p, err := lc.runExec(req.Args, outW, errW)
+	s.reaper.LockSpawn()
+	p, err := lc.Run(req.Args, libct.IO{Stdout: outW, Stderr: errW})
 	if err == nil {
-		s.reaper.track(p.pid())
+		s.reaper.Track(p.Pid())
 	}
-	s.reaper.unlockSpawn()
-	closeFiles(outW, errW) // the process holds its own copies
+	s.reaper.UnlockSpawn()
+	stdio.CloseFiles(outW, errW) // the process holds its own copies
 	if err != nil {
 		copiers.Wait()
 		return fmt.Errorf("exec %q in container %s: %w", req.Args, req.ID, err)
 	}
-	pid := p.pid()
+	pid := p.Pid()
 
 	var timedOut bool
 	var timer *time.Timer
@@ -67,11 +68,11 @@ func (s *Shim) Exec(req *shimapi.ExecRequest, resp *shimapi.ExecResponse) error 
 		})
 		defer func() { mu.Lock(); resp.TimedOut = timedOut; mu.Unlock() }()
 	}
-	code, werr := p.wait()
+	code, werr := p.Wait()
 	if timer != nil {
 		timer.Stop()
 	}
-	s.reaper.untrack(pid)
+	s.reaper.Untrack(pid)
 	// Children of the process may hold the pipes open: wait a little, then
 	// answer with what arrived.
 	done := make(chan struct{})
@@ -114,16 +115,9 @@ func (b *cappedBuffer) Bytes() []byte {
 }
 
 // liveContainer returns container id's libcontainer handle if it has been
-// created and not deleted.
-func (s *Shim) liveContainer(id string) (*lcContainer, error) {
-	c := s.get(id)
-	if c == nil {
-		return nil, fmt.Errorf("container %s: %w", id, errdefs.ErrNotFound)
-	}
-	c.op.Lock()
-	defer c.op.Unlock()
-	if c.lc == nil || c.deleted {
-		return nil, fmt.Errorf("container %s is not running: %w", id, errdefs.ErrFailedPrecondition)
-	}
-	return c.lc, nil
+// created and not deleted. The exec itself runs without the op lock, so a
+// long exec does not hold up Kill or Delete.
+func (s *Shim) liveContainer(id string) (lc *libct.Container, err error) {
+	err = s.withLive(id, func(c *container) error { lc = c.lc; return nil })
+	return lc, err
 }

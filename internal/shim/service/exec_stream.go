@@ -1,8 +1,7 @@
-package main
+package service
 
 import (
 	"fmt"
-	"net"
 	"os"
 	"sync"
 
@@ -10,6 +9,8 @@ import (
 
 	"github.com/crib-runtime/crib/api/errdefs"
 	shimapi "github.com/crib-runtime/crib/api/shim"
+	"github.com/crib-runtime/crib/internal/shim/libct"
+	"github.com/crib-runtime/crib/internal/shim/stdio"
 )
 
 // streamExec is a process ExecStart started: its exit code arrives on done
@@ -66,22 +67,22 @@ func (s *Shim) ExecStart(req *shimapi.ExecStartRequest, resp *shimapi.ExecStartR
 	// closes its copies of both once the process has started.
 	var ours, theirs []*os.File
 	defer func() {
-		closeFiles(theirs...)
+		stdio.CloseFiles(theirs...)
 		if retErr != nil {
-			closeFiles(ours...)
+			stdio.CloseFiles(ours...)
 		}
 	}()
-	var stdio execIO
+	var procIO libct.IO
 	var consoleParent *os.File
 	if req.Tty {
-		parent, child, err := sockPair()
+		parent, child, err := stdio.SockPair()
 		if err != nil {
 			return err
 		}
 		defer parent.Close()
 		consoleParent = parent
 		theirs = append(theirs, child)
-		stdio = execIO{ConsoleSocket: child, Width: req.Width, Height: req.Height}
+		procIO = libct.IO{ConsoleSocket: child, Width: req.Width, Height: req.Height}
 	} else {
 		pipe := func(procReads bool) (*os.File, error) {
 			r, w, err := os.Pipe()
@@ -96,37 +97,37 @@ func (s *Shim) ExecStart(req *shimapi.ExecStartRequest, resp *shimapi.ExecStartR
 			return w, nil
 		}
 		var err error
-		if stdio.Stdout, err = pipe(false); err != nil {
+		if procIO.Stdout, err = pipe(false); err != nil {
 			return err
 		}
-		if stdio.Stderr, err = pipe(false); err != nil {
+		if procIO.Stderr, err = pipe(false); err != nil {
 			return err
 		}
 		if req.Stdin {
-			if stdio.Stdin, err = pipe(true); err != nil {
+			if procIO.Stdin, err = pipe(true); err != nil {
 				return err
 			}
 		}
 	}
 
-	s.reaper.lockSpawn()
-	p, err := lc.runExecIO(req.Args, stdio)
+	s.reaper.LockSpawn()
+	p, err := lc.Run(req.Args, procIO)
 	if err == nil {
-		s.reaper.track(p.pid())
+		s.reaper.Track(p.Pid())
 	}
-	s.reaper.unlockSpawn()
+	s.reaper.UnlockSpawn()
 	if err != nil {
 		return fmt.Errorf("exec %q in container %s: %w", req.Args, req.ID, err)
 	}
-	pid := p.pid()
+	pid := p.Pid()
 	if consoleParent != nil {
 		// libcontainer sent the terminal's master while starting the
 		// process; it waits in the socket's buffer.
-		master, err := recvFile(consoleParent)
+		master, err := stdio.RecvFile(consoleParent)
 		if err != nil {
 			_ = unix.Kill(pid, unix.SIGKILL)
-			_, _ = p.wait()
-			s.reaper.untrack(pid)
+			_, _ = p.Wait()
+			s.reaper.Untrack(pid)
 			return fmt.Errorf("exec in container %s: receive terminal: %w", req.ID, err)
 		}
 		ours = append(ours, master)
@@ -135,8 +136,8 @@ func (s *Shim) ExecStart(req *shimapi.ExecStartRequest, resp *shimapi.ExecStartR
 	e := &streamExec{done: make(chan struct{})}
 	s.execs.add(pid, e)
 	go func() {
-		e.code, e.err = p.wait()
-		s.reaper.untrack(pid)
+		e.code, e.err = p.Wait()
+		s.reaper.Untrack(pid)
 		close(e.done)
 	}()
 	resp.Pid = pid
@@ -156,68 +157,4 @@ func (s *Shim) ExecWait(req *shimapi.ExecWaitRequest, resp *shimapi.ExecWaitResp
 	}
 	resp.ExitCode = e.code
 	return nil
-}
-
-// sockPair returns a connected pair of unix stream sockets, close-on-exec.
-func sockPair() (parent, child *os.File, err error) {
-	fds, err := unix.Socketpair(unix.AF_UNIX, unix.SOCK_STREAM|unix.SOCK_CLOEXEC, 0)
-	if err != nil {
-		return nil, nil, fmt.Errorf("socketpair: %w", err)
-	}
-	return os.NewFile(uintptr(fds[0]), "console-parent"), os.NewFile(uintptr(fds[1]), "console-child"), nil
-}
-
-// recvFile receives one descriptor sent as SCM_RIGHTS on sock (as
-// libcontainer sends a terminal's master to its console socket).
-func recvFile(sock *os.File) (*os.File, error) {
-	fd, err := recvFD(sock)
-	if err != nil {
-		return nil, err
-	}
-	return os.NewFile(uintptr(fd), "pty-master"), nil
-}
-
-// recvFD is recvFile returning the bare descriptor (close-on-exec).
-func recvFD(sock *os.File) (int, error) {
-	buf := make([]byte, 4096) // libcontainer sends the terminal's name along
-	oob := make([]byte, unix.CmsgSpace(4))
-	_, oobn, _, _, err := unix.Recvmsg(int(sock.Fd()), buf, oob, unix.MSG_CMSG_CLOEXEC)
-	if err != nil {
-		return -1, fmt.Errorf("recvmsg: %w", err)
-	}
-	msgs, err := unix.ParseSocketControlMessage(oob[:oobn])
-	if err != nil {
-		return -1, fmt.Errorf("parse control message: %w", err)
-	}
-	var fds []int
-	for _, m := range msgs {
-		got, err := unix.ParseUnixRights(&m)
-		if err != nil {
-			continue
-		}
-		fds = append(fds, got...)
-	}
-	if len(fds) != 1 {
-		for _, fd := range fds {
-			unix.Close(fd)
-		}
-		return -1, fmt.Errorf("expected one descriptor, got %d", len(fds))
-	}
-	return fds[0], nil
-}
-
-// sendReplyFiles writes a JSON reply line and passes files with it as
-// SCM_RIGHTS, then closes the shim's copies of the files.
-func sendReplyFiles(conn net.Conn, line []byte, files []*os.File) error {
-	defer closeFiles(files...)
-	uc, ok := conn.(*net.UnixConn)
-	if !ok {
-		return fmt.Errorf("cannot pass descriptors over a %T", conn)
-	}
-	fds := make([]int, len(files))
-	for i, f := range files {
-		fds[i] = int(f.Fd())
-	}
-	_, _, err := uc.WriteMsgUnix(line, unix.UnixRights(fds...), nil)
-	return err
 }
