@@ -25,6 +25,7 @@ import (
 	"github.com/crib-runtime/crib/internal/failpoint"
 	"github.com/crib-runtime/crib/internal/procfs"
 	"github.com/crib-runtime/crib/sandbox/ocispec"
+	"github.com/crib-runtime/crib/sandbox/store"
 )
 
 // Images is what the container code needs from the image service.
@@ -287,10 +288,7 @@ func (m *Manager) CreateContainer(ctx context.Context, podID string, cfg *runtim
 		return "", err
 	}
 	failpoint.Inject("container.create.after-pid-record")
-	c := newCtr(rec)
-	m.mu.Lock()
-	m.containers[id] = c
-	m.mu.Unlock()
+	m.containers.Add(id, newCtr(rec))
 	cu.Release()
 	v := m.viewOf(rec)
 	m.publish(EventCreated, v)
@@ -372,52 +370,33 @@ func (m *Manager) targetPID(cfg *runtimeapi.ContainerConfig) int {
 	return 0
 }
 
+// newContainerIndex is the index of containers, named in errors as the
+// CRI names them.
+func newContainerIndex() *store.Index[*ctr] {
+	return store.NewIndex[*ctr]("container", "container_id")
+}
+
+// reserveContainer claims the container name key for id, or names the
+// container that holds it.
 func (m *Manager) reserveContainer(key, id string) error {
-	m.mu.Lock()
-	defer m.mu.Unlock()
-	if other, ok := m.ctrNames[key]; ok {
-		return errdefs.AlreadyExists("container name %q is reserved for container %s", key, other)
+	var held *store.ReservedError
+	if err := m.ctrNames.Reserve(key, id); errors.As(err, &held) {
+		return errdefs.AlreadyExists("container name %q is reserved for container %s", key, held.ID)
+	} else if err != nil {
+		return err
 	}
-	m.ctrNames[key] = id
 	return nil
 }
 
-func (m *Manager) releaseContainer(key, id string) {
-	m.mu.Lock()
-	defer m.mu.Unlock()
-	if m.ctrNames[key] == id {
-		delete(m.ctrNames, key)
-	}
-}
+// releaseContainer frees the container name key if container id holds it.
+func (m *Manager) releaseContainer(key, id string) { m.ctrNames.Release(key, id) }
 
 func containerKey(rec *state.Container) string {
 	return strings.Join([]string{rec.Name, rec.PodID, fmt.Sprint(rec.Attempt)}, "_")
 }
 
 // lookupContainer finds a container by full ID or unique ID prefix.
-func (m *Manager) lookupContainer(id string) (*ctr, error) {
-	if id == "" {
-		return nil, errdefs.InvalidArgument("container_id is empty")
-	}
-	m.mu.RLock()
-	defer m.mu.RUnlock()
-	if c, ok := m.containers[id]; ok {
-		return c, nil
-	}
-	var found *ctr
-	for full, c := range m.containers {
-		if strings.HasPrefix(full, id) {
-			if found != nil {
-				return nil, errdefs.InvalidArgument("container ID prefix %q is ambiguous", id)
-			}
-			found = c
-		}
-	}
-	if found == nil {
-		return nil, errdefs.NotFound("container %q not found", id)
-	}
-	return found, nil
-}
+func (m *Manager) lookupContainer(id string) (*ctr, error) { return m.containers.Get(id) }
 
 // shimFor returns the pod's shim connection, reconnecting after a restart.
 // The caller holds p.mu.
@@ -492,12 +471,7 @@ type ContainerFilter struct {
 
 // Containers lists the containers matching f, oldest first.
 func (m *Manager) Containers(f ContainerFilter) []ContainerView {
-	m.mu.RLock()
-	cs := make([]*ctr, 0, len(m.containers))
-	for _, c := range m.containers {
-		cs = append(cs, c)
-	}
-	m.mu.RUnlock()
+	cs := m.containers.List()
 	var out []ContainerView
 	for _, c := range cs {
 		rec := c.published()

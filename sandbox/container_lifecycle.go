@@ -187,22 +187,16 @@ func (m *Manager) removeContainer(ctx context.Context, p *pod, c *ctr) error {
 	failpoint.Inject("container.remove.after-record")
 	m.forgetStats(rec.ID)
 	m.publish(EventDeleted, ContainerView{Container: *rec})
-	m.mu.Lock()
-	delete(m.containers, rec.ID)
-	if m.ctrNames[containerKey(rec)] == rec.ID {
-		delete(m.ctrNames, containerKey(rec))
-	}
-	m.mu.Unlock()
+	m.containers.Delete(rec.ID)
+	m.releaseContainer(containerKey(rec), rec.ID)
 	m.opts.Log.WithField("pod", rec.PodID).WithField("container", rec.ID).Infof("removed container %s", rec.Name)
 	return nil
 }
 
 // podContainers lists the containers of pod id.
 func (m *Manager) podContainers(id string) []*ctr {
-	m.mu.RLock()
-	defer m.mu.RUnlock()
 	var out []*ctr
-	for _, c := range m.containers {
+	for _, c := range m.containers.List() {
 		if c.rec.PodID == id {
 			out = append(out, c)
 		}

@@ -210,9 +210,7 @@ func (m *Manager) Run(ctx context.Context, spec state.Sandbox) (id string, retEr
 		// later death.
 		m.shimDied(context.Background(), p, fmt.Sprintf("crib-shim of pod %s exited while the pod was being made", id))
 	}
-	m.mu.Lock()
-	m.pods[id] = p
-	m.mu.Unlock()
+	m.pods.Add(id, p)
 	cu.Release()
 	log.WithFields(logrus.Fields{
 		"took": time.Since(rec.CreatedAt), "network": netTook, "pause": pauseTook,

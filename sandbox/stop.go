@@ -167,12 +167,8 @@ func (m *Manager) Remove(ctx context.Context, id string) error {
 	if err := m.removePodFiles(&rec); err != nil {
 		return fmt.Errorf("remove pod %s: %w", rec.ID, err)
 	}
-	m.mu.Lock()
-	delete(m.pods, rec.ID)
-	if m.names[nameKey(rec.Metadata)] == rec.ID {
-		delete(m.names, nameKey(rec.Metadata))
-	}
-	m.mu.Unlock()
+	m.pods.Delete(rec.ID)
+	m.release(rec.Metadata, rec.ID)
 	m.opts.Log.WithField("pod", rec.ID).Infof("pod %s/%s removed", rec.Metadata.Namespace, rec.Metadata.Name)
 	return nil
 }
