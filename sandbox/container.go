@@ -14,7 +14,6 @@ import (
 	"time"
 
 	imgspec "github.com/opencontainers/image-spec/specs-go/v1"
-	runtimeapi "k8s.io/cri-api/pkg/apis/runtime/v1"
 
 	"github.com/crib-runtime/crib/api/errdefs"
 	shimapi "github.com/crib-runtime/crib/api/shim"
@@ -71,17 +70,46 @@ type ContainerView struct {
 	Shim shimapi.State
 }
 
-// CRIState is the container's state as the CRI names it.
-func (v ContainerView) CRIState() runtimeapi.ContainerState {
+// ContainerState is a container's state as crib reports it; the server
+// maps it to the CRI's.
+type ContainerState int
+
+// The states of a container.
+const (
+	// ContainerUnknown: no state could be read.
+	ContainerUnknown ContainerState = iota
+	// ContainerCreated: created, not started.
+	ContainerCreated
+	// ContainerRunning: its process runs.
+	ContainerRunning
+	// ContainerExited: its process ended.
+	ContainerExited
+)
+
+// String is the state's name: "created", "running", "exited", "unknown".
+func (s ContainerState) String() string {
+	switch s {
+	case ContainerCreated:
+		return "created"
+	case ContainerRunning:
+		return "running"
+	case ContainerExited:
+		return "exited"
+	}
+	return "unknown"
+}
+
+// State is the container's state, from its shim's.
+func (v ContainerView) State() ContainerState {
 	switch v.Shim.Status {
 	case shimapi.StatusCreated:
-		return runtimeapi.ContainerState_CONTAINER_CREATED
+		return ContainerCreated
 	case shimapi.StatusRunning:
-		return runtimeapi.ContainerState_CONTAINER_RUNNING
+		return ContainerRunning
 	case shimapi.StatusStopped:
-		return runtimeapi.ContainerState_CONTAINER_EXITED
+		return ContainerExited
 	}
-	return runtimeapi.ContainerState_CONTAINER_UNKNOWN
+	return ContainerUnknown
 }
 
 func (m *Manager) containerDir(podID string) string {
@@ -135,35 +163,57 @@ func shimStatePath(shimDir, id string) string {
 	return shimapi.StateFile(shimDir, id)
 }
 
-// CreateContainer creates an app container in pod podID from cfg; it
+// ContainerRequest is a container for CreateContainer in crib's terms:
+// the server validates the CRI request and converts it
+// (server/container_create.go), as it does a pod's.
+type ContainerRequest struct {
+	// Name and Attempt are the container's metadata; Name is not empty.
+	Name    string
+	Attempt uint32
+	// Image is the image's reference; not empty. The image must be in the
+	// store.
+	Image       string
+	Labels      map[string]string
+	Annotations map[string]string
+	// LogPath is the log file's path relative to the pod's log directory;
+	// "" is no log file.
+	LogPath string
+	// Stdin and StdinOnce are the container's stdin options, for attach.
+	Stdin, StdinOnce bool
+	// StopSignal is the number of the signal StopContainer sends first; 0
+	// is the image's STOPSIGNAL, else SIGTERM.
+	StopSignal int
+	// TargetID names the container whose PID namespace a PID mode TARGET
+	// joins.
+	TargetID string
+	// Mounts are the request's mounts as ContainerStatus reports them.
+	Mounts []state.Mount
+	// Spec is the rest of the request, which only ocispec reads.
+	Spec ocispec.Config
+}
+
+// CreateContainer creates an app container in pod podID from req; it
 // returns the container's ID. The image must be in the store.
-func (m *Manager) CreateContainer(ctx context.Context, podID string, cfg *runtimeapi.ContainerConfig) (string, error) {
+func (m *Manager) CreateContainer(ctx context.Context, podID string, req ContainerRequest) (string, error) {
 	p, err := m.lookup(podID)
 	if err != nil {
 		return "", err
 	}
-	md := cfg.GetMetadata()
-	if md == nil || md.GetName() == "" {
-		return "", errdefs.InvalidArgument("config.metadata.name is empty")
-	}
-	ref := cfg.GetImage().GetImage()
-	if ref == "" {
-		return "", errdefs.InvalidArgument("config.image.image is empty")
-	}
+	ref := req.Image
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	pod := p.rec
 	if pod.Phase != state.PhaseReady || !processAlive(pod.PausePID, pod.PauseStartTime) {
 		return "", errdefs.FailedPrecondition("pod sandbox %s is not ready", pod.ID)
 	}
-	logPath, err := containerLogPath(pod.LogDirectory, cfg.GetLogPath())
+	logPath, err := containerLogPath(pod.LogDirectory, req.LogPath)
 	if err != nil {
 		return "", err
 	}
 	if err := makeLogDir(pod.LogDirectory, logPath); err != nil {
 		return "", err
 	}
-	if err := ocispec.CheckUserNS(cfg, &pod); err != nil {
+	if err := ocispec.CheckUserNS(req.Spec, &pod); err != nil {
 		return "", err
 	}
 	img, err := m.opts.Images.Status(ref)
@@ -177,7 +227,7 @@ func (m *Manager) CreateContainer(ctx context.Context, podID string, cfg *runtim
 	if err != nil {
 		return "", err
 	}
-	key := strings.Join([]string{md.GetName(), pod.ID, fmt.Sprint(md.GetAttempt())}, "_")
+	key := strings.Join([]string{req.Name, pod.ID, fmt.Sprint(req.Attempt)}, "_")
 	if err := m.reserveContainer(key, id); err != nil {
 		return "", err
 	}
@@ -191,8 +241,8 @@ func (m *Manager) CreateContainer(ctx context.Context, podID string, cfg *runtim
 	// undoes (see finishContainers), never a writable layer, volume or
 	// shim container that no record names.
 	rec := state.Container{
-		ID: id, PodID: pod.ID, Name: md.GetName(), Attempt: md.GetAttempt(),
-		Labels: cfg.GetLabels(), Annotations: cfg.GetAnnotations(), CreatedAt: time.Now(),
+		ID: id, PodID: pod.ID, Name: req.Name, Attempt: req.Attempt,
+		Labels: req.Labels, Annotations: req.Annotations, CreatedAt: time.Now(),
 		Image: ref, ImageRef: imageRef(img), ImageID: img.ID.CRIString(),
 		LogPath: logPath, Creating: true,
 	}
@@ -218,11 +268,11 @@ func (m *Manager) CreateContainer(ctx context.Context, podID string, cfg *runtim
 	}
 	in := ocispec.Input{
 		ContainerID:       id,
-		Config:            cfg,
+		Config:            req.Spec,
 		Pod:               &pod,
 		PodFilesDir:       filepath.Join(podsDir(m.opts.RootDir), pod.ID),
 		PausePID:          pod.PausePID,
-		TargetPID:         m.targetPID(cfg),
+		TargetPID:         m.targetPID(req.TargetID),
 		Image:             imgCfg,
 		Rootfs:            rootfs,
 		VolumeDir:         filepath.Join(m.containerDir(pod.ID), id+".volumes"),
@@ -243,18 +293,13 @@ func (m *Manager) CreateContainer(ctx context.Context, podID string, cfg *runtim
 			}
 		}
 	}
-	rec.Rootfs, rec.StopSignal, rec.CgroupsPath = rootfs, stopSignal(cfg, imgCfg), spec.Linux.CgroupsPath
+	rec.Rootfs, rec.StopSignal, rec.CgroupsPath = rootfs, stopSignal(req.StopSignal, imgCfg), spec.Linux.CgroupsPath
 	if spec.Process != nil {
 		u := spec.Process.User
 		rec.User = &state.User{UID: u.UID, GID: u.GID, AdditionalGids: u.AdditionalGids}
 	}
 	rec.Resources = appliedResources(spec)
-	for _, mnt := range cfg.GetMounts() {
-		rec.Mounts = append(rec.Mounts, state.Mount{
-			ContainerPath: mnt.GetContainerPath(), HostPath: mnt.GetHostPath(),
-			Readonly: mnt.GetReadonly(), Propagation: int32(mnt.GetPropagation()),
-		})
-	}
+	rec.Mounts = req.Mounts
 	// Informational (ContainerStatus verbose), so written without the
 	// record's fsyncs: CreateContainer is on kubelet's pod start path. A
 	// file torn by a crash reads as no spec.
@@ -272,10 +317,10 @@ func (m *Manager) CreateContainer(ctx context.Context, podID string, cfg *runtim
 	}
 	pid, err := conn.Create(ctx, &shimapi.CreateRequest{
 		ID: id, Bundle: shimapi.BundleDir(pod.ShimDir, id), Spec: spec, LogPath: logPath, LogDir: pod.LogDirectory,
-		Attachable: true, Stdin: cfg.GetStdin(), StdinOnce: cfg.GetStdinOnce(),
+		Attachable: true, Stdin: req.Stdin, StdinOnce: req.StdinOnce,
 	})
 	if err != nil {
-		return "", fmt.Errorf("create container %s in pod %s: %w", md.GetName(), pod.ID, err)
+		return "", fmt.Errorf("create container %s in pod %s: %w", req.Name, pod.ID, err)
 	}
 	cu.Add("delete container in shim", func(ctx context.Context) error { return conn.Delete(ctx, id) })
 	failpoint.Inject("container.create.after-shim-create")
@@ -355,8 +400,7 @@ func imageRef(img *image.Image) string {
 }
 
 // targetPID is the init PID of the container a TARGET PID namespace names.
-func (m *Manager) targetPID(cfg *runtimeapi.ContainerConfig) int {
-	target := cfg.GetLinux().GetSecurityContext().GetNamespaceOptions().GetTargetId()
+func (m *Manager) targetPID(target string) int {
 	if target == "" {
 		return 0
 	}
@@ -465,7 +509,7 @@ func (m *Manager) Container(id string) (ContainerView, error) {
 type ContainerFilter struct {
 	IDPrefix string
 	PodID    string
-	State    *runtimeapi.ContainerState
+	State    *ContainerState
 	Labels   map[string]string
 }
 
@@ -487,7 +531,7 @@ func (m *Manager) Containers(f ContainerFilter) []ContainerView {
 			continue
 		}
 		v := m.viewOf(rec)
-		if f.State != nil && v.CRIState() != *f.State {
+		if f.State != nil && v.State() != *f.State {
 			continue
 		}
 		out = append(out, v)
