@@ -223,7 +223,7 @@ func (m *Manager) CreateContainer(ctx context.Context, podID string, req Contain
 		}
 		return "", fmt.Errorf("image %q: %w", ref, err)
 	}
-	id, err := newID()
+	id, err := m.ids()
 	if err != nil {
 		return "", err
 	}
@@ -444,14 +444,14 @@ func (m *Manager) lookupContainer(id string) (*ctr, error) { return m.containers
 
 // shimFor returns the pod's shim connection, reconnecting after a restart.
 // The caller holds p.mu.
-func (m *Manager) shimFor(p *pod) (shimConn, error) {
+func (m *Manager) shimFor(p *pod) (ShimConn, error) {
 	if d := p.rec.ShimDied; d != nil {
 		return nil, errdefs.FailedPrecondition("pod sandbox %s is not ready: its shim died at %s; stop and remove the pod", p.rec.ID, d.UTC().Format(time.RFC3339))
 	}
 	if p.shim != nil {
 		return p.shim, nil
 	}
-	conn, err := connectShim(p.rec.ShimDir)
+	conn, err := m.opts.Shims.Connect(p.rec.ShimDir)
 	if err != nil {
 		return nil, fmt.Errorf("shim of pod %s: %w", p.rec.ID, err)
 	}

@@ -20,7 +20,7 @@ type ExecResult struct {
 }
 
 // runningContainer finds a running container and its pod's shim.
-func (m *Manager) runningContainer(id string) (*ctr, shimConn, error) {
+func (m *Manager) runningContainer(id string) (*ctr, ShimConn, error) {
 	c, err := m.lookupContainer(id)
 	if err != nil {
 		return nil, nil, err

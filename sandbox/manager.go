@@ -81,13 +81,32 @@ type Options struct {
 	Network Network
 	// Images resolves images and makes containers' root filesystems.
 	Images Images
+	// Pinner pins pods' namespaces and mounts their /dev/shm; nil is the
+	// host's (internal/nsfs, mount(2)).
+	Pinner Pinner
+	// Shims launches and reaches pods' crib-shims; nil is
+	// sandbox/shimclient's, running ShimBinary with LogLevel.
+	Shims ShimLauncher
 	// Log is the manager's logger.
 	Log logrus.FieldLogger
 }
 
+// withDefaults fills in the seams left nil with the real ones.
+func (o Options) withDefaults() Options {
+	if o.Pinner == nil {
+		o.Pinner = hostPinner{}
+	}
+	if o.Shims == nil {
+		o.Shims = shimclientLauncher{binary: o.ShimBinary, logLevel: o.LogLevel}
+	}
+	return o
+}
+
 // Manager runs pod sandboxes. It is safe for concurrent use.
 type Manager struct {
-	opts        Options
+	opts Options
+	// ids makes pod and container IDs: newID, but in tests.
+	ids         func() (string, error)
 	pauseRootfs string
 	// oomScoreAdj is cribd's own oom_score_adj: the floor for every pod,
 	// since without CAP_SYS_RESOURCE a lower value cannot be written.
@@ -120,7 +139,7 @@ type Manager struct {
 type pod struct {
 	mu   sync.Mutex
 	rec  state.Sandbox
-	shim shimConn
+	shim ShimConn
 	// watch follows the shim's exit while the pod is ready (shimdeath.go).
 	watch *shimWatch
 	// pub is a copy of rec as of its last change (setRec).
@@ -158,8 +177,10 @@ func New(opts Options) (*Manager, error) {
 	if err != nil {
 		return nil, err
 	}
+	opts = opts.withDefaults()
 	m := &Manager{
 		opts:        opts,
+		ids:         newID,
 		oomScoreAdj: adj,
 		pods:        newPodIndex(),
 		names:       store.NewRegistrar(),

@@ -103,7 +103,7 @@ func TestCgroupProcs(t *testing.T) {
 // fakeShim is a shim connection that only records Close and answers every
 // call as if the shim were gone.
 type fakeShim struct {
-	shimConn
+	ShimConn
 	closed bool
 }
 
@@ -122,7 +122,7 @@ func shimDeathManager(t *testing.T, statuses map[string]shimapi.Status) (*Manage
 	}
 	t.Cleanup(func() { ev.watcher.Close() })
 	m := &Manager{
-		opts:       Options{RootDir: t.TempDir(), RunDir: t.TempDir(), Log: log},
+		opts:       Options{RootDir: t.TempDir(), RunDir: t.TempDir(), Log: log}.withDefaults(),
 		pods:       newPodIndex(),
 		names:      store.NewRegistrar(),
 		containers: newContainerIndex(),
