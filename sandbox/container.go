@@ -14,7 +14,6 @@ import (
 	"time"
 
 	imgspec "github.com/opencontainers/image-spec/specs-go/v1"
-	runtimeapi "k8s.io/cri-api/pkg/apis/runtime/v1"
 
 	"github.com/crib-runtime/crib/api/errdefs"
 	shimapi "github.com/crib-runtime/crib/api/shim"
@@ -25,6 +24,7 @@ import (
 	"github.com/crib-runtime/crib/internal/failpoint"
 	"github.com/crib-runtime/crib/internal/procfs"
 	"github.com/crib-runtime/crib/sandbox/ocispec"
+	"github.com/crib-runtime/crib/sandbox/store"
 )
 
 // Images is what the container code needs from the image service.
@@ -70,17 +70,46 @@ type ContainerView struct {
 	Shim shimapi.State
 }
 
-// CRIState is the container's state as the CRI names it.
-func (v ContainerView) CRIState() runtimeapi.ContainerState {
+// ContainerState is a container's state as crib reports it; the server
+// maps it to the CRI's.
+type ContainerState int
+
+// The states of a container.
+const (
+	// ContainerUnknown: no state could be read.
+	ContainerUnknown ContainerState = iota
+	// ContainerCreated: created, not started.
+	ContainerCreated
+	// ContainerRunning: its process runs.
+	ContainerRunning
+	// ContainerExited: its process ended.
+	ContainerExited
+)
+
+// String is the state's name: "created", "running", "exited", "unknown".
+func (s ContainerState) String() string {
+	switch s {
+	case ContainerCreated:
+		return "created"
+	case ContainerRunning:
+		return "running"
+	case ContainerExited:
+		return "exited"
+	}
+	return "unknown"
+}
+
+// State is the container's state, from its shim's.
+func (v ContainerView) State() ContainerState {
 	switch v.Shim.Status {
 	case shimapi.StatusCreated:
-		return runtimeapi.ContainerState_CONTAINER_CREATED
+		return ContainerCreated
 	case shimapi.StatusRunning:
-		return runtimeapi.ContainerState_CONTAINER_RUNNING
+		return ContainerRunning
 	case shimapi.StatusStopped:
-		return runtimeapi.ContainerState_CONTAINER_EXITED
+		return ContainerExited
 	}
-	return runtimeapi.ContainerState_CONTAINER_UNKNOWN
+	return ContainerUnknown
 }
 
 func (m *Manager) containerDir(podID string) string {
@@ -134,35 +163,57 @@ func shimStatePath(shimDir, id string) string {
 	return shimapi.StateFile(shimDir, id)
 }
 
-// CreateContainer creates an app container in pod podID from cfg; it
+// ContainerRequest is a container for CreateContainer in crib's terms:
+// the server validates the CRI request and converts it
+// (server/container_create.go), as it does a pod's.
+type ContainerRequest struct {
+	// Name and Attempt are the container's metadata; Name is not empty.
+	Name    string
+	Attempt uint32
+	// Image is the image's reference; not empty. The image must be in the
+	// store.
+	Image       string
+	Labels      map[string]string
+	Annotations map[string]string
+	// LogPath is the log file's path relative to the pod's log directory;
+	// "" is no log file.
+	LogPath string
+	// Stdin and StdinOnce are the container's stdin options, for attach.
+	Stdin, StdinOnce bool
+	// StopSignal is the number of the signal StopContainer sends first; 0
+	// is the image's STOPSIGNAL, else SIGTERM.
+	StopSignal int
+	// TargetID names the container whose PID namespace a PID mode TARGET
+	// joins.
+	TargetID string
+	// Mounts are the request's mounts as ContainerStatus reports them.
+	Mounts []state.Mount
+	// Spec is the rest of the request, which only ocispec reads.
+	Spec ocispec.Config
+}
+
+// CreateContainer creates an app container in pod podID from req; it
 // returns the container's ID. The image must be in the store.
-func (m *Manager) CreateContainer(ctx context.Context, podID string, cfg *runtimeapi.ContainerConfig) (string, error) {
+func (m *Manager) CreateContainer(ctx context.Context, podID string, req ContainerRequest) (string, error) {
 	p, err := m.lookup(podID)
 	if err != nil {
 		return "", err
 	}
-	md := cfg.GetMetadata()
-	if md == nil || md.GetName() == "" {
-		return "", errdefs.InvalidArgument("config.metadata.name is empty")
-	}
-	ref := cfg.GetImage().GetImage()
-	if ref == "" {
-		return "", errdefs.InvalidArgument("config.image.image is empty")
-	}
+	ref := req.Image
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	pod := p.rec
 	if pod.Phase != state.PhaseReady || !processAlive(pod.PausePID, pod.PauseStartTime) {
 		return "", errdefs.FailedPrecondition("pod sandbox %s is not ready", pod.ID)
 	}
-	logPath, err := containerLogPath(pod.LogDirectory, cfg.GetLogPath())
+	logPath, err := containerLogPath(pod.LogDirectory, req.LogPath)
 	if err != nil {
 		return "", err
 	}
 	if err := makeLogDir(pod.LogDirectory, logPath); err != nil {
 		return "", err
 	}
-	if err := ocispec.CheckUserNS(cfg, &pod); err != nil {
+	if err := ocispec.CheckUserNS(req.Spec, &pod); err != nil {
 		return "", err
 	}
 	img, err := m.opts.Images.Status(ref)
@@ -172,11 +223,11 @@ func (m *Manager) CreateContainer(ctx context.Context, podID string, cfg *runtim
 		}
 		return "", fmt.Errorf("image %q: %w", ref, err)
 	}
-	id, err := newID()
+	id, err := m.ids()
 	if err != nil {
 		return "", err
 	}
-	key := strings.Join([]string{md.GetName(), pod.ID, fmt.Sprint(md.GetAttempt())}, "_")
+	key := strings.Join([]string{req.Name, pod.ID, fmt.Sprint(req.Attempt)}, "_")
 	if err := m.reserveContainer(key, id); err != nil {
 		return "", err
 	}
@@ -190,8 +241,8 @@ func (m *Manager) CreateContainer(ctx context.Context, podID string, cfg *runtim
 	// undoes (see finishContainers), never a writable layer, volume or
 	// shim container that no record names.
 	rec := state.Container{
-		ID: id, PodID: pod.ID, Name: md.GetName(), Attempt: md.GetAttempt(),
-		Labels: cfg.GetLabels(), Annotations: cfg.GetAnnotations(), CreatedAt: time.Now(),
+		ID: id, PodID: pod.ID, Name: req.Name, Attempt: req.Attempt,
+		Labels: req.Labels, Annotations: req.Annotations, CreatedAt: time.Now(),
 		Image: ref, ImageRef: imageRef(img), ImageID: img.ID.CRIString(),
 		LogPath: logPath, Creating: true,
 	}
@@ -217,11 +268,11 @@ func (m *Manager) CreateContainer(ctx context.Context, podID string, cfg *runtim
 	}
 	in := ocispec.Input{
 		ContainerID:       id,
-		Config:            cfg,
+		Config:            req.Spec,
 		Pod:               &pod,
 		PodFilesDir:       filepath.Join(podsDir(m.opts.RootDir), pod.ID),
 		PausePID:          pod.PausePID,
-		TargetPID:         m.targetPID(cfg),
+		TargetPID:         m.targetPID(req.TargetID),
 		Image:             imgCfg,
 		Rootfs:            rootfs,
 		VolumeDir:         filepath.Join(m.containerDir(pod.ID), id+".volumes"),
@@ -242,18 +293,13 @@ func (m *Manager) CreateContainer(ctx context.Context, podID string, cfg *runtim
 			}
 		}
 	}
-	rec.Rootfs, rec.StopSignal, rec.CgroupsPath = rootfs, stopSignal(cfg, imgCfg), spec.Linux.CgroupsPath
+	rec.Rootfs, rec.StopSignal, rec.CgroupsPath = rootfs, stopSignal(req.StopSignal, imgCfg), spec.Linux.CgroupsPath
 	if spec.Process != nil {
 		u := spec.Process.User
 		rec.User = &state.User{UID: u.UID, GID: u.GID, AdditionalGids: u.AdditionalGids}
 	}
 	rec.Resources = appliedResources(spec)
-	for _, mnt := range cfg.GetMounts() {
-		rec.Mounts = append(rec.Mounts, state.Mount{
-			ContainerPath: mnt.GetContainerPath(), HostPath: mnt.GetHostPath(),
-			Readonly: mnt.GetReadonly(), Propagation: int32(mnt.GetPropagation()),
-		})
-	}
+	rec.Mounts = req.Mounts
 	// Informational (ContainerStatus verbose), so written without the
 	// record's fsyncs: CreateContainer is on kubelet's pod start path. A
 	// file torn by a crash reads as no spec.
@@ -278,10 +324,10 @@ func (m *Manager) CreateContainer(ctx context.Context, podID string, cfg *runtim
 	})
 	pid, err := conn.Create(ctx, &shimapi.CreateRequest{
 		ID: id, Bundle: shimapi.BundleDir(pod.ShimDir, id), Spec: spec, LogPath: logPath, LogDir: pod.LogDirectory,
-		Attachable: true, Stdin: cfg.GetStdin(), StdinOnce: cfg.GetStdinOnce(),
+		Attachable: true, Stdin: req.Stdin, StdinOnce: req.StdinOnce,
 	})
 	if err != nil {
-		return "", fmt.Errorf("create container %s in pod %s: %w", md.GetName(), pod.ID, err)
+		return "", fmt.Errorf("create container %s in pod %s: %w", req.Name, pod.ID, err)
 	}
 	failpoint.Inject("container.create.after-shim-create")
 	rec.Pid = pid
@@ -293,10 +339,7 @@ func (m *Manager) CreateContainer(ctx context.Context, podID string, cfg *runtim
 		return "", err
 	}
 	failpoint.Inject("container.create.after-pid-record")
-	c := newCtr(rec)
-	m.mu.Lock()
-	m.containers[id] = c
-	m.mu.Unlock()
+	m.containers.Add(id, newCtr(rec))
 	cu.Release()
 	v := m.viewOf(rec)
 	m.publish(EventCreated, v)
@@ -381,8 +424,7 @@ func imageRef(img *image.Image) string {
 }
 
 // targetPID is the init PID of the container a TARGET PID namespace names.
-func (m *Manager) targetPID(cfg *runtimeapi.ContainerConfig) int {
-	target := cfg.GetLinux().GetSecurityContext().GetNamespaceOptions().GetTargetId()
+func (m *Manager) targetPID(target string) int {
 	if target == "" {
 		return 0
 	}
@@ -396,63 +438,44 @@ func (m *Manager) targetPID(cfg *runtimeapi.ContainerConfig) int {
 	return 0
 }
 
+// newContainerIndex is the index of containers, named in errors as the
+// CRI names them.
+func newContainerIndex() *store.Index[*ctr] {
+	return store.NewIndex[*ctr]("container", "container_id")
+}
+
+// reserveContainer claims the container name key for id, or names the
+// container that holds it.
 func (m *Manager) reserveContainer(key, id string) error {
-	m.mu.Lock()
-	defer m.mu.Unlock()
-	if other, ok := m.ctrNames[key]; ok {
-		return errdefs.AlreadyExists("container name %q is reserved for container %s", key, other)
+	var held *store.ReservedError
+	if err := m.ctrNames.Reserve(key, id); errors.As(err, &held) {
+		return errdefs.AlreadyExists("container name %q is reserved for container %s", key, held.ID)
+	} else if err != nil {
+		return err
 	}
-	m.ctrNames[key] = id
 	return nil
 }
 
-func (m *Manager) releaseContainer(key, id string) {
-	m.mu.Lock()
-	defer m.mu.Unlock()
-	if m.ctrNames[key] == id {
-		delete(m.ctrNames, key)
-	}
-}
+// releaseContainer frees the container name key if container id holds it.
+func (m *Manager) releaseContainer(key, id string) { m.ctrNames.Release(key, id) }
 
 func containerKey(rec *state.Container) string {
 	return strings.Join([]string{rec.Name, rec.PodID, fmt.Sprint(rec.Attempt)}, "_")
 }
 
 // lookupContainer finds a container by full ID or unique ID prefix.
-func (m *Manager) lookupContainer(id string) (*ctr, error) {
-	if id == "" {
-		return nil, errdefs.InvalidArgument("container_id is empty")
-	}
-	m.mu.RLock()
-	defer m.mu.RUnlock()
-	if c, ok := m.containers[id]; ok {
-		return c, nil
-	}
-	var found *ctr
-	for full, c := range m.containers {
-		if strings.HasPrefix(full, id) {
-			if found != nil {
-				return nil, errdefs.InvalidArgument("container ID prefix %q is ambiguous", id)
-			}
-			found = c
-		}
-	}
-	if found == nil {
-		return nil, errdefs.NotFound("container %q not found", id)
-	}
-	return found, nil
-}
+func (m *Manager) lookupContainer(id string) (*ctr, error) { return m.containers.Get(id) }
 
 // shimFor returns the pod's shim connection, reconnecting after a restart.
 // The caller holds p.mu.
-func (m *Manager) shimFor(p *pod) (shimConn, error) {
+func (m *Manager) shimFor(p *pod) (ShimConn, error) {
 	if d := p.rec.ShimDied; d != nil {
 		return nil, errdefs.FailedPrecondition("pod sandbox %s is not ready: its shim died at %s; stop and remove the pod", p.rec.ID, d.UTC().Format(time.RFC3339))
 	}
 	if p.shim != nil {
 		return p.shim, nil
 	}
-	conn, err := connectShim(p.rec.ShimDir)
+	conn, err := m.opts.Shims.Connect(p.rec.ShimDir)
 	if err != nil {
 		return nil, fmt.Errorf("shim of pod %s: %w", p.rec.ID, err)
 	}
@@ -510,18 +533,13 @@ func (m *Manager) Container(id string) (ContainerView, error) {
 type ContainerFilter struct {
 	IDPrefix string
 	PodID    string
-	State    *runtimeapi.ContainerState
+	State    *ContainerState
 	Labels   map[string]string
 }
 
 // Containers lists the containers matching f, oldest first.
 func (m *Manager) Containers(f ContainerFilter) []ContainerView {
-	m.mu.RLock()
-	cs := make([]*ctr, 0, len(m.containers))
-	for _, c := range m.containers {
-		cs = append(cs, c)
-	}
-	m.mu.RUnlock()
+	cs := m.containers.List()
 	var out []ContainerView
 	for _, c := range cs {
 		rec := c.published()
@@ -537,7 +555,7 @@ func (m *Manager) Containers(f ContainerFilter) []ContainerView {
 			continue
 		}
 		v := m.viewOf(rec)
-		if f.State != nil && v.CRIState() != *f.State {
+		if f.State != nil && v.State() != *f.State {
 			continue
 		}
 		out = append(out, v)

@@ -27,7 +27,7 @@ type AttachSession struct {
 	Stdout, Stderr *os.File
 	Tty            bool
 	containerID    string
-	conn           shimConn
+	conn           ShimConn
 }
 
 // Close closes every descriptor of s that is still open.
@@ -56,7 +56,7 @@ func (m *Manager) CheckAttach(id string, stdin bool) error {
 	return err
 }
 
-func (m *Manager) attachable(id string, stdin bool) (*ctr, shimConn, error) {
+func (m *Manager) attachable(id string, stdin bool) (*ctr, ShimConn, error) {
 	c, conn, err := m.runningContainer(id)
 	if err != nil {
 		return nil, nil, err

@@ -2,21 +2,15 @@ package sandbox
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"maps"
-	"strings"
 	"time"
 
-	runtimeapi "k8s.io/cri-api/pkg/apis/runtime/v1"
-
 	specs "github.com/opencontainers/runtime-spec/specs-go"
-	"golang.org/x/sys/unix"
 
 	"github.com/crib-runtime/crib/api/errdefs"
 	shimapi "github.com/crib-runtime/crib/api/shim"
 	"github.com/crib-runtime/crib/api/state"
-	"github.com/crib-runtime/crib/sandbox/ocispec"
 )
 
 // ExecResult is what ExecSync returns.
@@ -26,7 +20,7 @@ type ExecResult struct {
 }
 
 // runningContainer finds a running container and its pod's shim.
-func (m *Manager) runningContainer(id string) (*ctr, shimConn, error) {
+func (m *Manager) runningContainer(id string) (*ctr, ShimConn, error) {
 	c, err := m.lookupContainer(id)
 	if err != nil {
 		return nil, nil, err
@@ -83,22 +77,30 @@ func (m *Manager) ReopenContainerLog(ctx context.Context, id string) error {
 	return conn.ReopenLog(ctx, c.rec.ID)
 }
 
+// ResourceUpdate is a container's new resources as the caller's API
+// states them; the server makes one from a CRI request.
+type ResourceUpdate interface {
+	// Resources translates the update for a node with (hugetlb) or
+	// without a hugetlb cgroup controller, refusing what it cannot apply.
+	Resources(hugetlb bool) (*specs.LinuxResources, error)
+	// Refused explains the shim's failure to apply the update in the
+	// request's terms; other errors it returns unchanged.
+	Refused(err error) error
+}
+
 // UpdateContainerResources applies new CPU and memory settings to a
 // running container.
-func (m *Manager) UpdateContainerResources(ctx context.Context, id string, r *runtimeapi.LinuxContainerResources) error {
-	if r == nil {
-		return nil
-	}
+func (m *Manager) UpdateContainerResources(ctx context.Context, id string, u ResourceUpdate) error {
 	c, conn, err := m.runningContainer(id)
 	if err != nil {
 		return err
 	}
-	res, err := ocispec.Resources(r, m.hugetlb)
+	res, err := u.Resources(m.hugetlb)
 	if err != nil {
 		return err
 	}
 	if err := conn.Update(ctx, c.rec.ID, res); err != nil {
-		return updateError(err, r)
+		return u.Refused(err)
 	}
 	c.mu.Lock()
 	defer c.mu.Unlock()
@@ -109,22 +111,6 @@ func (m *Manager) UpdateContainerResources(ctx context.Context, id string, r *ru
 	}
 	c.setRec(rec)
 	return nil
-}
-
-// updateError explains the kernel's refusal of an update that the request
-// caused, in crib's words before libcontainer's: a memory limit below what
-// the container already uses (EBUSY) is FailedPrecondition, a value the
-// kernel finds invalid InvalidArgument, both naming linux.resources.
-func updateError(err error, r *runtimeapi.LinuxContainerResources) error {
-	msg := err.Error()
-	switch {
-	case r.GetMemoryLimitInBytes() > 0 && (errors.Is(err, unix.EBUSY) || strings.Contains(msg, unix.EBUSY.Error()) ||
-		strings.Contains(msg, "unable to set memory limit")):
-		return errdefs.FailedPrecondition("linux.resources.memory_limit_in_bytes %d: the kernel refused it, the container uses more: %w", r.GetMemoryLimitInBytes(), err)
-	case errors.Is(err, errdefs.ErrInvalidArgument):
-		return errdefs.InvalidArgument("linux.resources: the kernel refused the new settings: %w", err)
-	}
-	return err
 }
 
 // appliedResources is what ContainerStatus reports of a spec's CPU and

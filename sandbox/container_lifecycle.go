@@ -13,7 +13,6 @@ import (
 
 	imgspec "github.com/opencontainers/image-spec/specs-go/v1"
 	"golang.org/x/sys/unix"
-	runtimeapi "k8s.io/cri-api/pkg/apis/runtime/v1"
 
 	"github.com/crib-runtime/crib/api/errdefs"
 	shimapi "github.com/crib-runtime/crib/api/shim"
@@ -187,22 +186,16 @@ func (m *Manager) removeContainer(ctx context.Context, p *pod, c *ctr) error {
 	failpoint.Inject("container.remove.after-record")
 	m.forgetStats(rec.ID)
 	m.publish(EventDeleted, ContainerView{Container: *rec})
-	m.mu.Lock()
-	delete(m.containers, rec.ID)
-	if m.ctrNames[containerKey(rec)] == rec.ID {
-		delete(m.ctrNames, containerKey(rec))
-	}
-	m.mu.Unlock()
+	m.containers.Delete(rec.ID)
+	m.releaseContainer(containerKey(rec), rec.ID)
 	m.opts.Log.WithField("pod", rec.PodID).WithField("container", rec.ID).Infof("removed container %s", rec.Name)
 	return nil
 }
 
 // podContainers lists the containers of pod id.
 func (m *Manager) podContainers(id string) []*ctr {
-	m.mu.RLock()
-	defer m.mu.RUnlock()
 	var out []*ctr
-	for _, c := range m.containers {
+	for _, c := range m.containers.List() {
 		if c.rec.PodID == id {
 			out = append(out, c)
 		}
@@ -210,13 +203,11 @@ func (m *Manager) podContainers(id string) []*ctr {
 	return out
 }
 
-// stopSignal is the signal StopContainer sends first: the request's, else
-// the image's STOPSIGNAL, else SIGTERM.
-func stopSignal(cfg *runtimeapi.ContainerConfig, img imgspec.ImageConfig) int {
-	if s := cfg.GetStopSignal(); s != runtimeapi.Signal_SIGNAL_RUNTIME_DEFAULT {
-		if n, ok := signalNumbers[strings.TrimPrefix(s.String(), "SIGNAL_SIG")]; ok {
-			return n
-		}
+// stopSignal is the signal StopContainer sends first: the request's (a
+// number, 0 for none), else the image's STOPSIGNAL, else SIGTERM.
+func stopSignal(req int, img imgspec.ImageConfig) int {
+	if req > 0 {
+		return req
 	}
 	if s := strings.ToUpper(strings.TrimPrefix(strings.ToUpper(img.StopSignal), "SIG")); s != "" {
 		if n, err := strconv.Atoi(s); err == nil && n > 0 && n < 65 {

@@ -38,7 +38,7 @@ type ExecProcess struct {
 	Console        *os.File
 	containerID    string
 	pid            int
-	conn           shimConn
+	conn           ShimConn
 }
 
 // Close closes every descriptor of p that is still open.

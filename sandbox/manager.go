@@ -37,6 +37,7 @@ import (
 	"github.com/crib-runtime/crib/internal/procfs"
 	"github.com/crib-runtime/crib/network"
 	"github.com/crib-runtime/crib/sandbox/ocispec"
+	"github.com/crib-runtime/crib/sandbox/store"
 )
 
 // Network is what the manager needs from the CNI network manager.
@@ -80,13 +81,32 @@ type Options struct {
 	Network Network
 	// Images resolves images and makes containers' root filesystems.
 	Images Images
+	// Pinner pins pods' namespaces and mounts their /dev/shm; nil is the
+	// host's (internal/nsfs, mount(2)).
+	Pinner Pinner
+	// Shims launches and reaches pods' crib-shims; nil is
+	// sandbox/shimclient's, running ShimBinary with LogLevel.
+	Shims ShimLauncher
 	// Log is the manager's logger.
 	Log logrus.FieldLogger
 }
 
+// withDefaults fills in the seams left nil with the real ones.
+func (o Options) withDefaults() Options {
+	if o.Pinner == nil {
+		o.Pinner = hostPinner{}
+	}
+	if o.Shims == nil {
+		o.Shims = shimclientLauncher{binary: o.ShimBinary, logLevel: o.LogLevel}
+	}
+	return o
+}
+
 // Manager runs pod sandboxes. It is safe for concurrent use.
 type Manager struct {
-	opts        Options
+	opts Options
+	// ids makes pod and container IDs: newID, but in tests.
+	ids         func() (string, error)
 	pauseRootfs string
 	// oomScoreAdj is cribd's own oom_score_adj: the floor for every pod,
 	// since without CAP_SYS_RESOURCE a lower value cannot be written.
@@ -101,12 +121,11 @@ type Manager struct {
 	hierarchies []string
 	parents     *cgroup.Parents
 
-	// mu guards the maps; lock order is pod.mu, then ctr.mu, then mu.
-	mu         sync.RWMutex
-	pods       map[string]*pod   // by ID
-	names      map[string]string // reserved pod name key -> ID
-	containers map[string]*ctr   // by ID
-	ctrNames   map[string]string // reserved container name key -> ID
+	// Lock order is pod.mu, then ctr.mu; the store's locks come last.
+	pods       *store.Index[*pod]
+	names      *store.Registrar // reserved pod name key -> ID
+	containers *store.Index[*ctr]
+	ctrNames   *store.Registrar // reserved container name key -> ID
 
 	cpu    cpuSamples
 	events *events
@@ -120,7 +139,7 @@ type Manager struct {
 type pod struct {
 	mu   sync.Mutex
 	rec  state.Sandbox
-	shim shimConn
+	shim ShimConn
 	// watch follows the shim's exit while the pod is ready (shimdeath.go).
 	watch *shimWatch
 	// pub is a copy of rec as of its last change (setRec).
@@ -158,13 +177,15 @@ func New(opts Options) (*Manager, error) {
 	if err != nil {
 		return nil, err
 	}
+	opts = opts.withDefaults()
 	m := &Manager{
 		opts:        opts,
+		ids:         newID,
 		oomScoreAdj: adj,
-		pods:        map[string]*pod{},
-		names:       map[string]string{},
-		containers:  map[string]*ctr{},
-		ctrNames:    map[string]string{},
+		pods:        newPodIndex(),
+		names:       store.NewRegistrar(),
+		containers:  newContainerIndex(),
+		ctrNames:    store.NewRegistrar(),
 		cpu:         cpuSamples{last: map[string]cpuSample{}},
 	}
 	if m.hugetlb, err = cgroup.ControllerMounted("hugetlb"); err != nil {
@@ -193,7 +214,7 @@ func New(opts Options) (*Manager, error) {
 		return nil, err
 	}
 	m.reconcile()
-	for _, c := range m.containers {
+	for _, c := range m.containers.List() {
 		m.watchContainer(m.containerView(c))
 	}
 	m.sweepCgroupParents()
@@ -206,7 +227,7 @@ func New(opts Options) (*Manager, error) {
 // cgroup parents and removes the parents crib made that no pod uses: what
 // a cribd killed between a pod's Stop and its parents' removal left.
 func (m *Manager) sweepCgroupParents() {
-	for _, p := range m.pods {
+	for _, p := range m.pods.List() {
 		if p.rec.Phase == state.PhaseStopped {
 			continue
 		}
@@ -257,8 +278,10 @@ func (m *Manager) recover() error {
 			m.opts.Log.WithError(err).Errorf("recover: skipping pod %s", e.Name())
 			continue
 		}
-		m.pods[rec.ID] = newPod(rec)
-		m.names[nameKey(rec.Metadata)] = rec.ID
+		m.pods.Add(rec.ID, newPod(rec))
+		if err := m.names.Reserve(nameKey(rec.Metadata), rec.ID); err != nil {
+			m.opts.Log.WithError(err).Warnf("recover: pod %s", rec.ID)
+		}
 		m.recoverContainers(rec.ID)
 		m.opts.Log.WithField("pod", rec.ID).Debugf("recovered pod %s/%s in phase %s, ready=%v",
 			rec.Metadata.Namespace, rec.Metadata.Name, rec.Phase, m.ready(&rec))
@@ -281,8 +304,10 @@ func (m *Manager) recoverContainers(id string) {
 			m.opts.Log.WithError(err).Errorf("recover: skipping container record %s", e.Name())
 			continue
 		}
-		m.containers[rec.ID] = newCtr(rec)
-		m.ctrNames[containerKey(&rec)] = rec.ID
+		m.containers.Add(rec.ID, newCtr(rec))
+		if err := m.ctrNames.Reserve(containerKey(&rec), rec.ID); err != nil {
+			m.opts.Log.WithError(err).Warnf("recover: container %s", rec.ID)
+		}
 	}
 }
 
@@ -300,51 +325,26 @@ func newID() (string, error) {
 	return hex.EncodeToString(b), nil
 }
 
+// newPodIndex is the index of pods, named in errors as the CRI names them.
+func newPodIndex() *store.Index[*pod] { return store.NewIndex[*pod]("pod sandbox", "pod_sandbox_id") }
+
 // reserve claims md's name for id, or names the pod that holds it.
 func (m *Manager) reserve(md state.PodMetadata, id string) error {
 	key := nameKey(md)
-	m.mu.Lock()
-	defer m.mu.Unlock()
-	if other, ok := m.names[key]; ok {
-		return errdefs.AlreadyExists("pod sandbox name %q is reserved for pod %s (name, namespace, uid and attempt must be unique)", key, other)
+	var held *store.ReservedError
+	if err := m.names.Reserve(key, id); errors.As(err, &held) {
+		return errdefs.AlreadyExists("pod sandbox name %q is reserved for pod %s (name, namespace, uid and attempt must be unique)", key, held.ID)
+	} else if err != nil {
+		return err
 	}
-	m.names[key] = id
 	return nil
 }
 
-func (m *Manager) release(md state.PodMetadata, id string) {
-	key := nameKey(md)
-	m.mu.Lock()
-	defer m.mu.Unlock()
-	if m.names[key] == id {
-		delete(m.names, key)
-	}
-}
+// release frees md's name if pod id holds it.
+func (m *Manager) release(md state.PodMetadata, id string) { m.names.Release(nameKey(md), id) }
 
 // lookup finds a pod by full ID or unique ID prefix.
-func (m *Manager) lookup(id string) (*pod, error) {
-	if id == "" {
-		return nil, errdefs.InvalidArgument("pod_sandbox_id is empty")
-	}
-	m.mu.RLock()
-	defer m.mu.RUnlock()
-	if p, ok := m.pods[id]; ok {
-		return p, nil
-	}
-	var found *pod
-	for full, p := range m.pods {
-		if strings.HasPrefix(full, id) {
-			if found != nil {
-				return nil, errdefs.InvalidArgument("pod sandbox ID prefix %q is ambiguous", id)
-			}
-			found = p
-		}
-	}
-	if found == nil {
-		return nil, errdefs.NotFound("pod sandbox %q not found", id)
-	}
-	return found, nil
-}
+func (m *Manager) lookup(id string) (*pod, error) { return m.pods.Get(id) }
 
 // View is a pod's record plus the state derived from the live system.
 type View struct {
@@ -374,12 +374,7 @@ func (m *Manager) Get(id string) (View, error) {
 
 // List returns the pods matching f, oldest first.
 func (m *Manager) List(f Filter) []View {
-	m.mu.RLock()
-	pods := make([]*pod, 0, len(m.pods))
-	for _, p := range m.pods {
-		pods = append(pods, p)
-	}
-	m.mu.RUnlock()
+	pods := m.pods.List()
 	out := make([]View, 0, len(pods))
 	for _, p := range pods {
 		if v := m.view(p); f.Match(v) {
@@ -415,9 +410,7 @@ func (f Filter) Match(v View) bool {
 // pods keep running.
 func (m *Manager) Close() {
 	m.events.watcher.Close()
-	m.mu.RLock()
-	defer m.mu.RUnlock()
-	for _, p := range m.pods {
+	for _, p := range m.pods.List() {
 		p.mu.Lock()
 		m.unwatchShim(p)
 		if p.shim != nil {

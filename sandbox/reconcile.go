@@ -52,7 +52,7 @@ func (m *Manager) reconcile() {
 // start finishes it.
 func (m *Manager) finishContainers() {
 	var pending []*ctr
-	for _, c := range m.containers {
+	for _, c := range m.containers.List() {
 		if c.rec.Creating || c.rec.Removing {
 			pending = append(pending, c)
 		}
@@ -63,7 +63,7 @@ func (m *Manager) finishContainers() {
 	for _, c := range pending {
 		rec := c.rec
 		log := m.opts.Log.WithField("pod", rec.PodID).WithField("container", rec.ID)
-		p := m.pods[rec.PodID]
+		p, _ := m.pods.Get(rec.PodID)
 		if p != nil {
 			p.mu.Lock()
 		}

@@ -44,7 +44,7 @@ func (m *Manager) Run(ctx context.Context, spec state.Sandbox) (id string, retEr
 	} else {
 		spec.CgroupParent = parent
 	}
-	id, err := newID()
+	id, err := m.ids()
 	if err != nil {
 		return "", err
 	}
@@ -127,10 +127,10 @@ func (m *Manager) Run(ctx context.Context, spec state.Sandbox) (id string, retEr
 	}
 	failpoint.Inject("sandbox.run.after-files")
 	if rec.ShmPath != "" {
-		if err := mountShm(rec.ShmPath, m.opts.ShmSize, &rec); err != nil {
+		if err := m.opts.Pinner.MountShm(rec.ShmPath, shmOptions(m.opts.ShmSize, &rec)); err != nil {
 			return "", err
 		}
-		cu.Add("unmount "+rec.ShmPath, func(context.Context) error { return unmount(rec.ShmPath) })
+		cu.Add("unmount "+rec.ShmPath, func(context.Context) error { return m.opts.Pinner.Unmount(rec.ShmPath) })
 		failpoint.Inject("sandbox.run.after-shm")
 	}
 	pins := map[nsfs.Type]string{}
@@ -210,9 +210,7 @@ func (m *Manager) Run(ctx context.Context, spec state.Sandbox) (id string, retEr
 		// later death.
 		m.shimDied(context.Background(), p, fmt.Sprintf("crib-shim of pod %s exited while the pod was being made", id))
 	}
-	m.mu.Lock()
-	m.pods[id] = p
-	m.mu.Unlock()
+	m.pods.Add(id, p)
 	cu.Release()
 	log.WithFields(logrus.Fields{
 		"took": time.Since(rec.CreatedAt), "network": netTook, "pause": pauseTook,
@@ -231,19 +229,19 @@ func (m *Manager) pinNamespaces(rec *state.Sandbox, pins map[nsfs.Type]string, c
 	)
 	switch {
 	case rec.UserNSPath != "":
-		holder, err = nsfs.PinInUserNS(pins, nsfs.UserNS{
+		holder, err = m.opts.Pinner.PinInUserNS(pins, nsfs.UserNS{
 			Path: rec.UserNSPath, UIDMappings: rec.UIDMappings, GIDMappings: rec.GIDMappings,
 			Holder: []string{m.opts.PauseBinary, "-hold"},
 		})
 		pins[nsfs.User] = rec.UserNSPath
 	case len(pins) > 0:
-		err = nsfs.Pin(pins)
+		err = m.opts.Pinner.Pin(pins)
 	}
 	if err != nil {
 		return nil, fmt.Errorf("pin pod namespaces: %w", err)
 	}
 	for _, path := range pins {
-		cu.Add("unpin "+path, func(context.Context) error { return nsfs.Unpin(path) })
+		cu.Add("unpin "+path, func(context.Context) error { return m.opts.Pinner.Unpin(path) })
 	}
 	return holder, nil
 }
@@ -251,7 +249,7 @@ func (m *Manager) pinNamespaces(rec *state.Sandbox, pins map[nsfs.Type]string, c
 // startPause takes the pod's shim, once launched, and has it create and
 // start the pause container, joining the user namespace at userNS if the
 // pod has one. Its undo steps go on cu.
-func (m *Manager) startPause(ctx context.Context, rec *state.Sandbox, userNS string, shim *pendingShim, cu *cleanup.Cleanup) (int, uint64, shimConn, error) {
+func (m *Manager) startPause(ctx context.Context, rec *state.Sandbox, userNS string, shim *pendingShim, cu *cleanup.Cleanup) (int, uint64, ShimConn, error) {
 	// The rootfs comes first so that its undo runs after the shim's, once
 	// the pause process is gone.
 	rootfs, args := m.pauseRootfs, []string{pauseArg0}
@@ -323,7 +321,7 @@ func podIDMappings(rec *state.Sandbox) image.IDMappings {
 // pendingShim is a shim being launched in the background for Run.
 type pendingShim struct {
 	done  chan struct{} // closed when the launch has finished
-	conn  shimConn
+	conn  ShimConn
 	err   error
 	taken bool
 }
@@ -333,14 +331,14 @@ func (m *Manager) launchShimAsync(ctx context.Context, dir string) *pendingShim 
 	p := &pendingShim{done: make(chan struct{})}
 	go func() {
 		defer close(p.done)
-		p.conn, p.err = launchShim(ctx, m.opts.ShimBinary, dir, m.opts.LogLevel)
+		p.conn, p.err = m.opts.Shims.Launch(ctx, dir)
 	}()
 	return p
 }
 
 // take waits for the launch and hands the shim to the caller, who must shut
 // it down if Run fails.
-func (p *pendingShim) take() (shimConn, error) {
+func (p *pendingShim) take() (ShimConn, error) {
 	<-p.done
 	p.taken = true
 	return p.conn, p.err
@@ -407,18 +405,6 @@ func sysctlError(err error, sysctls map[string]string) error {
 		return errdefs.FailedPrecondition("linux.sysctls: this node's kernel has no sysctl %q in the pod's namespaces: %w", key, err)
 	}
 	return errdefs.InvalidArgument("linux.sysctls[%q]: the kernel refused the value %q: %w", key, sysctls[key], err)
-}
-
-// mountShm mounts the pod's /dev/shm tmpfs at path.
-func mountShm(path string, size int64, rec *state.Sandbox) error {
-	if err := os.MkdirAll(path, 0o755); err != nil {
-		return fmt.Errorf("create %s: %w", path, err)
-	}
-	opts := shmOptions(size, rec)
-	if err := unix.Mount("shm", path, "tmpfs", unix.MS_NOEXEC|unix.MS_NOSUID|unix.MS_NODEV, opts); err != nil {
-		return fmt.Errorf("mount pod /dev/shm at %s: %w", path, err)
-	}
-	return nil
 }
 
 // unmount detaches path if it is mounted; not mounted or missing is fine.

@@ -15,9 +15,9 @@ import (
 	"github.com/crib-runtime/crib/sandbox/shimclient"
 )
 
-// shimConn is what the sandbox manager asks of a pod's crib-shim
-// (*shimclient.Client).
-type shimConn interface {
+// ShimConn is what the sandbox manager asks of a pod's crib-shim
+// (*shimclient.Client); the manager's ShimLauncher gives them.
+type ShimConn interface {
 	Create(ctx context.Context, req *shimapi.CreateRequest) (int, error)
 	Start(ctx context.Context, id string) error
 	Delete(ctx context.Context, id string) error
@@ -33,7 +33,7 @@ type shimConn interface {
 }
 
 // createStart creates and starts a container and returns its host PID.
-func createStart(ctx context.Context, conn shimConn, id, bundle string, spec *specs.Spec) (int, error) {
+func createStart(ctx context.Context, conn ShimConn, id, bundle string, spec *specs.Spec) (int, error) {
 	pid, err := conn.Create(ctx, &shimapi.CreateRequest{ID: id, Bundle: bundle, Spec: spec})
 	if err != nil {
 		return 0, err
@@ -45,17 +45,33 @@ func createStart(ctx context.Context, conn shimConn, id, bundle string, spec *sp
 	return pid, nil
 }
 
-// launchShim and connectShim return a nil interface on error, never an
-// interface holding a nil *Client (which would not compare equal to nil).
-func launchShim(ctx context.Context, binary, dir, logLevel string) (shimConn, error) {
-	c, err := shimclient.Launch(ctx, shimclient.LaunchOptions{Binary: binary, Dir: dir, LogLevel: logLevel})
+// ShimLauncher starts and reaches pods' crib-shims. The default is
+// sandbox/shimclient's, running Options.ShimBinary; unit tests give a fake.
+type ShimLauncher interface {
+	// Launch starts a shim serving the pod run directory dir and returns
+	// a connection to it.
+	Launch(ctx context.Context, dir string) (ShimConn, error)
+	// Connect reaches the shim serving dir, launched earlier (perhaps by
+	// an earlier cribd).
+	Connect(dir string) (ShimConn, error)
+}
+
+// shimclientLauncher is the ShimLauncher of a real cribd. Its methods
+// return a nil interface on error, never an interface holding a nil
+// *Client (which would not compare equal to nil).
+type shimclientLauncher struct {
+	binary, logLevel string
+}
+
+func (l shimclientLauncher) Launch(ctx context.Context, dir string) (ShimConn, error) {
+	c, err := shimclient.Launch(ctx, shimclient.LaunchOptions{Binary: l.binary, Dir: dir, LogLevel: l.logLevel})
 	if err != nil {
 		return nil, err
 	}
 	return c, nil
 }
 
-func connectShim(dir string) (shimConn, error) {
+func (shimclientLauncher) Connect(dir string) (ShimConn, error) {
 	c, err := shimclient.Connect(dir)
 	if err != nil {
 		return nil, err

@@ -308,7 +308,7 @@ func cgroupProcs(hierarchies []string, dir string) ([]int, error) {
 func (m *Manager) recoverShims() {
 	ctx, cancel := context.WithTimeout(context.Background(), cleanup.Timeout)
 	defer cancel()
-	for _, p := range m.pods {
+	for _, p := range m.pods.List() {
 		p.mu.Lock()
 		switch {
 		case p.rec.Phase != state.PhaseReady:

@@ -17,6 +17,7 @@ import (
 	"github.com/crib-runtime/crib/api/errdefs"
 	shimapi "github.com/crib-runtime/crib/api/shim"
 	"github.com/crib-runtime/crib/api/state"
+	"github.com/crib-runtime/crib/sandbox/store"
 )
 
 func TestShimDiedState(t *testing.T) {
@@ -102,7 +103,7 @@ func TestCgroupProcs(t *testing.T) {
 // fakeShim is a shim connection that only records Close and answers every
 // call as if the shim were gone.
 type fakeShim struct {
-	shimConn
+	ShimConn
 	closed bool
 }
 
@@ -121,11 +122,11 @@ func shimDeathManager(t *testing.T, statuses map[string]shimapi.Status) (*Manage
 	}
 	t.Cleanup(func() { ev.watcher.Close() })
 	m := &Manager{
-		opts:       Options{RootDir: t.TempDir(), RunDir: t.TempDir(), Log: log},
-		pods:       map[string]*pod{},
-		names:      map[string]string{},
-		containers: map[string]*ctr{},
-		ctrNames:   map[string]string{},
+		opts:       Options{RootDir: t.TempDir(), RunDir: t.TempDir(), Log: log}.withDefaults(),
+		pods:       newPodIndex(),
+		names:      store.NewRegistrar(),
+		containers: newContainerIndex(),
+		ctrNames:   store.NewRegistrar(),
 		events:     ev,
 	}
 	id := "p0d"
@@ -139,7 +140,7 @@ func shimDeathManager(t *testing.T, statuses map[string]shimapi.Status) (*Manage
 		t.Fatal(err)
 	}
 	p := newPod(rec)
-	m.pods[id] = p
+	m.pods.Add(id, p)
 	for cid, st := range statuses {
 		c := state.Container{ID: cid, PodID: id, Name: cid}
 		if err := m.saveContainer(&c); err != nil {
@@ -153,7 +154,7 @@ func shimDeathManager(t *testing.T, statuses map[string]shimapi.Status) (*Manage
 				t.Fatal(err)
 			}
 		}
-		m.containers[cid] = newCtr(c)
+		m.containers.Add(cid, newCtr(c))
 	}
 	return m, p
 }

@@ -11,7 +11,6 @@ import (
 	"github.com/crib-runtime/crib/api/state"
 	"github.com/crib-runtime/crib/internal/cgroup"
 	"github.com/crib-runtime/crib/internal/failpoint"
-	"github.com/crib-runtime/crib/internal/nsfs"
 )
 
 // Stop stops a pod: its pause process and shim end, its network is torn
@@ -70,12 +69,12 @@ func (m *Manager) stopLocked(ctx context.Context, p *pod) error {
 		if path == "" {
 			continue
 		}
-		if err := nsfs.Unpin(path); err != nil {
+		if err := m.opts.Pinner.Unpin(path); err != nil {
 			return fmt.Errorf("stop pod %s: %w", rec.ID, err)
 		}
 	}
 	if rec.ShmPath != "" {
-		if err := unmount(rec.ShmPath); err != nil {
+		if err := m.opts.Pinner.Unmount(rec.ShmPath); err != nil {
 			return fmt.Errorf("stop pod %s: %w", rec.ID, err)
 		}
 	}
@@ -102,7 +101,7 @@ func (m *Manager) stopPause(ctx context.Context, p *pod) error {
 	m.unwatchShim(p) // the shim exits below, and that is no death
 	conn := p.shim
 	if conn == nil {
-		conn, _ = connectShim(rec.ShimDir)
+		conn, _ = m.opts.Shims.Connect(rec.ShimDir)
 	}
 	if conn != nil {
 		err := conn.Delete(ctx, rec.ID)
@@ -167,12 +166,8 @@ func (m *Manager) Remove(ctx context.Context, id string) error {
 	if err := m.removePodFiles(&rec); err != nil {
 		return fmt.Errorf("remove pod %s: %w", rec.ID, err)
 	}
-	m.mu.Lock()
-	delete(m.pods, rec.ID)
-	if m.names[nameKey(rec.Metadata)] == rec.ID {
-		delete(m.names, nameKey(rec.Metadata))
-	}
-	m.mu.Unlock()
+	m.pods.Delete(rec.ID)
+	m.release(rec.Metadata, rec.ID)
 	m.opts.Log.WithField("pod", rec.ID).Infof("pod %s/%s removed", rec.Metadata.Namespace, rec.Metadata.Name)
 	return nil
 }

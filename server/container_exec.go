@@ -2,9 +2,16 @@ package server
 
 import (
 	"context"
+	"errors"
+	"strings"
 	"time"
 
+	specs "github.com/opencontainers/runtime-spec/specs-go"
+	"golang.org/x/sys/unix"
 	runtimeapi "k8s.io/cri-api/pkg/apis/runtime/v1"
+
+	"github.com/crib-runtime/crib/api/errdefs"
+	"github.com/crib-runtime/crib/sandbox/ocispec"
 )
 
 // ExecSync runs a command in a running container and returns its output
@@ -26,9 +33,40 @@ func (s *Server) ReopenContainerLog(ctx context.Context, req *runtimeapi.ReopenC
 }
 
 // UpdateContainerResources changes a running container's cgroup limits.
+// A request without Linux resources changes nothing.
 func (s *Server) UpdateContainerResources(ctx context.Context, req *runtimeapi.UpdateContainerResourcesRequest) (*runtimeapi.UpdateContainerResourcesResponse, error) {
-	if err := s.opts.Sandboxes.UpdateContainerResources(ctx, req.GetContainerId(), req.GetLinux()); err != nil {
-		return nil, err
+	if r := req.GetLinux(); r != nil {
+		if err := s.opts.Sandboxes.UpdateContainerResources(ctx, req.GetContainerId(), criResources{r}); err != nil {
+			return nil, err
+		}
 	}
 	return &runtimeapi.UpdateContainerResourcesResponse{}, nil
+}
+
+// criResources is a CRI resources update, as the sandbox manager applies
+// it: translated once the container is known to run.
+type criResources struct {
+	r *runtimeapi.LinuxContainerResources
+}
+
+func (c criResources) Resources(hugetlb bool) (*specs.LinuxResources, error) {
+	return ocispec.Resources(c.r, hugetlb)
+}
+
+func (c criResources) Refused(err error) error { return updateError(err, c.r) }
+
+// updateError explains the kernel's refusal of an update that the request
+// caused, in crib's words before libcontainer's: a memory limit below what
+// the container already uses (EBUSY) is FailedPrecondition, a value the
+// kernel finds invalid InvalidArgument, both naming linux.resources.
+func updateError(err error, r *runtimeapi.LinuxContainerResources) error {
+	msg := err.Error()
+	switch {
+	case r.GetMemoryLimitInBytes() > 0 && (errors.Is(err, unix.EBUSY) || strings.Contains(msg, unix.EBUSY.Error()) ||
+		strings.Contains(msg, "unable to set memory limit")):
+		return errdefs.FailedPrecondition("linux.resources.memory_limit_in_bytes %d: the kernel refused it, the container uses more: %w", r.GetMemoryLimitInBytes(), err)
+	case errors.Is(err, errdefs.ErrInvalidArgument):
+		return errdefs.InvalidArgument("linux.resources: the kernel refused the new settings: %w", err)
+	}
+	return err
 }

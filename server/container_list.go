@@ -14,7 +14,11 @@ func (s *Server) ListContainers(ctx context.Context, req *runtimeapi.ListContain
 	f := req.GetFilter()
 	filter := sandbox.ContainerFilter{IDPrefix: f.GetId(), PodID: f.GetPodSandboxId(), Labels: f.GetLabelSelector()}
 	if st := f.GetState(); st != nil {
-		state := st.GetState()
+		state, ok := containerState(st.GetState())
+		if !ok {
+			// A state the CRI does not define: no container is in it.
+			return &runtimeapi.ListContainersResponse{Containers: []*runtimeapi.Container{}}, nil
+		}
 		filter.State = &state
 	}
 	views := s.opts.Sandboxes.Containers(filter)
@@ -27,11 +31,40 @@ func (s *Server) ListContainers(ctx context.Context, req *runtimeapi.ListContain
 			Image:        &runtimeapi.ImageSpec{Image: v.Image, UserSpecifiedImage: v.Image},
 			ImageRef:     v.ImageRef,
 			ImageId:      v.ImageID,
-			State:        v.CRIState(),
+			State:        criContainerState(v.State()),
 			CreatedAt:    v.CreatedAt.UnixNano(),
 			Labels:       v.Labels,
 			Annotations:  v.Annotations,
 		})
 	}
 	return &runtimeapi.ListContainersResponse{Containers: items}, nil
+}
+
+// criContainerState is the CRI's name for a container state.
+func criContainerState(s sandbox.ContainerState) runtimeapi.ContainerState {
+	switch s {
+	case sandbox.ContainerCreated:
+		return runtimeapi.ContainerState_CONTAINER_CREATED
+	case sandbox.ContainerRunning:
+		return runtimeapi.ContainerState_CONTAINER_RUNNING
+	case sandbox.ContainerExited:
+		return runtimeapi.ContainerState_CONTAINER_EXITED
+	}
+	return runtimeapi.ContainerState_CONTAINER_UNKNOWN
+}
+
+// containerState is crib's name for a CRI container state; false for a
+// value the CRI does not define.
+func containerState(s runtimeapi.ContainerState) (sandbox.ContainerState, bool) {
+	switch s {
+	case runtimeapi.ContainerState_CONTAINER_CREATED:
+		return sandbox.ContainerCreated, true
+	case runtimeapi.ContainerState_CONTAINER_RUNNING:
+		return sandbox.ContainerRunning, true
+	case runtimeapi.ContainerState_CONTAINER_EXITED:
+		return sandbox.ContainerExited, true
+	case runtimeapi.ContainerState_CONTAINER_UNKNOWN:
+		return sandbox.ContainerUnknown, true
+	}
+	return sandbox.ContainerUnknown, false
 }

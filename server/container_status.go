@@ -37,7 +37,7 @@ func containerStatus(v sandbox.ContainerView) *runtimeapi.ContainerStatus {
 	st := &runtimeapi.ContainerStatus{
 		Id:          v.ID,
 		Metadata:    &runtimeapi.ContainerMetadata{Name: v.Name, Attempt: v.Attempt},
-		State:       v.CRIState(),
+		State:       criContainerState(v.State()),
 		CreatedAt:   v.CreatedAt.UnixNano(),
 		Image:       &runtimeapi.ImageSpec{Image: v.Image, UserSpecifiedImage: v.Image},
 		ImageRef:    v.ImageRef,

@@ -133,7 +133,7 @@ func FuzzBuild(f *testing.F) {
 			return
 		}
 		in := Input{
-			ContainerID: strings.Repeat("c", 64), Config: cfg, Pod: fuzzPod(variant),
+			ContainerID: strings.Repeat("c", 64), Config: FromCRI(cfg), Pod: fuzzPod(variant),
 			PodFilesDir: "/var/lib/crib/pods/p1", PausePID: 4242, TargetPID: 4343,
 			Image:  imgspec.ImageConfig{User: "www", Entrypoint: []string{"/bin/sh"}, Env: []string{"A=1"}, Volumes: map[string]struct{}{"/vol": {}}},
 			Rootfs: rootfs, VolumeDir: "/var/lib/crib/pods/p1/c.volumes",

@@ -38,10 +38,10 @@ func defaultMounts(privileged bool) []specs.Mount {
 // the request's mounts, sorted so that a parent is mounted before its
 // children. A request mount replaces a default at the same destination.
 func buildMounts(in Input) ([]specs.Mount, error) {
-	sc := in.Config.GetLinux().GetSecurityContext()
+	sc := in.Config.cri.GetLinux().GetSecurityContext()
 	requested := map[string]bool{}
 	var out []specs.Mount
-	for i, m := range in.Config.GetMounts() {
+	for i, m := range in.Config.cri.GetMounts() {
 		mnt, err := criMount(i, m)
 		if err != nil {
 			return nil, err
@@ -228,7 +228,7 @@ func ImageVolumes(in Input) []ImageVolume {
 		return nil
 	}
 	mounted := map[string]bool{}
-	for _, m := range in.Config.GetMounts() {
+	for _, m := range in.Config.cri.GetMounts() {
 		mounted[filepath.Clean(m.GetContainerPath())] = true
 	}
 	paths := make([]string, 0, len(in.Image.Volumes))

@@ -18,7 +18,7 @@ import (
 const defaultPath = "PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
 
 func buildProcess(in Input) (*specs.Process, error) {
-	cfg := in.Config
+	cfg := in.Config.cri
 	if err := checkProcessStrings(cfg); err != nil {
 		return nil, err
 	}
@@ -136,7 +136,7 @@ func mergeEnv(image []string, req []*runtimeapi.KeyValue) []string {
 // primary group; plus the user's groups from the image's /etc/group (unless
 // the Strict policy says only the requested ones) and supplemental_groups.
 func resolveUser(in Input) (specs.User, error) {
-	sc := in.Config.GetLinux().GetSecurityContext()
+	sc := in.Config.cri.GetLinux().GetSecurityContext()
 	if sc.GetRunAsGroup() != nil && sc.GetRunAsUser() == nil && sc.GetRunAsUsername() == "" {
 		return specs.User{}, errdefs.InvalidArgument("linux.security_context.run_as_group needs run_as_user or run_as_username")
 	}

@@ -121,14 +121,14 @@ func checkResources(r *runtimeapi.LinuxContainerResources) error {
 // applyDevices adds the request's devices (a privileged container gets
 // every host device instead) and the device cgroup rules.
 func applyDevices(spec *specs.Spec, in Input) error {
-	sc := in.Config.GetLinux().GetSecurityContext()
+	sc := in.Config.cri.GetLinux().GetSecurityContext()
 	res := spec.Linux.Resources
 	if sc.GetPrivileged() {
 		res.Devices = []specs.LinuxDeviceCgroup{{Allow: true, Access: "rwm"}}
 		return nil
 	}
 	res.Devices = []specs.LinuxDeviceCgroup{{Allow: false, Access: "rwm"}}
-	for i, d := range in.Config.GetDevices() {
+	for i, d := range in.Config.cri.GetDevices() {
 		field := fmt.Sprintf("devices[%d]", i)
 		perms := d.GetPermissions()
 		if perms == "" {

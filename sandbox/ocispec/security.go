@@ -22,7 +22,7 @@ var DefaultCapabilities = []string{
 }
 
 func applySecurity(spec *specs.Spec, in Input) error {
-	sc := in.Config.GetLinux().GetSecurityContext()
+	sc := in.Config.cri.GetLinux().GetSecurityContext()
 	proc := spec.Process
 	caps, err := capabilities(sc.GetPrivileged(), sc.GetCapabilities())
 	if err != nil {

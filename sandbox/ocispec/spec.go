@@ -24,7 +24,7 @@ type Input struct {
 	// ContainerID is the new container's 64-hex ID.
 	ContainerID string
 	// Config is the CRI container config.
-	Config *runtimeapi.ContainerConfig
+	Config Config
 	// Pod is the pod's record: namespaces, hostname, cgroup parent, shm.
 	Pod *state.Sandbox
 	// PodFilesDir holds the pod's hostname, resolv.conf and hosts files.
@@ -57,9 +57,18 @@ type Input struct {
 	SeccompDefault *specs.LinuxSeccomp
 }
 
+// Config is a container's CRI config on its way from the server, which
+// validated and converted the rest of the request, to Build: opaque outside
+// this package, so that only server/ and ocispec read CRI fields, while the
+// sandbox that prepares the container's place carries it unread.
+type Config struct{ cri *runtimeapi.ContainerConfig }
+
+// FromCRI wraps a CRI container config for Build.
+func FromCRI(cfg *runtimeapi.ContainerConfig) Config { return Config{cri: cfg} }
+
 // Build returns the OCI spec of the container described by in.
 func Build(in Input) (*specs.Spec, error) {
-	cfg := in.Config
+	cfg := in.Config.cri
 	if cfg == nil {
 		return nil, errdefs.InvalidArgument("config is required")
 	}
@@ -117,7 +126,7 @@ func namespaces(in Input) ([]specs.LinuxNamespace, error) {
 	if in.Pod.UTSPath != "" {
 		ns = append(ns, specs.LinuxNamespace{Type: specs.UTSNamespace, Path: in.Pod.UTSPath})
 	}
-	opts := in.Config.GetLinux().GetSecurityContext().GetNamespaceOptions()
+	opts := in.Config.cri.GetLinux().GetSecurityContext().GetNamespaceOptions()
 	switch opts.GetPid() {
 	case runtimeapi.NamespaceMode_POD:
 		if in.Pod.PIDMode == state.NamespaceNode {
@@ -148,7 +157,7 @@ func namespaces(in Input) ([]specs.LinuxNamespace, error) {
 	// keep the host's view, as with containerd and CRI-O (KEP-2254: tools
 	// run privileged, such as node agents, expect the host's tree). On v1
 	// nothing changes: the v1 hierarchies have always been shown whole.
-	if in.CgroupV2 && !in.Config.GetLinux().GetSecurityContext().GetPrivileged() {
+	if in.CgroupV2 && !in.Config.cri.GetLinux().GetSecurityContext().GetPrivileged() {
 		ns = append(ns, specs.LinuxNamespace{Type: specs.CgroupNamespace})
 	}
 	return ns, nil
@@ -162,7 +171,8 @@ const usernsField = "linux.security_context.namespace_options.userns_options"
 // must name the pod's (mode POD with the pod's mappings, or NODE for a pod
 // in the host's), and mounts may carry ID mappings only in a pod user
 // namespace.
-func CheckUserNS(cfg *runtimeapi.ContainerConfig, pod *state.Sandbox) error {
+func CheckUserNS(c Config, pod *state.Sandbox) error {
+	cfg := c.cri
 	u := cfg.GetLinux().GetSecurityContext().GetNamespaceOptions().GetUsernsOptions()
 	podMode := runtimeapi.NamespaceMode_NODE
 	if pod.UserNSPath != "" {

@@ -38,7 +38,7 @@ func testRootfs(t *testing.T) string {
 func testInput(t *testing.T, cfg *runtimeapi.ContainerConfig, img imgspec.ImageConfig) Input {
 	return Input{
 		ContainerID: "c1",
-		Config:      cfg,
+		Config:      FromCRI(cfg),
 		Pod: &state.Sandbox{
 			ID: "p1", Hostname: "pod-host", CgroupParent: "/kubepods/pod1",
 			NetNSPath: "/var/run/netns/crib-p1", IPCPath: "/run/crib/pods/p1/ns/ipc", UTSPath: "/run/crib/pods/p1/ns/uts",
@@ -373,7 +373,7 @@ func TestCheckUserNS(t *testing.T) {
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
-			err := CheckUserNS(tc.cfg, tc.pod)
+			err := CheckUserNS(FromCRI(tc.cfg), tc.pod)
 			if tc.wantErr == "" {
 				if err != nil {
 					t.Fatal(err)

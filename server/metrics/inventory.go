@@ -45,16 +45,16 @@ func (c inventoryCollector) Collect(ch chan<- prometheus.Metric) {
 	for _, s := range []runtimeapi.PodSandboxState{runtimeapi.PodSandboxState_SANDBOX_READY, runtimeapi.PodSandboxState_SANDBOX_NOTREADY} {
 		ch <- prometheus.MustNewConstMetric(c.pods, prometheus.GaugeValue, float64(pods[s]), podStateLabel(s))
 	}
-	for _, s := range []runtimeapi.ContainerState{
-		runtimeapi.ContainerState_CONTAINER_CREATED, runtimeapi.ContainerState_CONTAINER_RUNNING,
-		runtimeapi.ContainerState_CONTAINER_EXITED, runtimeapi.ContainerState_CONTAINER_UNKNOWN,
+	for _, s := range []sandbox.ContainerState{
+		sandbox.ContainerCreated, sandbox.ContainerRunning, sandbox.ContainerExited, sandbox.ContainerUnknown,
 	} {
-		ch <- prometheus.MustNewConstMetric(c.containers, prometheus.GaugeValue, float64(containers[s]), containerStateLabel(s))
+		ch <- prometheus.MustNewConstMetric(c.containers, prometheus.GaugeValue, float64(containers[s]), s.String())
 	}
 }
 
-// countStates counts inv's pods and containers by CRI state.
-func countStates(inv Inventory) (map[runtimeapi.PodSandboxState]int, map[runtimeapi.ContainerState]int) {
+// countStates counts inv's pods by CRI state and its containers by state
+// (crib's states are the CRI's, named alike).
+func countStates(inv Inventory) (map[runtimeapi.PodSandboxState]int, map[sandbox.ContainerState]int) {
 	pods := map[runtimeapi.PodSandboxState]int{}
 	for _, v := range inv.List(sandbox.Filter{}) {
 		if v.Ready {
@@ -63,9 +63,9 @@ func countStates(inv Inventory) (map[runtimeapi.PodSandboxState]int, map[runtime
 			pods[runtimeapi.PodSandboxState_SANDBOX_NOTREADY]++
 		}
 	}
-	containers := map[runtimeapi.ContainerState]int{}
+	containers := map[sandbox.ContainerState]int{}
 	for _, v := range inv.Containers(sandbox.ContainerFilter{}) {
-		containers[v.CRIState()]++
+		containers[v.State()]++
 	}
 	return pods, containers
 }
@@ -73,9 +73,4 @@ func countStates(inv Inventory) (map[runtimeapi.PodSandboxState]int, map[runtime
 // podStateLabel is "ready" for SANDBOX_READY, "notready" for SANDBOX_NOTREADY.
 func podStateLabel(s runtimeapi.PodSandboxState) string {
 	return strings.ToLower(strings.TrimPrefix(s.String(), "SANDBOX_"))
-}
-
-// containerStateLabel is "running" for CONTAINER_RUNNING, and so on.
-func containerStateLabel(s runtimeapi.ContainerState) string {
-	return strings.ToLower(strings.TrimPrefix(s.String(), "CONTAINER_"))
 }
