@@ -352,7 +352,7 @@ func (m *Manager) CreateContainer(ctx context.Context, podID string, req Contain
 // cannot (it died, or its Delete failed), cribd does the shim's part: it
 // kills what runs in the container's cgroup and removes the cgroup, so a
 // dead shim leaves no cgroup behind.
-func (m *Manager) deleteHalfCreated(ctx context.Context, conn shimConn, id, cgroupsPath string) error {
+func (m *Manager) deleteHalfCreated(ctx context.Context, conn ShimConn, id, cgroupsPath string) error {
 	err := conn.Delete(ctx, id)
 	if err == nil {
 		return nil

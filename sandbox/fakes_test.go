@@ -25,6 +25,9 @@ import (
 // errInjected is the failure a fake returns when told to fail.
 var errInjected = errors.New("injected failure")
 
+// errShimDied is what a call to a shim killed under it returns.
+var errShimDied = errors.New("unexpected EOF from a killed shim")
+
 // fakePinner pins and mounts in a map.
 type fakePinner struct {
 	mu                         sync.Mutex
@@ -92,6 +95,9 @@ type fakeConn struct {
 	ShimConn
 	mu                    sync.Mutex
 	failCreate, failStart bool
+	// dies makes Create run onCreate and then fail as a shim killed in
+	// the middle of it does, and every later Delete fail too.
+	dies bool
 	// pid is what Create returns.
 	pid int
 	// onCreate, if set, runs in Create: a test's way to break a later step.
@@ -110,6 +116,9 @@ func (c *fakeConn) Create(_ context.Context, req *shimapi.CreateRequest) (int, e
 	if c.onCreate != nil {
 		c.onCreate(req.ID)
 	}
+	if c.dies {
+		return 0, errShimDied
+	}
 	c.containers[req.ID] = true
 	return c.pid, nil
 }
@@ -124,6 +133,9 @@ func (c *fakeConn) Start(context.Context, string) error {
 func (c *fakeConn) Delete(_ context.Context, id string) error {
 	c.mu.Lock()
 	defer c.mu.Unlock()
+	if c.dies {
+		return errShimDied
+	}
 	delete(c.containers, id)
 	return nil
 }

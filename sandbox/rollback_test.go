@@ -410,9 +410,11 @@ func TestCreateContainerRollback(t *testing.T) {
 		return filepath.Join(e.m.containerDir(testPodID), testID+suffix)
 	}
 	tests := []struct {
-		name     string
-		cfg      func(*runtimeapi.ContainerConfig)
-		setup    func(t *testing.T, e *rollbackEnv)
+		name  string
+		cfg   func(*runtimeapi.ContainerConfig)
+		setup func(t *testing.T, e *rollbackEnv)
+		// after, if set, checks what the case left before the common checks.
+		after    func(t *testing.T, e *rollbackEnv)
 		wantErr  string
 		acquired [][]string
 	}{
@@ -445,7 +447,18 @@ func TestCreateContainerRollback(t *testing.T) {
 		},
 			wantErr: "shim of pod", acquired: [][]string{name, record, rootfs, volumes, spec}},
 		{name: "shim create", setup: func(t *testing.T, e *rollbackEnv) { e.shims.connect.failCreate = true },
-			wantErr: "create container app", acquired: [][]string{name, record, rootfs, volumes, spec}},
+			wantErr: "create container app", acquired: [][]string{name, record, rootfs, volumes, spec, created}},
+		{name: "shim dies in create", setup: func(t *testing.T, e *rollbackEnv) {
+			// The shim made the container's cgroup, then was killed.
+			e.podConn.dies = true
+			e.podConn.onCreate = func(id string) { mkdir(t, filepath.Join(e.cgroups, "crib-test", id)) }
+		}, after: func(t *testing.T, e *rollbackEnv) {
+			if got := entries(t, filepath.Join(e.cgroups, "crib-test")); len(got) > 0 {
+				t.Errorf("container cgroups left: %v", got)
+			}
+			// The pod's cgroup parent is the pod's, not the container's.
+			_ = os.Remove(filepath.Join(e.cgroups, "crib-test"))
+		}, wantErr: errShimDied.Error(), acquired: [][]string{name, record, rootfs, volumes, spec, created}},
 		{name: "container gone", setup: func(t *testing.T, e *rollbackEnv) { e.shims.connect.pid = 1 << 30 },
 			wantErr: "init process", acquired: [][]string{name, record, rootfs, volumes, spec, created}},
 		{name: "final record", setup: func(t *testing.T, e *rollbackEnv) {
@@ -481,6 +494,9 @@ func TestCreateContainerRollback(t *testing.T) {
 				taken[s] = true
 			}
 			e.unplant(t)
+			if tc.after != nil {
+				tc.after(t, e)
+			}
 			e.checkNothingHeld(t)
 			if n := len(e.podConn.containers); n > 0 {
 				t.Errorf("containers left in the shim: %v", e.podConn.containers)
