@@ -30,9 +30,10 @@ type leaseJSON struct {
 }
 
 // isNodeName reports whether s is a DNS subdomain as Kubernetes names
-// nodes: at most 253 of [-a-z0-9.], starting and ending alphanumeric. (A
-// regexp for it costs 2 ms at every start of cribd, and of each re-exec of
-// it that unpacks a layer.)
+// nodes: at most 253 of [-a-z0-9.], starting and ending alphanumeric. Not
+// a regexp: a package-level one is compiled at every start of cribd and of
+// each re-exec of it that unpacks a layer (docs/architecture.md,
+// "Measurements behind the shim's design").
 func isNodeName(s string) bool {
 	if len(s) == 0 || len(s) > 253 {
 		return false

@@ -79,11 +79,11 @@ func Launch(ctx context.Context, opts LaunchOptions) (_ *Client, retErr error) {
 	}
 	cmd := exec.Command(opts.Binary, args...)
 	// One P: a shim mostly waits, and a second P's caches and GC worker
-	// cost about 0.25 MiB of PSS per shim (2.92 -> 2.68 MiB each with 20
-	// pods). It has to be set before the Go runtime starts: shrinking later
-	// with runtime.GOMAXPROCS frees none of it. libcontainer passes the
-	// shim's GOMAXPROCS on to its init re-exec, which then also starts with
-	// one P instead of shrinking to it.
+	// cost PSS in every shim (docs/architecture.md, "Measurements behind
+	// the shim's design"). It has to be set before the Go runtime starts:
+	// shrinking later with runtime.GOMAXPROCS frees none of it.
+	// libcontainer passes the shim's GOMAXPROCS on to its init re-exec,
+	// which then also starts with one P instead of shrinking to it.
 	cmd.Env = append(os.Environ(), "GOMAXPROCS=1")
 	cmd.Dir = dir
 	cmd.Stderr = logf              // stdin, stdout: /dev/null
