@@ -2,8 +2,6 @@ package sandbox
 
 import (
 	"context"
-	"fmt"
-	"path/filepath"
 
 	"github.com/crib-runtime/crib/api/state"
 	"github.com/crib-runtime/crib/internal/cgroup"
@@ -14,28 +12,7 @@ import (
 // its scope is stopped first (which kills what is left in it); then its
 // directory goes in every hierarchy, waiting while its last processes exit.
 func (m *Manager) removeCgroup(ctx context.Context, cgroupsPath string) error {
-	if cgroupsPath == "" || cgroupsPath == "/" {
-		return nil
-	}
-	dir, err := cgroup.Dir(cgroupsPath)
-	if err != nil {
-		return err
-	}
-	if cgroup.IsSystemd(cgroupsPath) {
-		if m.opts.Units == nil {
-			return fmt.Errorf("cgroup %s is a systemd scope, but cribd does not run with the systemd cgroup driver", cgroupsPath)
-		}
-		scope, _ := cgroup.ParseScope(cgroupsPath)
-		if err := m.opts.Units.Stop(ctx, scope.Unit()); err != nil {
-			return err
-		}
-	}
-	for _, h := range m.hierarchies {
-		if err := cgroup.RemoveTree(ctx, filepath.Join(h, dir)); err != nil {
-			return err
-		}
-	}
-	return nil
+	return cgroup.Remove(ctx, m.opts.Units, m.hierarchies, cgroupsPath)
 }
 
 // releaseCgroupParent stops counting the pod as a user of its cgroup

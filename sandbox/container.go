@@ -20,10 +20,12 @@ import (
 	"github.com/crib-runtime/crib/api/state"
 	"github.com/crib-runtime/crib/image"
 	"github.com/crib-runtime/crib/internal/beneath"
+	"github.com/crib-runtime/crib/internal/cgroup"
 	"github.com/crib-runtime/crib/internal/cleanup"
 	"github.com/crib-runtime/crib/internal/failpoint"
 	"github.com/crib-runtime/crib/internal/procfs"
 	"github.com/crib-runtime/crib/sandbox/ocispec"
+	"github.com/crib-runtime/crib/sandbox/shimclient"
 	"github.com/crib-runtime/crib/sandbox/store"
 )
 
@@ -203,7 +205,7 @@ func (m *Manager) CreateContainer(ctx context.Context, podID string, req Contain
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	pod := p.rec
-	if pod.Phase != state.PhaseReady || !processAlive(pod.PausePID, pod.PauseStartTime) {
+	if pod.Phase != state.PhaseReady || !procfs.Alive(pod.PausePID, pod.PauseStartTime) {
 		return "", errdefs.FailedPrecondition("pod sandbox %s is not ready", pod.ID)
 	}
 	logPath, err := containerLogPath(pod.LogDirectory, req.LogPath)
@@ -352,12 +354,12 @@ func (m *Manager) CreateContainer(ctx context.Context, podID string, req Contain
 // cannot (it died, or its Delete failed), cribd does the shim's part: it
 // kills what runs in the container's cgroup and removes the cgroup, so a
 // dead shim leaves no cgroup behind.
-func (m *Manager) deleteHalfCreated(ctx context.Context, conn ShimConn, id, cgroupsPath string) error {
+func (m *Manager) deleteHalfCreated(ctx context.Context, conn shimclient.Conn, id, cgroupsPath string) error {
 	err := conn.Delete(ctx, id)
 	if err == nil {
 		return nil
 	}
-	if kerr := m.killCgroup(ctx, cgroupsPath); kerr != nil {
+	if kerr := cgroup.Kill(ctx, m.hierarchies, cgroupsPath); kerr != nil {
 		return errors.Join(err, kerr)
 	}
 	if rerr := m.removeCgroup(ctx, cgroupsPath); rerr != nil {
@@ -432,7 +434,7 @@ func (m *Manager) targetPID(target string) int {
 	if err != nil {
 		return 0
 	}
-	if rec := c.published(); processAlive(rec.Pid, rec.PidStartTime) {
+	if rec := c.published(); procfs.Alive(rec.Pid, rec.PidStartTime) {
 		return rec.Pid
 	}
 	return 0
@@ -468,7 +470,7 @@ func (m *Manager) lookupContainer(id string) (*ctr, error) { return m.containers
 
 // shimFor returns the pod's shim connection, reconnecting after a restart.
 // The caller holds p.mu.
-func (m *Manager) shimFor(p *pod) (ShimConn, error) {
+func (m *Manager) shimFor(p *pod) (shimclient.Conn, error) {
 	if d := p.rec.ShimDied; d != nil {
 		return nil, errdefs.FailedPrecondition("pod sandbox %s is not ready: its shim died at %s; stop and remove the pod", p.rec.ID, d.UTC().Format(time.RFC3339))
 	}
@@ -495,7 +497,7 @@ func (m *Manager) viewOf(rec state.Container) ContainerView {
 	v := ContainerView{Container: rec, Shim: m.recordedState(rec)}
 	// A shim that died cannot record its container's exit: a running state
 	// whose process is gone is an exit of unknown code.
-	if v.Shim.Status == shimapi.StatusRunning && !processAlive(rec.Pid, rec.PidStartTime) && !shimAlive(filepath.Join(podsDir(m.opts.RunDir), rec.PodID)) {
+	if v.Shim.Status == shimapi.StatusRunning && !procfs.Alive(rec.Pid, rec.PidStartTime) && !shimclient.Alive(filepath.Join(podsDir(m.opts.RunDir), rec.PodID)) {
 		v.Shim.Status = shimapi.StatusStopped
 		v.Shim.ExitCode = 255
 	}

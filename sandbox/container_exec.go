@@ -11,6 +11,7 @@ import (
 	"github.com/crib-runtime/crib/api/errdefs"
 	shimapi "github.com/crib-runtime/crib/api/shim"
 	"github.com/crib-runtime/crib/api/state"
+	"github.com/crib-runtime/crib/sandbox/shimclient"
 )
 
 // ExecResult is what ExecSync returns.
@@ -20,7 +21,7 @@ type ExecResult struct {
 }
 
 // runningContainer finds a running container and its pod's shim.
-func (m *Manager) runningContainer(id string) (*ctr, ShimConn, error) {
+func (m *Manager) runningContainer(id string) (*ctr, shimclient.Conn, error) {
 	c, err := m.lookupContainer(id)
 	if err != nil {
 		return nil, nil, err

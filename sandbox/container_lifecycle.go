@@ -18,6 +18,7 @@ import (
 	shimapi "github.com/crib-runtime/crib/api/shim"
 	"github.com/crib-runtime/crib/api/state"
 	"github.com/crib-runtime/crib/internal/failpoint"
+	"github.com/crib-runtime/crib/internal/procfs"
 )
 
 // exitPoll is how often Stop checks whether a signalled container exited.
@@ -71,7 +72,7 @@ func (m *Manager) StopContainer(ctx context.Context, id string, timeout time.Dur
 
 func (m *Manager) stopContainerLocked(ctx context.Context, c *ctr, timeout time.Duration) error {
 	rec := c.rec
-	if !processAlive(rec.Pid, rec.PidStartTime) {
+	if !procfs.Alive(rec.Pid, rec.PidStartTime) {
 		return nil
 	}
 	sig := syscall.Signal(rec.StopSignal)
@@ -90,7 +91,7 @@ func (m *Manager) stopContainerLocked(ctx context.Context, c *ctr, timeout time.
 			return fmt.Errorf("stop container %s: gave up waiting for it to exit after signal %d: %w", rec.ID, sig, err)
 		}
 	}
-	if err := killProcess(rec.Pid, rec.PidStartTime); err != nil {
+	if err := procfs.Kill(rec.Pid, rec.PidStartTime); err != nil {
 		return fmt.Errorf("kill container %s: %w", rec.ID, err)
 	}
 	failpoint.Inject("container.stop.after-kill")
@@ -231,7 +232,3 @@ var signalNumbers = func() map[string]int {
 	}
 	return out
 }()
-
-// shimAlive reports whether a shim still serves dir (shimPID: a zombie,
-// or a reused PID, is none).
-func shimAlive(dir string) bool { return shimPID(dir) != 0 }

@@ -15,6 +15,7 @@ import (
 	"github.com/crib-runtime/crib/api/errdefs"
 	shimapi "github.com/crib-runtime/crib/api/shim"
 	"github.com/crib-runtime/crib/api/state"
+	"github.com/crib-runtime/crib/sandbox/shimclient"
 )
 
 // ExecOptions say how to set up a streaming exec's stdio.
@@ -38,7 +39,7 @@ type ExecProcess struct {
 	Console        *os.File
 	containerID    string
 	pid            int
-	conn           ShimConn
+	conn           shimclient.Conn
 }
 
 // Close closes every descriptor of p that is still open.

@@ -3,121 +3,41 @@ package sandbox
 import (
 	"os"
 	"path/filepath"
-	"sync"
-	"time"
 
 	"github.com/fsnotify/fsnotify"
-	"github.com/sirupsen/logrus"
 
 	shimapi "github.com/crib-runtime/crib/api/shim"
+	"github.com/crib-runtime/crib/sandbox/events"
 )
 
 // EventType is a container lifecycle event, as kubelet's evented PLEG
 // reads them.
-type EventType int
+type EventType = events.Type
 
 // Container events.
 const (
-	EventCreated EventType = iota
-	EventStarted
-	EventStopped
-	EventDeleted
+	EventCreated = events.Created
+	EventStarted = events.Started
+	EventStopped = events.Stopped
+	EventDeleted = events.Deleted
 )
 
 // Event is one container lifecycle event.
-type Event struct {
-	Type        EventType
-	ContainerID string
-	PodID       string
-	At          time.Time
-}
-
-// eventBuffer is each subscriber's backlog; a reader that falls further
-// behind loses events (counted and logged) rather than stall cribd.
-const eventBuffer = 1024
-
-// events fans container events out to subscribers, and learns of exits by
-// watching the state files the shims write.
-type events struct {
-	log     logrus.FieldLogger
-	watcher *fsnotify.Watcher
-
-	mu      sync.Mutex
-	subs    map[int]chan Event
-	next    int
-	dropped uint64
-	stopped map[string]bool // containers whose exit was published
-}
-
-func newEvents(log logrus.FieldLogger) (*events, error) {
-	w, err := fsnotify.NewWatcher()
-	if err != nil {
-		return nil, err
-	}
-	return &events{log: log, watcher: w, subs: map[int]chan Event{}, stopped: map[string]bool{}}, nil
-}
+type Event = events.Event
 
 // SubscribeEvents returns a channel of container events and a function
 // that ends the subscription.
-func (m *Manager) SubscribeEvents() (<-chan Event, func()) {
-	e := m.events
-	ch := make(chan Event, eventBuffer)
-	e.mu.Lock()
-	id := e.next
-	e.next++
-	e.subs[id] = ch
-	e.mu.Unlock()
-	return ch, func() {
-		e.mu.Lock()
-		delete(e.subs, id)
-		e.mu.Unlock()
-	}
-}
+func (m *Manager) SubscribeEvents() (<-chan Event, func()) { return m.hub.Subscribe() }
 
-func (m *Manager) publish(t EventType, rec ContainerView) {
-	e := m.events
-	ev := Event{Type: t, ContainerID: rec.ID, PodID: rec.PodID, At: time.Now()}
-	e.mu.Lock()
-	defer e.mu.Unlock()
-	switch t {
-	case EventStopped:
-		if e.stopped[rec.ID] {
-			return
-		}
-		e.stopped[rec.ID] = true
-	case EventDeleted:
-		delete(e.stopped, rec.ID)
-	}
-	e.sendLocked(ev)
-}
+func (m *Manager) publish(t EventType, rec ContainerView) { m.hub.Publish(t, rec.ID, rec.PodID) }
 
-// publishPod publishes an event of the pod itself, which carries the pod's
-// ID as its container ID (the pause container's, as kubelet's evented PLEG
-// reads a sandbox's events).
-func (m *Manager) publishPod(t EventType, podID string) {
-	e := m.events
-	e.mu.Lock()
-	defer e.mu.Unlock()
-	e.sendLocked(Event{Type: t, ContainerID: podID, PodID: podID, At: time.Now()})
-}
-
-// sendLocked hands ev to every subscriber; the caller holds e.mu.
-func (e *events) sendLocked(ev Event) {
-	for _, ch := range e.subs {
-		select {
-		case ch <- ev:
-		default:
-			e.dropped++
-			e.log.WithField("container", ev.ContainerID).Warnf("event subscriber too slow: dropped an event (%d so far)", e.dropped)
-		}
-	}
-}
+func (m *Manager) publishPod(t EventType, podID string) { m.hub.PublishPod(t, podID) }
 
 // watchContainer follows the state file of container c (its shim's
 // directory for it), and publishes its exit if it already happened.
 func (m *Manager) watchContainer(c ContainerView) {
 	dir := filepath.Dir(shimStatePath(filepath.Join(podsDir(m.opts.RunDir), c.PodID), c.ID))
-	if err := m.events.watcher.Add(dir); err != nil && !os.IsNotExist(err) {
+	if err := m.watcher.Add(dir); err != nil && !os.IsNotExist(err) {
 		m.opts.Log.WithError(err).WithField("container", c.ID).Warn("cannot watch container state; its exit will show in status but not as an event")
 	}
 	if c.Shim.Status == shimapi.StatusStopped {
@@ -129,7 +49,7 @@ func (m *Manager) watchContainer(c ContainerView) {
 func (m *Manager) watchExits() {
 	for {
 		select {
-		case ev, ok := <-m.events.watcher.Events:
+		case ev, ok := <-m.watcher.Events:
 			if !ok {
 				return
 			}
@@ -143,7 +63,7 @@ func (m *Manager) watchExits() {
 			if v := m.containerView(c); v.Shim.Status == shimapi.StatusStopped {
 				m.publish(EventStopped, v)
 			}
-		case err, ok := <-m.events.watcher.Errors:
+		case err, ok := <-m.watcher.Errors:
 			if !ok {
 				return
 			}

@@ -15,6 +15,7 @@ import (
 	"github.com/crib-runtime/crib/image"
 	"github.com/crib-runtime/crib/internal/nsfs"
 	"github.com/crib-runtime/crib/network"
+	"github.com/crib-runtime/crib/sandbox/shimclient"
 )
 
 // The fakes below stand at the manager's seams (Options.Pinner, Shims,
@@ -89,10 +90,10 @@ func (f *fakePinner) Unmount(path string) error {
 }
 
 // fakeConn is a shim connection whose containers are names in a map.
-// Methods the tests do not reach are the nil embedded ShimConn's: calling
+// Methods the tests do not reach are the nil embedded shimclient.Conn's: calling
 // one panics.
 type fakeConn struct {
-	ShimConn
+	shimclient.Conn
 	mu                    sync.Mutex
 	failCreate, failStart bool
 	// dies makes Create run onCreate and then fail as a shim killed in
@@ -167,7 +168,7 @@ type fakeShims struct {
 	launched []*fakeConn
 }
 
-func (f *fakeShims) Launch(context.Context, string) (ShimConn, error) {
+func (f *fakeShims) Launch(context.Context, string) (shimclient.Conn, error) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	if f.failLaunch {
@@ -181,7 +182,7 @@ func (f *fakeShims) Launch(context.Context, string) (ShimConn, error) {
 	return c, nil
 }
 
-func (f *fakeShims) Connect(string) (ShimConn, error) {
+func (f *fakeShims) Connect(string) (shimclient.Conn, error) {
 	if f.connect == nil {
 		return nil, errInjected
 	}

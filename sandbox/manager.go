@@ -27,6 +27,7 @@ import (
 	"sync"
 	"sync/atomic"
 
+	"github.com/fsnotify/fsnotify"
 	"github.com/opencontainers/cgroups"
 	"github.com/sirupsen/logrus"
 
@@ -36,7 +37,9 @@ import (
 	"github.com/crib-runtime/crib/internal/cleanup"
 	"github.com/crib-runtime/crib/internal/procfs"
 	"github.com/crib-runtime/crib/network"
+	"github.com/crib-runtime/crib/sandbox/events"
 	"github.com/crib-runtime/crib/sandbox/ocispec"
+	"github.com/crib-runtime/crib/sandbox/shimclient"
 	"github.com/crib-runtime/crib/sandbox/store"
 )
 
@@ -97,7 +100,7 @@ func (o Options) withDefaults() Options {
 		o.Pinner = hostPinner{}
 	}
 	if o.Shims == nil {
-		o.Shims = shimclientLauncher{binary: o.ShimBinary, logLevel: o.LogLevel}
+		o.Shims = shimclient.NewLauncher(o.ShimBinary, o.LogLevel)
 	}
 	return o
 }
@@ -127,8 +130,9 @@ type Manager struct {
 	containers *store.Index[*ctr]
 	ctrNames   *store.Registrar // reserved container name key -> ID
 
-	cpu    cpuSamples
-	events *events
+	cpu     cpuSamples
+	hub     *events.Hub
+	watcher *fsnotify.Watcher // containers' state files
 }
 
 // pod is one sandbox in memory. mu serialises lifecycle operations on it;
@@ -139,7 +143,7 @@ type Manager struct {
 type pod struct {
 	mu   sync.Mutex
 	rec  state.Sandbox
-	shim ShimConn
+	shim shimclient.Conn
 	// watch follows the shim's exit while the pod is ready (shimdeath.go).
 	watch *shimWatch
 	// pub is a copy of rec as of its last change (setRec).
@@ -206,11 +210,12 @@ func New(opts Options) (*Manager, error) {
 	if m.pauseRootfs, err = preparePauseRootfs(opts.RootDir, opts.PauseBinary); err != nil {
 		return nil, err
 	}
-	if m.events, err = newEvents(opts.Log); err != nil {
+	m.hub = events.NewHub(opts.Log)
+	if m.watcher, err = fsnotify.NewWatcher(); err != nil {
 		return nil, fmt.Errorf("container events: %w", err)
 	}
 	if err := m.recover(); err != nil {
-		m.events.watcher.Close()
+		m.watcher.Close()
 		return nil, err
 	}
 	m.reconcile()
@@ -355,7 +360,7 @@ type View struct {
 }
 
 func (m *Manager) ready(rec *state.Sandbox) bool {
-	return rec.Phase == state.PhaseReady && rec.ShimDied == nil && processAlive(rec.PausePID, rec.PauseStartTime)
+	return rec.Phase == state.PhaseReady && rec.ShimDied == nil && procfs.Alive(rec.PausePID, rec.PauseStartTime)
 }
 
 func (m *Manager) view(p *pod) View {
@@ -409,7 +414,7 @@ func (f Filter) Match(v View) bool {
 // Close drops the connections to shims and stops watching containers;
 // pods keep running.
 func (m *Manager) Close() {
-	m.events.watcher.Close()
+	m.watcher.Close()
 	for _, p := range m.pods.List() {
 		p.mu.Lock()
 		m.unwatchShim(p)

@@ -7,6 +7,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/crib-runtime/crib/internal/procfs"
 	"github.com/crib-runtime/crib/sandbox/cgstats"
 )
 
@@ -87,7 +88,7 @@ func podInterfaces(pausePID int, pauseStart uint64) ([]InterfaceStats, error) {
 	if err != nil {
 		return nil, fmt.Errorf("read interface counters of pause process %d: %w", pausePID, err)
 	}
-	if !processAlive(pausePID, pauseStart) {
+	if !procfs.Alive(pausePID, pauseStart) {
 		return nil, fmt.Errorf("pause process %d exited while its interface counters were read", pausePID)
 	}
 	return parseNetDev(data)

@@ -32,6 +32,7 @@ import (
 	"github.com/moby/sys/mountinfo"
 
 	"github.com/crib-runtime/crib/internal/cleanup"
+	"github.com/crib-runtime/crib/sandbox/shimclient"
 )
 
 // reconcile runs the start-up reconciliation; New calls it after recover.
@@ -159,7 +160,7 @@ func (m *Manager) sweepRunDirs(owned map[string]bool) {
 // detached, deepest first, so that RemoveAll neither fails on a pin nor
 // empties a mount.
 func removeRunDir(dir string) error {
-	if err := killShim(dir); err != nil {
+	if err := shimclient.KillServing(dir); err != nil {
 		return err
 	}
 	mounts, err := mountinfo.GetMounts(mountinfo.PrefixFilter(dir))

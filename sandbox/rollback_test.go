@@ -12,6 +12,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/fsnotify/fsnotify"
 	imgspec "github.com/opencontainers/image-spec/specs-go/v1"
 	"github.com/sirupsen/logrus"
 	logtest "github.com/sirupsen/logrus/hooks/test"
@@ -20,6 +21,7 @@ import (
 	"github.com/crib-runtime/crib/api/state"
 	"github.com/crib-runtime/crib/internal/cgroup"
 	"github.com/crib-runtime/crib/internal/procfs"
+	"github.com/crib-runtime/crib/sandbox/events"
 	"github.com/crib-runtime/crib/sandbox/ocispec"
 	"github.com/crib-runtime/crib/sandbox/store"
 )
@@ -87,11 +89,11 @@ func newRollbackEnv(t *testing.T, hierarchies ...string) *rollbackEnv {
 	log.SetOutput(io.Discard)
 	log.SetLevel(logrus.DebugLevel)
 	hook := logtest.NewLocal(log)
-	ev, err := newEvents(log)
+	w, err := fsnotify.NewWatcher()
 	if err != nil {
 		t.Fatal(err)
 	}
-	t.Cleanup(func() { ev.watcher.Close() })
+	t.Cleanup(func() { w.Close() })
 
 	sleeper := exec.Command("sleep", "300")
 	if err := sleeper.Start(); err != nil {
@@ -140,7 +142,8 @@ func newRollbackEnv(t *testing.T, hierarchies ...string) *rollbackEnv {
 		containers:  newContainerIndex(),
 		ctrNames:    store.NewRegistrar(),
 		cpu:         cpuSamples{last: map[string]cpuSample{}},
-		events:      ev,
+		hub:         events.NewHub(log),
+		watcher:     w,
 	}
 	return e
 }

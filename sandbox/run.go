@@ -23,6 +23,7 @@ import (
 	"github.com/crib-runtime/crib/internal/procfs"
 	"github.com/crib-runtime/crib/network"
 	"github.com/crib-runtime/crib/sandbox/ocispec"
+	"github.com/crib-runtime/crib/sandbox/shimclient"
 )
 
 // Run creates and starts a pod from spec, whose request fields (metadata,
@@ -249,7 +250,7 @@ func (m *Manager) pinNamespaces(rec *state.Sandbox, pins map[nsfs.Type]string, c
 // startPause takes the pod's shim, once launched, and has it create and
 // start the pause container, joining the user namespace at userNS if the
 // pod has one. Its undo steps go on cu.
-func (m *Manager) startPause(ctx context.Context, rec *state.Sandbox, userNS string, shim *pendingShim, cu *cleanup.Cleanup) (int, uint64, ShimConn, error) {
+func (m *Manager) startPause(ctx context.Context, rec *state.Sandbox, userNS string, shim *pendingShim, cu *cleanup.Cleanup) (int, uint64, shimclient.Conn, error) {
 	// The rootfs comes first so that its undo runs after the shim's, once
 	// the pause process is gone.
 	rootfs, args := m.pauseRootfs, []string{pauseArg0}
@@ -270,7 +271,7 @@ func (m *Manager) startPause(ctx context.Context, rec *state.Sandbox, userNS str
 	})
 	adj := clampOOMScoreAdj(sandboxOOMScoreAdj, m.oomScoreAdj)
 	sysctls := podSysctls(rec, m.opts.PodDefaultSysctls)
-	pid, err := createStart(ctx, conn, rec.ID, filepath.Join(rec.ShimDir, "pause"), pauseSpec(rec, pauseConfig{
+	pid, err := shimclient.CreateStart(ctx, conn, rec.ID, filepath.Join(rec.ShimDir, "pause"), pauseSpec(rec, pauseConfig{
 		UserNS: userNS, Rootfs: rootfs, Args: args, OOMScoreAdj: adj, Sysctls: sysctls,
 	}))
 	if err != nil {
@@ -321,7 +322,7 @@ func podIDMappings(rec *state.Sandbox) image.IDMappings {
 // pendingShim is a shim being launched in the background for Run.
 type pendingShim struct {
 	done  chan struct{} // closed when the launch has finished
-	conn  ShimConn
+	conn  shimclient.Conn
 	err   error
 	taken bool
 }
@@ -338,7 +339,7 @@ func (m *Manager) launchShimAsync(ctx context.Context, dir string) *pendingShim 
 
 // take waits for the launch and hands the shim to the caller, who must shut
 // it down if Run fails.
-func (p *pendingShim) take() (ShimConn, error) {
+func (p *pendingShim) take() (shimclient.Conn, error) {
 	<-p.done
 	p.taken = true
 	return p.conn, p.err

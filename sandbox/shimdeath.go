@@ -18,15 +18,10 @@ package sandbox
 // at start for a shim that died while cribd was down.
 
 import (
-	"bytes"
 	"context"
 	"errors"
 	"fmt"
 	"os"
-	"path/filepath"
-	"strconv"
-	"strings"
-	"syscall"
 	"time"
 
 	"golang.org/x/sys/unix"
@@ -36,6 +31,7 @@ import (
 	"github.com/crib-runtime/crib/internal/cgroup"
 	"github.com/crib-runtime/crib/internal/cleanup"
 	"github.com/crib-runtime/crib/internal/procfs"
+	"github.com/crib-runtime/crib/sandbox/shimclient"
 )
 
 // ShimDiedReason is the reason ContainerStatus gives a container whose
@@ -50,28 +46,6 @@ const shimDiedExitCode = 255
 type shimWatch struct {
 	pid  int
 	file *os.File
-}
-
-// shimPID returns the PID of the crib-shim serving dir, or 0 if none runs:
-// no PID file (the shim exited, or /run is new since a reboot), or its PID
-// now names another process or a zombie.
-func shimPID(dir string) int {
-	data, err := os.ReadFile(filepath.Join(dir, shimapi.PIDName))
-	if err != nil {
-		return 0
-	}
-	pid, err := strconv.Atoi(strings.TrimSpace(string(data)))
-	if err != nil || pid <= 0 {
-		return 0
-	}
-	if st, err := procfs.ReadStat(pid); err != nil || st.Dead() {
-		return 0
-	}
-	cmdline, err := os.ReadFile(fmt.Sprintf("/proc/%d/cmdline", pid))
-	if err != nil || !bytes.Contains(cmdline, []byte(dir)) {
-		return 0
-	}
-	return pid
 }
 
 // openPidfd returns a pidfd of pid that Go's poller watches.
@@ -105,7 +79,7 @@ func waitPidfd(f *os.File) bool {
 // pod's run directory now. The caller holds p.mu (or p is not yet shared).
 func (m *Manager) watchShim(p *pod) bool {
 	m.unwatchShim(p)
-	pid := shimPID(p.rec.ShimDir)
+	pid := shimclient.PID(p.rec.ShimDir)
 	if pid == 0 {
 		return false
 	}
@@ -122,7 +96,7 @@ func (m *Manager) watchShim(p *pod) bool {
 	// The PID may have been reused between reading it and opening the
 	// pidfd: check again that it names the shim, now that the pidfd pins
 	// whatever it names.
-	if shimPID(p.rec.ShimDir) != pid {
+	if shimclient.PID(p.rec.ShimDir) != pid {
 		f.Close()
 		return false
 	}
@@ -214,10 +188,10 @@ func (m *Manager) shimDied(ctx context.Context, p *pod, why string) {
 	}
 	victims = append(victims, victim{p.rec.PausePID, p.rec.PauseStartTime, p.rec.CgroupsPath})
 	for _, v := range victims {
-		if err := killProcess(v.pid, v.start); err != nil {
+		if err := procfs.Kill(v.pid, v.start); err != nil {
 			log.WithError(err).Warn("killing a process of the pod")
 		}
-		if err := m.killCgroup(ctx, v.cgroupsPath); err != nil {
+		if err := cgroup.Kill(ctx, m.hierarchies, v.cgroupsPath); err != nil {
 			log.WithError(err).Warn("killing the processes left in a cgroup of the pod")
 		}
 	}
@@ -241,63 +215,6 @@ func shimDiedState(last shimapi.State, why string, now time.Time) (shimapi.State
 	last.Reason = ShimDiedReason
 	last.Message = why + "; the container's exit code was lost with it, and cribd killed what was left of the container"
 	return last, true
-}
-
-// maxKillRounds bounds killCgroup against a cgroup whose processes fork as
-// fast as they are killed.
-const maxKillRounds = 10
-
-// killCgroup sends SIGKILL to every process in the cgroup of cgroupsPath,
-// in every hierarchy, until none is left (processes forked meanwhile
-// included). A cgroup that does not exist is empty.
-func (m *Manager) killCgroup(ctx context.Context, cgroupsPath string) error {
-	if cgroupsPath == "" || cgroupsPath == "/" {
-		return nil
-	}
-	dir, err := cgroup.Dir(cgroupsPath)
-	if err != nil {
-		return err
-	}
-	for round := 0; round < maxKillRounds; round++ {
-		pids, err := cgroupProcs(m.hierarchies, dir)
-		if err != nil || len(pids) == 0 {
-			return err
-		}
-		for _, pid := range pids {
-			if err := syscall.Kill(pid, syscall.SIGKILL); err != nil && !errors.Is(err, syscall.ESRCH) {
-				return fmt.Errorf("kill pid %d of cgroup %s: %w", pid, dir, err)
-			}
-		}
-		select {
-		case <-ctx.Done():
-			return ctx.Err()
-		case <-time.After(exitPoll):
-		}
-	}
-	return fmt.Errorf("cgroup %s still has processes after %d rounds of SIGKILL", dir, maxKillRounds)
-}
-
-// cgroupProcs lists the processes of cgroup directory dir in every
-// hierarchy (each PID once).
-func cgroupProcs(hierarchies []string, dir string) ([]int, error) {
-	seen := map[int]bool{}
-	var out []int
-	for _, h := range hierarchies {
-		data, err := os.ReadFile(filepath.Join(h, dir, "cgroup.procs"))
-		if errors.Is(err, os.ErrNotExist) || errors.Is(err, unix.ENODEV) {
-			continue
-		}
-		if err != nil {
-			return nil, fmt.Errorf("list processes of cgroup %s: %w", dir, err)
-		}
-		for _, f := range strings.Fields(string(data)) {
-			if pid, err := strconv.Atoi(f); err == nil && pid > 0 && !seen[pid] {
-				seen[pid] = true
-				out = append(out, pid)
-			}
-		}
-	}
-	return out, nil
 }
 
 // recoverShims runs at start, before cribd serves: it watches the shim of

@@ -12,11 +12,14 @@ import (
 	"testing"
 	"time"
 
+	"github.com/fsnotify/fsnotify"
 	"github.com/sirupsen/logrus"
 
 	"github.com/crib-runtime/crib/api/errdefs"
 	shimapi "github.com/crib-runtime/crib/api/shim"
 	"github.com/crib-runtime/crib/api/state"
+	"github.com/crib-runtime/crib/sandbox/events"
+	"github.com/crib-runtime/crib/sandbox/shimclient"
 	"github.com/crib-runtime/crib/sandbox/store"
 )
 
@@ -67,43 +70,10 @@ func TestShimDiedState(t *testing.T) {
 	}
 }
 
-func TestCgroupProcs(t *testing.T) {
-	v1a, v1b, v2 := t.TempDir(), t.TempDir(), t.TempDir()
-	write := func(h, content string) {
-		if err := os.MkdirAll(filepath.Join(h, "crib/pod"), 0o755); err != nil {
-			t.Fatal(err)
-		}
-		if err := os.WriteFile(filepath.Join(h, "crib/pod/cgroup.procs"), []byte(content), 0o644); err != nil {
-			t.Fatal(err)
-		}
-	}
-	write(v1a, "10\n11\n")
-	write(v1b, "11\n12\n")
-	write(v2, "")
-	tests := []struct {
-		name        string
-		hierarchies []string
-		want        []int
-	}{
-		{"each pid once across hierarchies", []string{v1a, v1b, v2}, []int{10, 11, 12}},
-		{"empty", []string{v2}, nil},
-		{"missing in a hierarchy", []string{t.TempDir(), v1a}, []int{10, 11}},
-		{"no hierarchies", nil, nil},
-	}
-	for _, tc := range tests {
-		t.Run(tc.name, func(t *testing.T) {
-			got, err := cgroupProcs(tc.hierarchies, "crib/pod")
-			if err != nil || !reflect.DeepEqual(got, tc.want) {
-				t.Errorf("got %v, %v; want %v", got, err, tc.want)
-			}
-		})
-	}
-}
-
 // fakeShim is a shim connection that only records Close and answers every
 // call as if the shim were gone.
 type fakeShim struct {
-	ShimConn
+	shimclient.Conn
 	closed bool
 }
 
@@ -116,18 +86,19 @@ func shimDeathManager(t *testing.T, statuses map[string]shimapi.Status) (*Manage
 	t.Helper()
 	log := logrus.New()
 	log.SetOutput(io.Discard)
-	ev, err := newEvents(log)
+	w, err := fsnotify.NewWatcher()
 	if err != nil {
 		t.Fatal(err)
 	}
-	t.Cleanup(func() { ev.watcher.Close() })
+	t.Cleanup(func() { w.Close() })
 	m := &Manager{
 		opts:       Options{RootDir: t.TempDir(), RunDir: t.TempDir(), Log: log}.withDefaults(),
 		pods:       newPodIndex(),
 		names:      store.NewRegistrar(),
 		containers: newContainerIndex(),
 		ctrNames:   store.NewRegistrar(),
-		events:     ev,
+		hub:        events.NewHub(log),
+		watcher:    w,
 	}
 	id := "p0d"
 	rec := state.Sandbox{ID: id, Phase: state.PhaseReady, ShimDir: filepath.Join(podsDir(m.opts.RunDir), id)}

@@ -11,6 +11,8 @@ import (
 	"github.com/crib-runtime/crib/api/state"
 	"github.com/crib-runtime/crib/internal/cgroup"
 	"github.com/crib-runtime/crib/internal/failpoint"
+	"github.com/crib-runtime/crib/internal/procfs"
+	"github.com/crib-runtime/crib/sandbox/shimclient"
 )
 
 // Stop stops a pod: its pause process and shim end, its network is torn
@@ -119,10 +121,10 @@ func (m *Manager) stopPause(ctx context.Context, p *pod) error {
 		}
 		m.opts.Log.WithField("pod", rec.ID).WithError(err).Warn("shim failed to stop the pause process; killing it directly")
 	}
-	if err := killProcess(rec.PausePID, rec.PauseStartTime); err != nil {
+	if err := procfs.Kill(rec.PausePID, rec.PauseStartTime); err != nil {
 		return fmt.Errorf("stop pod %s: %w", rec.ID, err)
 	}
-	if err := killShim(rec.ShimDir); err != nil {
+	if err := shimclient.KillServing(rec.ShimDir); err != nil {
 		return fmt.Errorf("stop pod %s: %w", rec.ID, err)
 	}
 	if err := m.removeCgroup(ctx, rec.CgroupsPath); err != nil {
