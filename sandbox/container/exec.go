@@ -1,4 +1,4 @@
-package sandbox
+package container
 
 import (
 	"context"
@@ -30,13 +30,12 @@ func (m *Manager) runningContainer(id string) (*ctr, shimclient.Conn, error) {
 	if m.viewOf(rec).Shim.Status != shimapi.StatusRunning {
 		return nil, nil, errdefs.FailedPrecondition("container %s is not running", rec.ID)
 	}
-	p, err := m.lookup(rec.PodID)
+	p, err := m.pods.Lock(rec.PodID)
 	if err != nil {
 		return nil, nil, fmt.Errorf("container %s: %w", rec.ID, err)
 	}
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	conn, err := m.shimFor(p)
+	defer p.Unlock()
+	conn, err := p.Shim()
 	if err != nil {
 		return nil, nil, err
 	}

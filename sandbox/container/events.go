@@ -1,4 +1,4 @@
-package sandbox
+package container
 
 import (
 	"os"
@@ -8,45 +8,35 @@ import (
 
 	shimapi "github.com/crib-runtime/crib/api/shim"
 	"github.com/crib-runtime/crib/sandbox/events"
+	"github.com/crib-runtime/crib/sandbox/store"
 )
 
-// EventType is a container lifecycle event, as kubelet's evented PLEG
-// reads them.
-type EventType = events.Type
-
-// Container events.
-const (
-	EventCreated = events.Created
-	EventStarted = events.Started
-	EventStopped = events.Stopped
-	EventDeleted = events.Deleted
-)
-
-// Event is one container lifecycle event.
-type Event = events.Event
-
-// SubscribeEvents returns a channel of container events and a function
-// that ends the subscription.
-func (m *Manager) SubscribeEvents() (<-chan Event, func()) { return m.hub.Subscribe() }
-
-func (m *Manager) publish(t EventType, rec ContainerView) { m.hub.Publish(t, rec.ID, rec.PodID) }
-
-func (m *Manager) publishPod(t EventType, podID string) { m.hub.PublishPod(t, podID) }
+func (m *Manager) publish(t events.Type, v ContainerView) { m.hub.Publish(t, v.ID, v.PodID) }
 
 // watchContainer follows the state file of container c (its shim's
 // directory for it), and publishes its exit if it already happened.
 func (m *Manager) watchContainer(c ContainerView) {
-	dir := filepath.Dir(shimStatePath(filepath.Join(podsDir(m.opts.RunDir), c.PodID), c.ID))
+	dir := filepath.Dir(shimStatePath(store.PodDir(m.opts.RunDir, c.PodID), c.ID))
 	if err := m.watcher.Add(dir); err != nil && !os.IsNotExist(err) {
 		m.opts.Log.WithError(err).WithField("container", c.ID).Warn("cannot watch container state; its exit will show in status but not as an event")
 	}
 	if c.Shim.Status == shimapi.StatusStopped {
-		m.publish(EventStopped, c)
+		m.publish(events.Stopped, c)
 	}
 }
 
-// watchExits publishes EventStopped when a shim records a container's exit.
-func (m *Manager) watchExits() {
+// WatchAll follows the state file of every container, and publishes the
+// exits that happened while cribd was down; start-up calls it once the
+// records are loaded.
+func (m *Manager) WatchAll() {
+	for _, c := range m.containers.List() {
+		m.watchContainer(m.containerView(c))
+	}
+}
+
+// WatchExits publishes a Stopped event when a shim records a container's
+// exit, until Close.
+func (m *Manager) WatchExits() {
 	for {
 		select {
 		case ev, ok := <-m.watcher.Events:
@@ -61,7 +51,7 @@ func (m *Manager) watchExits() {
 				continue
 			}
 			if v := m.containerView(c); v.Shim.Status == shimapi.StatusStopped {
-				m.publish(EventStopped, v)
+				m.publish(events.Stopped, v)
 			}
 		case err, ok := <-m.watcher.Errors:
 			if !ok {

@@ -1,4 +1,4 @@
-package sandbox
+package pod
 
 import (
 	"context"
@@ -12,63 +12,16 @@ import (
 	"testing"
 	"time"
 
-	"github.com/fsnotify/fsnotify"
+	evs "github.com/crib-runtime/crib/sandbox/events"
+
 	"github.com/sirupsen/logrus"
 
 	"github.com/crib-runtime/crib/api/errdefs"
 	shimapi "github.com/crib-runtime/crib/api/shim"
 	"github.com/crib-runtime/crib/api/state"
-	"github.com/crib-runtime/crib/sandbox/events"
 	"github.com/crib-runtime/crib/sandbox/shimclient"
 	"github.com/crib-runtime/crib/sandbox/store"
 )
-
-func TestShimDiedState(t *testing.T) {
-	now := time.Unix(1700000000, 0)
-	started := now.Add(-time.Minute)
-	const msg = "why; the container's exit code was lost with it, and cribd killed what was left of the container"
-	tests := []struct {
-		name    string
-		last    shimapi.State
-		changed bool
-		want    shimapi.State
-	}{
-		{
-			name: "exit recorded by the shim stays",
-			last: shimapi.State{ID: "a", Status: shimapi.StatusStopped, ExitCode: 3, FinishedAt: started},
-			want: shimapi.State{ID: "a", Status: shimapi.StatusStopped, ExitCode: 3, FinishedAt: started},
-		},
-		{
-			name:    "running",
-			last:    shimapi.State{ID: "a", Status: shimapi.StatusRunning, Pid: 42, StartedAt: started},
-			changed: true,
-			want: shimapi.State{ID: "a", Status: shimapi.StatusStopped, Pid: 42, StartedAt: started, FinishedAt: now,
-				ExitCode: 255, Reason: ShimDiedReason, Message: msg},
-		},
-		{
-			name:    "created, never started",
-			last:    shimapi.State{ID: "a", Status: shimapi.StatusCreated, Pid: 42},
-			changed: true,
-			want: shimapi.State{ID: "a", Status: shimapi.StatusStopped, Pid: 42, FinishedAt: now,
-				ExitCode: 255, Reason: ShimDiedReason, Message: msg},
-		},
-		{
-			name:    "unknown, an OOM flag seen mid-way dropped",
-			last:    shimapi.State{ID: "a", Status: shimapi.StatusUnknown, OOMKilled: true},
-			changed: true,
-			want: shimapi.State{ID: "a", Status: shimapi.StatusStopped, FinishedAt: now,
-				ExitCode: 255, Reason: ShimDiedReason, Message: msg},
-		},
-	}
-	for _, tc := range tests {
-		t.Run(tc.name, func(t *testing.T) {
-			got, changed := shimDiedState(tc.last, "why", now)
-			if changed != tc.changed || !reflect.DeepEqual(got, tc.want) {
-				t.Errorf("got %+v, %v; want %+v, %v", got, changed, tc.want, tc.changed)
-			}
-		})
-	}
-}
 
 // fakeShim is a shim connection that only records Close and answers every
 // call as if the shim were gone.
@@ -79,30 +32,23 @@ type fakeShim struct {
 
 func (f *fakeShim) Close() error { f.closed = true; return nil }
 
-// shimDeathManager is a Manager over temp dirs with one ready pod and its
-// containers, whose shim states are given (a container with an empty
-// status has no state file).
-func shimDeathManager(t *testing.T, statuses map[string]shimapi.Status) (*Manager, *pod) {
+// shimDeathManager is Pods over temp dirs with one ready pod, whose
+// containers' side is a fake.
+func shimDeathManager(t *testing.T) (*Pods, *pod, *fakeContainers) {
 	t.Helper()
 	log := logrus.New()
 	log.SetOutput(io.Discard)
-	w, err := fsnotify.NewWatcher()
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { w.Close() })
-	m := &Manager{
-		opts:       Options{RootDir: t.TempDir(), RunDir: t.TempDir(), Log: log}.withDefaults(),
-		pods:       newPodIndex(),
-		names:      store.NewRegistrar(),
-		containers: newContainerIndex(),
-		ctrNames:   store.NewRegistrar(),
-		hub:        events.NewHub(log),
-		watcher:    w,
+	ctrs := &fakeContainers{}
+	m := &Pods{
+		opts:  Config{RootDir: t.TempDir(), RunDir: t.TempDir(), Pinner: HostPinner(), Log: log},
+		ctrs:  ctrs,
+		hub:   evs.NewHub(log),
+		pods:  newPodIndex(),
+		names: store.NewRegistrar(),
 	}
 	id := "p0d"
 	rec := state.Sandbox{ID: id, Phase: state.PhaseReady, ShimDir: filepath.Join(podsDir(m.opts.RunDir), id)}
-	for _, d := range []string{rec.ShimDir, m.containerDir(id)} {
+	for _, d := range []string{rec.ShimDir, filepath.Dir(m.recordPath(id))} {
 		if err := os.MkdirAll(d, 0o755); err != nil {
 			t.Fatal(err)
 		}
@@ -112,37 +58,21 @@ func shimDeathManager(t *testing.T, statuses map[string]shimapi.Status) (*Manage
 	}
 	p := newPod(rec)
 	m.pods.Add(id, p)
-	for cid, st := range statuses {
-		c := state.Container{ID: cid, PodID: id, Name: cid}
-		if err := m.saveContainer(&c); err != nil {
-			t.Fatal(err)
-		}
-		if st != "" {
-			if err := os.MkdirAll(filepath.Dir(shimStatePath(rec.ShimDir, cid)), 0o755); err != nil {
-				t.Fatal(err)
-			}
-			if err := state.WriteJSON(shimStatePath(rec.ShimDir, cid), &shimapi.State{ID: cid, Status: st, ExitCode: 7}); err != nil {
-				t.Fatal(err)
-			}
-		}
-		m.containers.Add(cid, newCtr(c))
-	}
-	return m, p
+	return m, p, ctrs
 }
 
-// TestShimDied: the pod's record says so and it reads NOTREADY, containers
-// that had not exited are saved EXITED 255 ShimDied (on disk too), one the
-// shim saw exit keeps its code, calls needing the shim fail with
-// FailedPrecondition, and events go out for the changed containers and the
-// pod; doing it again (as cribd's start does after a crash) changes nothing.
+// TestShimDied: the pod's record says so and it reads NOTREADY, its
+// containers' side is told, calls needing the shim fail with
+// FailedPrecondition, and events go out for the containers whose state
+// changed and the pod; doing it again (as cribd's start does after a
+// crash) changes nothing. (sandbox/container's TestShimDied checks the
+// containers' side.)
 func TestShimDied(t *testing.T) {
-	m, p := shimDeathManager(t, map[string]shimapi.Status{
-		"running": shimapi.StatusRunning, "created": shimapi.StatusCreated,
-		"exited": shimapi.StatusStopped, "nostate": "",
-	})
+	m, p, ctrs := shimDeathManager(t)
+	ctrs.stopped = []string{"running", "created", "nostate"}
 	conn := &fakeShim{}
 	p.shim = conn
-	events, cancel := m.SubscribeEvents()
+	events, cancel := m.hub.Subscribe()
 	defer cancel()
 
 	p.mu.Lock()
@@ -162,32 +92,15 @@ func TestShimDied(t *testing.T) {
 	if _, err := m.shimFor(p); !errors.Is(err, errdefs.ErrFailedPrecondition) {
 		t.Errorf("shimFor: %v, want FailedPrecondition", err)
 	}
-	for id, want := range map[string]int{"running": 255, "created": 255, "nostate": 255, "exited": 7} {
-		v, err := m.Container(id)
-		if err != nil {
-			t.Fatal(err)
-		}
-		wantReason := ShimDiedReason
-		if want == 7 {
-			wantReason = ""
-		}
-		if v.Shim.Status != shimapi.StatusStopped || v.Shim.ExitCode != want || v.Shim.Reason != wantReason {
-			t.Errorf("container %s: %s %d %q, want stopped %d %q", id, v.Shim.Status, v.Shim.ExitCode, v.Shim.Reason, want, wantReason)
-		}
-		var rec state.Container
-		if err := state.ReadJSON(filepath.Join(m.containerDir("p0d"), id+".json"), &rec); err != nil {
-			t.Fatal(err)
-		}
-		if want == 255 && (rec.LastState == nil || rec.LastState.Reason != ShimDiedReason) {
-			t.Errorf("container %s record on disk: last state %+v", id, rec.LastState)
-		}
+	if !ctrs.diedFor("p0d") {
+		t.Errorf("the containers' side was not told of the death")
 	}
-	got := map[string]EventType{}
+	got := map[string]evs.Type{}
 	for len(events) > 0 {
 		ev := <-events
 		got[ev.ContainerID] = ev.Type
 	}
-	want := map[string]EventType{"running": EventStopped, "created": EventStopped, "nostate": EventStopped, "p0d": EventStopped}
+	want := map[string]evs.Type{"running": evs.Stopped, "created": evs.Stopped, "nostate": evs.Stopped, "p0d": evs.Stopped}
 	if !reflect.DeepEqual(got, want) {
 		t.Errorf("events %v, want %v", got, want)
 	}
@@ -231,7 +144,7 @@ func startFakeShim(t *testing.T, dir string) *exec.Cmd {
 // moments; an unwatched one (cribd stopping it) does not.
 func TestWatchShim(t *testing.T) {
 	t.Run("death noticed", func(t *testing.T) {
-		m, p := shimDeathManager(t, map[string]shimapi.Status{"running": shimapi.StatusRunning})
+		m, p, ctrs := shimDeathManager(t)
 		cmd := startFakeShim(t, p.rec.ShimDir)
 		p.mu.Lock()
 		watching := m.watchShim(p)
@@ -261,12 +174,12 @@ func TestWatchShim(t *testing.T) {
 			}
 			time.Sleep(10 * time.Millisecond)
 		}
-		if v, _ := m.Container("running"); v.Shim.Reason != ShimDiedReason {
-			t.Errorf("container after shim death: %+v", v.Shim)
+		if !ctrs.diedFor("p0d") {
+			t.Errorf("the containers' side was not told of the death")
 		}
 	})
 	t.Run("unwatched before exit", func(t *testing.T) {
-		m, p := shimDeathManager(t, nil)
+		m, p, _ := shimDeathManager(t)
 		cmd := startFakeShim(t, p.rec.ShimDir)
 		p.mu.Lock()
 		m.watchShim(p)
@@ -303,9 +216,9 @@ func TestRecoverShims(t *testing.T) {
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
-			m, p := shimDeathManager(t, nil)
+			m, p, _ := shimDeathManager(t)
 			tc.setup(t, p)
-			m.recoverShims()
+			m.RecoverShims()
 			p.mu.Lock()
 			defer p.mu.Unlock()
 			if died := p.rec.ShimDied != nil; died != tc.wantDied {

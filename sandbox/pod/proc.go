@@ -1,4 +1,4 @@
-package sandbox
+package pod
 
 // clampOOMScoreAdj raises want to floor: without CAP_SYS_RESOURCE a value
 // below the current one cannot be written, and kubelet's -998 for sandboxes

@@ -1,9 +1,8 @@
-package sandbox
+package pod
 
 import (
 	"context"
 
-	"github.com/crib-runtime/crib/api/state"
 	"github.com/crib-runtime/crib/internal/cgroup"
 )
 
@@ -11,7 +10,7 @@ import (
 // container whose shim is gone, given its OCI cgroupsPath: under systemd
 // its scope is stopped first (which kills what is left in it); then its
 // directory goes in every hierarchy, waiting while its last processes exit.
-func (m *Manager) removeCgroup(ctx context.Context, cgroupsPath string) error {
+func (m *Pods) removeCgroup(ctx context.Context, cgroupsPath string) error {
 	return cgroup.Remove(ctx, m.opts.Units, m.hierarchies, cgroupsPath)
 }
 
@@ -20,17 +19,8 @@ func (m *Manager) removeCgroup(ctx context.Context, cgroupsPath string) error {
 // logged, not returned: the parent is retried at the next pod's release
 // under it and at cribd's start, and must not keep kubelet's Stop from
 // finishing.
-func (m *Manager) releaseCgroupParent(ctx context.Context, id string, driver cgroup.Driver, parent string) {
+func (m *Pods) releaseCgroupParent(ctx context.Context, id string, driver cgroup.Driver, parent string) {
 	if err := m.parents.Release(ctx, id, driver, parent); err != nil {
 		m.opts.Log.WithField("pod", id).WithError(err).Warn("removing the pod's cgroup parent")
 	}
-}
-
-// containerCgroupsPath is a container's OCI cgroupsPath, from its record
-// or, in records that lack it, from its pod's parent.
-func containerCgroupsPath(pod *state.Sandbox, c *state.Container) string {
-	if c.CgroupsPath != "" {
-		return c.CgroupsPath
-	}
-	return cgroup.Path(cgroup.RecordDriver(pod.CgroupDriver), pod.CgroupParent, c.ID)
 }
