@@ -1,19 +1,19 @@
 package sandbox
 
-// Start-up reconciliation, which New runs after the pods' Recover has
-// loaded the records (the containers' with their pods'). cribd can be killed between any two steps of an
+// Start-up reconciliation. cribd can be killed between any two steps of an
 // RPC; each RPC is ordered so that what such a crash leaves is either
 // finished by the next call on the same object, or recognised here, at
 // start, before cribd serves, and finished or undone (docs/architecture.md,
-// "Crash safety"). What this file handles, after recover has loaded the
-// records:
+// "Crash safety"). What this file runs, after the pods' Recover has loaded
+// the records (the containers' with their pods'):
 //
 //   - container records marked creating (CreateContainer cut short) are
-//     undone, those marked removing (RemoveContainer cut short) finished;
+//     undone, those marked removing (RemoveContainer cut short) finished
+//     (sandbox/container, FinishPending);
 //   - temporary files of atomic writes cut short (records, cgroups.json,
 //     the pause binary) are deleted;
 //   - pod run directories (<run_dir>/pods/<id>) no record names are
-//     removed, mounts beneath them first;
+//     removed, mounts beneath them first (sandbox/pod, SweepRunDirs);
 //   - writable layers in the image store that crib made (its naming says
 //     so) and no record owns are unmounted and deleted.
 //
@@ -30,7 +30,8 @@ import (
 	"github.com/crib-runtime/crib/sandbox/store"
 )
 
-// reconcile runs the start-up reconciliation; New calls it after recover.
+// reconcile runs the start-up reconciliation; New calls it after the
+// pods' Recover.
 func (m *Manager) reconcile() {
 	m.Manager.FinishPending()
 	// Atomic writes outside the pod records: cgroups.json, the pause binary.

@@ -137,7 +137,10 @@ func (m *Pods) shimDied(ctx context.Context, p *pod, why string) {
 	log := m.opts.Log.WithField("pod", p.rec.ID)
 	now := time.Now()
 	if p.rec.ShimDied == nil {
-		log.Warnf("%s: reporting the pod NOTREADY and its containers exited (%d, %s), killing what is left of it", why, 255, "ShimDied")
+		// 255 and ShimDied are the containers' side's exit code and
+		// reason (container.ShimDiedReason), kept in the message as
+		// before the split.
+		log.Warnf("%s: reporting the pod NOTREADY and its containers exited (255, ShimDied), killing what is left of it", why)
 		rec := p.rec
 		rec.ShimDied = &now
 		if err := m.save(&rec); err != nil {
