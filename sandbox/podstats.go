@@ -7,6 +7,10 @@ import (
 	"strings"
 	"time"
 
+	shimapi "github.com/crib-runtime/crib/api/shim"
+
+	"github.com/crib-runtime/crib/api/state"
+	"github.com/crib-runtime/crib/internal/procfs"
 	"github.com/crib-runtime/crib/sandbox/cgstats"
 )
 
@@ -53,17 +57,18 @@ type ContainerStatsView struct {
 	Stats ContainerStats
 }
 
-// PodStats samples pod id.
+// PodStats samples pod id: its pause container's cgroup and its
+// containers' (each half samples its own), and its interfaces.
 func (m *Manager) PodStats(id string) (View, PodStats, error) {
 	v, err := m.Get(id)
 	if err != nil {
 		return View{}, PodStats{}, err
 	}
 	st := PodStats{Timestamp: time.Now()}
-	pause := m.readCgroup(v.ID, pauseCgroupPaths(&v.Sandbox), v.CgroupsPath)
+	pause := m.ReadCgroup(v.ID, pauseCgroupPaths(&v.Sandbox), v.CgroupsPath)
 	st.add(pause)
 	for _, c := range m.Containers(ContainerFilter{PodID: v.ID}) {
-		cs := m.sample(c)
+		cs := m.Sample(c)
 		st.Containers = append(st.Containers, ContainerStatsView{View: c, Stats: cs})
 		st.add(cs.Sample)
 	}
@@ -87,7 +92,7 @@ func podInterfaces(pausePID int, pauseStart uint64) ([]InterfaceStats, error) {
 	if err != nil {
 		return nil, fmt.Errorf("read interface counters of pause process %d: %w", pausePID, err)
 	}
-	if !processAlive(pausePID, pauseStart) {
+	if !procfs.Alive(pausePID, pauseStart) {
 		return nil, fmt.Errorf("pause process %d exited while its interface counters were read", pausePID)
 	}
 	return parseNetDev(data)
@@ -122,4 +127,14 @@ func parseNetDev(data []byte) ([]InterfaceStats, error) {
 		out = append(out, InterfaceStats{Name: name, RxBytes: n[0], RxErrors: n[1], TxBytes: n[2], TxErrors: n[3]})
 	}
 	return out, nil
+}
+
+// pauseCgroupPaths are the pause container's cgroup directories as the
+// pod's shim recorded them (nil if it has not).
+func pauseCgroupPaths(rec *state.Sandbox) map[string]string {
+	var st shimapi.State
+	if err := state.ReadJSON(shimapi.StateFile(rec.ShimDir, rec.ID), &st); err != nil {
+		return nil
+	}
+	return st.CgroupPaths
 }

@@ -4,15 +4,16 @@ package sandbox
 // RPC; each RPC is ordered so that what such a crash leaves is either
 // finished by the next call on the same object, or recognised here, at
 // start, before cribd serves, and finished or undone (docs/architecture.md,
-// "Crash safety"). What this file handles, after recover has loaded the
-// records:
+// "Crash safety"). What this file runs, after the pods' Recover has loaded
+// the records (the containers' with their pods'):
 //
 //   - container records marked creating (CreateContainer cut short) are
-//     undone, those marked removing (RemoveContainer cut short) finished;
+//     undone, those marked removing (RemoveContainer cut short) finished
+//     (sandbox/container, FinishPending);
 //   - temporary files of atomic writes cut short (records, cgroups.json,
 //     the pause binary) are deleted;
 //   - pod run directories (<run_dir>/pods/<id>) no record names are
-//     removed, mounts beneath them first;
+//     removed, mounts beneath them first (sandbox/pod, SweepRunDirs);
 //   - writable layers in the image store that crib made (its naming says
 //     so) and no record owns are unmounted and deleted.
 //
@@ -20,66 +21,25 @@ package sandbox
 // start (or, for a record, the next call on it).
 
 import (
-	"context"
 	"errors"
-	"fmt"
 	"os"
 	"path/filepath"
 	"regexp"
-	"sort"
 	"strings"
 
-	"github.com/moby/sys/mountinfo"
-
-	"github.com/crib-runtime/crib/internal/cleanup"
+	"github.com/crib-runtime/crib/sandbox/store"
 )
 
-// reconcile runs the start-up reconciliation; New calls it after recover.
+// reconcile runs the start-up reconciliation; New calls it after the
+// pods' Recover.
 func (m *Manager) reconcile() {
-	m.finishContainers()
+	m.Manager.FinishPending()
 	// Atomic writes outside the pod records: cgroups.json, the pause binary.
 	m.removeRecordTemps(m.opts.RunDir)
-	m.removeRecordTemps(m.pauseRootfs)
+	m.removeRecordTemps(m.PauseRootfs())
 	owned := m.recordIDs()
-	m.sweepRunDirs(owned)
+	m.SweepRunDirs(owned)
 	m.sweepRootfses(owned)
-}
-
-// finishContainers undoes the container records a crash left marked
-// creating and finishes those marked removing. A failure keeps the record,
-// marked removing, in the container list: RemoveContainer (which kubelet
-// calls for a container of its pod that it does not know) or the next
-// start finishes it.
-func (m *Manager) finishContainers() {
-	var pending []*ctr
-	for _, c := range m.containers.List() {
-		if c.rec.Creating || c.rec.Removing {
-			pending = append(pending, c)
-		}
-	}
-	sort.Slice(pending, func(i, j int) bool { return pending[i].rec.ID < pending[j].rec.ID })
-	ctx, cancel := context.WithTimeout(context.Background(), cleanup.Timeout)
-	defer cancel()
-	for _, c := range pending {
-		rec := c.rec
-		log := m.opts.Log.WithField("pod", rec.PodID).WithField("container", rec.ID)
-		p, _ := m.pods.Get(rec.PodID)
-		if p != nil {
-			p.mu.Lock()
-		}
-		err := m.removeContainer(ctx, p, c)
-		if p != nil {
-			p.mu.Unlock()
-		}
-		switch {
-		case err != nil:
-			log.WithError(err).Warnf("recover: container %s: a crash cut its create or removal short, and finishing it failed; RemoveContainer or the next start retries", rec.Name)
-		case rec.Creating:
-			log.Infof("recover: undid the create of container %s, cut short by a crash (its writable layer, shim container and record are gone)", rec.Name)
-		default:
-			log.Infof("recover: finished removing container %s, cut short by a crash", rec.Name)
-		}
-	}
 }
 
 // recordIDs returns the IDs of every pod and container record on disk,
@@ -88,7 +48,7 @@ func (m *Manager) finishContainers() {
 // writes a crash cut short (state.WriteFile's ".<name>.tmp-*").
 func (m *Manager) recordIDs() map[string]bool {
 	owned := map[string]bool{}
-	pods, err := os.ReadDir(podsDir(m.opts.RootDir))
+	pods, err := os.ReadDir(store.PodsDir(m.opts.RootDir))
 	if err != nil {
 		m.opts.Log.WithError(err).Warn("recover: listing pod records")
 		return nil // nil: the sweeps remove nothing
@@ -98,8 +58,8 @@ func (m *Manager) recordIDs() map[string]bool {
 			continue
 		}
 		owned[pe.Name()] = true
-		m.removeRecordTemps(filepath.Join(podsDir(m.opts.RootDir), pe.Name()))
-		dir := m.containerDir(pe.Name())
+		m.removeRecordTemps(filepath.Join(store.PodsDir(m.opts.RootDir), pe.Name()))
+		dir := store.ContainerDir(m.opts.RootDir, pe.Name())
 		m.removeRecordTemps(dir)
 		entries, _ := os.ReadDir(dir)
 		for _, e := range entries {
@@ -127,55 +87,6 @@ func (m *Manager) removeRecordTemps(dir string) {
 		}
 		m.opts.Log.Infof("recover: removed %s, a write cut short by a crash", path)
 	}
-}
-
-// sweepRunDirs removes the pod run directories no pod record names: a
-// cribd killed in RunPodSandbox before its record was written, or in
-// RemovePodSandbox after the record went, left them.
-func (m *Manager) sweepRunDirs(owned map[string]bool) {
-	if owned == nil {
-		return
-	}
-	entries, err := os.ReadDir(podsDir(m.opts.RunDir))
-	if err != nil {
-		m.opts.Log.WithError(err).Warn("recover: listing pod run directories")
-		return
-	}
-	for _, e := range entries {
-		if !e.IsDir() || owned[e.Name()] {
-			continue
-		}
-		dir := filepath.Join(podsDir(m.opts.RunDir), e.Name())
-		if err := removeRunDir(dir); err != nil {
-			m.opts.Log.WithError(err).Warnf("recover: removing pod run directory %s, which no record names", dir)
-			continue
-		}
-		m.opts.Log.WithField("pod", e.Name()).Infof("recover: removed pod run directory %s, which no record names", dir)
-	}
-}
-
-// removeRunDir removes a pod run directory: a shim still running there is
-// killed, and every mount beneath it (a /dev/shm tmpfs, namespace pins)
-// detached, deepest first, so that RemoveAll neither fails on a pin nor
-// empties a mount.
-func removeRunDir(dir string) error {
-	if err := killShim(dir); err != nil {
-		return err
-	}
-	mounts, err := mountinfo.GetMounts(mountinfo.PrefixFilter(dir))
-	if err != nil {
-		return fmt.Errorf("list mounts under %s: %w", dir, err)
-	}
-	sort.Slice(mounts, func(i, j int) bool { return len(mounts[i].Mountpoint) > len(mounts[j].Mountpoint) })
-	for _, mnt := range mounts {
-		if err := unmount(mnt.Mountpoint); err != nil {
-			return err
-		}
-	}
-	if err := os.RemoveAll(dir); err != nil {
-		return fmt.Errorf("remove %s: %w", dir, err)
-	}
-	return nil
 }
 
 // crib names the writable layers it makes in the image store after what

@@ -27,7 +27,7 @@ var Names = []string{
 	"image.pull.during-layer", // a layer blob is being read: the copy is half done
 	"image.pull.after-copy",   // the image is committed in the store
 
-	// RunPodSandbox (sandbox/run.go).
+	// RunPodSandbox (sandbox/pod/run.go).
 	"sandbox.run.after-pod-dir",       // <root_dir>/pods/<id> made, no record yet
 	"sandbox.run.after-record",        // record written in phase creating
 	"sandbox.run.after-run-dir",       // <run_dir>/pods/<id> made
@@ -39,13 +39,13 @@ var Names = []string{
 	"sandbox.run.after-pause",         // pause container running (CNI may be in flight)
 	"sandbox.run.after-ready",         // record written in phase ready
 
-	// CreateContainer (sandbox/container.go).
+	// CreateContainer (sandbox/container/container.go).
 	"container.create.after-record",      // record written, marked creating
 	"container.create.after-rootfs",      // writable layer made and mounted
 	"container.create.after-shim-create", // the shim created the container
 	"container.create.after-pid-record",  // record written with the init PID
 
-	// StartContainer (sandbox/container_lifecycle.go).
+	// StartContainer (sandbox/container/lifecycle.go).
 	"container.start.after-shim-start", // the shim started the container
 
 	// StopContainer.
@@ -58,7 +58,7 @@ var Names = []string{
 	"container.remove.after-rootfs",          // writable layer removed
 	"container.remove.after-record",          // record removed
 
-	// StopPodSandbox (sandbox/stop.go).
+	// StopPodSandbox (sandbox/pod/stop.go).
 	"sandbox.stop.after-containers",    // app containers stopped and their states saved
 	"sandbox.stop.after-pause-delete",  // the shim deleted the pause container
 	"sandbox.stop.after-pause",         // pause and shim gone

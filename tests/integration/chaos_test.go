@@ -56,7 +56,7 @@ func soakSettingsFromEnv(t *testing.T) soakSettings {
 		}
 	}
 	// On by default: a pod whose shim dies is reported NOTREADY with its
-	// containers EXITED (sandbox/shimdeath.go), and the soak drives it to
+	// containers EXITED (sandbox/pod/shimdeath.go), and the soak drives it to
 	// removal as kubelet would. CRIB_SOAK_SHIM_KILLS=0 kills only cribd.
 	s.shimKills = os.Getenv("CRIB_SOAK_SHIM_KILLS") != "0"
 	return s

@@ -1,4 +1,4 @@
-package sandbox
+package container
 
 import (
 	"context"
@@ -11,6 +11,7 @@ import (
 	"github.com/crib-runtime/crib/api/errdefs"
 	shimapi "github.com/crib-runtime/crib/api/shim"
 	"github.com/crib-runtime/crib/api/state"
+	"github.com/crib-runtime/crib/sandbox/shimclient"
 )
 
 // ExecResult is what ExecSync returns.
@@ -20,7 +21,7 @@ type ExecResult struct {
 }
 
 // runningContainer finds a running container and its pod's shim.
-func (m *Manager) runningContainer(id string) (*ctr, ShimConn, error) {
+func (m *Manager) runningContainer(id string) (*ctr, shimclient.Conn, error) {
 	c, err := m.lookupContainer(id)
 	if err != nil {
 		return nil, nil, err
@@ -29,13 +30,12 @@ func (m *Manager) runningContainer(id string) (*ctr, ShimConn, error) {
 	if m.viewOf(rec).Shim.Status != shimapi.StatusRunning {
 		return nil, nil, errdefs.FailedPrecondition("container %s is not running", rec.ID)
 	}
-	p, err := m.lookup(rec.PodID)
+	p, err := m.pods.Lock(rec.PodID)
 	if err != nil {
 		return nil, nil, fmt.Errorf("container %s: %w", rec.ID, err)
 	}
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	conn, err := m.shimFor(p)
+	defer p.Unlock()
+	conn, err := p.Shim()
 	if err != nil {
 		return nil, nil, err
 	}

@@ -1,11 +1,10 @@
-package sandbox
+package container
 
 import (
 	"context"
 	"errors"
 	"fmt"
 	"os"
-	"path/filepath"
 	"strconv"
 	"strings"
 	"syscall"
@@ -17,7 +16,11 @@ import (
 	"github.com/crib-runtime/crib/api/errdefs"
 	shimapi "github.com/crib-runtime/crib/api/shim"
 	"github.com/crib-runtime/crib/api/state"
+	"github.com/crib-runtime/crib/internal/cgroup"
 	"github.com/crib-runtime/crib/internal/failpoint"
+	"github.com/crib-runtime/crib/internal/procfs"
+	"github.com/crib-runtime/crib/sandbox/events"
+	"github.com/crib-runtime/crib/sandbox/store"
 )
 
 // exitPoll is how often Stop checks whether a signalled container exited.
@@ -29,18 +32,17 @@ func (m *Manager) StartContainer(ctx context.Context, id string) error {
 	if err != nil {
 		return err
 	}
-	p, err := m.lookup(c.rec.PodID)
+	p, err := m.pods.Lock(c.rec.PodID)
 	if err != nil {
 		return fmt.Errorf("container %s: %w", id, err)
 	}
-	p.mu.Lock()
-	defer p.mu.Unlock()
+	defer p.Unlock()
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	if v := m.viewOf(c.rec); v.Shim.Status != shimapi.StatusCreated {
 		return errdefs.FailedPrecondition("container %s is %s, not created", c.rec.ID, v.Shim.Status)
 	}
-	conn, err := m.shimFor(p)
+	conn, err := p.Shim()
 	if err != nil {
 		return err
 	}
@@ -49,7 +51,7 @@ func (m *Manager) StartContainer(ctx context.Context, id string) error {
 	}
 	failpoint.Inject("container.start.after-shim-start")
 	m.opts.Log.WithField("pod", c.rec.PodID).WithField("container", c.rec.ID).Infof("started container %s", c.rec.Name)
-	m.publish(EventStarted, m.viewOf(c.rec))
+	m.publish(events.Started, m.viewOf(c.rec))
 	return nil
 }
 
@@ -71,7 +73,7 @@ func (m *Manager) StopContainer(ctx context.Context, id string, timeout time.Dur
 
 func (m *Manager) stopContainerLocked(ctx context.Context, c *ctr, timeout time.Duration) error {
 	rec := c.rec
-	if !processAlive(rec.Pid, rec.PidStartTime) {
+	if !procfs.Alive(rec.Pid, rec.PidStartTime) {
 		return nil
 	}
 	sig := syscall.Signal(rec.StopSignal)
@@ -90,7 +92,7 @@ func (m *Manager) stopContainerLocked(ctx context.Context, c *ctr, timeout time.
 			return fmt.Errorf("stop container %s: gave up waiting for it to exit after signal %d: %w", rec.ID, sig, err)
 		}
 	}
-	if err := killProcess(rec.Pid, rec.PidStartTime); err != nil {
+	if err := procfs.Kill(rec.Pid, rec.PidStartTime); err != nil {
 		return fmt.Errorf("kill container %s: %w", rec.ID, err)
 	}
 	failpoint.Inject("container.stop.after-kill")
@@ -129,19 +131,19 @@ func (m *Manager) RemoveContainer(ctx context.Context, id string) error {
 	if err != nil {
 		return err
 	}
-	p, err := m.lookup(c.rec.PodID)
+	p, err := m.pods.Lock(c.rec.PodID)
 	if err != nil && !errors.Is(err, errdefs.ErrNotFound) {
 		return err
 	}
-	if p != nil {
-		p.mu.Lock()
-		defer p.mu.Unlock()
+	if err == nil {
+		defer p.Unlock()
 	}
 	return m.removeContainer(ctx, p, c)
 }
 
-// removeContainer does RemoveContainer's work; the caller holds p.mu.
-func (m *Manager) removeContainer(ctx context.Context, p *pod, c *ctr) error {
+// removeContainer does RemoveContainer's work; the caller holds p's
+// lock. A nil p is a pod that is gone.
+func (m *Manager) removeContainer(ctx context.Context, p Pod, c *ctr) error {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	if !c.rec.Removing {
@@ -158,11 +160,11 @@ func (m *Manager) removeContainer(ctx context.Context, p *pod, c *ctr) error {
 		return err
 	}
 	if p != nil {
-		if conn, err := m.shimFor(p); err == nil {
+		if conn, err := p.Shim(); err == nil {
 			if err := conn.Delete(ctx, rec.ID); err != nil {
 				return fmt.Errorf("remove container %s: %w", rec.ID, err)
 			}
-		} else if err := m.removeCgroup(ctx, containerCgroupsPath(&p.rec, rec)); err != nil {
+		} else if err := cgroup.Remove(ctx, m.opts.Units, m.hierarchies, containerCgroupsPath(p.Record(), rec)); err != nil {
 			return fmt.Errorf("remove container %s: %w", rec.ID, err)
 		}
 		failpoint.Inject("container.remove.after-shim-delete")
@@ -171,7 +173,7 @@ func (m *Manager) removeContainer(ctx context.Context, p *pod, c *ctr) error {
 		return err
 	}
 	failpoint.Inject("container.remove.after-rootfs")
-	if err := os.RemoveAll(filepath.Join(m.containerDir(rec.PodID), rec.ID+".volumes")); err != nil {
+	if err := os.RemoveAll(store.VolumeDir(m.opts.RootDir, rec.PodID, rec.ID)); err != nil {
 		return fmt.Errorf("remove container %s volumes: %w", rec.ID, err)
 	}
 	if err := os.Remove(m.specPath(rec.PodID, rec.ID)); err != nil && !errors.Is(err, os.ErrNotExist) {
@@ -185,10 +187,47 @@ func (m *Manager) removeContainer(ctx context.Context, p *pod, c *ctr) error {
 	}
 	failpoint.Inject("container.remove.after-record")
 	m.forgetStats(rec.ID)
-	m.publish(EventDeleted, ContainerView{Container: *rec})
+	m.publish(events.Deleted, ContainerView{Container: *rec})
 	m.containers.Delete(rec.ID)
 	m.releaseContainer(containerKey(rec), rec.ID)
 	m.opts.Log.WithField("pod", rec.PodID).WithField("container", rec.ID).Infof("removed container %s", rec.Name)
+	return nil
+}
+
+// StopAll kills the running containers of pod p and saves each one's
+// last state into its record: the shim, and the state files it keeps, end
+// with the pod. The caller holds p's lock.
+func (m *Manager) StopAll(ctx context.Context, p Pod) error {
+	for _, c := range m.podContainers(p.Record().ID) {
+		c.mu.Lock()
+		err := m.stopContainerLocked(ctx, c, 0)
+		if err == nil {
+			v := m.viewOf(c.rec)
+			if c.rec.LastState == nil || v.Shim.Status != c.rec.LastState.Status {
+				last := v.Shim
+				rec := c.rec
+				rec.LastState = &last
+				if err = m.saveContainer(&rec); err == nil {
+					c.setRec(rec)
+				}
+			}
+		}
+		c.mu.Unlock()
+		if err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// RemoveAll removes the containers of pod p, as RemoveContainer does. The
+// caller holds p's lock.
+func (m *Manager) RemoveAll(ctx context.Context, p Pod) error {
+	for _, c := range m.podContainers(p.Record().ID) {
+		if err := m.removeContainer(ctx, p, c); err != nil {
+			return err
+		}
+	}
 	return nil
 }
 
@@ -231,7 +270,3 @@ var signalNumbers = func() map[string]int {
 	}
 	return out
 }()
-
-// shimAlive reports whether a shim still serves dir (shimPID: a zombie,
-// or a reused PID, is none).
-func shimAlive(dir string) bool { return shimPID(dir) != 0 }

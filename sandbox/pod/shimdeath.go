@@ -1,4 +1,4 @@
-package sandbox
+package pod
 
 // A pod's crib-shim is the parent of its processes, the only reader of its
 // containers' output pipes (or terminal masters) and the only one who can
@@ -18,60 +18,26 @@ package sandbox
 // at start for a shim that died while cribd was down.
 
 import (
-	"bytes"
 	"context"
 	"errors"
 	"fmt"
 	"os"
-	"path/filepath"
-	"strconv"
-	"strings"
-	"syscall"
 	"time"
 
 	"golang.org/x/sys/unix"
 
-	shimapi "github.com/crib-runtime/crib/api/shim"
 	"github.com/crib-runtime/crib/api/state"
 	"github.com/crib-runtime/crib/internal/cgroup"
 	"github.com/crib-runtime/crib/internal/cleanup"
 	"github.com/crib-runtime/crib/internal/procfs"
+	"github.com/crib-runtime/crib/sandbox/events"
+	"github.com/crib-runtime/crib/sandbox/shimclient"
 )
-
-// ShimDiedReason is the reason ContainerStatus gives a container whose
-// pod's shim died before recording its exit.
-const ShimDiedReason = "ShimDied"
-
-// shimDiedExitCode is the exit code reported for such a container: its
-// real one died with the shim.
-const shimDiedExitCode = 255
 
 // shimWatch is a pidfd of a pod's shim, polled by one goroutine.
 type shimWatch struct {
 	pid  int
 	file *os.File
-}
-
-// shimPID returns the PID of the crib-shim serving dir, or 0 if none runs:
-// no PID file (the shim exited, or /run is new since a reboot), or its PID
-// now names another process or a zombie.
-func shimPID(dir string) int {
-	data, err := os.ReadFile(filepath.Join(dir, shimapi.PIDName))
-	if err != nil {
-		return 0
-	}
-	pid, err := strconv.Atoi(strings.TrimSpace(string(data)))
-	if err != nil || pid <= 0 {
-		return 0
-	}
-	if st, err := procfs.ReadStat(pid); err != nil || st.Dead() {
-		return 0
-	}
-	cmdline, err := os.ReadFile(fmt.Sprintf("/proc/%d/cmdline", pid))
-	if err != nil || !bytes.Contains(cmdline, []byte(dir)) {
-		return 0
-	}
-	return pid
 }
 
 // openPidfd returns a pidfd of pid that Go's poller watches.
@@ -103,9 +69,9 @@ func waitPidfd(f *os.File) bool {
 // watchShim starts watching the shim of ready pod p; when it exits while
 // the pod is ready, shimDied runs. It returns false if no shim serves the
 // pod's run directory now. The caller holds p.mu (or p is not yet shared).
-func (m *Manager) watchShim(p *pod) bool {
+func (m *Pods) watchShim(p *pod) bool {
 	m.unwatchShim(p)
-	pid := shimPID(p.rec.ShimDir)
+	pid := shimclient.PID(p.rec.ShimDir)
 	if pid == 0 {
 		return false
 	}
@@ -122,7 +88,7 @@ func (m *Manager) watchShim(p *pod) bool {
 	// The PID may have been reused between reading it and opening the
 	// pidfd: check again that it names the shim, now that the pidfd pins
 	// whatever it names.
-	if shimPID(p.rec.ShimDir) != pid {
+	if shimclient.PID(p.rec.ShimDir) != pid {
 		f.Close()
 		return false
 	}
@@ -138,7 +104,7 @@ func (m *Manager) watchShim(p *pod) bool {
 
 // unwatchShim stops watching p's shim: before cribd itself shuts it down.
 // The caller holds p.mu.
-func (m *Manager) unwatchShim(p *pod) {
+func (m *Pods) unwatchShim(p *pod) {
 	if p.watch != nil {
 		p.watch.file.Close()
 		p.watch = nil
@@ -146,7 +112,7 @@ func (m *Manager) unwatchShim(p *pod) {
 }
 
 // onShimExit handles the exit of the shim w watched.
-func (m *Manager) onShimExit(p *pod, w *shimWatch) {
+func (m *Pods) onShimExit(p *pod, w *shimWatch) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	if p.watch != w {
@@ -167,11 +133,14 @@ func (m *Manager) onShimExit(p *pod, w *shimWatch) {
 // the pod's record first (NOTREADY from then on), then each container's
 // final state (EXITED 255, ShimDied), then the kill of every process left
 // in the pod's cgroups, then the events. The caller holds p.mu.
-func (m *Manager) shimDied(ctx context.Context, p *pod, why string) {
+func (m *Pods) shimDied(ctx context.Context, p *pod, why string) {
 	log := m.opts.Log.WithField("pod", p.rec.ID)
 	now := time.Now()
 	if p.rec.ShimDied == nil {
-		log.Warnf("%s: reporting the pod NOTREADY and its containers exited (%d, %s), killing what is left of it", why, shimDiedExitCode, ShimDiedReason)
+		// 255 and ShimDied are the containers' side's exit code and
+		// reason (container.ShimDiedReason), kept in the message as
+		// before the split.
+		log.Warnf("%s: reporting the pod NOTREADY and its containers exited (255, ShimDied), killing what is left of it", why)
 		rec := p.rec
 		rec.ShimDied = &now
 		if err := m.save(&rec); err != nil {
@@ -185,127 +154,27 @@ func (m *Manager) shimDied(ctx context.Context, p *pod, why string) {
 		p.shim.Close()
 		p.shim = nil
 	}
-	type victim struct {
-		pid         int
-		start       uint64
-		cgroupsPath string
+	// The containers first (their records, then their processes), then
+	// the pause process, then the events.
+	stopped := m.ctrs.ShimDied(ctx, m.locked(p), why, now)
+	if err := procfs.Kill(p.rec.PausePID, p.rec.PauseStartTime); err != nil {
+		log.WithError(err).Warn("killing a process of the pod")
 	}
-	var victims []victim
-	var changed []ContainerView
-	for _, c := range m.podContainers(p.rec.ID) {
-		c.mu.Lock()
-		// What the shim wrote, not what viewOf derives: a container
-		// that died with it (of SIGPIPE at its next write) reads exited
-		// already, but no one recorded that exit.
-		if last, ok := shimDiedState(m.recordedState(c.rec), why, now); ok {
-			rec := c.rec
-			rec.LastState = &last
-			if err := m.saveContainer(&rec); err != nil {
-				log.WithField("container", c.rec.ID).WithError(err).Error("saving the container's exit after its shim died")
-			}
-			// In memory even when the save failed: the shim is dead, and
-			// its containers read exited until cribd's next start finds
-			// it the same way.
-			c.setRec(rec)
-			changed = append(changed, ContainerView{Container: c.rec, Shim: last})
-		}
-		victims = append(victims, victim{c.rec.Pid, c.rec.PidStartTime, containerCgroupsPath(&p.rec, &c.rec)})
-		c.mu.Unlock()
+	if err := cgroup.Kill(ctx, m.hierarchies, p.rec.CgroupsPath); err != nil {
+		log.WithError(err).Warn("killing the processes left in a cgroup of the pod")
 	}
-	victims = append(victims, victim{p.rec.PausePID, p.rec.PauseStartTime, p.rec.CgroupsPath})
-	for _, v := range victims {
-		if err := killProcess(v.pid, v.start); err != nil {
-			log.WithError(err).Warn("killing a process of the pod")
-		}
-		if err := m.killCgroup(ctx, v.cgroupsPath); err != nil {
-			log.WithError(err).Warn("killing the processes left in a cgroup of the pod")
-		}
+	for _, id := range stopped {
+		m.hub.Publish(events.Stopped, id, p.rec.ID)
 	}
-	for _, v := range changed {
-		m.publish(EventStopped, v)
-	}
-	m.publishPod(EventStopped, p.rec.ID)
+	m.hub.PublishPod(events.Stopped, p.rec.ID)
 }
 
-// shimDiedState is the final state of a container whose shim died, given
-// the last state the shim recorded: unchanged (false) if the shim had
-// recorded its exit, else EXITED with code 255 and the reason ShimDied.
-func shimDiedState(last shimapi.State, why string, now time.Time) (shimapi.State, bool) {
-	if last.Status == shimapi.StatusStopped {
-		return last, false
-	}
-	last.Status = shimapi.StatusStopped
-	last.ExitCode = shimDiedExitCode
-	last.OOMKilled = false
-	last.FinishedAt = now
-	last.Reason = ShimDiedReason
-	last.Message = why + "; the container's exit code was lost with it, and cribd killed what was left of the container"
-	return last, true
-}
-
-// maxKillRounds bounds killCgroup against a cgroup whose processes fork as
-// fast as they are killed.
-const maxKillRounds = 10
-
-// killCgroup sends SIGKILL to every process in the cgroup of cgroupsPath,
-// in every hierarchy, until none is left (processes forked meanwhile
-// included). A cgroup that does not exist is empty.
-func (m *Manager) killCgroup(ctx context.Context, cgroupsPath string) error {
-	if cgroupsPath == "" || cgroupsPath == "/" {
-		return nil
-	}
-	dir, err := cgroup.Dir(cgroupsPath)
-	if err != nil {
-		return err
-	}
-	for round := 0; round < maxKillRounds; round++ {
-		pids, err := cgroupProcs(m.hierarchies, dir)
-		if err != nil || len(pids) == 0 {
-			return err
-		}
-		for _, pid := range pids {
-			if err := syscall.Kill(pid, syscall.SIGKILL); err != nil && !errors.Is(err, syscall.ESRCH) {
-				return fmt.Errorf("kill pid %d of cgroup %s: %w", pid, dir, err)
-			}
-		}
-		select {
-		case <-ctx.Done():
-			return ctx.Err()
-		case <-time.After(exitPoll):
-		}
-	}
-	return fmt.Errorf("cgroup %s still has processes after %d rounds of SIGKILL", dir, maxKillRounds)
-}
-
-// cgroupProcs lists the processes of cgroup directory dir in every
-// hierarchy (each PID once).
-func cgroupProcs(hierarchies []string, dir string) ([]int, error) {
-	seen := map[int]bool{}
-	var out []int
-	for _, h := range hierarchies {
-		data, err := os.ReadFile(filepath.Join(h, dir, "cgroup.procs"))
-		if errors.Is(err, os.ErrNotExist) || errors.Is(err, unix.ENODEV) {
-			continue
-		}
-		if err != nil {
-			return nil, fmt.Errorf("list processes of cgroup %s: %w", dir, err)
-		}
-		for _, f := range strings.Fields(string(data)) {
-			if pid, err := strconv.Atoi(f); err == nil && pid > 0 && !seen[pid] {
-				seen[pid] = true
-				out = append(out, pid)
-			}
-		}
-	}
-	return out, nil
-}
-
-// recoverShims runs at start, before cribd serves: it watches the shim of
+// RecoverShims runs at start, before cribd serves: it watches the shim of
 // every ready pod, and finishes the work of shimDied for a pod whose shim
 // died while cribd was down (or whose death a killed cribd was handling).
 // A pod whose run directory is gone lost its shim to a reboot with
 // everything else: it reads NOTREADY already and is left as it is.
-func (m *Manager) recoverShims() {
+func (m *Pods) RecoverShims() {
 	ctx, cancel := context.WithTimeout(context.Background(), cleanup.Timeout)
 	defer cancel()
 	for _, p := range m.pods.List() {

@@ -1,4 +1,25 @@
-package sandbox
+// Package container runs a pod's app containers through the pod's
+// crib-shim: it owns their records on disk (beside the pod's, see
+// sandbox/store) and their lifecycle:
+//
+//	Create: reserve name -> record(creating) -> rootfs -> OCI spec
+//	        -> shim Create -> record(pid)
+//	Start:  shim Start
+//	Stop:   stop signal -> grace period -> SIGKILL
+//	Remove: record(removing) -> kill -> shim Delete -> rootfs, volumes,
+//	        spec -> record -> name released
+//
+// Every step of Create registers its undo; a cribd killed mid-Create or
+// mid-Remove leaves a record marked creating or removing that start-up
+// finishes (recover.go). Exits are learnt from the state files the shims
+// write (events.go) and published on the sandbox/events hub.
+//
+// It sees pods only through the Pods and Pod interfaces it declares
+// (sandbox/pod's Lock and Locked, adapted by the sandbox facade; it does
+// not import sandbox/pod): a container's lifecycle call locks its pod
+// first, then the container. sandbox/pod calls StopAll, RemoveAll and
+// ShimDied, through the facade, already holding the pod's lock.
+package container
 
 import (
 	"context"
@@ -13,28 +34,115 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/fsnotify/fsnotify"
 	imgspec "github.com/opencontainers/image-spec/specs-go/v1"
+	"github.com/sirupsen/logrus"
 
 	"github.com/crib-runtime/crib/api/errdefs"
 	shimapi "github.com/crib-runtime/crib/api/shim"
 	"github.com/crib-runtime/crib/api/state"
 	"github.com/crib-runtime/crib/image"
 	"github.com/crib-runtime/crib/internal/beneath"
+	"github.com/crib-runtime/crib/internal/cgroup"
 	"github.com/crib-runtime/crib/internal/cleanup"
 	"github.com/crib-runtime/crib/internal/failpoint"
 	"github.com/crib-runtime/crib/internal/procfs"
+	"github.com/crib-runtime/crib/sandbox/events"
 	"github.com/crib-runtime/crib/sandbox/ocispec"
+	"github.com/crib-runtime/crib/sandbox/shimclient"
 	"github.com/crib-runtime/crib/sandbox/store"
 )
 
-// Images is what the container code needs from the image service.
+// Images is what containers need from the image service.
 type Images interface {
 	Status(ref string) (*image.Image, error)
-	Pull(ctx context.Context, name string, auth image.Auth) (image.ID, error)
 	CreateRootfs(id string, imageID image.ID, name string, ids image.IDMappings) (string, error)
 	RemoveRootfs(id string) error
-	Rootfses() ([]image.Rootfs, error)
 }
+
+// Pod is a pod whose lock the caller holds (*pod.Locked).
+type Pod interface {
+	// Record is the pod's record.
+	Record() state.Sandbox
+	// Shim is the pod's shim connection.
+	Shim() (shimclient.Conn, error)
+	// FilesDir is the directory of the pod's files.
+	FilesDir() string
+	// Unlock releases the pod.
+	Unlock()
+}
+
+// Pods is what containers need of pods: the sandbox facade adapts
+// *pod.Pods.
+type Pods interface {
+	// Lock finds pod id and locks it; NotFound if there is none. On
+	// error the Pod is nil.
+	Lock(id string) (Pod, error)
+}
+
+// Config configures a Manager: the options of sandbox.Options that are
+// the containers', and what the facade found on the node.
+type Config struct {
+	// RootDir holds the records (<root>/pods/<pod ID>/containers); RunDir
+	// the pods' shims' state files.
+	RootDir, RunDir string
+	// Units is systemd over D-Bus, nil without the systemd driver.
+	Units cgroup.Units
+	// AppArmor is the node's AppArmor; nil is a node without it.
+	AppArmor ocispec.AppArmor
+	Images   Images
+	Log      logrus.FieldLogger
+	// IDs makes container IDs.
+	IDs func() (string, error)
+	// OOMScoreAdj is cribd's own oom_score_adj: the floor for every
+	// container.
+	OOMScoreAdj int
+	// Hugetlb is whether the node mounts a hugetlb cgroup controller;
+	// Cgroup2 whether it runs cgroup v2 alone (containers then get cgroup
+	// namespaces).
+	Hugetlb, Cgroup2 bool
+	// Hierarchies are the cgroup mount points.
+	Hierarchies []string
+	// Hub publishes the containers' events.
+	Hub *events.Hub
+}
+
+// Manager runs the app containers of pods. It is safe for concurrent use.
+type Manager struct {
+	opts        Config
+	pods        Pods
+	ids         func() (string, error)
+	oomScoreAdj int
+	hugetlb     bool
+	cgroup2     bool
+	hierarchies []string
+
+	// Lock order is the pod's, then ctr.mu; the store's locks come last.
+	containers *store.Index[*ctr]
+	ctrNames   *store.Registrar // reserved container name key -> ID
+
+	cpu     cpuSamples
+	hub     *events.Hub
+	watcher *fsnotify.Watcher // containers' state files
+}
+
+// New returns the containers of cfg, none loaded yet (see Recover), whose
+// pods are pods.
+func New(cfg Config, pods Pods) (*Manager, error) {
+	w, err := fsnotify.NewWatcher()
+	if err != nil {
+		return nil, fmt.Errorf("container events: %w", err)
+	}
+	return &Manager{
+		opts: cfg, pods: pods, ids: cfg.IDs, oomScoreAdj: cfg.OOMScoreAdj,
+		hugetlb: cfg.Hugetlb, cgroup2: cfg.Cgroup2, hierarchies: cfg.Hierarchies,
+		containers: newContainerIndex(), ctrNames: store.NewRegistrar(),
+		cpu: cpuSamples{last: map[string]cpuSample{}}, hub: cfg.Hub, watcher: w,
+	}, nil
+}
+
+// Close stops watching containers' state files.
+func (m *Manager) Close() { m.watcher.Close() }
 
 // ctr is one app container in memory; mu serialises its lifecycle (a
 // StopContainer holds it through the grace period). Readers that only
@@ -112,33 +220,19 @@ func (v ContainerView) State() ContainerState {
 	return ContainerUnknown
 }
 
-func (m *Manager) containerDir(podID string) string {
-	return filepath.Join(podsDir(m.opts.RootDir), podID, "containers")
-}
-
-func (m *Manager) containerRecordPath(podID, id string) string {
-	return filepath.Join(m.containerDir(podID), id+".json")
-}
+func (m *Manager) containerDir(podID string) string { return store.ContainerDir(m.opts.RootDir, podID) }
 
 func (m *Manager) saveContainer(rec *state.Container) error {
-	rec.Version = state.ContainerVersion
-	return state.WriteJSON(m.containerRecordPath(rec.PodID, rec.ID), rec)
+	return store.SaveContainer(m.opts.RootDir, rec)
 }
 
 // removeContainerRecord deletes a container's record; one already gone is
 // not an error.
 func (m *Manager) removeContainerRecord(podID, id string) error {
-	if err := os.Remove(m.containerRecordPath(podID, id)); err != nil && !errors.Is(err, os.ErrNotExist) {
-		return fmt.Errorf("remove container %s record: %w", id, err)
-	}
-	return nil
+	return store.RemoveContainerRecord(m.opts.RootDir, podID, id)
 }
 
-// specPath is where container id's OCI spec is kept, for ContainerStatus's
-// verbose info. (Not ".json": that suffix marks container records.)
-func (m *Manager) specPath(podID, id string) string {
-	return filepath.Join(m.containerDir(podID), id+".spec")
-}
+func (m *Manager) specPath(podID, id string) string { return store.SpecPath(m.opts.RootDir, podID, id) }
 
 // ContainerSpec returns container id's OCI spec as cribd gave it to the
 // shim, as JSON.
@@ -195,15 +289,14 @@ type ContainerRequest struct {
 // CreateContainer creates an app container in pod podID from req; it
 // returns the container's ID. The image must be in the store.
 func (m *Manager) CreateContainer(ctx context.Context, podID string, req ContainerRequest) (string, error) {
-	p, err := m.lookup(podID)
+	p, err := m.pods.Lock(podID)
 	if err != nil {
 		return "", err
 	}
 	ref := req.Image
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	pod := p.rec
-	if pod.Phase != state.PhaseReady || !processAlive(pod.PausePID, pod.PauseStartTime) {
+	defer p.Unlock()
+	pod := p.Record()
+	if pod.Phase != state.PhaseReady || !procfs.Alive(pod.PausePID, pod.PauseStartTime) {
 		return "", errdefs.FailedPrecondition("pod sandbox %s is not ready", pod.ID)
 	}
 	logPath, err := containerLogPath(pod.LogDirectory, req.LogPath)
@@ -255,7 +348,7 @@ func (m *Manager) CreateContainer(ctx context.Context, podID string, req Contain
 	cu.Add("remove container record", func(context.Context) error { return m.removeContainerRecord(pod.ID, id) })
 	failpoint.Inject("container.create.after-record")
 
-	rootfs, err := m.opts.Images.CreateRootfs(id, img.ID, key, podIDMappings(&pod))
+	rootfs, err := m.opts.Images.CreateRootfs(id, img.ID, key, image.IDMappings{UIDs: pod.UIDMappings, GIDs: pod.GIDMappings})
 	if err != nil {
 		return "", err
 	}
@@ -270,12 +363,12 @@ func (m *Manager) CreateContainer(ctx context.Context, podID string, req Contain
 		ContainerID:       id,
 		Config:            req.Spec,
 		Pod:               &pod,
-		PodFilesDir:       filepath.Join(podsDir(m.opts.RootDir), pod.ID),
+		PodFilesDir:       p.FilesDir(),
 		PausePID:          pod.PausePID,
 		TargetPID:         m.targetPID(req.TargetID),
 		Image:             imgCfg,
 		Rootfs:            rootfs,
-		VolumeDir:         filepath.Join(m.containerDir(pod.ID), id+".volumes"),
+		VolumeDir:         store.VolumeDir(m.opts.RootDir, pod.ID, id),
 		OOMScoreAdjFloor:  m.oomScoreAdj,
 		HugetlbController: m.hugetlb,
 		AppArmor:          m.opts.AppArmor,
@@ -311,7 +404,7 @@ func (m *Manager) CreateContainer(ctx context.Context, podID string, req Contain
 		return "", fmt.Errorf("save OCI spec of container %s: %w", id, err)
 	}
 	cu.Add("remove OCI spec", func(context.Context) error { return os.Remove(m.specPath(pod.ID, id)) })
-	conn, err := m.shimFor(p)
+	conn, err := p.Shim()
 	if err != nil {
 		return "", err
 	}
@@ -342,7 +435,7 @@ func (m *Manager) CreateContainer(ctx context.Context, podID string, req Contain
 	m.containers.Add(id, newCtr(rec))
 	cu.Release()
 	v := m.viewOf(rec)
-	m.publish(EventCreated, v)
+	m.publish(events.Created, v)
 	m.watchContainer(v)
 	log.Infof("created container %s (%s) in pod %s/%s", rec.Name, ref, pod.Metadata.Namespace, pod.Metadata.Name)
 	return id, nil
@@ -352,15 +445,15 @@ func (m *Manager) CreateContainer(ctx context.Context, podID string, req Contain
 // cannot (it died, or its Delete failed), cribd does the shim's part: it
 // kills what runs in the container's cgroup and removes the cgroup, so a
 // dead shim leaves no cgroup behind.
-func (m *Manager) deleteHalfCreated(ctx context.Context, conn ShimConn, id, cgroupsPath string) error {
+func (m *Manager) deleteHalfCreated(ctx context.Context, conn shimclient.Conn, id, cgroupsPath string) error {
 	err := conn.Delete(ctx, id)
 	if err == nil {
 		return nil
 	}
-	if kerr := m.killCgroup(ctx, cgroupsPath); kerr != nil {
+	if kerr := cgroup.Kill(ctx, m.hierarchies, cgroupsPath); kerr != nil {
 		return errors.Join(err, kerr)
 	}
-	if rerr := m.removeCgroup(ctx, cgroupsPath); rerr != nil {
+	if rerr := cgroup.Remove(ctx, m.opts.Units, m.hierarchies, cgroupsPath); rerr != nil {
 		return errors.Join(err, rerr)
 	}
 	return nil
@@ -432,7 +525,7 @@ func (m *Manager) targetPID(target string) int {
 	if err != nil {
 		return 0
 	}
-	if rec := c.published(); processAlive(rec.Pid, rec.PidStartTime) {
+	if rec := c.published(); procfs.Alive(rec.Pid, rec.PidStartTime) {
 		return rec.Pid
 	}
 	return 0
@@ -466,23 +559,6 @@ func containerKey(rec *state.Container) string {
 // lookupContainer finds a container by full ID or unique ID prefix.
 func (m *Manager) lookupContainer(id string) (*ctr, error) { return m.containers.Get(id) }
 
-// shimFor returns the pod's shim connection, reconnecting after a restart.
-// The caller holds p.mu.
-func (m *Manager) shimFor(p *pod) (ShimConn, error) {
-	if d := p.rec.ShimDied; d != nil {
-		return nil, errdefs.FailedPrecondition("pod sandbox %s is not ready: its shim died at %s; stop and remove the pod", p.rec.ID, d.UTC().Format(time.RFC3339))
-	}
-	if p.shim != nil {
-		return p.shim, nil
-	}
-	conn, err := m.opts.Shims.Connect(p.rec.ShimDir)
-	if err != nil {
-		return nil, fmt.Errorf("shim of pod %s: %w", p.rec.ID, err)
-	}
-	p.shim = conn
-	return conn, nil
-}
-
 // containerView reads c's running state.
 func (m *Manager) containerView(c *ctr) ContainerView {
 	return m.viewOf(c.published())
@@ -495,7 +571,7 @@ func (m *Manager) viewOf(rec state.Container) ContainerView {
 	v := ContainerView{Container: rec, Shim: m.recordedState(rec)}
 	// A shim that died cannot record its container's exit: a running state
 	// whose process is gone is an exit of unknown code.
-	if v.Shim.Status == shimapi.StatusRunning && !processAlive(rec.Pid, rec.PidStartTime) && !shimAlive(filepath.Join(podsDir(m.opts.RunDir), rec.PodID)) {
+	if v.Shim.Status == shimapi.StatusRunning && !procfs.Alive(rec.Pid, rec.PidStartTime) && !shimclient.Alive(store.PodDir(m.opts.RunDir, rec.PodID)) {
 		v.Shim.Status = shimapi.StatusStopped
 		v.Shim.ExitCode = 255
 	}
@@ -511,7 +587,7 @@ func (m *Manager) recordedState(rec state.Container) shimapi.State {
 		return *rec.LastState
 	}
 	var st shimapi.State
-	if err := state.ReadJSON(shimStatePath(filepath.Join(podsDir(m.opts.RunDir), rec.PodID), rec.ID), &st); err != nil {
+	if err := state.ReadJSON(shimStatePath(store.PodDir(m.opts.RunDir, rec.PodID), rec.ID), &st); err != nil {
 		if rec.LastState != nil {
 			return *rec.LastState
 		}
@@ -551,7 +627,7 @@ func (m *Manager) Containers(f ContainerFilter) []ContainerView {
 		if f.PodID != "" && !strings.HasPrefix(rec.PodID, f.PodID) {
 			continue
 		}
-		if !labelsMatch(rec.Labels, f.Labels) {
+		if !store.LabelsMatch(rec.Labels, f.Labels) {
 			continue
 		}
 		v := m.viewOf(rec)
@@ -562,13 +638,4 @@ func (m *Manager) Containers(f ContainerFilter) []ContainerView {
 	}
 	sort.Slice(out, func(i, j int) bool { return out[i].CreatedAt.Before(out[j].CreatedAt) })
 	return out
-}
-
-func labelsMatch(have, want map[string]string) bool {
-	for k, w := range want {
-		if g, ok := have[k]; !ok || g != w {
-			return false
-		}
-	}
-	return true
 }

@@ -1,8 +1,9 @@
-package sandbox
+package container
 
 import (
 	"context"
 	"errors"
+	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
@@ -12,15 +13,15 @@ import (
 
 	"github.com/crib-runtime/crib/api/errdefs"
 	shimapi "github.com/crib-runtime/crib/api/shim"
+	"github.com/crib-runtime/crib/api/state"
 	"github.com/crib-runtime/crib/image"
-	"github.com/crib-runtime/crib/internal/nsfs"
-	"github.com/crib-runtime/crib/network"
+	"github.com/crib-runtime/crib/sandbox/shimclient"
 )
 
-// The fakes below stand at the manager's seams (Options.Pinner, Shims,
-// Network, Images) for the rollback tests: each keeps what is held through
-// it, so that a test can tell that a failed Run or CreateContainer left
-// nothing, and fails a step when told to.
+// The fakes below stand at the containers' seams (Config.Images, the
+// pods' side and the pod's shim) for the rollback tests: each keeps what
+// is held through it, so that a test can tell that a failed
+// CreateContainer left nothing, and fails a step when told to.
 
 // errInjected is the failure a fake returns when told to fail.
 var errInjected = errors.New("injected failure")
@@ -28,71 +29,11 @@ var errInjected = errors.New("injected failure")
 // errShimDied is what a call to a shim killed under it returns.
 var errShimDied = errors.New("unexpected EOF from a killed shim")
 
-// fakePinner pins and mounts in a map.
-type fakePinner struct {
-	mu                         sync.Mutex
-	failPin, failUser, failShm bool
-	held                       map[string]string // path -> "pin" or "shm"
-}
-
-func newFakePinner() *fakePinner { return &fakePinner{held: map[string]string{}} }
-
-func (f *fakePinner) Pin(pins map[nsfs.Type]string) error {
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	if f.failPin {
-		return errInjected
-	}
-	for _, p := range pins {
-		f.held[p] = "pin"
-	}
-	return nil
-}
-
-// PinInUserNS pins user.Path too, and returns no holder: pause then joins
-// the user namespace by its pin.
-func (f *fakePinner) PinInUserNS(pins map[nsfs.Type]string, user nsfs.UserNS) (*nsfs.Holder, error) {
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	if f.failUser {
-		return nil, errInjected
-	}
-	for _, p := range pins {
-		f.held[p] = "pin"
-	}
-	f.held[user.Path] = "pin"
-	return nil, nil
-}
-
-func (f *fakePinner) Unpin(path string) error {
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	delete(f.held, path)
-	return nil
-}
-
-func (f *fakePinner) MountShm(path, _ string) error {
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	if f.failShm {
-		return errInjected
-	}
-	f.held[path] = "shm"
-	return nil
-}
-
-func (f *fakePinner) Unmount(path string) error {
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	delete(f.held, path)
-	return nil
-}
-
 // fakeConn is a shim connection whose containers are names in a map.
-// Methods the tests do not reach are the nil embedded ShimConn's: calling
+// Methods the tests do not reach are the nil embedded shimclient.Conn's: calling
 // one panics.
 type fakeConn struct {
-	ShimConn
+	shimclient.Conn
 	mu                    sync.Mutex
 	failCreate, failStart bool
 	// dies makes Create run onCreate and then fail as a shim killed in
@@ -153,62 +94,6 @@ func (c *fakeConn) Close() error {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	c.closed = true
-	return nil
-}
-
-// fakeShims launches fakeConns.
-type fakeShims struct {
-	mu         sync.Mutex
-	failLaunch bool
-	// conn configures every connection launched; connect is what Connect
-	// returns (none: the shim is gone).
-	conn     fakeConn
-	connect  *fakeConn
-	launched []*fakeConn
-}
-
-func (f *fakeShims) Launch(context.Context, string) (ShimConn, error) {
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	if f.failLaunch {
-		return nil, errInjected
-	}
-	c := &fakeConn{
-		failCreate: f.conn.failCreate, failStart: f.conn.failStart, pid: f.conn.pid,
-		onCreate: f.conn.onCreate, containers: map[string]bool{},
-	}
-	f.launched = append(f.launched, c)
-	return c, nil
-}
-
-func (f *fakeShims) Connect(string) (ShimConn, error) {
-	if f.connect == nil {
-		return nil, errInjected
-	}
-	return f.connect, nil
-}
-
-// fakeNetwork attaches pods in a map.
-type fakeNetwork struct {
-	mu        sync.Mutex
-	failSetup bool
-	attached  map[string]bool
-}
-
-func (f *fakeNetwork) Setup(_ context.Context, req network.SetupRequest) (*network.Result, error) {
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	if f.failSetup {
-		return nil, errInjected
-	}
-	f.attached[req.SandboxID] = true
-	return &network.Result{}, nil
-}
-
-func (f *fakeNetwork) Teardown(_ context.Context, req network.SetupRequest) error {
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	delete(f.attached, req.SandboxID)
 	return nil
 }
 
@@ -275,3 +160,42 @@ func (f *fakeImages) RemoveRootfs(id string) error {
 }
 
 func (f *fakeImages) Rootfses() ([]image.Rootfs, error) { return nil, nil }
+
+// fakePods is the pods' side: pods by full ID.
+type fakePods struct {
+	pods map[string]*fakePod
+}
+
+func (f *fakePods) Lock(id string) (Pod, error) {
+	p, ok := f.pods[id]
+	if !ok {
+		return nil, errdefs.NotFound("pod sandbox %q not found", id)
+	}
+	p.mu.Lock()
+	return p, nil
+}
+
+// fakePod is a pod whose shim is conn (none: not connected since a
+// restart, and not answering).
+type fakePod struct {
+	mu       sync.Mutex
+	rec      state.Sandbox
+	conn     *fakeConn
+	filesDir string
+}
+
+func (p *fakePod) Record() state.Sandbox { return p.rec }
+
+func (p *fakePod) Shim() (shimclient.Conn, error) {
+	if p.rec.ShimDied != nil {
+		return nil, errdefs.FailedPrecondition("pod sandbox %s is not ready: its shim died", p.rec.ID)
+	}
+	if p.conn == nil {
+		return nil, fmt.Errorf("shim of pod %s: %w", p.rec.ID, errInjected)
+	}
+	return p.conn, nil
+}
+
+func (p *fakePod) FilesDir() string { return p.filesDir }
+
+func (p *fakePod) Unlock() { p.mu.Unlock() }

@@ -1,11 +1,9 @@
-package sandbox
+package container
 
 import (
 	"sync"
 	"time"
 
-	shimapi "github.com/crib-runtime/crib/api/shim"
-	"github.com/crib-runtime/crib/api/state"
 	"github.com/crib-runtime/crib/internal/cgroup"
 	"github.com/crib-runtime/crib/sandbox/cgstats"
 )
@@ -38,11 +36,13 @@ func (m *Manager) ContainerStats(id string) (ContainerView, ContainerStats, erro
 	if err != nil {
 		return ContainerView{}, ContainerStats{}, err
 	}
-	return v, m.sample(v), nil
+	return v, m.Sample(v), nil
 }
 
-func (m *Manager) sample(v ContainerView) ContainerStats {
-	st := ContainerStats{Timestamp: time.Now(), Sample: m.readCgroup(v.ID, v.Shim.CgroupPaths, v.CgroupsPath)}
+// Sample samples container v's cgroup; NanoCores is the CPU rate since the
+// previous Sample of it.
+func (m *Manager) Sample(v ContainerView) ContainerStats {
+	st := ContainerStats{Timestamp: time.Now(), Sample: m.ReadCgroup(v.ID, v.Shim.CgroupPaths, v.CgroupsPath)}
 	m.cpu.mu.Lock()
 	if prev, ok := m.cpu.last[v.ID]; ok && st.CPUUsageNanos >= prev.usage {
 		if dt := st.Timestamp.Sub(prev.at); dt > 0 {
@@ -61,12 +61,13 @@ func (m *Manager) forgetStats(id string) {
 	m.cpu.mu.Unlock()
 }
 
-// readCgroup samples a container's cgroup: where its shim recorded that
+// ReadCgroup samples the cgroup of a container, or of a pod's pause
+// container (sandbox.PodStats): where its shim recorded that
 // libcontainer put it (right under either cgroup driver), or, for a
 // container whose shim predates that record, where the cgroupfs driver
 // puts cgroupsPath. A cgroup that cannot be read (the container is being
 // removed) reads as zeros.
-func (m *Manager) readCgroup(id string, paths map[string]string, cgroupsPath string) cgstats.Sample {
+func (m *Manager) ReadCgroup(id string, paths map[string]string, cgroupsPath string) cgstats.Sample {
 	if len(paths) == 0 {
 		// A shim too old to record its paths: derive them from the
 		// record, under either driver (a systemd scope sits below its
@@ -83,14 +84,4 @@ func (m *Manager) readCgroup(id string, paths map[string]string, cgroupsPath str
 		return cgstats.Sample{}
 	}
 	return s
-}
-
-// pauseCgroupPaths are the pause container's cgroup directories as the
-// pod's shim recorded them (nil if it has not).
-func pauseCgroupPaths(rec *state.Sandbox) map[string]string {
-	var st shimapi.State
-	if err := state.ReadJSON(shimStatePath(rec.ShimDir, rec.ID), &st); err != nil {
-		return nil
-	}
-	return st.CgroupPaths
 }

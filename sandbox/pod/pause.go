@@ -1,4 +1,4 @@
-package sandbox
+package pod
 
 import (
 	"bytes"
@@ -31,10 +31,10 @@ func pauseUser(rec *state.Sandbox) specs.User {
 	return specs.User{}
 }
 
-// preparePauseRootfs makes <root>/pause/rootfs: the pause binary and the
+// PreparePauseRootfs makes <root>/pause/rootfs: the pause binary and the
 // empty mount points libcontainer needs. It is shared read-only by all pods
 // and rewritten only when the shipped binary changes.
-func preparePauseRootfs(rootDir, pauseBinary string) (string, error) {
+func PreparePauseRootfs(rootDir, pauseBinary string) (string, error) {
 	rootfs := filepath.Join(rootDir, "pause", "rootfs")
 	for _, d := range []string{"proc", "dev", "sys", "etc"} {
 		if err := os.MkdirAll(filepath.Join(rootfs, d), 0o755); err != nil {

@@ -1,4 +1,4 @@
-package sandbox
+package pod
 
 import (
 	"fmt"
@@ -48,3 +48,6 @@ func (hostPinner) MountShm(path, options string) error {
 }
 
 func (hostPinner) Unmount(path string) error { return unmount(path) }
+
+// HostPinner is the Pinner of a real cribd: internal/nsfs and mount(2).
+func HostPinner() Pinner { return hostPinner{} }

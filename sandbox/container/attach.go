@@ -1,4 +1,4 @@
-package sandbox
+package container
 
 import (
 	"context"
@@ -7,6 +7,7 @@ import (
 
 	"github.com/crib-runtime/crib/api/errdefs"
 	shimapi "github.com/crib-runtime/crib/api/shim"
+	"github.com/crib-runtime/crib/sandbox/shimclient"
 )
 
 // AttachOptions say which of a running container's streams an attach
@@ -27,7 +28,7 @@ type AttachSession struct {
 	Stdout, Stderr *os.File
 	Tty            bool
 	containerID    string
-	conn           ShimConn
+	conn           shimclient.Conn
 }
 
 // Close closes every descriptor of s that is still open.
@@ -56,7 +57,7 @@ func (m *Manager) CheckAttach(id string, stdin bool) error {
 	return err
 }
 
-func (m *Manager) attachable(id string, stdin bool) (*ctr, ShimConn, error) {
+func (m *Manager) attachable(id string, stdin bool) (*ctr, shimclient.Conn, error) {
 	c, conn, err := m.runningContainer(id)
 	if err != nil {
 		return nil, nil, err

@@ -1,4 +1,4 @@
-package sandbox
+package pod
 
 import (
 	"context"
@@ -23,13 +23,14 @@ import (
 	"github.com/crib-runtime/crib/internal/procfs"
 	"github.com/crib-runtime/crib/network"
 	"github.com/crib-runtime/crib/sandbox/ocispec"
+	"github.com/crib-runtime/crib/sandbox/shimclient"
 )
 
 // Run creates and starts a pod from spec, whose request fields (metadata,
 // labels, annotations, hostname, DNS, port mappings, sysctls, namespace
 // modes, cgroup parent) the caller has filled in. It returns the pod's ID.
 // On failure everything Run created is undone before it returns.
-func (m *Manager) Run(ctx context.Context, spec state.Sandbox) (id string, retErr error) {
+func (m *Pods) Run(ctx context.Context, spec state.Sandbox) (id string, retErr error) {
 	if err := ocispec.CheckSysctls(&spec); err != nil {
 		return "", err
 	}
@@ -222,7 +223,7 @@ func (m *Manager) Run(ctx context.Context, spec state.Sandbox) (id string, retEr
 // the pod's mappings when it has them, and puts their undo on cu. For a
 // user namespace it returns the process that made it, still in it, which
 // the caller stops once pause is created (nil otherwise).
-func (m *Manager) pinNamespaces(rec *state.Sandbox, pins map[nsfs.Type]string, cu *cleanup.Cleanup) (*nsfs.Holder, error) {
+func (m *Pods) pinNamespaces(rec *state.Sandbox, pins map[nsfs.Type]string, cu *cleanup.Cleanup) (*nsfs.Holder, error) {
 	var (
 		holder *nsfs.Holder
 		err    error
@@ -249,7 +250,7 @@ func (m *Manager) pinNamespaces(rec *state.Sandbox, pins map[nsfs.Type]string, c
 // startPause takes the pod's shim, once launched, and has it create and
 // start the pause container, joining the user namespace at userNS if the
 // pod has one. Its undo steps go on cu.
-func (m *Manager) startPause(ctx context.Context, rec *state.Sandbox, userNS string, shim *pendingShim, cu *cleanup.Cleanup) (int, uint64, ShimConn, error) {
+func (m *Pods) startPause(ctx context.Context, rec *state.Sandbox, userNS string, shim *pendingShim, cu *cleanup.Cleanup) (int, uint64, shimclient.Conn, error) {
 	// The rootfs comes first so that its undo runs after the shim's, once
 	// the pause process is gone.
 	rootfs, args := m.pauseRootfs, []string{pauseArg0}
@@ -270,7 +271,7 @@ func (m *Manager) startPause(ctx context.Context, rec *state.Sandbox, userNS str
 	})
 	adj := clampOOMScoreAdj(sandboxOOMScoreAdj, m.oomScoreAdj)
 	sysctls := podSysctls(rec, m.opts.PodDefaultSysctls)
-	pid, err := createStart(ctx, conn, rec.ID, filepath.Join(rec.ShimDir, "pause"), pauseSpec(rec, pauseConfig{
+	pid, err := shimclient.CreateStart(ctx, conn, rec.ID, filepath.Join(rec.ShimDir, "pause"), pauseSpec(rec, pauseConfig{
 		UserNS: userNS, Rootfs: rootfs, Args: args, OOMScoreAdj: adj, Sysctls: sysctls,
 	}))
 	if err != nil {
@@ -287,7 +288,7 @@ func (m *Manager) startPause(ctx context.Context, rec *state.Sandbox, userNS str
 // image, for operators who require one: pulled when absent (only then can
 // a pull delay a pod), a rootfs made for pod id, the image's entrypoint and
 // command as arguments.
-func (m *Manager) pauseImageRootfs(ctx context.Context, rec *state.Sandbox) (string, []string, error) {
+func (m *Pods) pauseImageRootfs(ctx context.Context, rec *state.Sandbox) (string, []string, error) {
 	id := rec.ID
 	ref := m.opts.PauseImage
 	img, err := m.opts.Images.Status(ref)
@@ -321,13 +322,13 @@ func podIDMappings(rec *state.Sandbox) image.IDMappings {
 // pendingShim is a shim being launched in the background for Run.
 type pendingShim struct {
 	done  chan struct{} // closed when the launch has finished
-	conn  ShimConn
+	conn  shimclient.Conn
 	err   error
 	taken bool
 }
 
 // launchShimAsync starts launching the shim for the pod run directory dir.
-func (m *Manager) launchShimAsync(ctx context.Context, dir string) *pendingShim {
+func (m *Pods) launchShimAsync(ctx context.Context, dir string) *pendingShim {
 	p := &pendingShim{done: make(chan struct{})}
 	go func() {
 		defer close(p.done)
@@ -338,7 +339,7 @@ func (m *Manager) launchShimAsync(ctx context.Context, dir string) *pendingShim 
 
 // take waits for the launch and hands the shim to the caller, who must shut
 // it down if Run fails.
-func (p *pendingShim) take() (ShimConn, error) {
+func (p *pendingShim) take() (shimclient.Conn, error) {
 	<-p.done
 	p.taken = true
 	return p.conn, p.err
@@ -362,7 +363,7 @@ func (p *pendingShim) discard(log logrus.FieldLogger) {
 	p.conn.Close()
 }
 
-func (m *Manager) networkRequest(rec *state.Sandbox) network.SetupRequest {
+func (m *Pods) networkRequest(rec *state.Sandbox) network.SetupRequest {
 	req := network.SetupRequest{
 		SandboxID:    rec.ID,
 		NetNSPath:    rec.NetNSPath,

@@ -1,4 +1,4 @@
-package sandbox
+package pod
 
 import (
 	"context"
@@ -15,16 +15,16 @@ import (
 	imgspec "github.com/opencontainers/image-spec/specs-go/v1"
 	"github.com/sirupsen/logrus"
 	logtest "github.com/sirupsen/logrus/hooks/test"
-	runtimeapi "k8s.io/cri-api/pkg/apis/runtime/v1"
 
 	"github.com/crib-runtime/crib/api/state"
 	"github.com/crib-runtime/crib/internal/cgroup"
 	"github.com/crib-runtime/crib/internal/procfs"
-	"github.com/crib-runtime/crib/sandbox/ocispec"
+	"github.com/crib-runtime/crib/sandbox/events"
 	"github.com/crib-runtime/crib/sandbox/store"
 )
 
-// The rollback tests fail each step of Run and CreateContainer in turn
+// The rollback tests fail each step of Run in turn (sandbox/container's,
+// those of CreateContainer)
 // and check that the undo stack took, newest first, exactly the undo
 // steps of what was acquired before the failure, and that nothing is
 // left: records, directories, names, pins, mounts, network attachments,
@@ -35,9 +35,10 @@ import (
 // that a test can plant what breaks a step at its path beforehand.
 var testID = strings.Repeat("a", 64)
 
-// rollbackEnv is a manager over temp dirs with fakes at its seams.
+// rollbackEnv is Pods over temp dirs with fakes at its seams, its
+// containers' side included.
 type rollbackEnv struct {
-	m       *Manager
+	m       *Pods
 	log     *logtest.Hook
 	pinner  *fakePinner
 	shims   *fakeShims
@@ -47,8 +48,6 @@ type rollbackEnv struct {
 	// pause is a live process standing for pause processes.
 	pause      int
 	pauseStart uint64
-	// podConn is the ready pod's shim (readyPod).
-	podConn *fakeConn
 	// planted are the paths a test put in a step's way: not the manager's
 	// to remove, and removed before the check for leftovers.
 	planted []string
@@ -87,12 +86,6 @@ func newRollbackEnv(t *testing.T, hierarchies ...string) *rollbackEnv {
 	log.SetOutput(io.Discard)
 	log.SetLevel(logrus.DebugLevel)
 	hook := logtest.NewLocal(log)
-	ev, err := newEvents(log)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { ev.watcher.Close() })
-
 	sleeper := exec.Command("sleep", "300")
 	if err := sleeper.Start(); err != nil {
 		t.Fatal(err)
@@ -113,7 +106,7 @@ func newRollbackEnv(t *testing.T, hierarchies ...string) *rollbackEnv {
 		pause:      sleeper.Process.Pid,
 		pauseStart: start,
 	}
-	opts := Options{
+	opts := Config{
 		RootDir: t.TempDir(), RunDir: t.TempDir(), NetNSDir: t.TempDir(),
 		CgroupDriver: cgroup.Cgroupfs, CgroupParent: "/crib-test",
 		PauseBinary: "/bin/true", ShmSize: 64 << 20,
@@ -129,18 +122,16 @@ func newRollbackEnv(t *testing.T, hierarchies ...string) *rollbackEnv {
 	if err != nil {
 		t.Fatal(err)
 	}
-	e.m = &Manager{
+	e.m = &Pods{
 		opts:        opts,
+		ctrs:        &fakeContainers{},
 		ids:         func() (string, error) { return testID, nil },
 		pauseRootfs: t.TempDir(),
 		hierarchies: hs,
 		parents:     parents,
+		hub:         events.NewHub(log),
 		pods:        newPodIndex(),
 		names:       store.NewRegistrar(),
-		containers:  newContainerIndex(),
-		ctrNames:    store.NewRegistrar(),
-		cpu:         cpuSamples{last: map[string]cpuSample{}},
-		events:      ev,
 	}
 	return e
 }
@@ -394,179 +385,6 @@ func TestRunRollback(t *testing.T) {
 				t.Errorf("no case took the undo step %q", s)
 			}
 		}
-	}
-}
-
-func TestCreateContainerRollback(t *testing.T) {
-	var (
-		name    = []string{"release container name"}
-		record  = []string{"remove container record"}
-		rootfs  = []string{"remove root filesystem"}
-		volumes = []string{"remove image volumes"}
-		spec    = []string{"remove OCI spec"}
-		created = []string{"delete container in shim"}
-	)
-	ctrPath := func(e *rollbackEnv, suffix string) string {
-		return filepath.Join(e.m.containerDir(testPodID), testID+suffix)
-	}
-	tests := []struct {
-		name  string
-		cfg   func(*runtimeapi.ContainerConfig)
-		setup func(t *testing.T, e *rollbackEnv)
-		// after, if set, checks what the case left before the common checks.
-		after    func(t *testing.T, e *rollbackEnv)
-		wantErr  string
-		acquired [][]string
-	}{
-		{name: "name reserved", setup: func(t *testing.T, e *rollbackEnv) {
-			if err := e.m.ctrNames.Reserve(strings.Join([]string{"app", testPodID, "0"}, "_"), "other"); err != nil {
-				t.Fatal(err)
-			}
-		}, wantErr: "is reserved for container other"},
-		{name: "container dir", setup: func(t *testing.T, e *rollbackEnv) {
-			e.plantFile(t, e.m.containerDir(testPodID))
-		}, wantErr: "create container dir", acquired: [][]string{name}},
-		{name: "record", setup: func(t *testing.T, e *rollbackEnv) {
-			e.plantDir(t, ctrPath(e, ".json"))
-		}, wantErr: testID + ".json", acquired: [][]string{name}},
-		{name: "rootfs", setup: func(t *testing.T, e *rollbackEnv) { e.images.failRootfs = true },
-			wantErr: errInjected.Error(), acquired: [][]string{name, record}},
-		{name: "spec", cfg: func(c *runtimeapi.ContainerConfig) {
-			c.Mounts = []*runtimeapi.Mount{{ContainerPath: "/data", HostPath: "/nonexistent/crib-unit"}}
-		}, wantErr: "/nonexistent/crib-unit", acquired: [][]string{name, record, rootfs}},
-		{name: "image volume", setup: func(t *testing.T, e *rollbackEnv) {
-			e.plantFile(t, ctrPath(e, ".volumes"))
-		}, wantErr: "image volume /vol", acquired: [][]string{name, record, rootfs, volumes}},
-		{name: "spec file", setup: func(t *testing.T, e *rollbackEnv) {
-			e.plantDir(t, ctrPath(e, ".spec"))
-		}, wantErr: "save OCI spec", acquired: [][]string{name, record, rootfs, volumes}},
-		{name: "shim gone", setup: func(t *testing.T, e *rollbackEnv) {
-			// Not connected since a restart, and not answering.
-			e.m.pods.List()[0].shim = nil
-			e.shims.connect = nil
-		},
-			wantErr: "shim of pod", acquired: [][]string{name, record, rootfs, volumes, spec}},
-		{name: "shim create", setup: func(t *testing.T, e *rollbackEnv) { e.shims.connect.failCreate = true },
-			wantErr: "create container app", acquired: [][]string{name, record, rootfs, volumes, spec, created}},
-		{name: "shim dies in create", setup: func(t *testing.T, e *rollbackEnv) {
-			// The shim made the container's cgroup, then was killed.
-			e.podConn.dies = true
-			e.podConn.onCreate = func(id string) { mkdir(t, filepath.Join(e.cgroups, "crib-test", id)) }
-		}, after: func(t *testing.T, e *rollbackEnv) {
-			if got := entries(t, filepath.Join(e.cgroups, "crib-test")); len(got) > 0 {
-				t.Errorf("container cgroups left: %v", got)
-			}
-			// The pod's cgroup parent is the pod's, not the container's.
-			_ = os.Remove(filepath.Join(e.cgroups, "crib-test"))
-		}, wantErr: errShimDied.Error(), acquired: [][]string{name, record, rootfs, volumes, spec, created}},
-		{name: "container gone", setup: func(t *testing.T, e *rollbackEnv) { e.shims.connect.pid = 1 << 30 },
-			wantErr: "init process", acquired: [][]string{name, record, rootfs, volumes, spec, created}},
-		{name: "final record", setup: func(t *testing.T, e *rollbackEnv) {
-			e.shims.connect.onCreate = func(id string) { replaceWithDir(ctrPath(e, ".json")) }
-		}, wantErr: testID + ".json", acquired: [][]string{name, record, rootfs, volumes, spec, created}},
-	}
-	taken := map[string]bool{}
-	for _, tc := range tests {
-		t.Run(tc.name, func(t *testing.T) {
-			e := newRollbackEnv(t)
-			readyPod(t, e)
-			cfg := &runtimeapi.ContainerConfig{
-				Metadata: &runtimeapi.ContainerMetadata{Name: "app"},
-				Image:    &runtimeapi.ImageSpec{Image: "app:1"},
-				Command:  []string{"true"},
-			}
-			if tc.cfg != nil {
-				tc.cfg(cfg)
-			}
-			if tc.setup != nil {
-				tc.setup(t, e)
-			}
-			req := ContainerRequest{Name: "app", Image: "app:1", LogPath: "app/0.log", Spec: ocispec.FromCRI(cfg)}
-			id, err := e.m.CreateContainer(context.Background(), testPodID, req)
-			if err == nil || !strings.Contains(err.Error(), tc.wantErr) {
-				t.Fatalf("CreateContainer = %q, %v; want an error containing %q", id, err, tc.wantErr)
-			}
-			got, want := e.undone(t), reversed(tc.acquired...)
-			if !slices.Equal(got, want) {
-				t.Errorf("undo steps taken:\n%s\nwant:\n%s", strings.Join(got, "\n"), strings.Join(want, "\n"))
-			}
-			for _, s := range got {
-				taken[s] = true
-			}
-			e.unplant(t)
-			if tc.after != nil {
-				tc.after(t, e)
-			}
-			e.checkNothingHeld(t)
-			if n := len(e.podConn.containers); n > 0 {
-				t.Errorf("containers left in the shim: %v", e.podConn.containers)
-			}
-			if len(e.m.containers.List()) > 0 {
-				t.Errorf("containers left in the index")
-			}
-			if holder, ok := e.m.ctrNames.Get("app_" + testPodID + "_0"); ok && holder != "other" {
-				t.Errorf("container name left reserved for %s", holder)
-			}
-			if got := entries(t, e.m.containerDir(testPodID)); len(got) > 0 {
-				t.Errorf("left in the pod's container dir: %v", got)
-			}
-		})
-	}
-	for _, steps := range [][]string{name, record, rootfs, volumes, spec, created} {
-		for _, s := range steps {
-			if !taken[s] {
-				t.Errorf("no case took the undo step %q", s)
-			}
-		}
-	}
-}
-
-// TestCreateContainerFakes: with nothing broken, CreateContainer succeeds
-// against the same fakes, so the rollback cases fail where they say.
-func TestCreateContainerFakes(t *testing.T) {
-	e := newRollbackEnv(t)
-	readyPod(t, e)
-	cfg := &runtimeapi.ContainerConfig{Metadata: &runtimeapi.ContainerMetadata{Name: "app"}, Image: &runtimeapi.ImageSpec{Image: "app:1"}}
-	id, err := e.m.CreateContainer(context.Background(), testPodID, ContainerRequest{Name: "app", Image: "app:1", Spec: ocispec.FromCRI(cfg)})
-	if err != nil {
-		t.Fatal(err)
-	}
-	v, err := e.m.Container(id)
-	if err != nil || v.Name != "app" || v.Pid != e.pause || !e.podConn.containers[id] {
-		t.Fatalf("container %s: %+v, %v", id, v, err)
-	}
-	if got := e.undone(t); len(got) > 0 {
-		t.Errorf("undo steps taken on success: %v", got)
-	}
-}
-
-// testPodID is the ready pod's ID in the CreateContainer tests.
-var testPodID = strings.Repeat("b", 64)
-
-// readyPod adds a ready pod to e's manager, as Run leaves one, whose shim
-// is e.shims.connect and whose pause process is e's.
-func readyPod(t *testing.T, e *rollbackEnv) {
-	t.Helper()
-	rec := podSpec()
-	rec.ID = testPodID
-	rec.Phase = state.PhaseReady
-	rec.CgroupDriver = string(cgroup.Cgroupfs)
-	rec.CgroupParent = "/crib-test"
-	rec.ShimDir = filepath.Join(podsDir(e.m.opts.RunDir), testPodID)
-	rec.LogDirectory = t.TempDir()
-	rec.PausePID, rec.PauseStartTime = e.pause, e.pauseStart
-	mkdir(t, filepath.Join(podsDir(e.m.opts.RootDir), testPodID))
-	mkdir(t, rec.ShimDir)
-	if err := e.m.save(&rec); err != nil {
-		t.Fatal(err)
-	}
-	conn := &fakeConn{pid: e.pause, containers: map[string]bool{}}
-	e.shims.connect, e.podConn = conn, conn
-	p := newPod(rec)
-	p.shim = conn
-	e.m.pods.Add(testPodID, p)
-	if err := e.m.names.Reserve(nameKey(rec.Metadata), testPodID); err != nil {
-		t.Fatal(err)
 	}
 }
 

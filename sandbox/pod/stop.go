@@ -1,4 +1,4 @@
-package sandbox
+package pod
 
 import (
 	"context"
@@ -11,13 +11,15 @@ import (
 	"github.com/crib-runtime/crib/api/state"
 	"github.com/crib-runtime/crib/internal/cgroup"
 	"github.com/crib-runtime/crib/internal/failpoint"
+	"github.com/crib-runtime/crib/internal/procfs"
+	"github.com/crib-runtime/crib/sandbox/shimclient"
 )
 
 // Stop stops a pod: its pause process and shim end, its network is torn
 // down (CNI DEL, always before the netns pin goes), and its namespaces and
 // /dev/shm are released. The record stays until Remove. Stop is idempotent:
 // a stopped pod, or an unknown ID, is a success.
-func (m *Manager) Stop(ctx context.Context, id string) error {
+func (m *Pods) Stop(ctx context.Context, id string) error {
 	p, err := m.lockForTeardown(id)
 	if p == nil {
 		return err
@@ -28,7 +30,7 @@ func (m *Manager) Stop(ctx context.Context, id string) error {
 
 // lockForTeardown finds a pod and locks it. An unknown ID gives (nil, nil):
 // Stop and Remove succeed for pods that are already gone.
-func (m *Manager) lockForTeardown(id string) (*pod, error) {
+func (m *Pods) lockForTeardown(id string) (*pod, error) {
 	p, err := m.lookup(id)
 	if errors.Is(err, errdefs.ErrNotFound) {
 		return nil, nil
@@ -40,14 +42,14 @@ func (m *Manager) lockForTeardown(id string) (*pod, error) {
 	return p, nil
 }
 
-func (m *Manager) stopLocked(ctx context.Context, p *pod) error {
+func (m *Pods) stopLocked(ctx context.Context, p *pod) error {
 	rec := p.rec
 	log := m.opts.Log.WithField("pod", rec.ID)
 	if rec.Phase == state.PhaseStopped {
 		return nil
 	}
-	if err := m.stopContainers(ctx, p); err != nil {
-		return err
+	if err := m.ctrs.StopAll(ctx, m.locked(p)); err != nil {
+		return fmt.Errorf("stop pod %s: %w", rec.ID, err)
 	}
 	failpoint.Inject("sandbox.stop.after-containers")
 	if err := m.stopPause(ctx, p); err != nil {
@@ -96,7 +98,7 @@ func (m *Manager) stopLocked(ctx context.Context, p *pod) error {
 // shim that is gone (crashed, or the machine rebooted) is replaced by doing
 // its job here: kill the pause process if the PID still names it, and
 // remove its cgroup.
-func (m *Manager) stopPause(ctx context.Context, p *pod) error {
+func (m *Pods) stopPause(ctx context.Context, p *pod) error {
 	rec := &p.rec
 	m.unwatchShim(p) // the shim exits below, and that is no death
 	conn := p.shim
@@ -119,10 +121,10 @@ func (m *Manager) stopPause(ctx context.Context, p *pod) error {
 		}
 		m.opts.Log.WithField("pod", rec.ID).WithError(err).Warn("shim failed to stop the pause process; killing it directly")
 	}
-	if err := killProcess(rec.PausePID, rec.PauseStartTime); err != nil {
+	if err := procfs.Kill(rec.PausePID, rec.PauseStartTime); err != nil {
 		return fmt.Errorf("stop pod %s: %w", rec.ID, err)
 	}
-	if err := killShim(rec.ShimDir); err != nil {
+	if err := shimclient.KillServing(rec.ShimDir); err != nil {
 		return fmt.Errorf("stop pod %s: %w", rec.ID, err)
 	}
 	if err := m.removeCgroup(ctx, rec.CgroupsPath); err != nil {
@@ -132,7 +134,7 @@ func (m *Manager) stopPause(ctx context.Context, p *pod) error {
 }
 
 // removePauseRootfs removes the rootfs a pause image gave the pod.
-func (m *Manager) removePauseRootfs(rec *state.Sandbox) error {
+func (m *Pods) removePauseRootfs(rec *state.Sandbox) error {
 	if !rec.PauseFromImage {
 		return nil
 	}
@@ -144,7 +146,7 @@ func (m *Manager) removePauseRootfs(rec *state.Sandbox) error {
 
 // Remove stops the pod if needed, then deletes its files and record and
 // releases its name. Removing an unknown ID is a success.
-func (m *Manager) Remove(ctx context.Context, id string) error {
+func (m *Pods) Remove(ctx context.Context, id string) error {
 	p, err := m.lockForTeardown(id)
 	if p == nil {
 		return err
@@ -154,10 +156,8 @@ func (m *Manager) Remove(ctx context.Context, id string) error {
 		return err
 	}
 	rec := p.rec
-	for _, c := range m.podContainers(rec.ID) {
-		if err := m.removeContainer(ctx, p, c); err != nil {
-			return fmt.Errorf("remove pod %s: %w", rec.ID, err)
-		}
+	if err := m.ctrs.RemoveAll(ctx, m.locked(p)); err != nil {
+		return fmt.Errorf("remove pod %s: %w", rec.ID, err)
 	}
 	failpoint.Inject("sandbox.remove.after-containers")
 	// Once more: containers whose shim was gone left their cgroups until
@@ -176,7 +176,7 @@ func (m *Manager) Remove(ctx context.Context, id string) error {
 // then its record, then the directory that held them: a crash before the
 // record goes leaves a stopped pod the next RemovePodSandbox finishes, one
 // after it a directory without a record that start-up removes.
-func (m *Manager) removePodFiles(rec *state.Sandbox) error {
+func (m *Pods) removePodFiles(rec *state.Sandbox) error {
 	if err := os.RemoveAll(rec.ShimDir); err != nil {
 		return err
 	}
@@ -199,30 +199,4 @@ func (m *Manager) removePodFiles(rec *state.Sandbox) error {
 	}
 	failpoint.Inject("sandbox.remove.after-record")
 	return os.RemoveAll(dir)
-}
-
-// stopContainers kills the pod's running containers and saves each one's
-// last state into its record: the shim, and the state files it keeps, end
-// with the pod. The caller holds p.mu.
-func (m *Manager) stopContainers(ctx context.Context, p *pod) error {
-	for _, c := range m.podContainers(p.rec.ID) {
-		c.mu.Lock()
-		err := m.stopContainerLocked(ctx, c, 0)
-		if err == nil {
-			v := m.viewOf(c.rec)
-			if c.rec.LastState == nil || v.Shim.Status != c.rec.LastState.Status {
-				last := v.Shim
-				rec := c.rec
-				rec.LastState = &last
-				if err = m.saveContainer(&rec); err == nil {
-					c.setRec(rec)
-				}
-			}
-		}
-		c.mu.Unlock()
-		if err != nil {
-			return fmt.Errorf("stop pod %s: %w", p.rec.ID, err)
-		}
-	}
-	return nil
 }

@@ -1,4 +1,4 @@
-package sandbox
+package pod
 
 import (
 	"context"
@@ -6,98 +6,18 @@ import (
 	"fmt"
 	"io"
 	"net"
-	"os"
 	"strconv"
 	"syscall"
 
 	"github.com/containernetworking/plugins/pkg/ns"
 
 	"github.com/crib-runtime/crib/api/errdefs"
-	shimapi "github.com/crib-runtime/crib/api/shim"
 	"github.com/crib-runtime/crib/api/state"
 )
 
-// ExecOptions say how to set up a streaming exec's stdio.
-type ExecOptions struct {
-	// Stdin gives the process a pipe as stdin (else /dev/null).
-	Stdin bool
-	// Tty gives the process a pseudo-terminal; Width and Height are its
-	// initial size (0: the kernel's default).
-	Tty           bool
-	Width, Height uint16
-}
-
-// ExecProcess is a process started by ExecStart. With a terminal, Console
-// is its master and Stdin, Stdout and Stderr are nil; otherwise Stdout and
-// Stderr are the read ends of its output pipes and Stdin, if requested,
-// the write end of its input. Close the files when done; Wait returns the
-// exit code.
-type ExecProcess struct {
-	Stdin          *os.File
-	Stdout, Stderr *os.File
-	Console        *os.File
-	containerID    string
-	pid            int
-	conn           ShimConn
-}
-
-// Close closes every descriptor of p that is still open.
-func (p *ExecProcess) Close() {
-	for _, f := range []*os.File{p.Stdin, p.Stdout, p.Stderr, p.Console} {
-		if f != nil {
-			f.Close()
-		}
-	}
-}
-
-// Wait waits for the process to exit and returns its exit code (128+signal
-// if it was killed).
-func (p *ExecProcess) Wait(ctx context.Context) (int, error) {
-	code, err := p.conn.ExecWait(ctx, p.containerID, p.pid)
-	if err != nil {
-		return 0, fmt.Errorf("exec in container %s: %w", p.containerID, err)
-	}
-	return code, nil
-}
-
-// ExecStart starts cmd in a running container as ExecSync does, with its
-// stdio handed to the caller for CRI streaming.
-func (m *Manager) ExecStart(ctx context.Context, id string, cmd []string, opts ExecOptions) (*ExecProcess, error) {
-	if len(cmd) == 0 {
-		return nil, errdefs.InvalidArgument("cmd is empty")
-	}
-	c, conn, err := m.runningContainer(id)
-	if err != nil {
-		return nil, err
-	}
-	resp, err := conn.ExecStart(ctx, &shimapi.ExecStartRequest{
-		ID: c.rec.ID, Args: cmd, Stdin: opts.Stdin, Tty: opts.Tty, Width: opts.Width, Height: opts.Height,
-	})
-	if err != nil {
-		return nil, fmt.Errorf("exec in container %s: %w", c.rec.ID, err)
-	}
-	p := &ExecProcess{containerID: c.rec.ID, pid: resp.Pid, conn: conn}
-	if opts.Tty {
-		p.Console = resp.Files[0]
-	} else {
-		p.Stdout, p.Stderr = resp.Files[0], resp.Files[1]
-		if opts.Stdin {
-			p.Stdin = resp.Files[2]
-		}
-	}
-	return p, nil
-}
-
-// CheckContainerRunning returns nil if container id exists and runs;
-// NotFound or FailedPrecondition otherwise.
-func (m *Manager) CheckContainerRunning(id string) error {
-	_, _, err := m.runningContainer(id)
-	return err
-}
-
 // CheckPodReady returns nil if pod id exists and is ready; NotFound or
 // FailedPrecondition otherwise.
-func (m *Manager) CheckPodReady(id string) error {
+func (m *Pods) CheckPodReady(id string) error {
 	v, err := m.Get(id)
 	if err != nil {
 		return err
@@ -111,7 +31,7 @@ func (m *Manager) CheckPodReady(id string) error {
 // DialPod opens a TCP connection to localhost:port inside a ready pod's
 // network namespace (on the host for host-network pods), trying IPv4 then
 // IPv6 loopback.
-func (m *Manager) DialPod(ctx context.Context, podID string, port int32) (net.Conn, error) {
+func (m *Pods) DialPod(ctx context.Context, podID string, port int32) (net.Conn, error) {
 	if port <= 0 || port > 65535 {
 		return nil, errdefs.InvalidArgument("port %d is out of range", port)
 	}
@@ -165,7 +85,7 @@ func (m *Manager) DialPod(ctx context.Context, podID string, port int32) (net.Co
 
 // PortForward copies between stream and localhost:port in the pod's network
 // namespace until either side closes.
-func (m *Manager) PortForward(ctx context.Context, podID string, port int32, stream io.ReadWriteCloser) error {
+func (m *Pods) PortForward(ctx context.Context, podID string, port int32, stream io.ReadWriteCloser) error {
 	conn, err := m.DialPod(ctx, podID, port)
 	if err != nil {
 		return err
