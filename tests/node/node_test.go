@@ -41,6 +41,9 @@ func runRawTimeout(limit time.Duration, name string, args ...string) (stdout, st
 	cmd := exec.CommandContext(ctx, name, args...)
 	var o, e strings.Builder
 	cmd.Stdout, cmd.Stderr = &o, &e
+	// A child the command left holding its output open must not hold the
+	// test past the limit: Wait gives up on the pipes 10 s after the kill.
+	cmd.WaitDelay = 10 * time.Second
 	err = cmd.Run()
 	return o.String(), e.String(), err
 }
