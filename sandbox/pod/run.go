@@ -105,8 +105,8 @@ func (m *Pods) Run(ctx context.Context, spec state.Sandbox) (id string, retErr e
 	failpoint.Inject("sandbox.run.after-run-dir")
 
 	// The shim needs only its run directory until the pause container's
-	// Create, so it is launched now: its start (about 10 ms, mostly CPU)
-	// overlaps the pod's files and namespace pins instead of the CNI ADD
+	// Create, so it is launched now: its start (mostly CPU; measured in
+	// docs/architecture.md) overlaps the pod's files and namespace pins instead of the CNI ADD
 	// that follows them, and the pause path gets as much shorter.
 	shim := m.launchShimAsync(ctx, rec.ShimDir)
 	defer shim.discard(log) // shuts it down if Run fails before taking it
