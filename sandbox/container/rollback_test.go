@@ -4,7 +4,6 @@ import (
 	"context"
 	"os"
 	"path/filepath"
-	"slices"
 	"strings"
 	"testing"
 
@@ -161,7 +160,7 @@ func TestCreateContainerRollback(t *testing.T) {
 			e.podConn.OnCreate = func(id string) { sandboxtest.ReplaceWithDir(ctrPath(e, ".json")) }
 		}, wantErr: testID + ".json", acquired: [][]string{name, record, rootfs, volumes, spec, created}},
 	}
-	taken := map[string]bool{}
+	taken := sandboxtest.Taken{}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
 			e := newRollbackEnv(t)
@@ -182,13 +181,7 @@ func TestCreateContainerRollback(t *testing.T) {
 			if err == nil || !strings.Contains(err.Error(), tc.wantErr) {
 				t.Fatalf("CreateContainer = %q, %v; want an error containing %q", id, err, tc.wantErr)
 			}
-			got, want := e.undone(t), sandboxtest.Reversed(tc.acquired...)
-			if !slices.Equal(got, want) {
-				t.Errorf("undo steps taken:\n%s\nwant:\n%s", strings.Join(got, "\n"), strings.Join(want, "\n"))
-			}
-			for _, s := range got {
-				taken[s] = true
-			}
+			taken.Check(t, e.undone(t), tc.acquired...)
 			e.planted.Remove(t)
 			if tc.after != nil {
 				tc.after(t, e)
@@ -208,13 +201,7 @@ func TestCreateContainerRollback(t *testing.T) {
 			}
 		})
 	}
-	for _, steps := range [][]string{name, record, rootfs, volumes, spec, created} {
-		for _, s := range steps {
-			if !taken[s] {
-				t.Errorf("no case took the undo step %q", s)
-			}
-		}
-	}
+	taken.CheckAll(t, name, record, rootfs, volumes, spec, created)
 }
 
 // TestCreateContainerFakes: with nothing broken, CreateContainer succeeds

@@ -4,7 +4,6 @@ import (
 	"context"
 	"os"
 	"path/filepath"
-	"slices"
 	"strings"
 	"testing"
 
@@ -209,7 +208,7 @@ func TestRunRollback(t *testing.T) {
 			e.shims.Conn.FailCreate = true
 		}, wantErr: "start pause process", acquired: [][]string{name, podDir, runDir, parent, shm, pins, pauseFS, shim, netUp}},
 	}
-	taken := map[string]bool{}
+	taken := sandboxtest.Taken{}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
 			var hs []string
@@ -228,13 +227,7 @@ func TestRunRollback(t *testing.T) {
 			if err == nil || !strings.Contains(err.Error(), tc.wantErr) {
 				t.Fatalf("Run = %q, %v; want an error containing %q", id, err, tc.wantErr)
 			}
-			got, want := e.undone(t), sandboxtest.Reversed(tc.acquired...)
-			if !slices.Equal(got, want) {
-				t.Errorf("undo steps taken:\n%s\nwant:\n%s", strings.Join(got, "\n"), strings.Join(want, "\n"))
-			}
-			for _, s := range got {
-				taken[s] = true
-			}
+			taken.Check(t, e.undone(t), tc.acquired...)
 			e.planted.Remove(t)
 			e.checkNothingHeld(t)
 			if len(e.m.pods.List()) > 0 {
@@ -251,11 +244,5 @@ func TestRunRollback(t *testing.T) {
 		})
 	}
 	// Every undo step Run has was taken by some case.
-	for _, steps := range [][]string{name, podDir, runDir, parent, shm, pins, userPin, pauseFS, shim, netUp} {
-		for _, s := range steps {
-			if !taken[s] {
-				t.Errorf("no case took the undo step %q", s)
-			}
-		}
-	}
+	taken.CheckAll(t, name, podDir, runDir, parent, shm, pins, userPin, pauseFS, shim, netUp)
 }

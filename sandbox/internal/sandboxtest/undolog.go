@@ -92,3 +92,30 @@ func Entries(t testing.TB, dir string) []string {
 	}
 	return names
 }
+
+// Taken is the undo steps the cases of a rollback test took, so that the
+// test can tell that some case reaches every undo step it has.
+type Taken map[string]bool
+
+// Check fails t unless got, the undo steps a case took, are those of
+// what it acquired in the order the stack takes them (Reversed), and
+// records them as taken.
+func (tk Taken) Check(t testing.TB, got []string, acquired ...[]string) {
+	t.Helper()
+	if want := Reversed(acquired...); !slices.Equal(got, want) {
+		t.Errorf("undo steps taken:\n%s\nwant:\n%s", strings.Join(got, "\n"), strings.Join(want, "\n"))
+	}
+	for _, s := range got {
+		tk[s] = true
+	}
+}
+
+// CheckAll fails t for each of steps that no case took.
+func (tk Taken) CheckAll(t testing.TB, steps ...[]string) {
+	t.Helper()
+	for _, s := range slices.Concat(steps...) {
+		if !tk[s] {
+			t.Errorf("no case took the undo step %q", s)
+		}
+	}
+}
