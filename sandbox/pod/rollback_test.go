@@ -2,24 +2,17 @@ package pod
 
 import (
 	"context"
-	"errors"
-	"io"
 	"os"
-	"os/exec"
 	"path/filepath"
-	"slices"
-	"sort"
 	"strings"
 	"testing"
 
 	imgspec "github.com/opencontainers/image-spec/specs-go/v1"
-	"github.com/sirupsen/logrus"
-	logtest "github.com/sirupsen/logrus/hooks/test"
 
 	"github.com/crib-runtime/crib/api/state"
 	"github.com/crib-runtime/crib/internal/cgroup"
-	"github.com/crib-runtime/crib/internal/procfs"
 	"github.com/crib-runtime/crib/sandbox/events"
+	"github.com/crib-runtime/crib/sandbox/internal/sandboxtest"
 	"github.com/crib-runtime/crib/sandbox/store"
 )
 
@@ -39,71 +32,31 @@ var testID = strings.Repeat("a", 64)
 // containers' side included.
 type rollbackEnv struct {
 	m       *Pods
-	log     *logtest.Hook
+	log     *sandboxtest.UndoLog
 	pinner  *fakePinner
-	shims   *fakeShims
+	shims   *sandboxtest.FakeShims
 	net     *fakeNetwork
-	images  *fakeImages
+	images  *sandboxtest.FakeImages
 	cgroups string // the one cgroup hierarchy, a plain directory
 	// pause is a live process standing for pause processes.
 	pause      int
 	pauseStart uint64
-	// planted are the paths a test put in a step's way: not the manager's
-	// to remove, and removed before the check for leftovers.
-	planted []string
-}
-
-// plantFile and plantDir put a file or a directory at path, where a step
-// will fail on it.
-func (e *rollbackEnv) plantFile(t *testing.T, path string) {
-	t.Helper()
-	mkdir(t, filepath.Dir(path))
-	if err := os.WriteFile(path, nil, 0o600); err != nil {
-		t.Fatal(err)
-	}
-	e.planted = append(e.planted, path)
-}
-
-func (e *rollbackEnv) plantDir(t *testing.T, path string) {
-	t.Helper()
-	mkdir(t, path)
-	e.planted = append(e.planted, path)
-}
-
-// unplant removes what the test planted.
-func (e *rollbackEnv) unplant(t *testing.T) {
-	t.Helper()
-	for _, p := range e.planted {
-		if err := os.RemoveAll(p); err != nil {
-			t.Fatal(err)
-		}
-	}
+	// planted are the paths a test put in a step's way.
+	planted sandboxtest.Planted
 }
 
 func newRollbackEnv(t *testing.T, hierarchies ...string) *rollbackEnv {
 	t.Helper()
-	log := logrus.New()
-	log.SetOutput(io.Discard)
-	log.SetLevel(logrus.DebugLevel)
-	hook := logtest.NewLocal(log)
-	sleeper := exec.Command("sleep", "300")
-	if err := sleeper.Start(); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = sleeper.Process.Kill(); _ = sleeper.Wait() })
-	start, err := procfs.StartTime(sleeper.Process.Pid)
-	if err != nil {
-		t.Fatal(err)
-	}
-
+	log, undo := sandboxtest.NewUndoLog()
+	pid, start := sandboxtest.LiveProcess(t)
 	e := &rollbackEnv{
-		log:        hook,
+		log:        undo,
 		pinner:     newFakePinner(),
-		shims:      &fakeShims{conn: fakeConn{pid: sleeper.Process.Pid}},
+		shims:      &sandboxtest.FakeShims{Conn: sandboxtest.FakeConn{Pid: pid}},
 		net:        &fakeNetwork{attached: map[string]bool{}},
-		images:     newFakeImages(t.TempDir(), imgspec.ImageConfig{Entrypoint: []string{"/pause"}, Volumes: map[string]struct{}{"/vol": {}}}),
+		images:     sandboxtest.NewFakeImages(t.TempDir(), imgspec.ImageConfig{Entrypoint: []string{"/pause"}, Volumes: map[string]struct{}{"/vol": {}}}),
 		cgroups:    t.TempDir(),
-		pause:      sleeper.Process.Pid,
+		pause:      pid,
 		pauseStart: start,
 	}
 	opts := Config{
@@ -136,78 +89,13 @@ func newRollbackEnv(t *testing.T, hierarchies ...string) *rollbackEnv {
 	return e
 }
 
-// undone is the undo steps the cleanup stack logged since the last call,
-// in the order taken, with the env's directories and testID written as
-// $ROOT, $RUN, $NETNS and $ID, and each run of unpin steps sorted (pins
-// are kept in a map). Failed undo steps fail the test.
+// undone is the undo steps the cleanup stack logged since the last call
+// (sandboxtest.UndoLog.Undone), with the env's directories and testID
+// written as $ROOT, $RUN, $NETNS and $ID.
 func (e *rollbackEnv) undone(t *testing.T) []string {
 	t.Helper()
-	r := strings.NewReplacer(e.m.opts.RootDir, "$ROOT", e.m.opts.RunDir, "$RUN", e.m.opts.NetNSDir, "$NETNS", testID, "$ID")
-	var out []string
-	for _, entry := range e.log.AllEntries() {
-		what, ok := strings.CutPrefix(entry.Message, "cleanup: ")
-		if !ok {
-			continue
-		}
-		if entry.Level != logrus.DebugLevel {
-			t.Errorf("undo step %s (%v)", entry.Message, entry.Data[logrus.ErrorKey])
-			continue
-		}
-		out = append(out, r.Replace(what))
-	}
-	e.log.Reset()
-	for i := 0; i < len(out); {
-		j := i
-		for j < len(out) && strings.HasPrefix(out[j], "unpin ") {
-			j++
-		}
-		sort.Strings(out[i:j])
-		if j == i {
-			j++
-		}
-		i = j
-	}
-	return out
-}
-
-// reversed returns the undo steps of what was acquired, in the order the
-// stack takes them.
-func reversed(acquired ...[]string) []string {
-	var all []string
-	for _, a := range acquired {
-		all = append(all, a...)
-	}
-	out := make([]string, 0, len(all))
-	for i := len(all) - 1; i >= 0; i-- {
-		out = append(out, all[i])
-	}
-	// Pins are undone in a run, sorted by undone.
-	for i := 0; i < len(out); {
-		j := i
-		for j < len(out) && strings.HasPrefix(out[j], "unpin ") {
-			j++
-		}
-		sort.Strings(out[i:j])
-		if j == i {
-			j++
-		}
-		i = j
-	}
-	return out
-}
-
-// entries lists dir's entries by name.
-func entries(t *testing.T, dir string) []string {
-	t.Helper()
-	list, err := os.ReadDir(dir)
-	if err != nil && !errors.Is(err, os.ErrNotExist) {
-		t.Fatal(err)
-	}
-	var names []string
-	for _, e := range list {
-		names = append(names, e.Name())
-	}
-	return names
+	o := e.m.opts
+	return e.log.Undone(t, o.RootDir, "$ROOT", o.RunDir, "$RUN", o.NetNSDir, "$NETNS", testID, "$ID")
 }
 
 // checkNothingHeld fails t for whatever the fakes still hold.
@@ -219,34 +107,17 @@ func (e *rollbackEnv) checkNothingHeld(t *testing.T) {
 	if len(e.net.attached) > 0 {
 		t.Errorf("network attachments left: %v", e.net.attached)
 	}
-	if len(e.images.rootfses) > 0 {
-		t.Errorf("root filesystems left: %v", e.images.rootfses)
+	if len(e.images.RootfsDirs) > 0 {
+		t.Errorf("root filesystems left: %v", e.images.RootfsDirs)
 	}
-	for i, c := range e.shims.launched {
-		if !c.shutdown || !c.closed || len(c.containers) > 0 {
-			t.Errorf("shim %d left: shut down %v, closed %v, containers %v", i, c.shutdown, c.closed, c.containers)
+	for i, c := range e.shims.Launched {
+		if !c.ShutdownCalled || !c.CloseCalled || len(c.Containers) > 0 {
+			t.Errorf("shim %d left: shut down %v, closed %v, containers %v", i, c.ShutdownCalled, c.CloseCalled, c.Containers)
 		}
 	}
-	if got := entries(t, e.cgroups); len(got) > 0 {
+	if got := sandboxtest.Entries(t, e.cgroups); len(got) > 0 {
 		t.Errorf("cgroups left: %v", got)
 	}
-}
-
-// podSpec is what RunPodSandbox would pass for a pod with its own
-// network, IPC and UTS namespaces.
-func podSpec() state.Sandbox {
-	return state.Sandbox{
-		Metadata:    state.PodMetadata{Name: "web", Namespace: "default", UID: "u1"},
-		Hostname:    "web",
-		NetworkMode: state.NamespacePod, PIDMode: state.NamespacePod, IPCMode: state.NamespacePod,
-	}
-}
-
-// replaceWithDir puts an empty directory where the file path is, so that
-// the next atomic write of it fails.
-func replaceWithDir(path string) {
-	_ = os.Remove(path)
-	_ = os.Mkdir(path, 0o700)
 }
 
 func TestRunRollback(t *testing.T) {
@@ -277,18 +148,18 @@ func TestRunRollback(t *testing.T) {
 		acquired [][]string
 	}{
 		{name: "name reserved", setup: func(t *testing.T, e *rollbackEnv) {
-			if err := e.m.names.Reserve(nameKey(podSpec().Metadata), "other"); err != nil {
+			if err := e.m.names.Reserve(nameKey(sandboxtest.PodSpec().Metadata), "other"); err != nil {
 				t.Fatal(err)
 			}
 		}, wantErr: "is reserved for pod other"},
 		{name: "pod dir", setup: func(t *testing.T, e *rollbackEnv) {
-			e.plantFile(t, filepath.Join(podsDir(e.m.opts.RootDir), testID))
+			e.planted.File(t, filepath.Join(podsDir(e.m.opts.RootDir), testID))
 		}, wantErr: "create pod dir", acquired: [][]string{name}},
 		{name: "record", setup: func(t *testing.T, e *rollbackEnv) {
-			e.plantDir(t, e.m.recordPath(testID))
+			e.planted.Dir(t, e.m.recordPath(testID))
 		}, wantErr: "sandbox.json", acquired: [][]string{name, podDir}},
 		{name: "run dir", setup: func(t *testing.T, e *rollbackEnv) {
-			e.plantFile(t, filepath.Join(podsDir(e.m.opts.RunDir), testID))
+			e.planted.File(t, filepath.Join(podsDir(e.m.opts.RunDir), testID))
 		}, wantErr: "create pod run dir", acquired: [][]string{name, podDir}},
 		{name: "cgroup parent", hierarchies: func(t *testing.T) []string {
 			// A hierarchy that is gone (unmounted): the parent cannot be
@@ -296,48 +167,48 @@ func TestRunRollback(t *testing.T) {
 			return []string{filepath.Join(t.TempDir(), "gone")}
 		}, wantErr: "cgroup parent /crib-test", acquired: [][]string{name, podDir, runDir, parent}},
 		{name: "pod files", setup: func(t *testing.T, e *rollbackEnv) {
-			e.plantDir(t, filepath.Join(podsDir(e.m.opts.RootDir), testID, state.HostnameFile))
+			e.planted.Dir(t, filepath.Join(podsDir(e.m.opts.RootDir), testID, state.HostnameFile))
 		}, wantErr: "write pod file", acquired: [][]string{name, podDir, runDir, parent}},
 		{name: "shm", setup: func(t *testing.T, e *rollbackEnv) { e.pinner.failShm = true },
-			wantErr: errInjected.Error(), acquired: [][]string{name, podDir, runDir, parent}},
+			wantErr: sandboxtest.ErrInjected.Error(), acquired: [][]string{name, podDir, runDir, parent}},
 		{name: "pins", setup: func(t *testing.T, e *rollbackEnv) { e.pinner.failPin = true },
 			wantErr: "pin pod namespaces", acquired: [][]string{name, podDir, runDir, parent, shm}},
 		{name: "network", setup: func(t *testing.T, e *rollbackEnv) { e.net.failSetup = true },
-			wantErr: errInjected.Error(), acquired: [][]string{name, podDir, runDir, parent, shm, pins, shim}},
-		{name: "shim launch", setup: func(t *testing.T, e *rollbackEnv) { e.shims.failLaunch = true },
+			wantErr: sandboxtest.ErrInjected.Error(), acquired: [][]string{name, podDir, runDir, parent, shm, pins, shim}},
+		{name: "shim launch", setup: func(t *testing.T, e *rollbackEnv) { e.shims.FailLaunch = true },
 			wantErr: "start shim for pod", acquired: [][]string{name, podDir, runDir, parent, shm, pins, netUp}},
-		{name: "pause create", setup: func(t *testing.T, e *rollbackEnv) { e.shims.conn.failCreate = true },
+		{name: "pause create", setup: func(t *testing.T, e *rollbackEnv) { e.shims.Conn.FailCreate = true },
 			wantErr: "start pause process", acquired: [][]string{name, podDir, runDir, parent, shm, pins, shim, netUp}},
-		{name: "pause start", setup: func(t *testing.T, e *rollbackEnv) { e.shims.conn.failStart = true },
+		{name: "pause start", setup: func(t *testing.T, e *rollbackEnv) { e.shims.Conn.FailStart = true },
 			wantErr: "start pause process", acquired: [][]string{name, podDir, runDir, parent, shm, pins, shim, netUp}},
-		{name: "pause gone", setup: func(t *testing.T, e *rollbackEnv) { e.shims.conn.pid = 1 << 30 },
+		{name: "pause gone", setup: func(t *testing.T, e *rollbackEnv) { e.shims.Conn.Pid = 1 << 30 },
 			wantErr: "pause process", acquired: [][]string{name, podDir, runDir, parent, shm, pins, shim, netUp}},
 		{name: "hosts file", setup: func(t *testing.T, e *rollbackEnv) {
-			e.plantDir(t, filepath.Join(podsDir(e.m.opts.RootDir), testID, state.HostsFile))
+			e.planted.Dir(t, filepath.Join(podsDir(e.m.opts.RootDir), testID, state.HostsFile))
 		}, wantErr: state.HostsFile, acquired: [][]string{name, podDir, runDir, parent, shm, pins, shim, netUp}},
 		{name: "ready record", setup: func(t *testing.T, e *rollbackEnv) {
-			e.shims.conn.onCreate = func(string) { replaceWithDir(e.m.recordPath(testID)) }
+			e.shims.Conn.OnCreate = func(string) { sandboxtest.ReplaceWithDir(e.m.recordPath(testID)) }
 		}, wantErr: "sandbox.json", acquired: [][]string{name, podDir, runDir, parent, shm, pins, shim, netUp}},
 		{name: "user namespace: pins", spec: func(s *state.Sandbox) { s.UIDMappings, s.GIDMappings = userns, userns },
 			setup:   func(t *testing.T, e *rollbackEnv) { e.pinner.failUser = true },
 			wantErr: "pin pod namespaces", acquired: [][]string{name, podDir, runDir, parent, shm}},
 		{name: "user namespace: pause", spec: func(s *state.Sandbox) { s.UIDMappings, s.GIDMappings = userns, userns },
-			setup:   func(t *testing.T, e *rollbackEnv) { e.shims.conn.failCreate = true },
+			setup:   func(t *testing.T, e *rollbackEnv) { e.shims.Conn.FailCreate = true },
 			wantErr: "start pause process", acquired: [][]string{name, podDir, runDir, parent, shm, pins, userPin, shim, netUp}},
 		{name: "pause image", setup: func(t *testing.T, e *rollbackEnv) {
 			e.m.opts.PauseImage = "pause:test"
-			e.images.failStatus = true
+			e.images.FailStatus = true
 		}, wantErr: "runtime.pause_image", acquired: [][]string{name, podDir, runDir, parent, shm, pins, netUp}},
 		{name: "pause image rootfs", setup: func(t *testing.T, e *rollbackEnv) {
 			e.m.opts.PauseImage = "pause:test"
-			e.images.failRootfs = true
+			e.images.FailRootfs = true
 		}, wantErr: "pause image", acquired: [][]string{name, podDir, runDir, parent, shm, pins, netUp}},
 		{name: "pause image: pause create", setup: func(t *testing.T, e *rollbackEnv) {
 			e.m.opts.PauseImage = "pause:test"
-			e.shims.conn.failCreate = true
+			e.shims.Conn.FailCreate = true
 		}, wantErr: "start pause process", acquired: [][]string{name, podDir, runDir, parent, shm, pins, pauseFS, shim, netUp}},
 	}
-	taken := map[string]bool{}
+	taken := sandboxtest.Taken{}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
 			var hs []string
@@ -345,7 +216,7 @@ func TestRunRollback(t *testing.T) {
 				hs = tc.hierarchies(t)
 			}
 			e := newRollbackEnv(t, hs...)
-			spec := podSpec()
+			spec := sandboxtest.PodSpec()
 			if tc.spec != nil {
 				tc.spec(&spec)
 			}
@@ -356,14 +227,8 @@ func TestRunRollback(t *testing.T) {
 			if err == nil || !strings.Contains(err.Error(), tc.wantErr) {
 				t.Fatalf("Run = %q, %v; want an error containing %q", id, err, tc.wantErr)
 			}
-			got, want := e.undone(t), reversed(tc.acquired...)
-			if !slices.Equal(got, want) {
-				t.Errorf("undo steps taken:\n%s\nwant:\n%s", strings.Join(got, "\n"), strings.Join(want, "\n"))
-			}
-			for _, s := range got {
-				taken[s] = true
-			}
-			e.unplant(t)
+			taken.Check(t, e.undone(t), tc.acquired...)
+			e.planted.Remove(t)
 			e.checkNothingHeld(t)
 			if len(e.m.pods.List()) > 0 {
 				t.Errorf("pods left in the index")
@@ -372,25 +237,12 @@ func TestRunRollback(t *testing.T) {
 				t.Errorf("pod name left reserved for %s", holder)
 			}
 			for _, dir := range []string{podsDir(e.m.opts.RootDir), podsDir(e.m.opts.RunDir), e.m.opts.NetNSDir} {
-				if got := entries(t, dir); len(got) > 0 {
+				if got := sandboxtest.Entries(t, dir); len(got) > 0 {
 					t.Errorf("left in %s: %v", dir, got)
 				}
 			}
 		})
 	}
 	// Every undo step Run has was taken by some case.
-	for _, steps := range [][]string{name, podDir, runDir, parent, shm, pins, userPin, pauseFS, shim, netUp} {
-		for _, s := range steps {
-			if !taken[s] {
-				t.Errorf("no case took the undo step %q", s)
-			}
-		}
-	}
-}
-
-func mkdir(t *testing.T, path string) {
-	t.Helper()
-	if err := os.MkdirAll(path, 0o755); err != nil {
-		t.Fatal(err)
-	}
+	taken.CheckAll(t, name, podDir, runDir, parent, shm, pins, userPin, pauseFS, shim, netUp)
 }
