@@ -1,8 +1,10 @@
 package pod
 
 import (
+	"bytes"
 	"context"
 	"errors"
+	"fmt"
 	"io"
 	"os"
 	"os/exec"
@@ -12,13 +14,12 @@ import (
 	"testing"
 	"time"
 
-	evs "github.com/crib-runtime/crib/sandbox/events"
-
 	"github.com/sirupsen/logrus"
 
 	"github.com/crib-runtime/crib/api/errdefs"
 	shimapi "github.com/crib-runtime/crib/api/shim"
 	"github.com/crib-runtime/crib/api/state"
+	evs "github.com/crib-runtime/crib/sandbox/events"
 	"github.com/crib-runtime/crib/sandbox/shimclient"
 	"github.com/crib-runtime/crib/sandbox/store"
 )
@@ -134,6 +135,19 @@ func startFakeShim(t *testing.T, dir string) *exec.Cmd {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { _ = cmd.Process.Kill(); _ = cmd.Wait() })
+	// Start returns once the child is forked, maybe before it execs cat:
+	// until then its command line is the test binary's, and no shim
+	// lookup would take it for dir's.
+	cmdline := fmt.Sprintf("/proc/%d/cmdline", cmd.Process.Pid)
+	for deadline := time.Now().Add(10 * time.Second); ; {
+		if b, err := os.ReadFile(cmdline); err == nil && bytes.Contains(b, []byte(dir)) {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("%s never named %s", cmdline, dir)
+		}
+		time.Sleep(time.Millisecond)
+	}
 	if err := os.WriteFile(filepath.Join(dir, shimapi.PIDName), []byte(strconv.Itoa(cmd.Process.Pid)+"\n"), 0o644); err != nil {
 		t.Fatal(err)
 	}
