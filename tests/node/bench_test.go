@@ -83,7 +83,16 @@ func TestBenchNode(t *testing.T) {
 				ctrd := harness.StartContainerd(t, harness.ContainerdOptions{
 					RegistryAddr: registryAddr, Octet: benchOctet, SystemdCgroup: driver == "systemd",
 				})
-				targets = append(targets, &benchTarget{name: "containerd", rt: ctrd.Runtime(), img: ctrd.Images(), parent: ctrd.CgroupParent})
+				parent := ctrd.CgroupParent
+				if driver == "systemd" {
+					// As kubelet sends a slice: its full path. containerd
+					// takes the slice from the last element for its
+					// scopes, but loads the path itself for
+					// ListPodSandboxStats, and a bare "x.slice" fails
+					// there ("cgroups: invalid group path").
+					parent = "/" + parent
+				}
+				targets = append(targets, &benchTarget{name: "containerd", rt: ctrd.Runtime(), img: ctrd.Images(), parent: parent})
 			}
 			ctx, cancel := context.WithTimeout(context.Background(), 30*time.Minute)
 			defer cancel()
