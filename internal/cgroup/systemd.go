@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"net"
 	"strings"
 	"sync"
 
@@ -84,7 +85,7 @@ func (b *DBus) do(ctx context.Context, f func(*sddbus.Conn) error) error {
 		c := b.conn
 		b.mu.Unlock()
 		err := f(c)
-		if try == 0 && errors.Is(err, dbus.ErrClosed) {
+		if try == 0 && connClosed(err) {
 			b.mu.Lock()
 			if b.conn == c {
 				c.Close()
@@ -95,6 +96,14 @@ func (b *DBus) do(ctx context.Context, f func(*sddbus.Conn) error) error {
 		}
 		return err
 	}
+}
+
+// connClosed tells whether err says the bus connection is gone: godbus's
+// ErrClosed, or the socket's own error for a call that was in flight when
+// the connection was closed under it (by another call's reconnect, since
+// the connection is shared).
+func connClosed(err error) bool {
+	return errors.Is(err, dbus.ErrClosed) || errors.Is(err, net.ErrClosed)
 }
 
 // Active implements Units.
