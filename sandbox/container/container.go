@@ -442,21 +442,27 @@ func (m *Manager) CreateContainer(ctx context.Context, podID string, req Contain
 }
 
 // deleteHalfCreated undoes a container's create in the shim. When the shim
-// cannot (it died, or its Delete failed), cribd does the shim's part: it
-// kills what runs in the container's cgroup and removes the cgroup, so a
+// cannot (it died, or its Delete failed), cribd does the shim's part, so a
 // dead shim leaves no cgroup behind.
 func (m *Manager) deleteHalfCreated(ctx context.Context, conn shimclient.Conn, id, cgroupsPath string) error {
 	err := conn.Delete(ctx, id)
 	if err == nil {
 		return nil
 	}
-	if kerr := cgroup.Kill(ctx, m.hierarchies, cgroupsPath); kerr != nil {
-		return errors.Join(err, kerr)
-	}
-	if rerr := cgroup.Remove(ctx, m.opts.Units, m.hierarchies, cgroupsPath); rerr != nil {
+	if rerr := m.removeCgroupWithoutShim(ctx, cgroupsPath); rerr != nil {
 		return errors.Join(err, rerr)
 	}
 	return nil
+}
+
+// removeCgroupWithoutShim does a shim's Delete of a container's cgroup
+// when no shim can: it kills what runs there (a libcontainer init the
+// shim was creating when it died has no PID in any record) and removes it.
+func (m *Manager) removeCgroupWithoutShim(ctx context.Context, cgroupsPath string) error {
+	if err := cgroup.Kill(ctx, m.hierarchies, cgroupsPath); err != nil {
+		return err
+	}
+	return cgroup.Remove(ctx, m.opts.Units, m.hierarchies, cgroupsPath)
 }
 
 // containerLogPath joins the pod's log directory and the container's log

@@ -16,7 +16,6 @@ import (
 	"github.com/crib-runtime/crib/api/errdefs"
 	shimapi "github.com/crib-runtime/crib/api/shim"
 	"github.com/crib-runtime/crib/api/state"
-	"github.com/crib-runtime/crib/internal/cgroup"
 	"github.com/crib-runtime/crib/internal/failpoint"
 	"github.com/crib-runtime/crib/internal/procfs"
 	"github.com/crib-runtime/crib/sandbox/events"
@@ -164,7 +163,7 @@ func (m *Manager) removeContainer(ctx context.Context, p Pod, c *ctr) error {
 			if err := conn.Delete(ctx, rec.ID); err != nil {
 				return fmt.Errorf("remove container %s: %w", rec.ID, err)
 			}
-		} else if err := cgroup.Remove(ctx, m.opts.Units, m.hierarchies, containerCgroupsPath(p.Record(), rec)); err != nil {
+		} else if err := m.removeCgroupWithoutShim(ctx, containerCgroupsPath(p.Record(), rec)); err != nil {
 			return fmt.Errorf("remove container %s: %w", rec.ID, err)
 		}
 		failpoint.Inject("container.remove.after-shim-delete")
