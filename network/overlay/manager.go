@@ -29,7 +29,8 @@ type Options struct {
 	// ClusterNetwork holds every node subnet (e.g. 10.244.0.0/16).
 	ClusterNetwork *net.IPNet
 	// NodeSubnet is this node's subnet, if configured; otherwise it comes
-	// from kubelet through SetPodCIDR.
+	// from kubelet through SetPodCIDR, or from a Source that is a
+	// SubnetSource (the Node's spec.podCIDR).
 	NodeSubnet *net.IPNet
 	// Interface is the underlay interface; empty means the default route's.
 	Interface string
