@@ -196,11 +196,12 @@ func (s *KubeSource) onNode(obj any, deleted bool) {
 	own := n.Name == s.opts.NodeName
 	var l Lease
 	var why string
+	var bad bool // why is a fault of the Node's, not its absence from the overlay
 	if !deleted {
 		var in bool
 		var err error
 		if l, in, err = nodeLease(n, s.opts.VNI); err != nil {
-			why = err.Error()
+			why, bad = err.Error(), true
 		} else if !in {
 			why = "not in the overlay: no " + annSubnetManager + " annotation"
 		}
@@ -220,7 +221,13 @@ func (s *KubeSource) onNode(obj any, deleted bool) {
 	s.mu.Unlock()
 	changed := deleted && had || !deleted && (had != (why == "") || had && !old.Equal(l))
 	if why != "" && why != oldWhy && !own {
-		s.log.WithField("node", n.Name).Warnf("overlay: skipping node: %s", why)
+		if bad {
+			s.log.WithField("node", n.Name).Warnf("overlay: skipping node: %s", why)
+		} else {
+			// A joining node before its agent published, or a node of
+			// another network: no fault of anyone's.
+			s.log.WithField("node", n.Name).Infof("overlay: skipping node: %s", why)
+		}
 	}
 	if deleted && had {
 		s.log.WithField("node", n.Name).Info("overlay: node gone")
