@@ -77,6 +77,11 @@ func (h *healthLW) ListWithContext(ctx context.Context, opts metav1.ListOptions)
 
 func (h *healthLW) WatchWithContext(ctx context.Context, opts metav1.ListOptions) (watch.Interface, error) {
 	w, err := cache.ToWatcherWithContext(h.lw).WatchWithContext(ctx, opts)
+	if err != nil && opts.SendInitialEvents != nil && *opts.SendInitialEvents {
+		// A streamed list refused: the reflector falls back to a plain
+		// list, whose outcome counts.
+		return w, err
+	}
 	h.noteErr("watch Nodes", err)
 	return w, err
 }
