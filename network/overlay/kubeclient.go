@@ -19,8 +19,9 @@ import (
 )
 
 // KubeconfigClient returns a KubeOptions.Connect that loads the kubeconfig
-// at path (kubelet's own serves: the node authorizer lets a node read
-// Nodes and patch its own status) at each call.
+// at path at each call. Its user must list and watch Nodes and patch this
+// Node's status (flannel's ClusterRole); kubelet's may not, as the node
+// authorizer lets a node read only its own Node since Kubernetes 1.32.
 //
 // The client is a RESTClient for core/v1 with a scheme of its own holding
 // only Node and NodeList, not client-go's clientset: that one and its

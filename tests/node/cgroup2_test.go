@@ -142,6 +142,16 @@ func within10(t *testing.T, what string, got, want uint64) {
 	}
 }
 
+// withinSamples fails unless got lies between the cgroup's two samples a
+// and b (> 0), or within 10% of the nearer.
+func withinSamples(t *testing.T, what string, got, a, b uint64) {
+	t.Helper()
+	lo, hi := min(a, b), max(a, b)
+	if lo == 0 || got*10 < lo*9 || got*10 > hi*11 {
+		t.Errorf("%s: crib %d, cgroup %d before and %d after: not within 10%%", what, got, a, b)
+	}
+}
+
 func checkFile(t *testing.T, dir, name, want string) {
 	t.Helper()
 	if got := cgFile(t, dir, name); got != want {
@@ -162,25 +172,44 @@ func TestCgroup2Stats(t *testing.T) {
 	dir := ctrCgroup(t, id)
 	checkFile(t, dir, "memory.max", "67108864")
 	checkFile(t, dir, "cpu.max", "20000 100000")
-	harness.Eventually(t, 60*time.Second, "a second of CPU used", func() (bool, string) {
-		n := cgKey(t, dir, "cpu.stat", "usage_usec")
-		return n > 1_000_000, fmt.Sprintf("usage_usec %d", n)
+	// Steady before sampling: dd gone (only the shell's loop is left), or
+	// its buffer and page cache change between crib's read and the test's
+	// (seen under load: anon 1.3 MB in crib's sample, 128 KiB in the
+	// test's a moment later).
+	harness.Eventually(t, 120*time.Second, "dd done and a second of CPU used", func() (bool, string) {
+		n, pids := cgKey(t, dir, "cpu.stat", "usage_usec"), cgUint(t, dir, "pids.current")
+		return n > 1_000_000 && pids == 1, fmt.Sprintf("usage_usec %d, pids.current %d", n, pids)
 	})
 
+	// The cgroup files are read before and after crictl: crib's figure
+	// must be within 10% of one of them, or between them (CPU time grows
+	// meanwhile; the kernel may age page cache from active to inactive).
+	sample := func() [4]uint64 {
+		mem := cgUint(t, dir, "memory.current")
+		return [4]uint64{
+			cgKey(t, dir, "cpu.stat", "usage_usec") * 1000, mem,
+			mem - cgKey(t, dir, "memory.stat", "inactive_file"), cgKey(t, dir, "memory.stat", "anon"),
+		}
+	}
+	before := sample()
 	var cs struct{ Stats []criContainerStats }
 	crictlJSON(t, &cs, "stats", "-o", "json", "--id", id)
-	cgCPU := cgKey(t, dir, "cpu.stat", "usage_usec") * 1000
-	cgMem := cgUint(t, dir, "memory.current")
-	cgWS := cgMem - cgKey(t, dir, "memory.stat", "inactive_file")
-	cgAnon := cgKey(t, dir, "memory.stat", "anon")
+	after := sample()
 	if len(cs.Stats) != 1 {
 		t.Fatalf("crictl stats --id %s: %d entries", id, len(cs.Stats))
 	}
 	s := cs.Stats[0]
-	within10(t, "cpu usage ns", s.Cpu.UsageCoreNanoSeconds.n(), cgCPU)
-	within10(t, "memory usage", s.Memory.UsageBytes.n(), cgMem)
-	within10(t, "working set", s.Memory.WorkingSetBytes.n(), cgWS)
-	within10(t, "rss (anon)", s.Memory.RssBytes.n(), cgAnon)
+	for i, c := range []struct {
+		what string
+		got  uint64
+	}{
+		{"cpu usage ns", s.Cpu.UsageCoreNanoSeconds.n()},
+		{"memory usage", s.Memory.UsageBytes.n()},
+		{"working set", s.Memory.WorkingSetBytes.n()},
+		{"rss (anon)", s.Memory.RssBytes.n()},
+	} {
+		withinSamples(t, c.what, c.got, before[i], after[i])
+	}
 	if a := s.Memory.AvailableBytes.n(); a == 0 || a > 64<<20 {
 		t.Errorf("available bytes %d, want (0, 64 MiB]", a)
 	}
@@ -212,8 +241,8 @@ func TestCgroup2Stats(t *testing.T) {
 	p := ps.Stats[0].Linux
 	within10(t, "pod processes", p.Process.ProcessCount.n(), cgUint(t, pauseDir, "pids.current")+cgUint(t, dir, "pids.current"))
 	within10(t, "pod memory usage", p.Memory.UsageBytes.n(), cgUint(t, pauseDir, "memory.current")+cgUint(t, dir, "memory.current"))
-	if p.Cpu.UsageCoreNanoSeconds.n() < cgCPU {
-		t.Errorf("pod cpu %d below its container's %d", p.Cpu.UsageCoreNanoSeconds.n(), cgCPU)
+	if p.Cpu.UsageCoreNanoSeconds.n() < after[0] {
+		t.Errorf("pod cpu %d below its container's %d", p.Cpu.UsageCoreNanoSeconds.n(), after[0])
 	}
 }
 
