@@ -55,6 +55,7 @@ lint:
 	$(GO) vet -tags '$(GOTAGS) e2e bench' ./tests/e2e/...
 	$(GO) vet -tags '$(GOTAGS) node' ./tests/node/...
 	$(GO) vet -tags '$(GOTAGS) node bench' ./tests/node/...
+	$(GO) vet -tags '$(GOTAGS) cluster' ./tests/cluster/...
 
 test-unit: build
 	$(GO) test -tags '$(GOTAGS)' -count=1 ./api/... ./server/... ./sandbox/... ./image/... ./network/... ./cmd/... ./internal/... ./tests/harness/...
@@ -83,6 +84,16 @@ test-e2e: build tools
 	KUBELET=$$(scripts/build-kubelet.sh) && export KUBELET && \
 	$(GO) test -tags e2e -count=1 -v -timeout 30m ./tests/e2e/...
 
+# test-cluster runs crib as the nodes of a real Kubernetes cluster: a
+# control plane and three nodes (network namespaces on a test bridge, each
+# with cribd, kubelet and kube-proxy) from one multi-call Kubernetes v1.37
+# binary (scripts/build-kube.sh, cached in $(TOOLS_DIR); about 10 minutes
+# to build the first time): tests/cluster.
+.PHONY: test-cluster
+test-cluster: build tools
+	KUBE_DIR=$$(scripts/build-kube.sh) && export KUBE_DIR && \
+	$(GO) test -tags cluster -count=1 -v -timeout 30m ./tests/cluster/...
+
 # test-node is the VM lane: a Debian 12 guest with systemd, cgroup v2 and
 # AppArmor (scripts/build-guest.sh, cached in $(TOOLS_DIR); a few minutes
 # the first time), booted under QEMU (software emulation) with crib
@@ -95,8 +106,9 @@ test-node: build tools
 	GOTAGS='$(GOTAGS)' tests/node/suite.sh
 
 # test is the README's test command: deps, tools, lint, unit, fuzzing,
-# integration, critest, kubelet end to end, the VM lane.
-test: deps tools lint test-unit fuzz test-integration test-critest test-e2e test-node
+# integration, critest, kubelet end to end, a cluster of crib nodes, the
+# VM lane.
+test: deps tools lint test-unit fuzz test-integration test-critest test-e2e test-cluster test-node
 
 # bench runs the recorded benchmarks: tests/integration's TestBench*,
 # critest -benchmark (tests/critest/bench.sh, parameters in
