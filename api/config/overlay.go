@@ -24,8 +24,18 @@ type Overlay struct {
 	// VTEPName and BridgeName name the VXLAN device and the pod bridge.
 	VTEPName   string `toml:"vtep_name"`
 	BridgeName string `toml:"bridge_name"`
-	// NodeName names this node's lease; empty means the hostname.
+	// NodeName names this node's lease, with peers = "kubernetes" its
+	// Node; empty means the hostname (lower-cased for Kubernetes, as
+	// kubelet names its Node).
 	NodeName string `toml:"node_name"`
+	// Peers is where nodes find each other: "dir", the shared LeaseDir,
+	// or "kubernetes", the cluster's Node objects with flannel's
+	// annotations (network/overlay KubeSource).
+	Peers string `toml:"peers"`
+	// Kubeconfig is the credentials for Peers = "kubernetes"; kubelet's
+	// own serve (the node authorizer lets a node read Nodes and patch its
+	// own status). It may appear after cribd starts: it is retried.
+	Kubeconfig string `toml:"kubeconfig"`
 	// LeaseDir is the directory of node leases every node shares.
 	LeaseDir string `toml:"lease_dir"`
 	// SubnetFile is where cribd writes the node subnet for crib-vxlan.
@@ -33,6 +43,12 @@ type Overlay struct {
 	// IPAMDataDir is host-local's directory in the default conflist.
 	IPAMDataDir string `toml:"ipam_data_dir"`
 }
+
+// The values of [network.overlay] peers.
+const (
+	PeersDir        = "dir"
+	PeersKubernetes = "kubernetes"
+)
 
 // defaultOverlay is the [network.overlay] default: off, flannel's values.
 func defaultOverlay() Overlay {
@@ -42,6 +58,7 @@ func defaultOverlay() Overlay {
 		Port:           8472,
 		VTEPName:       "flannel.1",
 		BridgeName:     "cni0",
+		Peers:          PeersDir,
 		LeaseDir:       "/var/lib/crib/overlay/leases",
 		SubnetFile:     "/run/crib/overlay/subnet.env",
 		IPAMDataDir:    "/var/lib/cni/networks",
@@ -74,10 +91,42 @@ func (o Overlay) validate() error {
 			return fmt.Errorf("key %q: %q is not an interface name (1-15 characters)", p+k, v)
 		}
 	}
+	switch o.Peers {
+	case PeersDir:
+	case PeersKubernetes:
+		if !filepath.IsAbs(o.Kubeconfig) {
+			return fmt.Errorf("key %q: %q is not an absolute path (peers = %q needs the node's kubeconfig, e.g. kubelet's /etc/kubernetes/kubelet.conf)", p+"kubeconfig", o.Kubeconfig, PeersKubernetes)
+		}
+		if o.NodeSubnet != "" {
+			return fmt.Errorf("key %q: must be empty with peers = %q: the subnet is the Node's spec.podCIDR", p+"node_subnet", PeersKubernetes)
+		}
+		if o.NodeName != "" && !isDNSSubdomain(o.NodeName) {
+			return fmt.Errorf("key %q: %q is not a Node name (lower-case DNS subdomain)", p+"node_name", o.NodeName)
+		}
+	default:
+		return fmt.Errorf("key %q: %q is not one of %s, %s", p+"peers", o.Peers, PeersDir, PeersKubernetes)
+	}
 	for _, kv := range [][2]string{{"lease_dir", o.LeaseDir}, {"subnet_file", o.SubnetFile}, {"ipam_data_dir", o.IPAMDataDir}} {
 		if !filepath.IsAbs(kv[1]) {
 			return fmt.Errorf("key %q: %q is not an absolute path", p+kv[0], kv[1])
 		}
 	}
 	return nil
+}
+
+// isDNSSubdomain reports whether s is a DNS subdomain as Kubernetes names
+// nodes: at most 253 of [-a-z0-9.], starting and ending alphanumeric. Not a
+// regexp, which cribd would compile at every start and re-exec.
+func isDNSSubdomain(s string) bool {
+	if len(s) == 0 || len(s) > 253 {
+		return false
+	}
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		alnum := c >= 'a' && c <= 'z' || c >= '0' && c <= '9'
+		if !alnum && ((c != '-' && c != '.') || i == 0 || i == len(s)-1) {
+			return false
+		}
+	}
+	return true
 }

@@ -4,8 +4,11 @@ import (
 	"fmt"
 	"net"
 	"os"
+	"strings"
 
+	"github.com/go-logr/logr/funcr"
 	"github.com/sirupsen/logrus"
+	"k8s.io/klog/v2"
 
 	"github.com/crib-runtime/crib/api/config"
 	"github.com/crib-runtime/crib/network/overlay"
@@ -35,15 +38,18 @@ func startOverlay(cfg config.Config, log *logrus.Logger) (*overlay.Manager, erro
 		if name, err = os.Hostname(); err != nil {
 			return nil, fmt.Errorf("network.overlay.node_name: %w", err)
 		}
+		if o.Peers == config.PeersKubernetes {
+			name = strings.ToLower(name) // as kubelet names its Node
+		}
 	}
 	_, cluster, _ := net.ParseCIDR(o.ClusterNetwork) // validated by config
 	var subnet *net.IPNet
 	if o.NodeSubnet != "" {
 		_, subnet, _ = net.ParseCIDR(o.NodeSubnet)
 	}
-	src, err := overlay.NewDirSource(o.LeaseDir, l)
+	src, err := peerSource(o, name, l)
 	if err != nil {
-		return nil, fmt.Errorf("network.overlay.lease_dir: %w", err)
+		return nil, err
 	}
 	m, err := overlay.New(overlay.Options{
 		NodeName: name, ClusterNetwork: cluster, NodeSubnet: subnet, Interface: o.Interface,
@@ -55,6 +61,34 @@ func startOverlay(cfg config.Config, log *logrus.Logger) (*overlay.Manager, erro
 		return nil, fmt.Errorf("network.overlay: %w", err)
 	}
 	return m, nil
+}
+
+// peerSource is the overlay's PeerSource as network.overlay.peers says. A
+// Kubernetes source fails here only on a bad node name: a kubeconfig that
+// does not load, or an API server away, leave cribd serving with
+// NetworkReady false and the reason (overlay.HealthReporter).
+func peerSource(o config.Overlay, node string, log logrus.FieldLogger) (overlay.PeerSource, error) {
+	if o.Peers == config.PeersKubernetes {
+		// client-go's own messages (a reflector's failed list, at each
+		// retry) go to the debug level: the source logs each new API
+		// error once at warning and NetworkReady carries it.
+		klog.SetLogger(funcr.New(func(prefix, args string) {
+			log.WithField("from", "client-go").Debug(strings.TrimSpace(prefix + " " + args))
+		}, funcr.Options{}))
+		src, err := overlay.NewKubeSource(overlay.KubeOptions{
+			NodeName: node, VNI: o.VNI, Connect: overlay.KubeconfigClient(o.Kubeconfig), Log: log,
+		})
+		if err != nil {
+			return nil, fmt.Errorf("network.overlay.node_name %q: %w", node, err)
+		}
+		log.WithFields(logrus.Fields{"node": node, "kubeconfig": o.Kubeconfig}).Info("overlay: peers from Kubernetes Nodes")
+		return src, nil
+	}
+	src, err := overlay.NewDirSource(o.LeaseDir, log)
+	if err != nil {
+		return nil, fmt.Errorf("network.overlay.lease_dir: %w", err)
+	}
+	return src, nil
 }
 
 // overlayStatus is NetworkReady with the overlay: ready when both the CNI

@@ -29,7 +29,8 @@ type Options struct {
 	// ClusterNetwork holds every node subnet (e.g. 10.244.0.0/16).
 	ClusterNetwork *net.IPNet
 	// NodeSubnet is this node's subnet, if configured; otherwise it comes
-	// from kubelet through SetPodCIDR.
+	// from kubelet through SetPodCIDR, or from a Source that is a
+	// SubnetSource (the Node's spec.podCIDR).
 	NodeSubnet *net.IPNet
 	// Interface is the underlay interface; empty means the default route's.
 	Interface string
@@ -88,37 +89,62 @@ func New(opts Options) (*Manager, error) {
 // SetPodCIDR sets the node's subnet (kubelet's pod CIDR). It must lie in the
 // cluster network. A change reprograms the node; an empty cidr is ignored.
 func (m *Manager) SetPodCIDR(cidr string) error {
+	changed, err := m.setSubnet(cidr)
+	if changed {
+		m.trigger()
+	}
+	return err
+}
+
+// setSubnet is SetPodCIDR without the kick, for the loop itself.
+func (m *Manager) setSubnet(cidr string) (changed bool, err error) {
 	if cidr == "" {
-		return nil
+		return false, nil
 	}
 	_, sn, err := net.ParseCIDR(cidr)
 	if err != nil {
-		return fmt.Errorf("overlay: pod CIDR %q: %w", cidr, err)
+		return false, fmt.Errorf("overlay: pod CIDR %q: %w", cidr, err)
 	}
 	if err := (subnetfile.Subnet{Network: m.opts.ClusterNetwork, Subnet: sn, MTU: 1500}).Validate(); err != nil {
-		return fmt.Errorf("overlay: pod CIDR %q: %w", cidr, err)
+		return false, fmt.Errorf("overlay: pod CIDR %q: %w", cidr, err)
 	}
 	m.mu.Lock()
-	changed := m.subnet == nil || m.subnet.String() != sn.String()
+	changed = m.subnet == nil || m.subnet.String() != sn.String()
 	m.subnet = sn
 	m.mu.Unlock()
 	if changed {
 		m.log.WithField("subnet", sn).Info("overlay: node subnet set")
-		m.trigger()
 	}
-	return nil
+	return changed, nil
 }
 
-// Ready reports whether the overlay is programmed; if not, message says why
-// (no subnet yet, or the last reconcile's error).
+// Ready reports whether the overlay is programmed; if not, message says why:
+// the source is unusable (HealthReporter), no subnet yet (and, from a
+// SubnetSource, why not), or the last reconcile's error.
 func (m *Manager) Ready() (bool, string) {
+	// The source's methods are called without m.mu: they take their own
+	// locks and the loop calls them too.
+	if h, ok := m.opts.Source.(HealthReporter); ok {
+		if err := h.Healthy(); err != nil {
+			return false, "overlay: " + err.Error()
+		}
+	}
 	m.mu.Lock()
-	defer m.mu.Unlock()
-	if m.subnet == nil {
+	subnet, lastErr := m.subnet, m.lastErr
+	m.mu.Unlock()
+	if subnet == nil {
+		if lastErr != nil {
+			return false, "overlay: " + lastErr.Error()
+		}
+		if ss, ok := m.opts.Source.(SubnetSource); ok {
+			if _, why := ss.NodeSubnet(); why != "" {
+				return false, "overlay: node pod CIDR unknown: " + why
+			}
+		}
 		return false, "overlay: node pod CIDR unknown: waiting for kubelet's UpdateRuntimeConfig or network.overlay.node_subnet"
 	}
-	if m.lastErr != nil {
-		return false, "overlay: " + m.lastErr.Error()
+	if lastErr != nil {
+		return false, "overlay: " + lastErr.Error()
 	}
 	return true, ""
 }
@@ -171,6 +197,13 @@ func (m *Manager) loop() {
 
 // reconcile brings the node in line: VTEP, subnet file, own lease, peers.
 func (m *Manager) reconcile(ctx context.Context) error {
+	if ss, ok := m.opts.Source.(SubnetSource); ok {
+		if cidr, _ := ss.NodeSubnet(); cidr != "" {
+			if _, err := m.setSubnet(cidr); err != nil {
+				return err
+			}
+		}
+	}
 	m.mu.Lock()
 	sn := m.subnet
 	m.mu.Unlock()

@@ -484,3 +484,59 @@ func TestVXLANPodCIDRChange(t *testing.T) {
 		return strings.Contains(string(b), `"subnet": "10.244.4.0/24"`), string(b)
 	})
 }
+
+// TestVXLANPeerPodCIDRChange: when a peer's pod CIDR changes and nothing
+// else (same VTEP MAC, same underlay address), the other node replaces its
+// entries: a route and a neighbour for the new subnet, none left for the
+// old one, the FDB entry kept. flannel's kube subnet manager misses this
+// case (its update handler compares annotations only); crib's KubeSource
+// signals it (network/overlay TestKubeSourcePeers) and programPeers, run
+// here, must follow. Pods then reach each other on the new subnet.
+func TestVXLANPeerPodCIDRChange(t *testing.T) {
+	c := newVXCluster(t, "10.244.1.0/24", "")
+	n1, n2 := c.nodes[0], c.nodes[1]
+	rs2 := n2.cri(t)
+	setCIDR := func(cidr string) {
+		t.Helper()
+		if _, err := rs2.UpdateRuntimeConfig(context.Background(), &runtimeapi.UpdateRuntimeConfigRequest{
+			RuntimeConfig: &runtimeapi.RuntimeConfig{NetworkConfig: &runtimeapi.NetworkConfig{PodCidr: cidr}},
+		}); err != nil {
+			t.Fatalf("UpdateRuntimeConfig %s: %v", cidr, err)
+		}
+	}
+	mac2 := func() string {
+		return strings.TrimSpace(run(t, n2.inNode("cat", "/sys/class/net/flannel.1/address")...))
+	}
+	entries := func(sub string) func() (bool, string) {
+		return func() (bool, string) {
+			r, _ := out(n1.inNode("ip", "route", "show", "dev", "flannel.1"))
+			nb, _ := out(n1.inNode("ip", "neigh", "show", "dev", "flannel.1"))
+			fdb, _ := out(n1.inNode("bridge", "fdb", "show", "dev", "flannel.1"))
+			ok := strings.Contains(r, sub+"/24 via "+sub+" onlink") &&
+				strings.Contains(nb, sub+" lladdr "+mac2()+" PERMANENT") &&
+				strings.Contains(fdb, mac2()+" dst "+n2.ip+" self permanent")
+			return ok, fmt.Sprintf("routes:\n%s\nneigh:\n%s\nfdb:\n%s", r, nb, fdb)
+		}
+	}
+	setCIDR("10.244.2.0/24")
+	eventually(t, 10*time.Second, "node1 has node2's entries for 10.244.2.0/24", entries("10.244.2.0"))
+	macBefore := mac2()
+
+	setCIDR("10.244.4.0/24")
+	eventually(t, 10*time.Second, "node1 has node2's entries for 10.244.4.0/24", entries("10.244.4.0"))
+	eventually(t, 10*time.Second, "node1 keeps nothing of 10.244.2.0/24", func() (bool, string) {
+		r, _ := out(n1.inNode("ip", "route", "show", "dev", "flannel.1"))
+		nb, _ := out(n1.inNode("ip", "neigh", "show", "dev", "flannel.1"))
+		return !strings.Contains(r+nb, "10.244.2."), r + nb
+	})
+	if m := mac2(); m != macBefore {
+		t.Fatalf("node2's VTEP MAC changed (%s → %s): the test no longer changes the pod CIDR alone", macBefore, m)
+	}
+	a, ipA := n1.runPod("vx-cidr-a")
+	b, ipB := n2.runPod("vx-cidr-b")
+	if !strings.HasPrefix(ipB, "10.244.4.") {
+		t.Fatalf("node2's pod IP %s: want 10.244.4.x", ipB)
+	}
+	pingOK(t, "pod A (node1) → pod B (node2, new subnet)", n1.inPod(a, "busybox", "ping", "-c1", "-W1", ipB))
+	pingOK(t, "pod B (node2, new subnet) → pod A (node1)", n2.inPod(b, "busybox", "ping", "-c1", "-W1", ipA))
+}
