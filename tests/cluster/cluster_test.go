@@ -48,6 +48,7 @@ var scenarios = []scenario{
 	{"KubectlLogsFollow", testKubectlLogsFollow},
 	{"KubectlAttach", testKubectlAttach},
 	{"KubectlPortForward", testKubectlPortForward},
+	{"NodeDeleted", testNodeDeleted}, // last: the cluster loses a node
 }
 
 // TestCluster starts the control plane and three crib nodes, then runs
@@ -244,7 +245,7 @@ done`
 	}
 	// Pod addresses inside VXLAN VNI 1 on the underlay: what flannel
 	// nodes expect to receive.
-	inner := regexp.MustCompile(`VXLAN, flags \[I\] \(0x08\), vni 1\n?.*?IP[^\n]*? (10\.244\.\d+\.\d+)(\.\d+)? > (10\.244\.\d+\.\d+)`)
+	inner := regexp.MustCompile(`VXLAN, flags \[I\] \(0x08\), vni 1\s+IP (10\.244\.\d+\.\d+)(\.\d+)? > (10\.244\.\d+\.\d+)`)
 	harness.Eventually(t, 10*time.Second, "a VXLAN VNI 1 packet between pods captured on "+c.Nodes[0].Name+"'s eth0", func() (bool, string) {
 		got := cap.output()
 		m := inner.FindStringSubmatch(got)
@@ -270,7 +271,7 @@ func startCapture(t *testing.T, n *Node, filter string) *capture {
 	if err != nil {
 		t.Fatal(err)
 	}
-	args := n.in("tcpdump", "-i", "eth0", "-n", "-l", "-v", "-T", "vxlan", filter)
+	args := n.in("tcpdump", "-i", "eth0", "-n", "-l", "-T", "vxlan", filter)
 	cp.cmd = exec.Command(args[0], args[1:]...)
 	cp.cmd.Stdout, cp.cmd.Stderr = f, f
 	if err := cp.cmd.Start(); err != nil {

@@ -37,7 +37,6 @@ type Cluster struct {
 	Bridge    string
 	Prefix    string // "10.87.<N>."
 	HostIP    string // the bridge's address: API server, registry
-	LeaseDir  string // the overlay's shared lease directory
 	PKI       *pki
 	Registry  *harness.Registry
 	APIServer string // https://HostIP:port
@@ -58,8 +57,7 @@ func newCluster(t *testing.T) *Cluster {
 	c := &Cluster{t: t, ID: id, Dir: "/tmp/ccl-" + id, Bridge: "ccl" + id,
 		Prefix: fmt.Sprintf("10.87.%d.", n)}
 	c.HostIP = c.Prefix + "1"
-	c.LeaseDir = filepath.Join(c.Dir, "leases")
-	if err := os.MkdirAll(c.LeaseDir, 0o711); err != nil {
+	if err := os.MkdirAll(c.Dir, 0o711); err != nil {
 		t.Fatal(err)
 	}
 	// Under /tmp with mode 0711, as harness.Start: pods' root may be an

@@ -123,17 +123,17 @@ func (c *Cluster) waitPodsReady(t testing.TB, selector string, n int, timeout ti
 	return pods
 }
 
-// checkRunning fails t if a daemon of the cluster exited.
+// checkRunning fails t if a daemon of the cluster exited unasked.
 func (c *Cluster) checkRunning(t testing.TB) {
 	t.Helper()
 	for _, p := range c.controlPlane {
-		if !p.Running() {
+		if p.Crashed() {
 			t.Fatalf("%s exited: %v\n%s", p.Name, p.ExitErr(), p.LogTail(40))
 		}
 	}
 	for _, n := range c.Nodes {
 		for _, p := range n.procs() {
-			if !p.Running() {
+			if p.Crashed() {
 				t.Fatalf("%s exited: %v\n%s", p.Name, p.ExitErr(), p.LogTail(40))
 			}
 		}

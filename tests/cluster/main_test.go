@@ -19,6 +19,8 @@
 //     (kube-proxy's rules, the overlay underneath);
 //   - kubectl exec (with and without a TTY), logs -f, attach and
 //     port-forward, API server → kubelet → cribd's streaming server;
+//   - a deleted Node's route, neighbour and FDB entries go from the other
+//     nodes (crib's overlay takes its peers from the Node objects);
 //   - at the end everything the test started is stopped and removed, and
 //     the test fails naming what is left (pods, cgroups, mounts, network
 //     namespaces, links, processes).

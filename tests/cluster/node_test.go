@@ -28,6 +28,9 @@ type Node struct {
 	CgroupRoot string // the runtime's cgroup parent and kubelet's cgroupRoot
 	Kind       nodeKind
 	Socket     string // the CRI socket the kind's Start returns
+	// Kubeconfig is the node's credentials (CN system:node:<Name>, O
+	// system:nodes): kubelet's, and the runtime's when it reads Nodes.
+	Kubeconfig string
 
 	kubelet *harness.Process
 	proxy   *harness.Process
@@ -78,6 +81,8 @@ func (c *Cluster) AddNode(kind nodeKind) *Node {
 	run(t, "ip", "-n", n.NS, "route", "add", "default", "via", c.HostIP)
 	run(t, n.in("sysctl", "-qw", "net.ipv4.ip_forward=1")...)
 	makeCgroupRoot(t, n.CgroupRoot)
+	n.Kubeconfig = c.PKI.kubeconfig("node-"+n.Name, c.APIServer,
+		certSpec{CN: "system:node:" + n.Name, Orgs: []string{"system:nodes"}})
 
 	n.Socket = kind.Start(n)
 	n.startKubelet()
@@ -102,8 +107,6 @@ func (n *Node) startKubelet() {
 			t.Fatal(err)
 		}
 	}
-	kubeconfig := c.PKI.kubeconfig("kubelet-"+n.Name, c.APIServer,
-		certSpec{CN: "system:node:" + n.Name, Orgs: []string{"system:nodes"}})
 	cfg := fmt.Sprintf(`apiVersion: kubelet.config.k8s.io/v1beta1
 kind: KubeletConfiguration
 cgroupDriver: cgroupfs
@@ -147,7 +150,7 @@ evictionHard:
 	}
 	args := n.in(kubeBin("kubelet"),
 		"--config", cfgPath,
-		"--kubeconfig", kubeconfig,
+		"--kubeconfig", n.Kubeconfig,
 		"--root-dir", filepath.Join(dir, "root"),
 		"--cert-dir", filepath.Join(dir, "certs"),
 		"--hostname-override", n.Name,
@@ -201,7 +204,9 @@ func (n *Node) logs() []string {
 
 // cribKind is a crib node: cribd with the VXLAN overlay (flannel's
 // data plane and defaults: flannel.1, VNI 1, UDP 8472, cni0) and the
-// default crib-vxlan conflist it writes.
+// default crib-vxlan conflist it writes. Its peers are the cluster's Node
+// objects (peers = "kubernetes", the node's own kubeconfig), as flannel's
+// are; the subnet is its Node's spec.podCIDR.
 type cribKind struct {
 	proc map[*Node]*harness.Process
 }
@@ -246,13 +251,14 @@ enabled = true
 cluster_network = %q
 interface = "eth0"
 node_name = %q
-lease_dir = %q
+peers = "kubernetes"
+kubeconfig = %q
 subnet_file = %q
 ipam_data_dir = %q
 `, filepath.Join(dir, "root"), filepath.Join(dir, "run"), socket, n.CgroupRoot, filepath.Join(dir, "netns"),
 		filepath.Join(dir, "registries.conf"),
 		filepath.Join(dir, "net.d"), harness.BinDir(), harness.StdCNIDir, filepath.Join(dir, "cni-cache"),
-		clusterCIDR, n.Name, n.c.LeaseDir, filepath.Join(dir, "subnet.env"), filepath.Join(dir, "ipam"))
+		clusterCIDR, n.Name, n.Kubeconfig, filepath.Join(dir, "subnet.env"), filepath.Join(dir, "ipam"))
 	cfgPath := filepath.Join(dir, "crib.toml")
 	if err := os.WriteFile(cfgPath, []byte(cfg), 0o644); err != nil {
 		t.Fatal(err)
