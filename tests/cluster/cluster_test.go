@@ -23,8 +23,14 @@ import (
 )
 
 // busybox is the test image every scenario's pods run (tests/images: a
-// Debian busybox with httpd, wget, ping, nc).
+// Debian busybox with httpd, ping, nc).
 const busybox = "docker.io/library/busybox:latest"
+
+// httpGet is a shell function for the pods' scripts: `get IP PORT` prints
+// the body of GET / (one line here). busybox's wget segfaults in the test
+// image (exit 139, also against 127.0.0.1), so nc speaks HTTP/1.0.
+const httpGet = `get() { printf 'GET / HTTP/1.0\r\n\r\n' | nc -w 5 "$1" "$2" | tail -n 1; }
+`
 
 // scenario is one step of TestCluster. They run in order on one cluster;
 // each may rely on what the ones before it created (st).
@@ -228,9 +234,9 @@ func testPodToPod(t *testing.T, c *Cluster, st *state) {
 				targets = append(targets, to.Status.PodIP)
 			}
 		}
-		script := `for ip in ` + strings.Join(targets, " ") + `; do
+		script := httpGet + `for ip in ` + strings.Join(targets, " ") + `; do
   if ping -c 1 -W 3 $ip >/dev/null 2>&1; then echo "ping $ip ok"; else echo "ping $ip FAIL"; fi
-  echo "http $ip $(wget -q -T 5 -O - http://$ip:8080/ 2>&1)"
+  echo "http $ip $(get $ip 8080 2>&1)"
 done`
 		out := c.kubectl(t, "-n", testNS, "exec", from.Metadata.Name, "--", "sh", "-c", script)
 		for _, ip := range targets {
@@ -338,7 +344,7 @@ func testClusterIP(t *testing.T, c *Cluster, st *state) {
 	want := "echo-on-" + first.Name
 	// kube-proxy writes the rules once the endpoint is ready: poll.
 	harness.Eventually(t, 30*time.Second, fmt.Sprintf("%s on %s fetches http://%s/", client.Metadata.Name, last.Name, ip), func() (bool, string) {
-		out, _ := c.kubectlRaw(context.Background(), "-n", testNS, "exec", client.Metadata.Name, "--", "wget", "-q", "-T", "3", "-O", "-", "http://"+ip+"/")
+		out, _ := c.kubectlRaw(context.Background(), "-n", testNS, "exec", client.Metadata.Name, "--", "sh", "-c", httpGet+"get "+ip+" 80")
 		return strings.TrimSpace(out) == want, out
 	})
 }

@@ -179,6 +179,7 @@ func (c *Cluster) startControlPlane() {
 		out, err := c.kubectlRaw(context.Background(), "get", "serviceaccount", "default", "-o", "name")
 		return err == nil, out
 	})
+	c.apply(t, overlayRBAC)
 	t.Logf("control plane ready in %s (API server %s)", time.Since(start).Round(time.Millisecond), c.APIServer)
 }
 

@@ -205,8 +205,12 @@ func (n *Node) logs() []string {
 // cribKind is a crib node: cribd with the VXLAN overlay (flannel's
 // data plane and defaults: flannel.1, VNI 1, UDP 8472, cni0) and the
 // default crib-vxlan conflist it writes. Its peers are the cluster's Node
-// objects (peers = "kubernetes", the node's own kubeconfig), as flannel's
-// are; the subnet is its Node's spec.podCIDR.
+// objects (peers = "kubernetes"), as flannel's are; the subnet is its
+// Node's spec.podCIDR. Its credentials are its own, in the group
+// overlayRBAC binds: since Kubernetes 1.32 the node authorizer lets a
+// node read only its own Node object (AuthorizeNodeWithSelectors), so
+// kubelet's cannot list the peers (flannel runs with a service account
+// and a ClusterRole like this one for the same reason).
 type cribKind struct {
 	proc map[*Node]*harness.Process
 }
@@ -214,6 +218,30 @@ type cribKind struct {
 func newCribKind() *cribKind { return &cribKind{proc: map[*Node]*harness.Process{}} }
 
 func (k *cribKind) Name() string { return "crib" }
+
+// overlayGroup is the certificate group of the crib nodes' overlay
+// credentials; overlayRBAC gives it what flannel's ClusterRole gives
+// flanneld: read every Node, patch Node status (the annotations).
+const overlayGroup = "crib:overlay"
+
+const overlayRBAC = `apiVersion: rbac.authorization.k8s.io/v1
+kind: ClusterRole
+metadata: {name: crib-overlay}
+rules:
+- apiGroups: [""]
+  resources: [nodes]
+  verbs: [get, list, watch]
+- apiGroups: [""]
+  resources: [nodes/status]
+  verbs: [patch]
+---
+apiVersion: rbac.authorization.k8s.io/v1
+kind: ClusterRoleBinding
+metadata: {name: crib-overlay}
+roleRef: {apiGroup: rbac.authorization.k8s.io, kind: ClusterRole, name: crib-overlay}
+subjects:
+- {apiGroup: rbac.authorization.k8s.io, kind: Group, name: "` + overlayGroup + `"}
+`
 
 func (k *cribKind) Start(n *Node) string {
 	t := n.c.t
@@ -225,6 +253,8 @@ func (k *cribKind) Start(n *Node) string {
 	if err := os.WriteFile(filepath.Join(dir, "registries.conf"), []byte(harness.RegistriesConf(n.c.Registry.Addr, "")), 0o644); err != nil {
 		t.Fatal(err)
 	}
+	overlayKubeconfig := n.c.PKI.kubeconfig("overlay-"+n.Name, n.c.APIServer,
+		certSpec{CN: "crib-overlay:" + n.Name, Orgs: []string{overlayGroup}})
 	cfg := fmt.Sprintf(`root_dir = %q
 run_dir = %q
 
@@ -258,7 +288,7 @@ ipam_data_dir = %q
 `, filepath.Join(dir, "root"), filepath.Join(dir, "run"), socket, n.CgroupRoot, filepath.Join(dir, "netns"),
 		filepath.Join(dir, "registries.conf"),
 		filepath.Join(dir, "net.d"), harness.BinDir(), harness.StdCNIDir, filepath.Join(dir, "cni-cache"),
-		clusterCIDR, n.Name, n.Kubeconfig, filepath.Join(dir, "subnet.env"), filepath.Join(dir, "ipam"))
+		clusterCIDR, n.Name, overlayKubeconfig, filepath.Join(dir, "subnet.env"), filepath.Join(dir, "ipam"))
 	cfgPath := filepath.Join(dir, "crib.toml")
 	if err := os.WriteFile(cfgPath, []byte(cfg), 0o644); err != nil {
 		t.Fatal(err)

@@ -57,8 +57,8 @@ func vtepMAC(t *testing.T, n *Node) string {
 	return links[0].Address
 }
 
-// testNodeDeleted: the last node leaves the cluster (its kubelet and
-// kube-proxy stop, its pods are removed, its Node object is deleted); the
+// testNodeDeleted: the last node leaves the cluster (drained, its kubelet
+// and kube-proxy stopped, its Node object deleted); the
 // other nodes' overlays remove its route, neighbour and FDB entries. Its
 // cribd keeps running: only the Node object tells the others it is gone.
 // It runs last: the cluster has one node fewer after it.
@@ -84,11 +84,14 @@ func testNodeDeleted(t *testing.T, c *Cluster, _ *state) {
 	}
 }
 
-// leave stops the node's kubelet and kube-proxy and removes its pods from
-// its runtime, as an operator does before deleting the Node object. The
+// leave takes the node out of the cluster as an operator does before
+// deleting its Node object: drain it (kubelet stops its pods and reclaims
+// their volumes and cgroups), then stop kubelet and kube-proxy and remove
+// the stopped sandboxes kubelet's garbage collection would have. The
 // runtime keeps running; cleanup stops it.
 func (n *Node) leave(t *testing.T) {
 	t.Helper()
+	n.c.kubectl(t, "drain", n.Name, "--ignore-daemonsets", "--delete-emptydir-data", "--force", "--grace-period", "1", "--timeout", "90s")
 	for _, p := range []*harness.Process{n.proxy, n.kubelet} {
 		if p.Running() && !p.Signal(syscall.SIGTERM, 20*time.Second) {
 			t.Fatalf("%s did not exit within 20s of SIGTERM", p.Name)
@@ -99,9 +102,6 @@ func (n *Node) leave(t *testing.T) {
 		t.Fatalf("%s: crictl pods: %v: %s", n.Name, err, e)
 	}
 	for _, id := range strings.Fields(out) {
-		if _, e, err := crictl(n.Socket, "stopp", id); err != nil {
-			t.Fatalf("%s: crictl stopp %s: %v: %s", n.Name, id, err, e)
-		}
 		if _, e, err := crictl(n.Socket, "rmp", "-f", id); err != nil {
 			t.Fatalf("%s: crictl rmp %s: %v: %s", n.Name, id, err, e)
 		}
