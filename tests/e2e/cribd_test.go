@@ -18,7 +18,7 @@ func kubeletPath() string {
 	if p := os.Getenv("KUBELET"); p != "" {
 		return p
 	}
-	return filepath.Join(harness.ToolsDir(), "kubelet-v1.37.2", "kubelet")
+	return filepath.Join(harness.ToolsDir(), "kube-v1.37.2", "kubelet")
 }
 
 func requireEnv() error {

@@ -10,8 +10,9 @@
 //
 // Binaries: cribd, crib-shim, crib-pause from $CRIB_BIN_DIR (default
 // <repo>/bin); crictl from $CRICTL; kubelet from $KUBELET (default
-// $CRIB_TOOLS_DIR/kubelet-v1.37.2/kubelet). CRIB_E2E_KEEP=1 keeps each
-// test's temp dir (configs, cribd.log, kubelet.log).
+// $CRIB_TOOLS_DIR/kube-v1.37.2/kubelet, the multi-call binary of
+// scripts/build-kube.sh). CRIB_E2E_KEEP=1 keeps each test's temp dir
+// (configs, cribd.log, kubelet.log).
 package e2e
 
 import (

@@ -9,8 +9,9 @@
 # guest at /mnt/crib over 9p. run.sh puts into it:
 #   run.sh        SCRIPT, which the guest runs from /mnt/crib as its working dir
 #   bin/          cribd crib-shim crib-pause crib-vxlan from $CRIB_BIN_DIR,
-#                 crictl and critest (cri-tools v1.36.0), kubelet v1.37.2 when
-#                 built; /mnt/crib/bin is first in the script's PATH
+#                 crictl and critest (cri-tools v1.36.0), kubelet v1.37.2 (the
+#                 multi-call binary of scripts/build-kube.sh, named kubelet)
+#                 when built; /mnt/crib/bin is first in the script's PATH
 #   images/registry  the test images' registry storage (tests/images/build.sh),
 #                 when built: serve it with docker-registry inside the guest
 #   out/          stdout, stderr, rc (written by the guest), console.log
@@ -75,9 +76,13 @@ for b in cribd crib-shim crib-pause crib-vxlan; do
 	fi
 	link_or_copy "$bin_dir/$b" "$share/bin/$b"
 done
-for t in cri-tools-v1.36.0/crictl cri-tools-v1.36.0/critest kubelet-v1.37.2/kubelet; do
+# kube-v1.37.2/kubelet is a symlink to the multi-call Kubernetes binary
+# (scripts/build-kube.sh): the share gets that binary itself (readlink -f: a
+# hard link of the symlink would dangle in the guest) under the name
+# kubelet, which is the name it dispatches on.
+for t in cri-tools-v1.36.0/crictl cri-tools-v1.36.0/critest kube-v1.37.2/kubelet; do
 	if [[ -x $tools_dir/$t ]]; then
-		link_or_copy "$tools_dir/$t" "$share/bin/$(basename "$t")"
+		link_or_copy "$(readlink -f "$tools_dir/$t")" "$share/bin/$(basename "$t")"
 	fi
 done
 if [[ -d $tools_dir/images/registry && ! -d $share/images/registry ]]; then
