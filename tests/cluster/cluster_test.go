@@ -54,7 +54,10 @@ var scenarios = []scenario{
 	{"KubectlLogsFollow", testKubectlLogsFollow},
 	{"KubectlAttach", testKubectlAttach},
 	{"KubectlPortForward", testKubectlPortForward},
-	{"NodeDeleted", testNodeDeleted}, // last: the cluster loses a node
+	{"CribdKilledUnderTraffic", testCribdKilled},
+	{"DrainMovesPods", testDrain},
+	{"NodeDeleted", testNodeDeleted}, // the cluster loses its last node
+	{"NodeJoins", testNodeJoins},
 }
 
 // TestCluster starts the control plane and three crib nodes, then runs
@@ -78,7 +81,13 @@ func TestCluster(t *testing.T) {
 	st := &state{}
 	for _, s := range scenarios {
 		begin := time.Now()
-		ok := t.Run(s.name, func(t *testing.T) { s.run(t, c, st) })
+		ok := t.Run(s.name, func(st2 *testing.T) {
+			// The cluster's helpers fail the test they are called from:
+			// the scenario's while it runs.
+			c.t, c.PKI.t = st2, st2
+			defer func() { c.t, c.PKI.t = t, t }()
+			s.run(st2, c, st)
+		})
 		t.Logf("%s: %s", s.name, time.Since(begin).Round(time.Millisecond))
 		if !ok {
 			return
@@ -160,7 +169,9 @@ func testNodesReady(t *testing.T, c *Cluster, _ *state) {
 }
 
 // webDeployment is 6 busybox httpd replicas answering their pod name on
-// 8080, spread one skew at most per node (so exactly 2 on each of 3).
+// 8080, spread one skew at most per node (so exactly 2 on each of 3). A
+// cordoned node is no spread domain (nodeTaintsPolicy: Honor), so that a
+// drain moves its pods to the others instead of leaving them Pending.
 const webDeployment = `apiVersion: apps/v1
 kind: Deployment
 metadata: {name: web, namespace: crib-test}
@@ -175,6 +186,7 @@ spec:
       - maxSkew: 1
         topologyKey: kubernetes.io/hostname
         whenUnsatisfiable: DoNotSchedule
+        nodeTaintsPolicy: Honor
         labelSelector: {matchLabels: {app: web}}
       containers:
       - name: httpd
