@@ -19,8 +19,12 @@
 //     (kube-proxy's rules, the overlay underneath);
 //   - kubectl exec (with and without a TTY), logs -f, attach and
 //     port-forward, API server → kubelet → cribd's streaming server;
+//   - SIGKILL of a node's cribd under traffic: its pods keep serving, the
+//     Node stays Ready, the restarted cribd takes its pods back;
+//   - kubectl drain moves a node's pods and traffic still flows;
 //   - a deleted Node's route, neighbour and FDB entries go from the other
 //     nodes (crib's overlay takes its peers from the Node objects);
+//   - a node joining the running cluster is reached both ways;
 //   - at the end everything the test started is stopped and removed, and
 //     the test fails naming what is left (pods, cgroups, mounts, network
 //     namespaces, links, processes).
