@@ -17,7 +17,7 @@ import (
 )
 
 // The cluster's address plan. The underlay is a /24 on a bridge in the
-// host's network namespace (10.87.<N>.0/24, N from the PID, as
+// host's network namespace (10.86.<N>.0/24, N from the PID, as
 // harness.PerProcessNetwork picks the other suites' 10.88.<N>); the
 // control plane and the registry listen on its .1, node i is .(10+i).
 // Pod and Service ranges exist only inside the nodes' namespaces.
@@ -35,7 +35,7 @@ type Cluster struct {
 	ID        string
 	Dir       string // /tmp/ccl-<id>: everything the test writes
 	Bridge    string
-	Prefix    string // "10.87.<N>."
+	Prefix    string // "10.86.<N>."
 	HostIP    string // the bridge's address: API server, registry
 	PKI       *pki
 	Registry  *harness.Registry
@@ -55,7 +55,7 @@ func newCluster(t *testing.T) *Cluster {
 	id := harness.RandomHex(2)
 	n := 10 + os.Getpid()%200
 	c := &Cluster{t: t, ID: id, Dir: "/tmp/ccl-" + id, Bridge: "ccl" + id,
-		Prefix: fmt.Sprintf("10.87.%d.", n)}
+		Prefix: fmt.Sprintf("10.86.%d.", n)}
 	c.HostIP = c.Prefix + "1"
 	if err := os.MkdirAll(c.Dir, 0o711); err != nil {
 		t.Fatal(err)
