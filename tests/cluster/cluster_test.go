@@ -58,6 +58,7 @@ var scenarios = []scenario{
 	{"DrainMovesPods", testDrain},
 	{"NodeDeleted", testNodeDeleted}, // the cluster loses its last node
 	{"NodeJoins", testNodeJoins},
+	{"FlannelNode", testFlannelNode},
 }
 
 // TestCluster starts the control plane and three crib nodes, then runs

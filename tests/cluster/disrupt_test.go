@@ -175,44 +175,5 @@ func testNodeJoins(t *testing.T, c *Cluster, st *state) {
 		r := nodeReady(t, c, n.Name)
 		return r == "True", r
 	})
-	c.apply(t, fmt.Sprintf(`apiVersion: v1
-kind: Pod
-metadata: {name: joined, namespace: crib-test}
-spec:
-  nodeName: %s
-  terminationGracePeriodSeconds: 1
-  containers:
-  - name: httpd
-    image: `+busybox+`
-    command: [sh, -c, 'mkdir -p /www && hostname > /www/index.html && exec httpd -f -p 8080 -h /www']
-    readinessProbe:
-      httpGet: {path: /, port: 8080}
-      periodSeconds: 1
-`, n.Name))
-	harness.Eventually(t, 120*time.Second, "pod joined Ready", func() (bool, string) {
-		for _, p := range c.pods(t, "") {
-			if p.Metadata.Name == "joined" {
-				return p.Ready(), fmt.Sprintf("%s ready=%v", p.Status.Phase, p.Ready())
-			}
-		}
-		return false, "no pod joined"
-	})
-	var joined Pod
-	web := c.pods(t, "app=web")
-	byIP := map[string]string{}
-	var targets []string
-	for _, p := range c.pods(t, "") {
-		if p.Metadata.Name == "joined" {
-			joined = p
-		}
-	}
-	for _, p := range web {
-		byIP[p.Status.PodIP] = p.Metadata.Name
-		targets = append(targets, p.Status.PodIP)
-	}
-	byIP[joined.Status.PodIP] = "joined"
-	checkTraffic(t, c.kubectl(t, "-n", testNS, "exec", "joined", "--", "sh", "-c", trafficScript(1, targets)), byIP)
-	for _, p := range web {
-		checkTraffic(t, c.kubectl(t, "-n", testNS, "exec", p.Metadata.Name, "--", "sh", "-c", trafficScript(1, []string{joined.Status.PodIP})), byIP)
-	}
+	reachBothWays(t, c, n, "joined")
 }

@@ -86,6 +86,10 @@ func (c *Cluster) AddNode(kind nodeKind) *Node {
 
 	n.Socket = kind.Start(n)
 	n.startKubelet()
+	if a, ok := kind.(interface{ AfterKubelet(*Node) }); ok {
+		// A kind whose network agent needs the Node object (flanneld).
+		a.AfterKubelet(n)
+	}
 	n.startProxy()
 	return n
 }
@@ -219,6 +223,13 @@ func newCribKind() *cribKind { return &cribKind{proc: map[*Node]*harness.Process
 
 func (k *cribKind) Name() string { return "crib" }
 
+// overlayKubeconfig issues the node's overlay credentials (crib's overlay
+// or flanneld) and returns their kubeconfig.
+func overlayKubeconfig(n *Node) string {
+	return n.c.PKI.kubeconfig("overlay-"+n.Name, n.c.APIServer,
+		certSpec{CN: "crib-overlay:" + n.Name, Orgs: []string{overlayGroup}})
+}
+
 // overlayGroup is the certificate group of the crib nodes' overlay
 // credentials; overlayRBAC gives it what flannel's ClusterRole gives
 // flanneld: read every Node, patch Node status (the annotations).
@@ -253,8 +264,6 @@ func (k *cribKind) Start(n *Node) string {
 	if err := os.WriteFile(filepath.Join(dir, "registries.conf"), []byte(harness.RegistriesConf(n.c.Registry.Addr, "")), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	overlayKubeconfig := n.c.PKI.kubeconfig("overlay-"+n.Name, n.c.APIServer,
-		certSpec{CN: "crib-overlay:" + n.Name, Orgs: []string{overlayGroup}})
 	cfg := fmt.Sprintf(`root_dir = %q
 run_dir = %q
 
@@ -288,7 +297,7 @@ ipam_data_dir = %q
 `, filepath.Join(dir, "root"), filepath.Join(dir, "run"), socket, n.CgroupRoot, filepath.Join(dir, "netns"),
 		filepath.Join(dir, "registries.conf"),
 		filepath.Join(dir, "net.d"), harness.BinDir(), harness.StdCNIDir, filepath.Join(dir, "cni-cache"),
-		clusterCIDR, n.Name, overlayKubeconfig, filepath.Join(dir, "subnet.env"), filepath.Join(dir, "ipam"))
+		clusterCIDR, n.Name, overlayKubeconfig(n), filepath.Join(dir, "subnet.env"), filepath.Join(dir, "ipam"))
 	cfgPath := filepath.Join(dir, "crib.toml")
 	if err := os.WriteFile(cfgPath, []byte(cfg), 0o644); err != nil {
 		t.Fatal(err)
