@@ -25,6 +25,9 @@
 //   - a deleted Node's route, neighbour and FDB entries go from the other
 //     nodes (crib's overlay takes its peers from the Node objects);
 //   - a node joining the running cluster is reached both ways;
+//   - a flannel node (kubelet on containerd 2.4.2, flanneld with the kube
+//     subnet manager) joins, and its pods and crib's reach each other both
+//     ways: crib's overlay against flannel itself, not our reading of it;
 //   - at the end everything the test started is stopped and removed, and
 //     the test fails naming what is left (pods, cgroups, mounts, network
 //     namespaces, links, processes).
@@ -35,7 +38,9 @@
 //	go test -tags cluster -count=1 -v ./tests/cluster/...   (or: make test-cluster)
 //
 // Binaries: cribd, crib-shim, crib-pause, crib-vxlan from $CRIB_BIN_DIR
-// (default <repo>/bin); crictl from $CRICTL; the Kubernetes binaries from
+// (default <repo>/bin); crictl from $CRICTL; containerd, its shim and runc
+// from $CRIB_CONTAINERD_DIR, flanneld from $FLANNELD (default the tool
+// cache's; FlannelNode skips without them); the Kubernetes binaries from
 // $KUBE_DIR (default $CRIB_TOOLS_DIR/kube-v1.37.2: kube-apiserver,
 // kube-controller-manager, kube-scheduler, kube-proxy, kubectl, kubelet
 // and etcd, links to one multi-call binary). CRIB_CLUSTER_KEEP=1 keeps
