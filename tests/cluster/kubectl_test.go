@@ -6,7 +6,6 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
-	"os"
 	"os/exec"
 	"path/filepath"
 	"strings"
@@ -195,14 +194,4 @@ func (c *Cluster) deleteWorkloads() {
 		}
 		time.Sleep(500 * time.Millisecond)
 	}
-}
-
-// writeFile writes a file under the cluster dir and returns its path.
-func (c *Cluster) writeFile(t testing.TB, name, body string) string {
-	t.Helper()
-	p := filepath.Join(c.Dir, name)
-	if err := os.WriteFile(p, []byte(body), 0o644); err != nil {
-		t.Fatal(err)
-	}
-	return p
 }
