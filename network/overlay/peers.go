@@ -31,9 +31,6 @@ func peerOf(l Lease) peer {
 func programPeers(vtep netlink.Link, cluster *net.IPNet, peers []peer) error {
 	idx := vtep.Attrs().Index
 	var errs []error
-	wantRoute := map[string]bool{}
-	wantNeigh := map[string]bool{}
-	wantFDB := map[string]bool{}
 	for _, p := range peers {
 		// Neighbour and FDB first, so the route never points at an
 		// unresolvable next hop.
@@ -54,19 +51,50 @@ func programPeers(vtep netlink.Link, cluster *net.IPNet, peers []peer) error {
 		}); err != nil {
 			errs = append(errs, fmt.Errorf("route %s via %s: %w", p.subnet, p.vtepIP, err))
 		}
-		wantRoute[p.subnet.String()] = true
-		wantNeigh[p.vtepIP.String()] = true
-		wantFDB[p.vtepMAC.String()+" "+p.publicIP.String()] = true
 	}
-	if err := removeStale(vtep, cluster, wantRoute, wantNeigh, wantFDB); err != nil {
+	if err := removeStale(vtep, cluster, wantedBy(peers)); err != nil {
 		errs = append(errs, err)
 	}
 	return errors.Join(errs...)
 }
 
+// wanted is the VTEP's entries that peers need: routes by destination,
+// neighbours by address, FDB entries by MAC and underlay address. An entry
+// of a peer whose subnet, MAC or address changed is keyed by the old
+// value, so it is not wanted any more and goes.
+type wanted struct {
+	route, neigh, fdb map[string]bool
+}
+
+func wantedBy(peers []peer) wanted {
+	w := wanted{route: map[string]bool{}, neigh: map[string]bool{}, fdb: map[string]bool{}}
+	for _, p := range peers {
+		w.route[p.subnet.String()] = true
+		w.neigh[p.vtepIP.String()] = true
+		w.fdb[p.vtepMAC.String()+" "+p.publicIP.String()] = true
+	}
+	return w
+}
+
+// staleRoute: a route into the cluster network, not the kernel's, that no
+// peer wants.
+func (w wanted) staleRoute(r netlink.Route, cluster *net.IPNet) bool {
+	return r.Dst != nil && cluster.Contains(r.Dst.IP) && !w.route[r.Dst.String()] && r.Protocol != unix.RTPROT_KERNEL
+}
+
+// staleNeigh: a permanent neighbour no peer wants.
+func (w wanted) staleNeigh(n netlink.Neigh) bool {
+	return n.State&netlink.NUD_PERMANENT != 0 && !w.neigh[n.IP.String()]
+}
+
+// staleFDB: an FDB entry with a destination that no peer wants.
+func (w wanted) staleFDB(n netlink.Neigh) bool {
+	return n.IP != nil && !w.fdb[n.HardwareAddr.String()+" "+n.IP.String()]
+}
+
 // removeStale deletes the VTEP's routes into the cluster network,
 // permanent neighbours and FDB entries that no peer wants.
-func removeStale(vtep netlink.Link, cluster *net.IPNet, wantRoute, wantNeigh, wantFDB map[string]bool) error {
+func removeStale(vtep netlink.Link, cluster *net.IPNet, w wanted) error {
 	idx := vtep.Attrs().Index
 	var errs []error
 	routes, err := netlinksafe.RouteList(vtep, netlink.FAMILY_V4)
@@ -74,7 +102,7 @@ func removeStale(vtep netlink.Link, cluster *net.IPNet, wantRoute, wantNeigh, wa
 		errs = append(errs, fmt.Errorf("list routes: %w", err))
 	}
 	for _, r := range routes {
-		if r.Dst == nil || !cluster.Contains(r.Dst.IP) || wantRoute[r.Dst.String()] || r.Protocol == unix.RTPROT_KERNEL {
+		if !w.staleRoute(r, cluster) {
 			continue
 		}
 		if err := netlink.RouteDel(&r); err != nil && !errors.Is(err, syscall.ESRCH) {
@@ -86,7 +114,7 @@ func removeStale(vtep netlink.Link, cluster *net.IPNet, wantRoute, wantNeigh, wa
 		errs = append(errs, fmt.Errorf("list neighbours: %w", err))
 	}
 	for _, n := range neighs {
-		if n.State&netlink.NUD_PERMANENT == 0 || wantNeigh[n.IP.String()] {
+		if !w.staleNeigh(n) {
 			continue
 		}
 		if err := netlink.NeighDel(&n); err != nil && !errors.Is(err, syscall.ENOENT) {
@@ -98,7 +126,7 @@ func removeStale(vtep netlink.Link, cluster *net.IPNet, wantRoute, wantNeigh, wa
 		errs = append(errs, fmt.Errorf("list fdb: %w", err))
 	}
 	for _, n := range fdb {
-		if n.IP == nil || wantFDB[n.HardwareAddr.String()+" "+n.IP.String()] {
+		if !w.staleFDB(n) {
 			continue
 		}
 		n.Family, n.Flags = unix.AF_BRIDGE, netlink.NTF_SELF

@@ -30,6 +30,14 @@ const critestSpecs = 15
 // the full path of the slice test.slice, which crib takes as that slice
 // (as it does kubelet's full slice paths).
 func TestCritest(t *testing.T) {
+	// Registered before dumpOnFailure, so it runs after it: what failed
+	// ends the test's output, where CI's excerpt of a failure looks.
+	var failures string
+	t.Cleanup(func() {
+		if failures != "" {
+			t.Logf("critest's failures:\n%s", failures)
+		}
+	})
 	dumpOnFailure(t)
 	withCgroupDriver(t, "systemd")
 	// critest loads its test profiles with "sudo apparmor_parser"; the
@@ -50,6 +58,7 @@ func TestCritest(t *testing.T) {
 		ran = strings.SplitN(out[i:], "\n", 2)[0]
 	}
 	if err != nil || !strings.Contains(out, "SUCCESS!") {
+		failures = ginkgoFailures(out)
 		t.Fatalf("critest (%v): %v\n%s\n%s", took, err, out, errOut)
 	}
 	t.Logf("critest under the systemd driver, %v: %s", took, ran)
@@ -61,4 +70,26 @@ func TestCritest(t *testing.T) {
 		status, _, _ := runRaw("systemctl", "status", "--no-pager", "test.slice")
 		t.Errorf("/sys/fs/cgroup/test.slice is still there after critest (%v): %s", err, status)
 	}
+}
+
+// ginkgoFailures returns the "[FAILED]" lines of a ginkgo report, each with
+// the lines after it up to the next separator: the failure's message and
+// where it was raised.
+func ginkgoFailures(out string) string {
+	var b strings.Builder
+	lines := strings.Split(out, "\n")
+	for i := 0; i < len(lines); i++ {
+		if !strings.Contains(lines[i], "[FAILED]") {
+			continue
+		}
+		for j := i; j < len(lines) && j < i+12; j++ {
+			if j > i && strings.HasPrefix(strings.TrimSpace(lines[j]), "----") {
+				break
+			}
+			b.WriteString(lines[j])
+			b.WriteByte('\n')
+			i = j
+		}
+	}
+	return b.String()
 }

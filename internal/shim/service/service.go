@@ -82,7 +82,9 @@ type container struct {
 	deleted bool             // under op: Create failed or Delete finished
 
 	exited  chan struct{}     // closed once init is reaped and the exit recorded
-	oom     atomic.Bool       // an OOM event was seen in the container's cgroup
+	oom     atomic.Bool       // an OOM event was seen in the container's cgroup (cgroup v1)
+	oomV2   *cgroup.OOMWatch  // the container's cgroup v2 watch, if any
+	oomBase uint64            // the pod cgroup's oom_kill count when oomV2 began
 	cgPaths map[string]string // cgroup directories (see shimapi.State.CgroupPaths)
 	io      *stdio.IO         // the container's stdio; nil if it goes nowhere
 	logDir  string            // the pod's log directory, beneath which logPath is opened
@@ -313,15 +315,7 @@ func (s *Shim) create(c *container, req *shimapi.CreateRequest) (int, error) {
 	c.lc = lc
 	c.cgPaths = lc.CgroupPaths()
 	// Registered before Exec, so an OOM right at start is not missed.
-	if ch, err := lc.NotifyOOM(); err != nil {
-		logrus.WithError(err).WithField("id", req.ID).Warn("cannot watch for OOM events")
-	} else {
-		go func() {
-			for range ch {
-				c.oom.Store(true)
-			}
-		}()
-	}
+	c.watchOOM()
 	var startTime uint64
 	if st, err := procfs.ReadStat(pid); err == nil {
 		startTime = st.StartTime
@@ -381,6 +375,9 @@ func (s *Shim) wait(c *container, pid int) {
 		logrus.WithError(err).WithField("id", c.id).Warn("wait for init")
 	}
 	finished := time.Now()
+	// Read before draining the output: under the systemd driver the
+	// emptied scope's cgroup goes away as soon as systemd notices.
+	oom := c.oomKilled(code)
 	if c.io != nil {
 		select {
 		case <-c.io.Done():
@@ -389,7 +386,6 @@ func (s *Shim) wait(c *container, pid int) {
 		}
 		c.io.CloseAll()
 	}
-	oom := c.oom.Load() || oomKillCount(c.cgPaths) > 0
 	c.mu.Lock()
 	c.state.FinishedAt = finished
 	c.state.ExitCode = code
@@ -400,11 +396,77 @@ func (s *Shim) wait(c *container, pid int) {
 	logrus.WithFields(logrus.Fields{"id": c.id, "pid": pid, "exit": code, "oom": oom}).Info("exited")
 }
 
+// watchOOM starts watching c's cgroup for OOM kills: its own watch on
+// cgroup v2 (cgroup.OOMWatch says why), libcontainer's on v1. A failure is
+// logged: the exit is still recorded, perhaps without its OOM.
+func (c *container) watchOOM() {
+	if dir := c.cgPaths[""]; c.cgPaths["memory"] == "" && dir != "" {
+		c.oomBase, _ = fscommon.GetValueByKey(filepath.Dir(dir), "memory.events", "oom_kill")
+		w, err := cgroup.WatchOOMKills(dir)
+		if err != nil {
+			logrus.WithError(err).WithField("id", c.id).Warn("cannot watch for OOM kills")
+			return
+		}
+		c.oomV2 = w
+		return
+	}
+	ch, err := c.lc.NotifyOOM()
+	if err != nil {
+		logrus.WithError(err).WithField("id", c.id).Warn("cannot watch for OOM events")
+		return
+	}
+	go func() {
+		for range ch {
+			c.oom.Store(true)
+		}
+	}()
+}
+
+// oomWatchGrace bounds how long an exit waits for the cgroup v2 watch to
+// read the cgroup's last notification, which the kernel sends when the
+// last process leaves, about when init is reaped.
+const oomWatchGrace = time.Second
+
+// oomKilled reports whether the OOM killer killed a process of c, once c's
+// init has exited with code. On cgroup v2 the watch's verdict stands once
+// it has read the cgroup's last notification. If the cgroup went away
+// before anything was read (systemd removes an empty scope at once), an
+// init killed by SIGKILL counts as OOM-killed when the pod cgroup's
+// oom_kill count, which sums its children's, rose since the container
+// began: a sibling's kill at the same moment would be taken for this one,
+// an error crib prefers to reporting a real OOM kill as "Error".
+func (c *container) oomKilled(code int) bool {
+	if c.oom.Load() || oomKillCount(c.cgPaths) > 0 {
+		return true
+	}
+	w := c.oomV2
+	if w == nil {
+		return false
+	}
+	select {
+	case <-w.Done():
+	case <-time.After(oomWatchGrace):
+	}
+	w.Stop()
+	if w.Killed() || oomKillCount(c.cgPaths) > 0 {
+		return true
+	}
+	if code != 128+int(unix.SIGKILL) {
+		return false
+	}
+	if _, err := os.Stat(filepath.Join(c.cgPaths[""], "memory.events")); err == nil {
+		return false
+	}
+	n, err := fscommon.GetValueByKey(filepath.Dir(c.cgPaths[""]), "memory.events", "oom_kill")
+	return err == nil && n > c.oomBase
+}
+
 // oomKillCount reads the number of processes the kernel's OOM killer
 // killed in the container's memory cgroup (0 if unknown): the oom_kill
 // line of memory.oom_control on cgroup v1, of memory.events on v2. An exit
 // caused by an OOM kill is recorded as such even when the event
-// notification (NotifyOOM) has not arrived by the time init is reaped.
+// notification (libcontainer's NotifyOOM on v1) has not arrived by the
+// time init is reaped.
 func oomKillCount(paths map[string]string) uint64 {
 	dir, file := paths["memory"], "memory.oom_control"
 	if dir == "" {
