@@ -101,13 +101,13 @@ test-e2e: build tools
 # binary (scripts/build-kube.sh, cached in $(TOOLS_DIR); about 10 minutes
 # to build the first time), and a flannel node beside them: kubelet on
 # containerd v2.4.2 (scripts/build-containerd.sh) with flanneld
-# (scripts/build-flannel.sh; the scenario skips without it): tests/cluster.
+# (scripts/build-flannel.sh): tests/cluster.
 .PHONY: test-cluster
 test-cluster: build tools
 	KUBE_DIR=$$(scripts/build-kube.sh) && export KUBE_DIR && \
 	paths=$$(scripts/build-containerd.sh) && \
 	CRIB_CONTAINERD_DIR=$$(dirname "$$(printf '%s\n' "$$paths" | head -n1)") && export CRIB_CONTAINERD_DIR && \
-	if [ -x scripts/build-flannel.sh ]; then FLANNELD=$$(scripts/build-flannel.sh) && export FLANNELD; fi && \
+	FLANNELD=$$(scripts/build-flannel.sh) && export FLANNELD && \
 	$(GO) test -tags cluster -count=1 -v -timeout 30m ./tests/cluster/...
 
 # test-node is the VM lane: a Debian 12 guest with systemd, cgroup v2 and
