@@ -35,9 +35,13 @@ build-test: build
 deps:
 	scripts/install-deps.sh
 
-# tools builds crictl and critest v1.36.0 into $(TOOLS_DIR) (cached).
+# tools builds crictl and critest v1.36.0 and CoreDNS v1.15.0 into
+# $(TOOLS_DIR) (cached). tests/images/build.sh puts CoreDNS in the coredns
+# test image; building it here keeps its first, minutes-long build out of
+# the first test binary's go test -timeout.
 tools:
 	scripts/build-cri-tools.sh
+	scripts/build-coredns.sh >/dev/null
 
 install: build
 	install -D -m 0755 $(BIN)/cribd $(DESTDIR)$(PREFIX)/bin/cribd
