@@ -49,6 +49,7 @@ var scenarios = []scenario{
 	{"DeploymentSpread", testDeploymentSpread},
 	{"PodToPodAcrossNodes", testPodToPod},
 	{"ClusterIPFromNodeWithoutBackend", testClusterIP},
+	{"ClusterDNS", testClusterDNS},
 	{"KubectlExec", testKubectlExec},
 	{"KubectlExecTTY", testKubectlExecTTY},
 	{"KubectlLogsFollow", testKubectlLogsFollow},

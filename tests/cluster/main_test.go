@@ -17,6 +17,9 @@
 //     (captured on a node's underlay link);
 //   - a ClusterIP Service answers a pod on a node without a backend
 //     (kube-proxy's rules, the overlay underneath);
+//   - cluster DNS: CoreDNS (built from the module proxy into a test image)
+//     behind kubelet's clusterDNS resolves <service>.<namespace>.svc.cluster.local
+//     for a pod on another node;
 //   - kubectl exec (with and without a TTY), logs -f, attach and
 //     port-forward, API server → kubelet → cribd's streaming server;
 //   - SIGKILL of a node's cribd under traffic: its pods keep serving, the
