@@ -429,7 +429,7 @@ func testKubectlExecTTY(t *testing.T, c *Cluster, st *state) {
 // stdin, for attach.
 const loggerPod = `apiVersion: v1
 kind: Pod
-metadata: {name: logger, namespace: crib-test}
+metadata: {name: logger, namespace: crib-test, labels: {app: stream}}
 spec:
   terminationGracePeriodSeconds: 1
   containers:
@@ -439,7 +439,7 @@ spec:
 ---
 apiVersion: v1
 kind: Pod
-metadata: {name: reader, namespace: crib-test}
+metadata: {name: reader, namespace: crib-test, labels: {app: stream}}
 spec:
   terminationGracePeriodSeconds: 1
   containers:
@@ -451,9 +451,9 @@ spec:
 
 // testKubectlLogsFollow: logs -f keeps streaming lines written after it
 // started.
-func testKubectlLogsFollow(t *testing.T, c *Cluster, st *state) {
+func testKubectlLogsFollow(t *testing.T, c *Cluster, _ *state) {
 	c.apply(t, loggerPod)
-	c.waitPodsReady(t, "", len(st.web)+3, 120*time.Second) // web, echo, logger, reader
+	c.waitPodsReady(t, "app=stream", 2, 120*time.Second) // logger, reader
 	// The last line written before following starts.
 	var last int
 	harness.Eventually(t, 10*time.Second, "logger has written", func() (bool, string) {
