@@ -16,6 +16,9 @@ packages=(
 	# network tests: captures on the test underlay; nft to drop tables
 	# the CNI plugins leave
 	tcpdump nftables
+	# the cluster test's flannel node: modprobe for br_netfilter, which
+	# flanneld (iptables mode) refuses to start without
+	kmod
 	# image tests: a local registry, copying and unpacking images
 	docker-registry skopeo umoci
 	# the VM lane (scripts/build-guest.sh, tests/node/run.sh): the guest's
@@ -74,6 +77,18 @@ elif iptables_works iptables-legacy; then
 else
 	log "neither iptables-nft nor iptables-legacy can create a chain on this kernel"
 	exit 1
+fi
+
+# br_netfilter: flanneld v0.28 (tests/cluster's flannel node) exits when
+# /proc/sys/net/bridge/bridge-nf-call-iptables is missing, and kube-proxy
+# needs bridged pod traffic to cross iptables. Best effort: a kernel with it
+# built in, or a container that cannot load modules, is left as it is.
+if [[ ! -e /proc/sys/net/bridge/bridge-nf-call-iptables ]]; then
+	if modprobe br_netfilter 2>/dev/null; then
+		log "loaded br_netfilter"
+	else
+		log "warning: br_netfilter not loaded and modprobe failed; the cluster test's flannel node needs it"
+	fi
 fi
 
 # The CNI plugins the tests use.

@@ -32,11 +32,11 @@ type Overlay struct {
 	// or "kubernetes", the cluster's Node objects with flannel's
 	// annotations (network/overlay KubeSource).
 	Peers string `toml:"peers"`
-	// Kubeconfig is the credentials for Peers = "kubernetes": they must
-	// list and watch every Node and patch this Node's status, as
-	// flanneld's ClusterRole grants (kubelet's do not serve: the node
-	// authorizer lets a node read only its own Node). It may appear
-	// after cribd starts: it is retried.
+	// Kubeconfig is the credentials for Peers = "kubernetes": a user that
+	// may get/list/watch Nodes and patch nodes/status (flannel's
+	// ClusterRole). Not kubelet's: since Kubernetes 1.32 the node
+	// authorizer lets a node read only its own Node. It may appear after
+	// cribd starts: it is retried.
 	Kubeconfig string `toml:"kubeconfig"`
 	// LeaseDir is the directory of node leases every node shares.
 	LeaseDir string `toml:"lease_dir"`
@@ -97,7 +97,7 @@ func (o Overlay) validate() error {
 	case PeersDir:
 	case PeersKubernetes:
 		if !filepath.IsAbs(o.Kubeconfig) {
-			return fmt.Errorf("key %q: %q is not an absolute path (peers = %q needs a kubeconfig, e.g. /etc/crib/overlay.kubeconfig)", p+"kubeconfig", o.Kubeconfig, PeersKubernetes)
+			return fmt.Errorf("key %q: %q is not an absolute path (peers = %q needs a kubeconfig whose user may list and watch Nodes)", p+"kubeconfig", o.Kubeconfig, PeersKubernetes)
 		}
 		if o.NodeSubnet != "" {
 			return fmt.Errorf("key %q: must be empty with peers = %q: the subnet is the Node's spec.podCIDR", p+"node_subnet", PeersKubernetes)

@@ -114,6 +114,18 @@ func FreeAddr(t testing.TB) string {
 	return l.Addr().String()
 }
 
+// FreeAddrOn is "ip:port" with a port nobody listens on right now on ip,
+// an address of this network namespace.
+func FreeAddrOn(t testing.TB, ip string) string {
+	t.Helper()
+	l, err := net.Listen("tcp", net.JoinHostPort(ip, "0"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	return l.Addr().String()
+}
+
 // FreePort is a loopback TCP port nobody listens on right now.
 func FreePort(t testing.TB) int {
 	t.Helper()

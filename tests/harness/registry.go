@@ -45,7 +45,7 @@ func BuildImages(t testing.TB) {
 
 // Registry is one running docker-registry.
 type Registry struct {
-	Addr    string // 127.0.0.1:port
+	Addr    string // ip:port, 127.0.0.1 unless RegistryOptions.Host
 	Storage string
 	Log     string
 }
@@ -56,6 +56,10 @@ type RegistryOptions struct {
 	Empty bool
 	// Users enables htpasswd basic auth with these user → password pairs.
 	Users map[string]string
+	// Host is the IP address it listens on; default 127.0.0.1. A test
+	// whose pulls come from other network namespaces gives an address
+	// they reach (e.g. a test bridge's).
+	Host string
 }
 
 // StartRegistry starts a registry for the test; t.Cleanup kills it.
@@ -88,6 +92,9 @@ func StartRegistry(t testing.TB, opts RegistryOptions) *Registry {
 		auth = fmt.Sprintf("auth: {htpasswd: {realm: crib-test, path: %q}}\n", htpasswd)
 	}
 	r.Addr = FreeAddr(t)
+	if opts.Host != "" {
+		r.Addr = FreeAddrOn(t, opts.Host)
+	}
 	cfg := filepath.Join(dir, "registry.yml")
 	body := fmt.Sprintf("version: 0.1\nlog: {level: warn, accesslog: {disabled: true}}\n"+
 		"storage: {filesystem: {rootdirectory: %q}, delete: {enabled: true}}\nhttp: {addr: %q}\n%s",

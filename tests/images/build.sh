@@ -5,11 +5,12 @@
 # storage directory holding every name in images.list, pushed with skopeo.
 # No Docker. Idempotent: the result is cached under
 #   ${CRIB_TOOLS_DIR:-/var/cache/crib/tools}/images/{oci,registry,stamp}
-# and rebuilt only when this script, images.list or busybox changes.
+# and rebuilt only when this script, images.list, busybox or the CoreDNS
+# binary (scripts/build-coredns.sh) changes.
 # Tests copy images/registry into a temp dir and serve it with
 # registry.sh (Debian's docker-registry) on loopback.
 #
-# Usage: tests/images/build.sh     (as root; needs busybox umoci skopeo docker-registry gcc)
+# Usage: tests/images/build.sh     (as root; needs busybox umoci skopeo docker-registry gcc go)
 set -euo pipefail
 
 here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
@@ -27,8 +28,16 @@ mkdir -p "$cache"
 exec {lockfd}>"$cache/.lock"
 flock "$lockfd"
 
+# CoreDNS for the cluster test's DNS (scripts/build-coredns.sh, cached in
+# the tools dir: about 11 minutes the first time on a fresh machine, at once
+# afterwards). Its binary is part of the cache key.
+if ! coredns=$("$here/../../scripts/build-coredns.sh"); then
+	log "scripts/build-coredns.sh failed"
+	exit 1
+fi
+
 pause_c=$here/../../cmd/crib-pause/pause.c
-want=$(cat "$here/build.sh" "$here/images.list" "$here/registry.sh" "$here/nonewprivs.c" "$pause_c" /bin/busybox | sha256sum | cut -c1-32)
+want=$(cat "$here/build.sh" "$here/images.list" "$here/registry.sh" "$here/nonewprivs.c" "$pause_c" /bin/busybox "$coredns" | sha256sum | cut -c1-32)
 if [[ -f $cache/stamp && $(cat "$cache/stamp") == "$want" && -d $cache/registry && -d $cache/oci ]]; then
 	log "up to date in $cache"
 	exit 0
@@ -172,6 +181,14 @@ layered nonewprivs fill_nonewprivs --config.cmd /usr/local/bin/nnp
 # pause: crib's own pause binary, an image of its own as upstream's is.
 fill_pause() { gcc -static -Os -o "$1/pause" "$pause_c"; }
 layered pause fill_pause --config.entrypoint /pause
+# coredns: the static CoreDNS binary alone, as upstream's image holds it
+# (FROM scratch): the pod's Corefile comes from a ConfigMap volume.
+coredns_root=$work/coredns-bundle
+umoci unpack --image "$layout:empty" "$coredns_root"
+install -m 0755 "$coredns" "$coredns_root/rootfs/coredns"
+umoci repack --image "$layout:coredns" "$coredns_root"
+umoci config --image "$layout:coredns" --config.entrypoint /coredns \
+	--config.exposedports 53/udp --config.exposedports 53/tcp --config.exposedports 9153/tcp
 umoci gc --layout "$layout"
 
 # Seed a registry storage directory with every name in images.list.
