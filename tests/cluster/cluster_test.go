@@ -48,6 +48,7 @@ var scenarios = []scenario{
 	{"NodesReady", testNodesReady},
 	{"DeploymentSpread", testDeploymentSpread},
 	{"PodToPodAcrossNodes", testPodToPod},
+	{"GarbageNodeSkipped", testGarbageNode},
 	{"ClusterIPFromNodeWithoutBackend", testClusterIP},
 	{"ClusterDNS", testClusterDNS},
 	{"KubectlExec", testKubectlExec},

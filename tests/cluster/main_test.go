@@ -15,6 +15,9 @@
 //   - every pod reaches every other across nodes, by ping and TCP, and
 //     the traffic crosses the underlay as VXLAN VNI 1 on UDP 8472
 //     (captured on a node's underlay link);
+//   - a Node whose flannel annotations are garbage is skipped by every
+//     crib node with one warning, traffic still flows, and once mended
+//     its route, neighbour and FDB entries appear (and go with the Node);
 //   - a ClusterIP Service answers a pod on a node without a backend
 //     (kube-proxy's rules, the overlay underneath);
 //   - cluster DNS: CoreDNS (built from the module proxy into a test image)

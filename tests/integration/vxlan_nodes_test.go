@@ -34,6 +34,9 @@ type vxCluster struct {
 	underNS  string
 	leaseDir string
 	nodes    []*vxNode
+	// extra is appended to every node's [network.overlay] section added
+	// after it is set (e.g. the Kubernetes peer source's keys).
+	extra string
 }
 
 // vxNode is one node: its namespace, directories and cribd.
@@ -128,7 +131,7 @@ subnet_file = %q
 ipam_data_dir = %q
 %s`, filepath.Join(n.dir, "root"), filepath.Join(n.dir, "run"), n.socket, n.cgroup, n.netnsDir,
 		filepath.Join(n.dir, "net.d"), binDir(), stdCNIDir, filepath.Join(n.dir, "cni-cache"),
-		n.name, c.leaseDir, filepath.Join(n.dir, "subnet.env"), filepath.Join(n.dir, "ipam"), sub)
+		n.name, c.leaseDir, filepath.Join(n.dir, "subnet.env"), filepath.Join(n.dir, "ipam"), sub+c.extra)
 	if err := os.WriteFile(filepath.Join(n.dir, "crib.toml"), []byte(cfg), 0o644); err != nil {
 		t.Fatal(err)
 	}
