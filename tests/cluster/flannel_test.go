@@ -77,51 +77,9 @@ func (k *flannelKind) Start(n *Node) string {
 			t.Fatal(err)
 		}
 	}
-	// As harness.Containerd's config (version 4): everything under dir,
-	// NRI off, OOM scores clamped, cgroupfs.
-	cfg := fmt.Sprintf(`version = 4
-root = %[1]q
-state = %[2]q
-
-[plugins]
-  [plugins.'io.containerd.server.v1.grpc']
-    address = %[3]q
-  [plugins.'io.containerd.server.v1.ttrpc']
-    address = %[4]q
-  [plugins.'io.containerd.internal.v1.opt']
-    path = %[5]q
-  [plugins.'io.containerd.nri.v1.nri']
-    disable = true
-  [plugins.'io.containerd.shim.v1.manager']
-    socket_dir = %[6]q
-  [plugins.'io.containerd.grpc.v1.cri']
-    disable_tcp_service = true
-    stream_server_address = "127.0.0.1"
-    stream_server_port = "0"
-  [plugins.'io.containerd.cri.v1.images']
-    snapshotter = "overlayfs"
-    [plugins.'io.containerd.cri.v1.images'.pinned_images]
-      sandbox = "registry.k8s.io/pause:3.9"
-    [plugins.'io.containerd.cri.v1.images'.registry]
-      config_path = %[7]q
-  [plugins.'io.containerd.cri.v1.runtime']
-    restrict_oom_score_adj = true
-    netns_mounts_under_state_dir = true
-    cdi_spec_dirs = [%[12]q]
-    [plugins.'io.containerd.cri.v1.runtime'.containerd]
-      default_runtime_name = "runc"
-      [plugins.'io.containerd.cri.v1.runtime'.containerd.runtimes.runc]
-        runtime_type = "io.containerd.runc.v2"
-        [plugins.'io.containerd.cri.v1.runtime'.containerd.runtimes.runc.options]
-          BinaryName = %[8]q
-          Root = %[9]q
-    [plugins.'io.containerd.cri.v1.runtime'.cni]
-      bin_dirs = [%[10]q]
-      conf_dir = %[11]q
-      max_conf_num = 1
-`, filepath.Join(dir, "root"), filepath.Join(dir, "state"), socket, socket+".ttrpc",
-		filepath.Join(dir, "opt"), filepath.Join(dir, "s"), filepath.Join(dir, "certs.d"),
-		filepath.Join(bin, "runc"), filepath.Join(dir, "runc"), harness.StdCNIDir, filepath.Join(dir, "net.d"), filepath.Join(dir, "cdi"))
+	// harness.Containerd's config: everything under dir, NRI off, OOM
+	// scores clamped, cgroupfs.
+	cfg := harness.ContainerdConfig(dir, socket, bin, filepath.Join(dir, "net.d"), false)
 	cfgPath := filepath.Join(dir, "config.toml")
 	if err := os.WriteFile(cfgPath, []byte(cfg), 0o644); err != nil {
 		t.Fatal(err)

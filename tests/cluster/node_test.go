@@ -80,7 +80,7 @@ func (c *Cluster) AddNode(kind nodeKind) *Node {
 	// address needs a route before kube-proxy's OUTPUT rules rewrite it.
 	run(t, "ip", "-n", n.NS, "route", "add", "default", "via", c.HostIP)
 	run(t, n.in("sysctl", "-qw", "net.ipv4.ip_forward=1")...)
-	makeCgroupRoot(t, n.CgroupRoot)
+	harness.MakeCgroupRoot(t, n.CgroupRoot)
 	n.Kubeconfig = c.PKI.kubeconfig("node-"+n.Name, c.APIServer,
 		certSpec{CN: "system:node:" + n.Name, Orgs: []string{"system:nodes"}})
 

@@ -124,7 +124,7 @@ func startKubelet(t *testing.T, dir, socket, cgroupRoot string) *Kubelet {
 			t.Fatal(err)
 		}
 	}
-	makeCgroupRoot(t, k.CgroupRoot)
+	harness.MakeCgroupRoot(t, k.CgroupRoot)
 	cfg := fmt.Sprintf(`apiVersion: kubelet.config.k8s.io/v1beta1
 kind: KubeletConfiguration
 staticPodPath: %q

@@ -195,6 +195,14 @@ func (d *Containerd) write(path, body string) {
 // sandbox -998); cgroupfs unless d.Systemd; netns pins under the state dir;
 // shim sockets, runc's root, opt and CDI dirs under the temp dir too.
 func (d *Containerd) config() string {
+	return ContainerdConfig(d.Dir, d.Socket, d.BinDir, d.ConfDir, d.Systemd)
+}
+
+// ContainerdConfig is the config of a containerd whose files all live
+// under dir, listening on socket, running runc from binDir with the CNI
+// configs of confDir (see Containerd.config). The cluster test's flannel
+// node runs its containerd with it too.
+func ContainerdConfig(dir, socket, binDir, confDir string, systemd bool) string {
 	return fmt.Sprintf(`version = 4
 root = %[1]q
 state = %[2]q
@@ -240,11 +248,11 @@ state = %[2]q
       conf_dir = %[11]q
       max_conf_num = 1
 `,
-		filepath.Join(d.Dir, "root"), filepath.Join(d.Dir, "state"),
-		d.Socket, d.Socket+".ttrpc",
-		filepath.Join(d.Dir, "opt"), filepath.Join(d.Dir, "s"), filepath.Join(d.Dir, "certs.d"),
-		filepath.Join(d.BinDir, "runc"), filepath.Join(d.Dir, "runc"),
-		StdCNIDir, d.ConfDir, filepath.Join(d.Dir, "cdi"), d.Systemd)
+		filepath.Join(dir, "root"), filepath.Join(dir, "state"),
+		socket, socket+".ttrpc",
+		filepath.Join(dir, "opt"), filepath.Join(dir, "s"), filepath.Join(dir, "certs.d"),
+		filepath.Join(binDir, "runc"), filepath.Join(dir, "runc"),
+		StdCNIDir, confDir, filepath.Join(dir, "cdi"), systemd)
 }
 
 // Runtime is a CRI runtime service client on containerd's socket.
