@@ -6,6 +6,7 @@ import (
 	"fmt"
 
 	corev1 "k8s.io/api/core/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/fields"
 	"k8s.io/apimachinery/pkg/runtime"
@@ -78,9 +79,12 @@ func (h *healthLW) ListWithContext(ctx context.Context, opts metav1.ListOptions)
 
 func (h *healthLW) WatchWithContext(ctx context.Context, opts metav1.ListOptions) (watch.Interface, error) {
 	w, err := cache.ToWatcherWithContext(h.lw).WatchWithContext(ctx, opts)
-	if err != nil && opts.SendInitialEvents != nil && *opts.SendInitialEvents {
-		// A streamed list refused: the reflector falls back to a plain
-		// list, whose outcome counts.
+	var status apierrors.APIStatus
+	if err != nil && opts.SendInitialEvents != nil && *opts.SendInitialEvents && errors.As(err, &status) {
+		// A streamed list the server refused: the reflector falls back to
+		// a plain list, whose outcome counts. A server not reached at all
+		// is an outage: the reflector retries the streamed list without
+		// falling back, so nothing else would report it.
 		return w, err
 	}
 	h.noteErr("watch Nodes", err)

@@ -124,3 +124,37 @@ current-context: x
 		annPublicIP:      "192.168.50.11",
 	})
 }
+
+// TestKubeconfigClientUnreachable: with the real client against an address
+// nobody answers, the source is unhealthy and says why (the dial error),
+// though the reflector's first attempt is a streamed list that it retries
+// without falling back to a plain list.
+func TestKubeconfigClientUnreachable(t *testing.T) {
+	srv := httptest.NewServer(http.NotFoundHandler())
+	addr := srv.URL
+	srv.Close() // the port is now refused
+	path := filepath.Join(t.TempDir(), "overlay.kubeconfig")
+	kubeconfig := fmt.Sprintf(`apiVersion: v1
+kind: Config
+clusters:
+- {name: c, cluster: {server: %s}}
+users:
+- {name: u, user: {token: t}}
+contexts:
+- {name: x, context: {cluster: c, user: u}}
+current-context: x
+`, addr)
+	if err := os.WriteFile(path, []byte(kubeconfig), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	log, _ := logtest.NewNullLogger()
+	src, err := NewKubeSource(KubeOptions{NodeName: "n1", VNI: 1, Connect: KubeconfigClient(path), Log: log})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer src.Close()
+	eventually(t, "unhealthy naming the refused connection", func() (bool, string) {
+		err := src.Healthy()
+		return err != nil && strings.Contains(err.Error(), "connection refused"), errString(err)
+	})
+}
