@@ -28,10 +28,9 @@ print_paths() {
 	printf '%s\n' "$out/containerd" "$out/containerd-shim-runc-v2" "$out/runc"
 }
 
-# One build at a time per version: a parallel run waits, then reuses.
-mkdir -p "$tools_dir"
-exec {lockfd}>"$out.lock"
-flock "$lockfd"
+# shellcheck source=lib/tools.sh
+source "$(dirname "${BASH_SOURCE[0]}")/lib/tools.sh"
+tool_lock "$out"
 
 if [[ -x $out/containerd && -x $out/containerd-shim-runc-v2 && -x $out/runc ]]; then
 	log "reusing $out"
@@ -52,21 +51,8 @@ export GOFLAGS=-mod=mod CGO_ENABLED=1
 
 # fetch downloads module@version and copies it, writable, to $work/<name>.
 fetch() {
-	local module=$1 ver=$2 name=$3 json moddir
-	log "downloading $module@$ver"
-	if ! json=$(cd "$work" && go mod download -json "$module@$ver"); then
-		log "go mod download $module@$ver failed:"
-		printf '%s\n' "$json" | sed -n 's/^[[:space:]]*"Error": "\(.*\)",\{0,1\}$/\1/p' >&2
-		exit 1
-	fi
-	moddir=$(printf '%s\n' "$json" | sed -n 's/^[[:space:]]*"Dir": "\(.*\)",\{0,1\}$/\1/p')
-	if [[ ! -f $moddir/go.mod ]]; then
-		log "go mod download gave no module dir for $module@$ver ($moddir)"
-		exit 1
-	fi
-	cp -r "$moddir" "$work/$name"
-	chmod -R u+w "$work/$name"
-	(cd "$work/$name" && rm -rf vendor go.work go.work.sum && go mod download)
+	module_copy "$1" "$2" "$work/$3" go.mod
+	(cd "$work/$3" && rm -rf vendor && go mod download)
 }
 
 if [[ ! -x $out/containerd || ! -x $out/containerd-shim-runc-v2 ]]; then

@@ -21,10 +21,9 @@ out=$tools_dir/coredns-$version
 
 log() { printf 'build-coredns: %s\n' "$*" >&2; }
 
-# One build at a time per version: a parallel run waits, then reuses.
-mkdir -p "$tools_dir"
-exec {lockfd}>"$out.lock"
-flock "$lockfd"
+# shellcheck source=lib/tools.sh
+source "$(dirname "${BASH_SOURCE[0]}")/lib/tools.sh"
+tool_lock "$out"
 
 if [[ -x $out/coredns ]]; then
 	log "reusing $out/coredns"
@@ -36,23 +35,9 @@ mkdir -p "$out"
 work=$(mktemp -d "${TMPDIR:-/tmp}/coredns-build.XXXXXX")
 trap 'rm -rf "$work"' EXIT
 
-# `go install ...@version` is refused by the filtered proxy; downloading the
-# module and building it as the main module from a copy is not.
-log "downloading github.com/coredns/coredns@$version"
-if ! json=$(cd "$work" && GOFLAGS=-mod=mod go mod download -json "github.com/coredns/coredns@$version"); then
-	log "go mod download failed:"
-	printf '%s\n' "$json" | sed -n 's/^[[:space:]]*"Error": "\(.*\)",\{0,1\}$/\1/p' >&2
-	exit 1
-fi
-moddir=$(printf '%s\n' "$json" | sed -n 's/^[[:space:]]*"Dir": "\(.*\)",\{0,1\}$/\1/p')
-if [[ ! -f $moddir/core/plugin/zplugin.go ]]; then
-	log "go mod download gave no module dir ($moddir)"
-	exit 1
-fi
-cp -r "$moddir" "$work/src"
-chmod -R u+w "$work/src"
+module_copy github.com/coredns/coredns "$version" "$work/src" core/plugin/zplugin.go
 cd "$work/src"
-rm -rf vendor go.work go.work.sum
+rm -rf vendor
 
 # The module's .go-version asks for a newer Go than go.mod's go line; the
 # Makefile's GOTOOLCHAIN is not used: go.mod's go 1.26.0 builds here.

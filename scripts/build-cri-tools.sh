@@ -14,10 +14,9 @@ out=$tools_dir/cri-tools-$version
 
 log() { printf 'build-cri-tools: %s\n' "$*" >&2; }
 
-# One build at a time per version: a parallel run waits, then reuses.
-mkdir -p "$tools_dir"
-exec {lockfd}>"$out.lock"
-flock "$lockfd"
+# shellcheck source=lib/tools.sh
+source "$(dirname "${BASH_SOURCE[0]}")/lib/tools.sh"
+tool_lock "$out"
 
 if [[ -x $out/crictl && -x $out/critest ]]; then
 	log "reusing $out"
@@ -29,17 +28,7 @@ mkdir -p "$out"
 work=$(mktemp -d "${TMPDIR:-/tmp}/cri-tools-build.XXXXXX")
 trap 'rm -rf "$work"' EXIT
 
-# `go install ...@version` is refused by the filtered proxy; downloading the
-# module and building from a copy of it is not.
-log "downloading sigs.k8s.io/cri-tools@$version"
-moddir=$(cd "$work" && GOFLAGS=-mod=mod go mod download -json "sigs.k8s.io/cri-tools@$version" |
-	sed -n 's/^[[:space:]]*"Dir": "\(.*\)",\{0,1\}$/\1/p')
-if [[ ! -d $moddir/cmd/crictl ]]; then
-	log "go mod download gave no module dir ($moddir)"
-	exit 1
-fi
-cp -r "$moddir" "$work/src"
-chmod -R u+w "$work/src"
+module_copy sigs.k8s.io/cri-tools "$version" "$work/src" cmd/crictl
 cd "$work/src"
 
 ldflags="-X sigs.k8s.io/cri-tools/pkg/version.Version=$version"

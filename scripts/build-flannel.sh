@@ -74,10 +74,9 @@ out=$tools_dir/flannel-$version
 
 log() { printf 'build-flannel: %s\n' "$*" >&2; }
 
-# One build at a time per version: a parallel run waits, then reuses.
-mkdir -p "$tools_dir"
-exec {lockfd}>"$out.lock"
-flock "$lockfd"
+# shellcheck source=lib/tools.sh
+source "$(dirname "${BASH_SOURCE[0]}")/lib/tools.sh"
+tool_lock "$out"
 
 if [[ -x $out/flanneld ]]; then
 	log "reusing $out/flanneld"
@@ -89,23 +88,9 @@ mkdir -p "$out"
 work=$(mktemp -d "${TMPDIR:-/tmp}/flannel-build.XXXXXX")
 trap 'rm -rf "$work"' EXIT
 
-# `go install ...@version` is refused by the filtered proxy; downloading the
-# module and building it as the main module from a copy is not.
-log "downloading github.com/flannel-io/flannel@$version"
-if ! json=$(cd "$work" && GOFLAGS=-mod=mod go mod download -json "github.com/flannel-io/flannel@$version"); then
-	log "go mod download failed:"
-	printf '%s\n' "$json" | sed -n 's/^[[:space:]]*"Error": "\(.*\)",\{0,1\}$/\1/p' >&2
-	exit 1
-fi
-moddir=$(printf '%s\n' "$json" | sed -n 's/^[[:space:]]*"Dir": "\(.*\)",\{0,1\}$/\1/p')
-if [[ ! -f $moddir/main.go ]]; then
-	log "go mod download gave no module dir ($moddir)"
-	exit 1
-fi
-cp -r "$moddir" "$work/src"
-chmod -R u+w "$work/src"
+module_copy github.com/flannel-io/flannel "$version" "$work/src" main.go
 cd "$work/src"
-rm -rf vendor go.work go.work.sum
+rm -rf vendor
 tencent='_ "github.com/flannel-io/flannel/pkg/backend/tencentvpc"'
 if ! grep -qF "$tencent" main.go; then
 	log "main.go no longer imports the tencentvpc backend: check the build"

@@ -38,10 +38,9 @@ out=$tools_dir/kube-$version
 # a dependency) rebuilds; the directory's name stays, so callers keep one path.
 key=$(cd "$src" && cat go.mod go.sum main.go | sha256sum | cut -c1-16)
 
-# One build at a time per version: a parallel run waits, then reuses.
-mkdir -p "$tools_dir"
-exec {lockfd}>"$out.lock"
-flock "$lockfd"
+# shellcheck source=lib/tools.sh
+source "$(dirname "${BASH_SOURCE[0]}")/lib/tools.sh"
+tool_lock "$out"
 
 if [[ -x $out/kube && -f $out/key && $(<"$out/key") == "$key" ]]; then
 	log "reusing $out/kube"
