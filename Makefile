@@ -8,13 +8,13 @@ TOOLS_DIR ?= $(or $(CRIB_TOOLS_DIR),/var/cache/crib/tools)
 export CRIB_TOOLS_DIR := $(TOOLS_DIR)
 CRICTL    ?= $(TOOLS_DIR)/cri-tools-v1.36.0/crictl
 CRITEST   ?= $(TOOLS_DIR)/cri-tools-v1.36.0/critest
-GOTAGS    := seccomp containers_image_openpgp exclude_graphdriver_btrfs exclude_graphdriver_zfs exclude_disk_quota containers_image_docker_daemon_stub
+GOTAGS    := seccomp containers_image_openpgp exclude_graphdriver_btrfs exclude_graphdriver_zfs exclude_disk_quota containers_image_docker_daemon_stub nri_no_wasm
 LDFLAGS   := -s -w -X main.version=$(VERSION)
 
 export CRIB_BIN_DIR := $(BIN)
 export CRICTL CRITEST
 
-.PHONY: all build build-test deps tools kube install test test-unit fuzz test-integration test-critest test-node bench bench-node critest-containerd lint clean
+.PHONY: all build build-test deps tools kube install test test-unit fuzz test-integration test-critest test-node bench bench-cluster bench-node bench-base critest-containerd lint clean
 
 all: build
 
@@ -70,6 +70,8 @@ lint:
 	$(GO) vet -tags '$(GOTAGS) node' ./tests/node/...
 	$(GO) vet -tags '$(GOTAGS) node bench' ./tests/node/...
 	$(GO) vet -tags '$(GOTAGS) cluster' ./tests/cluster/...
+	$(GO) vet -tags '$(GOTAGS) cluster bench' ./tests/cluster/...
+	$(GO) vet ./tests/cluster/testdata/tcpstream/
 
 test-unit: build
 	$(GO) test -tags '$(GOTAGS)' -count=1 ./api/... ./server/... ./sandbox/... ./image/... ./network/... ./cmd/... ./internal/... ./tests/harness/...
@@ -132,9 +134,10 @@ test: deps tools lint test-unit fuzz test-integration test-critest test-e2e test
 # bench runs the recorded benchmarks: tests/integration's TestBench*,
 # critest -benchmark (tests/critest/bench.sh, parameters in
 # tests/critest/benchmark.yaml), tests/e2e's TestBench* (static pod
-# manifest to Running under kubelet) and the VM lane's (bench-node). They
-# report numbers; none asserts speed. CRIB_BENCH_OUT=file collects the Go
-# benchmarks' reports (bench-node's is in its output).
+# manifest to Running under kubelet), the cluster's (bench-cluster) and
+# the VM lane's (bench-node). They report numbers; none asserts speed.
+# CRIB_BENCH_OUT=file collects the Go benchmarks' reports (bench-node's is
+# in its output).
 # TestBenchVsContainerd runs the same CRI workload, and the e2e TestBench*
 # the same static pods under a second kubelet, against containerd v2.4.2
 # and runc, built by scripts/build-containerd.sh (cached in $(TOOLS_DIR);
@@ -147,7 +150,24 @@ bench: build tools
 	paths=$$(scripts/build-containerd.sh) && \
 	CRIB_CONTAINERD_DIR=$$(dirname "$$(printf '%s\n' "$$paths" | head -n1)") && export CRIB_CONTAINERD_DIR && \
 	KUBELET=$$(scripts/build-kubelet.sh) && export KUBELET && $(GO) test -tags 'e2e bench' -count=1 -run '^TestBench' -v -timeout 20m ./tests/e2e/...
+	$(MAKE) bench-cluster
 	$(MAKE) bench-node
+
+# bench-cluster is the cluster benchmark (tests/cluster/bench_test.go,
+# build tags cluster and bench, so test-cluster does not run it): one
+# control plane with three crib nodes and three containerd v2.4.2 +
+# flanneld nodes; a 30-pod Deployment on each kind, apply to all Ready,
+# alternating rounds (CRIB_BENCH_CLUSTER_ROUNDS, default 3, after a
+# warm-up); PSS per node with 10 pods; one TCP stream pod to pod across
+# nodes against the underlay. About 6 minutes of test on the 2-core
+# machine (11 with 5 rounds under a load of 45).
+.PHONY: bench-cluster
+bench-cluster: build tools
+	KUBE_DIR=$$(scripts/build-kube.sh) && export KUBE_DIR && \
+	paths=$$(scripts/build-containerd.sh) && \
+	CRIB_CONTAINERD_DIR=$$(dirname "$$(printf '%s\n' "$$paths" | head -n1)") && export CRIB_CONTAINERD_DIR && \
+	FLANNELD=$$(scripts/build-flannel.sh) && export FLANNELD && \
+	$(GO) test -tags 'cluster bench' -count=1 -run '^TestBenchCluster$$' -v -timeout 60m ./tests/cluster/...
 
 # bench-node is the VM lane's benchmark (tests/node/bench_test.go, build
 # tags node and bench): in the cgroup v2 + systemd guest, crib.service and
@@ -162,6 +182,18 @@ bench-node: build tools
 	CRIB_CONTAINERD_DIR=$$(dirname "$$(printf '%s\n' "$$paths" | head -n1)") && export CRIB_CONTAINERD_DIR && \
 	CRIB_NODE_TIMEOUT=5400 GOTAGS='$(GOTAGS) bench' \
 		tests/node/suite.sh -test.run '^TestBenchNode$$' -test.timeout 85m
+
+# bench-base is the before-and-after benchmark: this tree's cribd against
+# the cribd of revision BASE (default main), built in a temporary worktree,
+# both running at once, pod lifecycles alternating (TestBenchVsBase): for a
+# change that must cost nothing where it is not used. Not part of make bench.
+BASE ?= main
+bench-base: build tools
+	dir=$$(mktemp -d /tmp/crib-base.XXXXXX) && \
+	trap 'git worktree remove --force "$$dir/src"; rm -rf "$$dir"' EXIT && \
+	git worktree add --detach "$$dir/src" '$(BASE)' && \
+	$(MAKE) -C "$$dir/src" build BIN="$$dir/bin" && \
+	CRIB_BENCH_BASE_BIN_DIR="$$dir/bin" $(GO) test -tags '$(GOTAGS) integration bench' -count=1 -run '^TestBenchVsBase$$' -v -timeout 30m ./tests/integration/
 
 # critest-containerd runs critest's validation suite against containerd
 # v2.4.2 on this machine (same registry): the reference run for which specs

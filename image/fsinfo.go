@@ -16,6 +16,15 @@ type Usage struct {
 	Timestamp  time.Time
 	UsedBytes  uint64
 	Inodes     uint64
+	// Fs is the file system holding Mountpoint as of Timestamp; set by
+	// WritableLayerUsage only (for the container_fs_* metrics).
+	Fs FsCapacity
+}
+
+// FsCapacity is a file system's size and free space, in bytes and inodes.
+type FsCapacity struct {
+	CapacityBytes, AvailableBytes uint64
+	Inodes, InodesFree            uint64
 }
 
 // FsInfo is what ImageFsInfo reports: the image store and the containers'

@@ -8,6 +8,7 @@ import (
 	"go.podman.io/storage"
 
 	"github.com/crib-runtime/crib/api/errdefs"
+	"github.com/crib-runtime/crib/api/state"
 )
 
 // errdefsNotFound lets notFoundErr match errdefs.ErrNotFound.
@@ -53,6 +54,9 @@ func (s *Service) containersUsing(id string) string {
 			n := c.ID
 			if len(c.Names) > 0 {
 				n = c.Names[0] + " (" + c.ID + ")"
+				if ctr, index, ok := state.ParseImageMountName(c.Names[0]); ok {
+					n = fmt.Sprintf("%s (as its image volume mounts[%d])", ctr, index)
+				}
 			}
 			names = append(names, n)
 		}

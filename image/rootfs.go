@@ -31,16 +31,42 @@ type IDMappings struct {
 // is copied or chowned (a kernel without idmapped overlay layers makes the
 // store fall back to a chowned copy of the image).
 func (s *Service) CreateRootfs(id string, imageID ID, name string, ids IDMappings) (string, error) {
+	return s.createMounted(id, imageID, name, ids, false)
+}
+
+// MountImage mounts image imageID read-only for an image volume (CRI
+// Mount.image) as store container id, and returns the mount. It is a
+// root filesystem in all but its read-only overlay, and shares its ways:
+// name is recorded in the store (removing the image while mounted is
+// refused naming it), ids idmap it for a pod user namespace, and
+// RemoveRootfs(id) unmounts and deletes it. A store container of its own
+// per volume, rather than the store's shared, reference-counted
+// MountImage, lets a removal cut short by a crash be finished without
+// counting: the ID is either there or gone.
+func (s *Service) MountImage(id string, imageID ID, name string, ids IDMappings) (string, error) {
+	return s.createMounted(id, imageID, name, ids, true)
+}
+
+// createMounted makes store container id of image imageID and mounts it,
+// read-only if readOnly; see CreateRootfs.
+func (s *Service) createMounted(id string, imageID ID, name string, ids IDMappings, readOnly bool) (string, error) {
 	s.layers.enter() // the layer exists a moment before its container record
 	defer s.layers.leave(false, s.sweepAfterFailure)
 	var opts *storage.ContainerOptions
+	if len(ids.UIDs) > 0 || readOnly {
+		opts = &storage.ContainerOptions{}
+	}
 	if len(ids.UIDs) > 0 {
-		opts = &storage.ContainerOptions{IDMappingOptions: types.IDMappingOptions{
-			UIDMap: storeIDMap(ids.UIDs), GIDMap: storeIDMap(ids.GIDs),
-		}}
+		opts.IDMappingOptions = types.IDMappingOptions{UIDMap: storeIDMap(ids.UIDs), GIDMap: storeIDMap(ids.GIDs)}
+	}
+	if readOnly {
+		// The overlay driver then mounts the image's layers (and the
+		// empty layer of this container) as lower layers only, with no
+		// upper layer to write to.
+		opts.MountOpts = []string{"ro"}
 	}
 	if _, err := s.store.CreateContainer(id, []string{name}, imageID.StoreKey(), "", "", opts); err != nil {
-		return "", fmt.Errorf("create writable layer for container %s: %w", id, err)
+		return "", fmt.Errorf("create layer for container %s: %w", id, err)
 	}
 	mnt, err := s.store.Mount(id, "")
 	if err == nil && len(ids.UIDs) > 0 {
@@ -53,6 +79,7 @@ func (s *Service) CreateRootfs(id string, imageID ID, name string, ids IDMapping
 		return "", fmt.Errorf("mount root filesystem of container %s: %w", id, err)
 	}
 	s.fsInvalidate()
+	s.layerUsage.add(id)
 	return mnt, nil
 }
 
@@ -127,6 +154,7 @@ func (s *Service) RemoveRootfs(id string) error {
 		return fmt.Errorf("remove writable layer of container %s: %w", id, err)
 	}
 	s.fsInvalidate()
+	s.layerUsage.forget(id)
 	return nil
 }
 

@@ -70,6 +70,9 @@ type Service struct {
 	fsMu sync.Mutex
 	fs   fsCache
 
+	// layerUsage caches containers' writable layer usage (layerusage.go).
+	layerUsage *layerUsage
+
 	// search is registries.conf's unqualified-search-registries.
 	search []string
 }
@@ -132,6 +135,7 @@ func New(opts Options) (*Service, error) {
 		info:   make(map[string]*configInfo),
 	}
 	s.pulls.init()
+	s.layerUsage = newLayerUsage(s.measureLayer, opts.Log)
 	sys, err := s.systemContext(Auth{})
 	if err != nil {
 		return nil, err
@@ -156,6 +160,7 @@ func (s *Service) Store() storage.Store { return s.store }
 // Close unmounts every layer the store mounted and releases it. It is
 // called once, when cribd exits.
 func (s *Service) Close() error {
+	s.layerUsage.close()
 	if _, err := s.store.Shutdown(true); err != nil {
 		return fmt.Errorf("shut down image store: %w", err)
 	}

@@ -22,10 +22,19 @@ import (
 // Test-only names, chosen not to clash with real networks.
 const (
 	pluginDir    = "/usr/lib/cni"
-	testBridge   = "crib-test0"
-	testSubnet   = "10.88.77.0/24"
 	testNetwork  = "crib-test-net"
 	ipForwardKey = "/proc/sys/net/ipv4/ip_forward"
+)
+
+// The bridge and subnet are this test binary's own, picked from its PID in
+// 10.88.90-99 (critest's, e2e's and the integration tests' ranges are
+// 10-49, 50-89 and 100-249: tests/harness/network.go), so that two runs of
+// these tests, or one beside the other suites, never share them.
+var (
+	testOctet  = 90 + os.Getpid()%10
+	testBridge = fmt.Sprintf("cribut%d", testOctet)
+	testPrefix = fmt.Sprintf("10.88.%d.", testOctet)
+	testSubnet = testPrefix + "0/24"
 )
 
 func requireRoot(t *testing.T) {
@@ -192,10 +201,12 @@ func (s iptablesState) diff(before iptablesState) map[string][]string {
 	return out
 }
 
-// ours reports whether an iptables line is about the test network.
+// ours reports whether an iptables line is about the test network: its
+// subnet, bridge or name (the plugins' rule comments carry the network
+// name). Other suites' CNI-* chains and rules are not ours.
 func ours(line string) bool {
-	return strings.Contains(line, "CNI-") || strings.Contains(line, "10.88.77.") ||
-		strings.Contains(line, testBridge) || strings.Contains(line, testNetwork)
+	return strings.Contains(line, testPrefix) || strings.Contains(line, testBridge) ||
+		strings.Contains(line, `\"`+testNetwork+`\"`) || strings.Contains(line, `"`+testNetwork+`"`)
 }
 
 // restoreIptables removes what the plugins added to the tables since before
@@ -207,10 +218,21 @@ func restoreIptables(t *testing.T, save, restore string, before iptablesState) {
 	t.Helper()
 	after := saveIptables(t, save)
 	for table, added := range after.diff(before) {
+		// Chains made since before that are the test's: portmap's shared
+		// CNI-HOSTPORT-* (kept below while in use), and chains holding one
+		// of our rules or jumped to by one. A chain another suite made
+		// meanwhile (its pods' CNI-<hash>) is left alone.
 		var chains []string
 		for _, l := range added {
-			if strings.HasPrefix(l, ":CNI-") {
-				chains = append(chains, l[1:])
+			if !strings.HasPrefix(l, ":CNI-") {
+				continue
+			}
+			c := l[1:]
+			mine := strings.HasPrefix(c, "CNI-HOSTPORT-") || slices.ContainsFunc(added, func(r string) bool {
+				return ours(r) && (strings.HasPrefix(r, "-A "+c+" ") || strings.HasSuffix(r, "-j "+c))
+			})
+			if mine {
+				chains = append(chains, c)
 			}
 		}
 		if slices.Contains(chains, "CNI-HOSTPORT-DNAT") {

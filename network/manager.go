@@ -135,6 +135,37 @@ func (m *Manager) Ready() (ok bool, message string) {
 	return true, ""
 }
 
+// Info describes the network config in use, for Status(verbose) (crictl
+// info).
+type Info struct {
+	ConfDir    string   `json:"confDir"`
+	File       string   `json:"file,omitempty"`
+	Network    string   `json:"network,omitempty"`
+	CNIVersion string   `json:"cniVersion,omitempty"`
+	Plugins    []string `json:"plugins,omitempty"`
+	BinDirs    []string `json:"binDirs"`
+	// Error is why no config is in use.
+	Error string `json:"error,omitempty"`
+}
+
+// Info reports the network config in use, or why there is none.
+func (m *Manager) Info() any {
+	m.mu.RLock()
+	defer m.mu.RUnlock()
+	info := Info{ConfDir: m.opts.ConfDir, BinDirs: m.opts.BinDirs, File: m.conf.file}
+	if m.conf.err != nil {
+		info.Error = m.conf.err.Error()
+		return info
+	}
+	if l := m.conf.list; l != nil {
+		info.Network, info.CNIVersion = l.Name, l.CNIVersion
+		for _, p := range l.Plugins {
+			info.Plugins = append(info.Plugins, p.Network.Type)
+		}
+	}
+	return info
+}
+
 // current returns the loaded config list, or why there is none.
 func (m *Manager) current() (*libcni.NetworkConfigList, error) {
 	m.mu.RLock()

@@ -50,6 +50,7 @@ type Images interface {
 	Status(ref string) (*image.Image, error)
 	Pull(ctx context.Context, name string, auth image.Auth) (image.ID, error)
 	CreateRootfs(id string, imageID image.ID, name string, ids image.IDMappings) (string, error)
+	MountImage(id string, imageID image.ID, name string, ids image.IDMappings) (string, error)
 	RemoveRootfs(id string) error
 	Rootfses() ([]image.Rootfs, error)
 }
@@ -94,6 +95,11 @@ type Options struct {
 	// AppArmor is the node's AppArmor, for containers' profiles; nil is a
 	// node without it.
 	AppArmor ocispec.AppArmor
+	// CDI resolves containers' CDI devices; nil is CDI turned off.
+	CDI ocispec.CDI
+	// CDIPodAnnotations also takes CDI devices from pods' cdi.k8s.io/
+	// annotations (config cdi.pod_annotations).
+	CDIPodAnnotations bool
 	// LogLevel is passed to each shim.
 	LogLevel string
 	// Network sets up and tears down pod networking.
@@ -106,9 +112,23 @@ type Options struct {
 	// Shims launches and reaches pods' crib-shims; nil is
 	// sandbox/shimclient's, running ShimBinary with LogLevel.
 	Shims ShimLauncher
+	// Handlers are the runtime handlers besides the default one, by name:
+	// their pods' app containers run through an external OCI runtime.
+	Handlers map[string]Handler
+	// Adjuster, if set, may change containers' OCI specs before they are
+	// created (NRI); nil is none.
+	Adjuster SpecAdjuster
 	// Log is the manager's logger.
 	Log logrus.FieldLogger
 }
+
+// Handler is a runtime handler besides the default one (see
+// container.Handler).
+type Handler = container.Handler
+
+// SpecAdjuster changes containers' OCI specs before they are created (see
+// container.SpecAdjuster).
+type SpecAdjuster = container.SpecAdjuster
 
 // withDefaults fills in the seams left nil with the real ones.
 func (o Options) withDefaults() Options {
@@ -216,9 +236,10 @@ func newManager(opts Options, n node) (*Manager, error) {
 	})
 	ctrs, err := container.New(container.Config{
 		RootDir: opts.RootDir, RunDir: opts.RunDir, Units: opts.Units, AppArmor: opts.AppArmor,
+		CDI: opts.CDI, CDIPodAnnotations: opts.CDIPodAnnotations,
 		Images: opts.Images, Log: opts.Log,
 		IDs: n.ids, OOMScoreAdj: n.oomScoreAdj, Hugetlb: n.hugetlb, Cgroup2: n.cgroup2,
-		Hierarchies: n.hierarchies, Hub: hub,
+		Hierarchies: n.hierarchies, Hub: hub, Handlers: opts.Handlers, Adjuster: opts.Adjuster,
 	}, podLocker{pods})
 	if err != nil {
 		return nil, err

@@ -47,8 +47,9 @@ func (st *PodStats) add(s cgstats.Sample) {
 
 // InterfaceStats are one pod interface's counters.
 type InterfaceStats struct {
-	Name                                 string
-	RxBytes, RxErrors, TxBytes, TxErrors uint64
+	Name                                    string
+	RxBytes, RxPackets, RxErrors, RxDropped uint64
+	TxBytes, TxPackets, TxErrors, TxDropped uint64
 }
 
 // ContainerStatsView pairs a container with its sample.
@@ -116,15 +117,19 @@ func parseNetDev(data []byte) ([]InterfaceStats, error) {
 		if name == "lo" {
 			continue
 		}
-		var n [4]uint64
-		for i, idx := range []int{0, 2, 8, 10} { // rx bytes, rx errs, tx bytes, tx errs
+		var n [8]uint64
+		for i, idx := range []int{0, 1, 2, 3, 8, 9, 10, 11} { // bytes, packets, errs, drop: rx, then tx
 			v, err := strconv.ParseUint(f[idx], 10, 64)
 			if err != nil {
 				return nil, fmt.Errorf("net/dev counter %d of %s: %w", idx, name, err)
 			}
 			n[i] = v
 		}
-		out = append(out, InterfaceStats{Name: name, RxBytes: n[0], RxErrors: n[1], TxBytes: n[2], TxErrors: n[3]})
+		out = append(out, InterfaceStats{
+			Name:    name,
+			RxBytes: n[0], RxPackets: n[1], RxErrors: n[2], RxDropped: n[3],
+			TxBytes: n[4], TxPackets: n[5], TxErrors: n[6], TxDropped: n[7],
+		})
 	}
 	return out, nil
 }

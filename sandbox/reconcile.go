@@ -95,12 +95,16 @@ func (m *Manager) removeRecordTemps(dir string) {
 //
 //	<container name>_<pod ID>_<attempt>   an app container's, keyed by its ID
 //	pause_<pod ID>                        a pod's pause image's, keyed by the pod ID
+//	imagevol-<container ID>-<index>       an image volume's read-only mount
+//	                                      (state.ImageMountName), owned by the
+//	                                      container's record
 //
 // A store container with another name is not crib's (nothing else should
 // make one in crib's store, but nothing of someone else's is deleted).
 var (
 	appRootfsName   = regexp.MustCompile(`^.+_[0-9a-f]{64}_[0-9]+$`)
 	pauseRootfsName = regexp.MustCompile(`^pause_[0-9a-f]{64}$`)
+	imageMountName  = regexp.MustCompile(`^imagevol-([0-9a-f]{64})-[0-9]+$`)
 	fullID          = regexp.MustCompile(`^[0-9a-f]{64}$`)
 )
 
@@ -115,11 +119,22 @@ func cribRootfs(id string, names []string) bool {
 		return true
 	}
 	for _, n := range names {
-		if appRootfsName.MatchString(n) || pauseRootfsName.MatchString(n) {
+		if appRootfsName.MatchString(n) || pauseRootfsName.MatchString(n) || imageMountName.MatchString(n) {
 			return true
 		}
 	}
 	return false
+}
+
+// imageMountOwner is the ID of the container whose image mount has these
+// store names, or "".
+func imageMountOwner(names []string) string {
+	for _, n := range names {
+		if m := imageMountName.FindStringSubmatch(n); m != nil {
+			return m[1]
+		}
+	}
+	return ""
 }
 
 // sweepRootfses unmounts and deletes the writable layers crib made that
@@ -135,7 +150,7 @@ func (m *Manager) sweepRootfses(owned map[string]bool) {
 		return
 	}
 	for _, r := range list {
-		if owned[r.ID] {
+		if owned[r.ID] || owned[imageMountOwner(r.Names)] {
 			continue
 		}
 		if !cribRootfs(r.ID, r.Names) {

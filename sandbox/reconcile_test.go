@@ -8,6 +8,9 @@ import (
 	"testing"
 
 	"github.com/sirupsen/logrus"
+
+	"github.com/crib-runtime/crib/api/state"
+	"github.com/crib-runtime/crib/image"
 )
 
 // TestCribRootfs: start-up removes only the writable layers crib's naming
@@ -25,6 +28,8 @@ func TestCribRootfs(t *testing.T) {
 		{"name with underscores", ctr, []string{"my_app_" + pod + "_12"}, true},
 		{"pause image", pod, []string{"pause_" + pod}, true},
 		{"bind left without a store container", ctr, nil, true},
+		{"image volume mount", pod, []string{"imagevol-" + ctr + "-0"}, true},
+		{"image volume mount, short container ID", pod, []string{"imagevol-" + ctr[:12] + "-0"}, false},
 		{"another tool's container", ctr, []string{"podman-web"}, false},
 		{"no attempt", ctr, []string{"app_" + pod}, false},
 		{"short pod ID", ctr, []string{"app_" + pod[:12] + "_0"}, false},
@@ -37,6 +42,58 @@ func TestCribRootfs(t *testing.T) {
 				t.Errorf("cribRootfs(%q, %q) = %v, want %v", tc.id, tc.names, got, tc.want)
 			}
 		})
+	}
+}
+
+// TestImageMountOwner: an image volume's mount is owned by its
+// container's record, named in its store name.
+func TestImageMountOwner(t *testing.T) {
+	ctr := strings.Repeat("cd", 32)
+	for _, tc := range []struct {
+		names []string
+		want  string
+	}{
+		{[]string{"imagevol-" + ctr + "-3"}, ctr},
+		{[]string{state.ImageMountName(ctr, 12)}, ctr},
+		{[]string{"app_" + ctr + "_0"}, ""},
+		{[]string{"imagevol-" + ctr}, ""},
+		{nil, ""},
+	} {
+		if got := imageMountOwner(tc.names); got != tc.want {
+			t.Errorf("imageMountOwner(%q) = %q, want %q", tc.names, got, tc.want)
+		}
+	}
+}
+
+// sweepImages is a store for sweepRootfses: what it lists, and what was
+// removed.
+type sweepImages struct {
+	Images
+	list    []image.Rootfs
+	removed []string
+}
+
+func (f *sweepImages) Rootfses() ([]image.Rootfs, error) { return f.list, nil }
+func (f *sweepImages) RemoveRootfs(id string) error {
+	f.removed = append(f.removed, id)
+	return nil
+}
+
+// TestSweepImageMounts: start-up keeps the image mounts of containers
+// that have a record and removes the others, as it does writable layers.
+func TestSweepImageMounts(t *testing.T) {
+	owner, gone := strings.Repeat("c1", 32), strings.Repeat("c2", 32)
+	kept, orphan, rootfs := strings.Repeat("e1", 32), strings.Repeat("e2", 32), strings.Repeat("e3", 32)
+	f := &sweepImages{list: []image.Rootfs{
+		{ID: kept, Names: []string{state.ImageMountName(owner, 0)}},
+		{ID: orphan, Names: []string{state.ImageMountName(gone, 1)}},
+		{ID: owner, Names: []string{"app_" + strings.Repeat("b", 64) + "_0"}},
+		{ID: rootfs, Names: []string{"app_" + strings.Repeat("b", 64) + "_1"}},
+	}}
+	m := &Manager{opts: Options{Images: f, Log: logrus.New()}}
+	m.sweepRootfses(map[string]bool{owner: true})
+	if want := []string{orphan, rootfs}; !reflect.DeepEqual(f.removed, want) {
+		t.Errorf("removed %v, want %v", f.removed, want)
 	}
 }
 

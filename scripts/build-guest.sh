@@ -62,6 +62,9 @@ packages=(
 	busybox-static procps util-linux ca-certificates docker-registry jq curl
 	# mount and kubelet's volume code
 	mount e2fsprogs
+	# external OCI runtimes for the runtime handler test (runtime.handlers
+	# in crib.toml): crun cannot run on the CI host's hybrid cgroups
+	crun runc
 )
 
 cmdline="console=ttyS0 root=/dev/vda rw rootfstype=ext4 psi=1 apparmor=1 security=apparmor systemd.unified_cgroup_hierarchy=1 systemd.show_status=error loglevel=4 panic=-1"

@@ -24,6 +24,9 @@ packages=(
 	# the VM lane (scripts/build-guest.sh, tests/node/run.sh): the guest's
 	# root file system from Debian's packages, its ext4 image, and QEMU
 	mmdebstrap e2fsprogs qemu-system-x86
+	# runtime handlers: external OCI runtimes ([runtime.handlers.NAME])
+	# that the handler tests drive through their runc-compatible CLI
+	runc crun
 )
 
 log() { printf 'install-deps: %s\n' "$*" >&2; }

@@ -28,7 +28,13 @@ func (s *Server) CreateContainer(ctx context.Context, req *runtimeapi.CreateCont
 	if err != nil {
 		return nil, err
 	}
-	id, err := s.opts.Sandboxes.CreateContainer(ctx, req.GetPodSandboxId(), creq)
+	create := func() (string, error) { return s.opts.Sandboxes.CreateContainer(ctx, req.GetPodSandboxId(), creq) }
+	var id string
+	if s.opts.NRI != nil {
+		id, err = s.opts.NRI.CreateContainer(ctx, create)
+	} else {
+		id, err = create()
+	}
 	if err != nil {
 		return nil, err
 	}
@@ -64,6 +70,7 @@ func containerRequest(cfg *runtimeapi.ContainerConfig) (sandbox.ContainerRequest
 		req.Mounts = append(req.Mounts, state.Mount{
 			ContainerPath: mnt.GetContainerPath(), HostPath: mnt.GetHostPath(),
 			Readonly: mnt.GetReadonly(), Propagation: int32(mnt.GetPropagation()),
+			Image: mnt.GetImage().GetImage(), ImageSubPath: mnt.GetImageSubPath(),
 		})
 	}
 	return req, nil
@@ -81,7 +88,12 @@ func signalNumber(s runtimeapi.Signal) int {
 
 // StartContainer starts a created container.
 func (s *Server) StartContainer(ctx context.Context, req *runtimeapi.StartContainerRequest) (*runtimeapi.StartContainerResponse, error) {
-	if err := s.opts.Sandboxes.StartContainer(ctx, req.GetContainerId()); err != nil {
+	start := func() error { return s.opts.Sandboxes.StartContainer(ctx, req.GetContainerId()) }
+	if s.opts.NRI != nil {
+		if err := s.opts.NRI.StartContainer(ctx, req.GetContainerId(), start); err != nil {
+			return nil, err
+		}
+	} else if err := start(); err != nil {
 		return nil, err
 	}
 	return &runtimeapi.StartContainerResponse{}, nil

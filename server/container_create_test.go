@@ -64,6 +64,8 @@ func TestContainerRequestFields(t *testing.T) {
 		Mounts: []*runtimeapi.Mount{{
 			ContainerPath: "/data", HostPath: "/srv", Readonly: true,
 			Propagation: runtimeapi.MountPropagation_PROPAGATION_HOST_TO_CONTAINER,
+		}, {
+			ContainerPath: "/model", Image: &runtimeapi.ImageSpec{Image: "models:1"}, ImageSubPath: "w", Readonly: true,
 		}},
 		Linux: &runtimeapi.LinuxContainerConfig{SecurityContext: &runtimeapi.LinuxContainerSecurityContext{
 			NamespaceOptions: &runtimeapi.NamespaceOption{Pid: runtimeapi.NamespaceMode_TARGET, TargetId: "abc"},
@@ -80,7 +82,8 @@ func TestContainerRequestFields(t *testing.T) {
 		LogPath: "web/0.log", Stdin: true, StdinOnce: true,
 		StopSignal: int(syscall.SIGUSR1), TargetID: "abc",
 		Mounts: []state.Mount{{ContainerPath: "/data", HostPath: "/srv", Readonly: true,
-			Propagation: int32(runtimeapi.MountPropagation_PROPAGATION_HOST_TO_CONTAINER)}},
+			Propagation: int32(runtimeapi.MountPropagation_PROPAGATION_HOST_TO_CONTAINER)},
+			{ContainerPath: "/model", Readonly: true, Image: "models:1", ImageSubPath: "w"}},
 	}
 	if !reflect.DeepEqual(got, want) {
 		t.Errorf("got %+v\nwant %+v", got, want)

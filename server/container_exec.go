@@ -11,6 +11,7 @@ import (
 	runtimeapi "k8s.io/cri-api/pkg/apis/runtime/v1"
 
 	"github.com/crib-runtime/crib/api/errdefs"
+	"github.com/crib-runtime/crib/sandbox"
 	"github.com/crib-runtime/crib/sandbox/ocispec"
 )
 
@@ -36,11 +37,35 @@ func (s *Server) ReopenContainerLog(ctx context.Context, req *runtimeapi.ReopenC
 // A request without Linux resources changes nothing.
 func (s *Server) UpdateContainerResources(ctx context.Context, req *runtimeapi.UpdateContainerResourcesRequest) (*runtimeapi.UpdateContainerResourcesResponse, error) {
 	if r := req.GetLinux(); r != nil {
-		if err := s.opts.Sandboxes.UpdateContainerResources(ctx, req.GetContainerId(), criResources{r}); err != nil {
+		var u sandbox.ResourceUpdate = criResources{r}
+		if s.opts.NRI != nil {
+			u = nriResources{criResources{r}, ctx, req.GetContainerId(), s.opts.NRI}
+		}
+		if err := s.opts.Sandboxes.UpdateContainerResources(ctx, req.GetContainerId(), u); err != nil {
 			return nil, err
+		}
+		if s.opts.NRI != nil {
+			s.opts.NRI.PostUpdateContainer(ctx, req.GetContainerId())
 		}
 	}
 	return &runtimeapi.UpdateContainerResourcesResponse{}, nil
+}
+
+// nriResources is a CRI resources update that NRI plugins see, and may
+// change, once it is translated.
+type nriResources struct {
+	criResources
+	ctx context.Context //nolint:containedctx // Resources has no context of its own; the update lives as long as the call.
+	id  string
+	nri NRI
+}
+
+func (n nriResources) Resources(hugetlb bool) (*specs.LinuxResources, error) {
+	res, err := n.criResources.Resources(hugetlb)
+	if err != nil {
+		return nil, err
+	}
+	return n.nri.UpdateContainer(n.ctx, n.id, res)
 }
 
 // criResources is a CRI resources update, as the sandbox manager applies

@@ -9,13 +9,16 @@ import (
 	"github.com/crib-runtime/crib/sandbox/cgstats"
 )
 
-// ContainerStats samples one container's CPU and memory from its cgroup.
+// ContainerStats samples one container's CPU and memory from its cgroup,
+// and gives its writable layer's last measured usage.
 func (s *Server) ContainerStats(ctx context.Context, req *runtimeapi.ContainerStatsRequest) (*runtimeapi.ContainerStatsResponse, error) {
 	v, st, err := s.opts.Sandboxes.ContainerStats(req.GetContainerId())
 	if err != nil {
 		return nil, err
 	}
-	return &runtimeapi.ContainerStatsResponse{Stats: criStats(v, st)}, nil
+	out := criStats(v, st)
+	out.WritableLayer = s.writableLayer(v.ID)
+	return &runtimeapi.ContainerStatsResponse{Stats: out}, nil
 }
 
 // ListContainerStats samples the containers matching the filter.
@@ -28,9 +31,22 @@ func (s *Server) ListContainerStats(ctx context.Context, req *runtimeapi.ListCon
 		if err != nil {
 			continue // removed meanwhile
 		}
-		out = append(out, criStats(v, st))
+		cs := criStats(v, st)
+		cs.WritableLayer = s.writableLayer(v.ID)
+		out = append(out, cs)
 	}
 	return &runtimeapi.ListContainerStatsResponse{Stats: out}, nil
+}
+
+// writableLayer is container id's writable layer usage as last measured
+// (image.Service.WritableLayerUsage: a cache lookup, never a walk), nil
+// before the first measurement or without an image service.
+func (s *Server) writableLayer(id string) *runtimeapi.FilesystemUsage {
+	u, ok := s.layerUsage(id)
+	if !ok {
+		return nil
+	}
+	return fsUsage(u)
 }
 
 func criStats(v sandbox.ContainerView, st sandbox.ContainerStats) *runtimeapi.ContainerStats {

@@ -8,6 +8,7 @@ import (
 	runtimeapi "k8s.io/cri-api/pkg/apis/runtime/v1"
 
 	"github.com/crib-runtime/crib/api/state"
+	"github.com/crib-runtime/crib/image"
 	"github.com/crib-runtime/crib/sandbox"
 	"github.com/crib-runtime/crib/sandbox/cgstats"
 )
@@ -66,6 +67,50 @@ func TestCRIStats(t *testing.T) {
 			}
 			if !proto.Equal(got.GetIo(), tc.wantIO) {
 				t.Errorf("io = %v, want %v", got.GetIo(), tc.wantIO)
+			}
+		})
+	}
+}
+
+// layerImages is an image service that knows only writable layers.
+type layerImages struct {
+	ImageService
+	layers map[string]image.Usage
+}
+
+func (l layerImages) WritableLayerUsage(id string) (image.Usage, bool) {
+	u, ok := l.layers[id]
+	return u, ok
+}
+
+func TestWritableLayer(t *testing.T) {
+	at := time.Unix(100, 0)
+	imgs := layerImages{layers: map[string]image.Usage{
+		"measured": {Mountpoint: "/var/lib/crib/storage", Timestamp: at, UsedBytes: 4096, Inodes: 3},
+	}}
+	tests := []struct {
+		name   string
+		images ImageService
+		id     string
+		want   *runtimeapi.FilesystemUsage
+	}{
+		{
+			name: "measured", images: imgs, id: "measured",
+			want: &runtimeapi.FilesystemUsage{
+				Timestamp:  at.UnixNano(),
+				FsId:       &runtimeapi.FilesystemIdentifier{Mountpoint: "/var/lib/crib/storage"},
+				UsedBytes:  &runtimeapi.UInt64Value{Value: 4096},
+				InodesUsed: &runtimeapi.UInt64Value{Value: 3},
+			},
+		},
+		{name: "not measured yet", images: imgs, id: "new"},
+		{name: "no image service", id: "measured"},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			s := New(Options{Images: tc.images})
+			if got := s.writableLayer(tc.id); !proto.Equal(got, tc.want) {
+				t.Errorf("writableLayer(%s) = %v, want %v", tc.id, got, tc.want)
 			}
 		})
 	}

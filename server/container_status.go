@@ -80,10 +80,14 @@ func containerStatus(v sandbox.ContainerView) *runtimeapi.ContainerStatus {
 		}}
 	}
 	for _, m := range v.Mounts {
-		st.Mounts = append(st.Mounts, &runtimeapi.Mount{
+		mnt := &runtimeapi.Mount{
 			ContainerPath: m.ContainerPath, HostPath: m.HostPath, Readonly: m.Readonly,
-			Propagation: runtimeapi.MountPropagation(m.Propagation),
-		})
+			Propagation: runtimeapi.MountPropagation(m.Propagation), ImageSubPath: m.ImageSubPath,
+		}
+		if m.Image != "" {
+			mnt.Image = &runtimeapi.ImageSpec{Image: m.Image}
+		}
+		st.Mounts = append(st.Mounts, mnt)
 	}
 	return st
 }

@@ -39,6 +39,28 @@ func TestContainerStatusUser(t *testing.T) {
 	}
 }
 
+// TestContainerStatusImageMount: an image volume is reported with its
+// image and sub path, a host path mount without an image.
+func TestContainerStatusImageMount(t *testing.T) {
+	v := sandbox.ContainerView{Container: state.Container{ID: "c", Mounts: []state.Mount{
+		{ContainerPath: "/data", HostPath: "/srv"},
+		{ContainerPath: "/model", Readonly: true, Image: "models:1", ImageSubPath: "w"},
+	}}}
+	want := []*runtimeapi.Mount{
+		{ContainerPath: "/data", HostPath: "/srv"},
+		{ContainerPath: "/model", Readonly: true, Image: &runtimeapi.ImageSpec{Image: "models:1"}, ImageSubPath: "w"},
+	}
+	got := containerStatus(v).GetMounts()
+	if len(got) != len(want) {
+		t.Fatalf("mounts %v, want %v", got, want)
+	}
+	for i := range want {
+		if !proto.Equal(got[i], want[i]) {
+			t.Errorf("mounts[%d] = %v, want %v", i, got[i], want[i])
+		}
+	}
+}
+
 func TestContainerStatusExit(t *testing.T) {
 	tests := []struct {
 		name                string

@@ -12,7 +12,12 @@ import (
 // (seconds; 0 kills at once). It is idempotent.
 func (s *Server) StopContainer(ctx context.Context, req *runtimeapi.StopContainerRequest) (*runtimeapi.StopContainerResponse, error) {
 	timeout := stopTimeout(req.GetTimeout())
-	if err := s.opts.Sandboxes.StopContainer(ctx, req.GetContainerId(), timeout); err != nil {
+	stop := func() error { return s.opts.Sandboxes.StopContainer(ctx, req.GetContainerId(), timeout) }
+	if s.opts.NRI != nil {
+		if err := s.opts.NRI.StopContainer(ctx, req.GetContainerId(), stop); err != nil {
+			return nil, err
+		}
+	} else if err := stop(); err != nil {
 		return nil, err
 	}
 	return &runtimeapi.StopContainerResponse{}, nil
@@ -35,7 +40,12 @@ func stopTimeout(secs int64) time.Duration {
 // RemoveContainer kills a container if needed and removes it with its
 // writable layer. It is idempotent.
 func (s *Server) RemoveContainer(ctx context.Context, req *runtimeapi.RemoveContainerRequest) (*runtimeapi.RemoveContainerResponse, error) {
-	if err := s.opts.Sandboxes.RemoveContainer(ctx, req.GetContainerId()); err != nil {
+	remove := func() error { return s.opts.Sandboxes.RemoveContainer(ctx, req.GetContainerId()) }
+	if s.opts.NRI != nil {
+		if err := s.opts.NRI.RemoveContainer(ctx, req.GetContainerId(), remove); err != nil {
+			return nil, err
+		}
+	} else if err := remove(); err != nil {
 		return nil, err
 	}
 	return &runtimeapi.RemoveContainerResponse{}, nil

@@ -75,7 +75,7 @@ func FuzzSandboxSpec(f *testing.F) {
 		if err := proto.Unmarshal(data, req); err != nil {
 			return
 		}
-		spec, err := sandboxSpec(req)
+		spec, err := sandboxSpec(req, nil)
 		if err != nil {
 			if c := Code(err); c != codes.InvalidArgument && c != codes.FailedPrecondition {
 				t.Fatalf("sandboxSpec: %v: code %v", err, c)

@@ -18,6 +18,7 @@ type ImageService interface {
 	List(filter string) ([]*image.Image, error)
 	Remove(ref string) error
 	FsInfo() (image.FsInfo, error)
+	WritableLayerUsage(id string) (image.Usage, bool)
 }
 
 // images returns the configured image service, or an Unimplemented error.

@@ -27,20 +27,6 @@ func checkpointError(what string) error {
 	return errdefs.Unimplemented("cannot checkpoint or restore %s: crib does not support checkpoint/restore (it needs CRIU, which crib does not drive)", what)
 }
 
-// ListMetricDescriptors answers Unimplemented on purpose: kubelet asks for
-// CRI metrics only with the PodAndContainerStatsFromCRI feature gate, and
-// otherwise reads cAdvisor, which on a cgroupfs node reads the same cgroup
-// files crib would; the Stats RPCs already give kubelet's summary API what
-// it needs. See docs/architecture.md.
-func (s *Server) ListMetricDescriptors(ctx context.Context, req *runtimeapi.ListMetricDescriptorsRequest) (*runtimeapi.ListMetricDescriptorsResponse, error) {
-	return nil, errdefs.Unimplemented("CRI metrics are not offered: kubelet's cAdvisor reads the same cgroups (see crib's docs/architecture.md)")
-}
-
-// ListPodSandboxMetrics: see ListMetricDescriptors.
-func (s *Server) ListPodSandboxMetrics(ctx context.Context, req *runtimeapi.ListPodSandboxMetricsRequest) (*runtimeapi.ListPodSandboxMetricsResponse, error) {
-	return nil, errdefs.Unimplemented("CRI metrics are not offered: kubelet's cAdvisor reads the same cgroups (see crib's docs/architecture.md)")
-}
-
 // UpdatePodSandboxResources accepts a pod's new resources. With the
 // cgroupfs driver kubelet writes the pod-level cgroup itself and updates
 // each container through UpdateContainerResources, so nothing is left for

@@ -2,10 +2,15 @@ package server
 
 import (
 	"context"
+	"encoding/json"
+	"maps"
+	"slices"
+	"strings"
 
 	runtimeapi "k8s.io/cri-api/pkg/apis/runtime/v1"
 
 	"github.com/crib-runtime/crib/api/errdefs"
+	"github.com/crib-runtime/crib/sandbox"
 )
 
 // Version reports crib's name and version and the CRI API version.
@@ -19,7 +24,8 @@ func (s *Server) Version(ctx context.Context, req *runtimeapi.VersionRequest) (*
 }
 
 // Status reports RuntimeReady and NetworkReady. NetworkReady follows the CNI
-// config directory without a restart.
+// config directory without a restart. Verbose adds the info map crictl info
+// shows: Options.Info (the effective config) and the network config in use.
 func (s *Server) Status(ctx context.Context, req *runtimeapi.StatusRequest) (*runtimeapi.StatusResponse, error) {
 	netReady := &runtimeapi.RuntimeCondition{Type: runtimeapi.NetworkReady, Status: true}
 	if ok, msg := s.opts.Network.Ready(); !ok {
@@ -27,22 +33,66 @@ func (s *Server) Status(ctx context.Context, req *runtimeapi.StatusRequest) (*ru
 		netReady.Reason = "NetworkPluginNotReady"
 		netReady.Message = "Network plugin returns error: " + msg
 	}
-	return &runtimeapi.StatusResponse{
+	resp := &runtimeapi.StatusResponse{
 		Status: &runtimeapi.RuntimeStatus{Conditions: []*runtimeapi.RuntimeCondition{
 			{Type: runtimeapi.RuntimeReady, Status: true},
 			netReady,
 		}},
-		RuntimeHandlers: []*runtimeapi.RuntimeHandler{{
-			Name: "",
-			Features: &runtimeapi.RuntimeHandlerFeatures{
-				RecursiveReadOnlyMounts: s.opts.RecursiveReadOnlyMounts,
-				UserNamespaces:          s.opts.UserNamespaces,
-			},
-		}},
+		RuntimeHandlers: s.runtimeHandlers(),
 		// Both policies are applied (sandbox/ocispec), and ContainerStatus
 		// reports the identity the process got.
 		Features: &runtimeapi.RuntimeFeatures{SupplementalGroupsPolicy: true},
-	}, nil
+	}
+	if req.GetVerbose() {
+		resp.Info = s.verboseInfo()
+	}
+	return resp, nil
+}
+
+// verboseInfo is Status(verbose)'s info map: a copy of Options.Info (the
+// response must not share the map) plus the network's details, read now.
+func (s *Server) verboseInfo() map[string]string {
+	info := make(map[string]string, len(s.opts.Info)+1)
+	maps.Copy(info, s.opts.Info)
+	if n, ok := s.opts.Network.(NetworkInfo); ok {
+		b, err := json.Marshal(n.Info())
+		if err != nil {
+			b, _ = json.Marshal(map[string]string{"error": err.Error()})
+		}
+		info["network"] = string(b)
+	}
+	return info
+}
+
+// runtimeHandlers lists the default handler ("", libcontainer in crib-shim)
+// and each configured one, sorted by name, with what each can do.
+func (s *Server) runtimeHandlers() []*runtimeapi.RuntimeHandler {
+	out := []*runtimeapi.RuntimeHandler{{
+		Name: "",
+		Features: &runtimeapi.RuntimeHandlerFeatures{
+			RecursiveReadOnlyMounts: s.opts.RecursiveReadOnlyMounts,
+			UserNamespaces:          s.opts.UserNamespaces,
+		},
+	}}
+	for _, name := range slices.Sorted(maps.Keys(s.opts.Handlers)) {
+		h := s.opts.Handlers[name]
+		out = append(out, &runtimeapi.RuntimeHandler{
+			Name: name,
+			Features: &runtimeapi.RuntimeHandlerFeatures{
+				RecursiveReadOnlyMounts: h.RecursiveReadOnlyMounts,
+				UserNamespaces:          h.UserNamespaces,
+			},
+		})
+	}
+	return out
+}
+
+// handlerList names the configured handlers for an error message.
+func handlerList(handlers map[string]sandbox.Handler) string {
+	if len(handlers) == 0 {
+		return "none besides the default"
+	}
+	return strings.Join(slices.Sorted(maps.Keys(handlers)), ", ")
 }
 
 // RuntimeConfig reports the cgroup driver kubelet must match.

@@ -8,13 +8,14 @@ import (
 
 	"github.com/crib-runtime/crib/api/errdefs"
 	"github.com/crib-runtime/crib/api/state"
+	"github.com/crib-runtime/crib/sandbox"
 	"github.com/crib-runtime/crib/sandbox/ocispec"
 )
 
 // RunPodSandbox creates and starts a pod: pinned namespaces, a pause
 // process, CNI networking.
 func (s *Server) RunPodSandbox(ctx context.Context, req *runtimeapi.RunPodSandboxRequest) (*runtimeapi.RunPodSandboxResponse, error) {
-	spec, err := sandboxSpec(req)
+	spec, err := sandboxSpec(req, s.opts.Handlers)
 	if err != nil {
 		return nil, err
 	}
@@ -24,16 +25,35 @@ func (s *Server) RunPodSandbox(ctx context.Context, req *runtimeapi.RunPodSandbo
 	if len(spec.UIDMappings) > 0 && !s.opts.UserNamespaces {
 		return nil, errdefs.FailedPrecondition("%s: this node cannot make the idmapped mounts a pod user namespace needs (cribd logs why at start)", usernsField)
 	}
-	id, err := s.opts.Sandboxes.Run(ctx, spec)
+	if h, ok := s.opts.Handlers[spec.RuntimeHandler]; ok && len(spec.UIDMappings) > 0 && !h.UserNamespaces {
+		return nil, errdefs.FailedPrecondition("%s: runtime handler %q cannot run pods with user namespaces of their own (its runtime has no idmapped mounts; see runtime.handlers.%s.user_namespaces)", usernsField, spec.RuntimeHandler, spec.RuntimeHandler)
+	}
+	run := func() (string, error) { return s.opts.Sandboxes.Run(ctx, spec) }
+	var id string
+	if s.opts.NRI != nil {
+		id, err = s.opts.NRI.RunPodSandbox(ctx, run)
+		if err != nil && id != "" {
+			// As a failed Run leaves nothing, a pod a plugin refused goes,
+			// and plugins are told, so that they release what they set
+			// aside for it (containerd tells RemovePodSandbox).
+			rctx := context.WithoutCancel(ctx)
+			remove := func() error { return s.opts.Sandboxes.Remove(rctx, id) }
+			if rerr := s.opts.NRI.RemovePodSandbox(rctx, id, remove); rerr != nil {
+				s.opts.Log.WithError(rerr).WithField("pod", id).Error("removing the pod an NRI plugin refused")
+			}
+		}
+	} else {
+		id, err = run()
+	}
 	if err != nil {
 		return nil, err
 	}
 	return &runtimeapi.RunPodSandboxResponse{PodSandboxId: id}, nil
 }
 
-// sandboxSpec validates a RunPodSandbox request and converts it to the
-// sandbox manager's record.
-func sandboxSpec(req *runtimeapi.RunPodSandboxRequest) (_ state.Sandbox, err error) {
+// sandboxSpec validates a RunPodSandbox request against the configured
+// runtime handlers and converts it to the sandbox manager's record.
+func sandboxSpec(req *runtimeapi.RunPodSandboxRequest, handlers map[string]sandbox.Handler) (_ state.Sandbox, err error) {
 	cfg := req.GetConfig()
 	if cfg == nil {
 		return state.Sandbox{}, errdefs.InvalidArgument("config is required")
@@ -46,7 +66,9 @@ func sandboxSpec(req *runtimeapi.RunPodSandboxRequest) (_ state.Sandbox, err err
 		return state.Sandbox{}, errdefs.InvalidArgument("config.metadata.name is empty")
 	}
 	if h := req.GetRuntimeHandler(); h != "" {
-		return state.Sandbox{}, errdefs.InvalidArgument("runtime_handler %q is not configured; crib has only the default handler", h)
+		if _, ok := handlers[h]; !ok {
+			return state.Sandbox{}, errdefs.InvalidArgument("runtime_handler %q is not configured (handlers: %s)", h, handlerList(handlers))
+		}
 	}
 	if cfg.GetLogDirectory() != "" && !strings.HasPrefix(cfg.GetLogDirectory(), "/") {
 		return state.Sandbox{}, errdefs.InvalidArgument("config.log_directory %q is not an absolute path", cfg.GetLogDirectory())

@@ -15,7 +15,7 @@ func (s *Server) PodSandboxStats(ctx context.Context, req *runtimeapi.PodSandbox
 	if err != nil {
 		return nil, err
 	}
-	return &runtimeapi.PodSandboxStatsResponse{Stats: criPodStats(v, st)}, nil
+	return &runtimeapi.PodSandboxStatsResponse{Stats: s.withWritableLayers(criPodStats(v, st))}, nil
 }
 
 // ListPodSandboxStats samples the pods matching the filter.
@@ -28,9 +28,17 @@ func (s *Server) ListPodSandboxStats(ctx context.Context, req *runtimeapi.ListPo
 		if err != nil {
 			continue // removed or stopped meanwhile
 		}
-		out = append(out, criPodStats(pv, st))
+		out = append(out, s.withWritableLayers(criPodStats(pv, st)))
 	}
 	return &runtimeapi.ListPodSandboxStatsResponse{Stats: out}, nil
+}
+
+// withWritableLayers adds each container's writable layer usage.
+func (s *Server) withWritableLayers(ps *runtimeapi.PodSandboxStats) *runtimeapi.PodSandboxStats {
+	for _, c := range ps.GetLinux().GetContainers() {
+		c.WritableLayer = s.writableLayer(c.GetAttributes().GetId())
+	}
+	return ps
 }
 
 func criPodStats(v sandbox.View, st sandbox.PodStats) *runtimeapi.PodSandboxStats {

@@ -9,7 +9,12 @@ import (
 // StopPodSandbox stops a pod's processes and releases its network and
 // namespaces. It is idempotent and succeeds for unknown IDs.
 func (s *Server) StopPodSandbox(ctx context.Context, req *runtimeapi.StopPodSandboxRequest) (*runtimeapi.StopPodSandboxResponse, error) {
-	if err := s.opts.Sandboxes.Stop(ctx, req.GetPodSandboxId()); err != nil {
+	stop := func() error { return s.opts.Sandboxes.Stop(ctx, req.GetPodSandboxId()) }
+	if s.opts.NRI != nil {
+		if err := s.opts.NRI.StopPodSandbox(ctx, req.GetPodSandboxId(), stop); err != nil {
+			return nil, err
+		}
+	} else if err := stop(); err != nil {
 		return nil, err
 	}
 	return &runtimeapi.StopPodSandboxResponse{}, nil
@@ -18,7 +23,12 @@ func (s *Server) StopPodSandbox(ctx context.Context, req *runtimeapi.StopPodSand
 // RemovePodSandbox stops a pod if needed and deletes everything crib keeps
 // for it. It is idempotent and succeeds for unknown IDs.
 func (s *Server) RemovePodSandbox(ctx context.Context, req *runtimeapi.RemovePodSandboxRequest) (*runtimeapi.RemovePodSandboxResponse, error) {
-	if err := s.opts.Sandboxes.Remove(ctx, req.GetPodSandboxId()); err != nil {
+	remove := func() error { return s.opts.Sandboxes.Remove(ctx, req.GetPodSandboxId()) }
+	if s.opts.NRI != nil {
+		if err := s.opts.NRI.RemovePodSandbox(ctx, req.GetPodSandboxId(), remove); err != nil {
+			return nil, err
+		}
+	} else if err := remove(); err != nil {
 		return nil, err
 	}
 	return &runtimeapi.RemovePodSandboxResponse{}, nil

@@ -9,6 +9,7 @@ import (
 	"context"
 	"errors"
 
+	"github.com/opencontainers/runtime-spec/specs-go"
 	"github.com/sirupsen/logrus"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
@@ -26,6 +27,12 @@ const RuntimeName = "crib"
 // NetworkStatus reports whether pod networking is ready, and why not.
 type NetworkStatus interface {
 	Ready() (bool, string)
+}
+
+// NetworkInfo is what a NetworkStatus may add to Status(verbose): details
+// of the network config in use, marshalled as JSON.
+type NetworkInfo interface {
+	Info() any
 }
 
 // Options configures a Server.
@@ -47,10 +54,42 @@ type Options struct {
 	// UserNamespaces says pods may have user namespaces of their own: the
 	// node can make the idmapped mounts they need (reported in Status).
 	UserNamespaces bool
+	// Handlers are the runtime handlers besides the default one, by name,
+	// with their features (reported in Status, and checked per pod).
+	Handlers map[string]sandbox.Handler
 	// AppArmor is the node's AppArmor, for pause processes' profiles; nil
 	// is a node without it.
 	AppArmor ocispec.AppArmor
-	Log      logrus.FieldLogger
+	// Info holds the fixed entries of Status(verbose)'s info map (crictl
+	// info), each a JSON document: the effective config and the like.
+	Info map[string]string
+	// NRI relays the lifecycle to NRI plugins; nil is NRI off.
+	NRI NRI
+	Log logrus.FieldLogger
+}
+
+// NRI relays pod and container lifecycle calls to NRI plugins
+// (server/nri). The calls that take a function run it as the call's own
+// work, so the plugins see the state before and after it; what plugins do
+// to a container's spec at create goes through sandbox.SpecAdjuster.
+type NRI interface {
+	// RunPodSandbox runs run and tells plugins of the pod it made. An
+	// error with an ID is the plugins' refusal of a pod that runs: the
+	// caller removes it.
+	RunPodSandbox(ctx context.Context, run func() (string, error)) (string, error)
+	StopPodSandbox(ctx context.Context, podID string, stop func() error) error
+	RemovePodSandbox(ctx context.Context, podID string, remove func() error) error
+	// CreateContainer runs create, during which the container's spec goes
+	// through the plugins (sandbox.SpecAdjuster), and tells them of the
+	// container it made.
+	CreateContainer(ctx context.Context, create func() (string, error)) (string, error)
+	StartContainer(ctx context.Context, id string, start func() error) error
+	StopContainer(ctx context.Context, id string, stop func() error) error
+	RemoveContainer(ctx context.Context, id string, remove func() error) error
+	// UpdateContainer returns the resources to apply, as plugins adjusted
+	// them.
+	UpdateContainer(ctx context.Context, id string, res *specs.LinuxResources) (*specs.LinuxResources, error)
+	PostUpdateContainer(ctx context.Context, id string)
 }
 
 // Server implements the CRI RuntimeService and ImageService.

@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"math"
+	"reflect"
 	"strings"
 	"testing"
 	"time"
@@ -16,6 +17,7 @@ import (
 
 	"github.com/crib-runtime/crib/api/errdefs"
 	"github.com/crib-runtime/crib/api/state"
+	"github.com/crib-runtime/crib/sandbox"
 )
 
 func TestCode(t *testing.T) {
@@ -103,7 +105,7 @@ func TestSandboxSpecValidation(t *testing.T) {
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
-			_, err := sandboxSpec(tc.req)
+			_, err := sandboxSpec(tc.req, nil)
 			if tc.wantErr == "" {
 				if err != nil {
 					t.Fatal(err)
@@ -134,7 +136,7 @@ func TestSandboxSpecConversion(t *testing.T) {
 			}},
 		},
 	}}
-	spec, err := sandboxSpec(req)
+	spec, err := sandboxSpec(req, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -204,5 +206,45 @@ func TestStopTimeout(t *testing.T) {
 		if got := stopTimeout(tc.secs); got != tc.want {
 			t.Errorf("stopTimeout(%d) = %v, want %v", tc.secs, got, tc.want)
 		}
+	}
+}
+
+// TestStatusRuntimeHandlers: Status lists the default handler first, then
+// each configured one by name, each with its own features; RunPodSandbox
+// takes a configured handler and refuses another naming it.
+func TestStatusRuntimeHandlers(t *testing.T) {
+	s := New(Options{
+		Network:        readyNetwork{},
+		UserNamespaces: true,
+		Handlers: map[string]sandbox.Handler{
+			"runc": {RecursiveReadOnlyMounts: true},
+			"crun": {UserNamespaces: true},
+		},
+	})
+	resp, err := s.Status(context.Background(), &runtimeapi.StatusRequest{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	type hf struct {
+		name        string
+		userns, rro bool
+	}
+	var got []hf
+	for _, h := range resp.GetRuntimeHandlers() {
+		got = append(got, hf{h.GetName(), h.GetFeatures().GetUserNamespaces(), h.GetFeatures().GetRecursiveReadOnlyMounts()})
+	}
+	want := []hf{{"", true, false}, {"crun", true, false}, {"runc", false, true}}
+	if !reflect.DeepEqual(got, want) {
+		t.Errorf("handlers %+v, want %+v", got, want)
+	}
+
+	md := &runtimeapi.PodSandboxMetadata{Name: "p", Namespace: "ns", Uid: "u"}
+	spec, err := sandboxSpec(&runtimeapi.RunPodSandboxRequest{Config: &runtimeapi.PodSandboxConfig{Metadata: md}, RuntimeHandler: "crun"}, s.opts.Handlers)
+	if err != nil || spec.RuntimeHandler != "crun" {
+		t.Errorf("crun: %+v, %v", spec.RuntimeHandler, err)
+	}
+	_, err = sandboxSpec(&runtimeapi.RunPodSandboxRequest{Config: &runtimeapi.PodSandboxConfig{Metadata: md}, RuntimeHandler: "kata"}, s.opts.Handlers)
+	if Code(err) != codes.InvalidArgument || !strings.Contains(err.Error(), `runtime_handler "kata" is not configured (handlers: crun, runc)`) {
+		t.Errorf("kata: %v", err)
 	}
 }

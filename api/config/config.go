@@ -4,6 +4,7 @@ package config
 
 import (
 	"bytes"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io/fs"
@@ -43,6 +44,71 @@ type Config struct {
 	Streaming Streaming `toml:"streaming"`
 	// Metrics is the optional Prometheus endpoint.
 	Metrics Metrics `toml:"metrics"`
+	// CDI is Container Device Interface devices (see cdi.go).
+	CDI CDI `toml:"cdi"`
+	// NRI lets NRI plugins see and adjust pods and containers.
+	NRI NRI `toml:"nri"`
+}
+
+// NRI configures the Node Resource Interface (github.com/containerd/nri):
+// plugins that connect to a socket, or that cribd starts from a directory,
+// see pods' and containers' lifecycle and may adjust containers before they
+// are created. Off by default: off, cribd opens no socket, starts no
+// goroutine and converts nothing.
+type NRI struct {
+	// Enable turns NRI on.
+	Enable bool `toml:"enable"`
+	// SocketPath is where external plugins connect.
+	SocketPath string `toml:"socket_path"`
+	// PluginPath is a directory of plugins cribd starts itself (files
+	// named IDX-NAME, such as 10-logger); a missing directory is none.
+	PluginPath string `toml:"plugin_path"`
+	// PluginConfigPath holds configuration for the plugins cribd starts
+	// (IDX-NAME.conf or NAME.conf).
+	PluginConfigPath string `toml:"plugin_config_path"`
+	// PluginRegistrationTimeout bounds a plugin's registration (a Go
+	// duration such as "5s").
+	PluginRegistrationTimeout string `toml:"plugin_registration_timeout"`
+	// PluginRequestTimeout bounds each plugin's handling of one event
+	// (a Go duration such as "2s").
+	PluginRequestTimeout string `toml:"plugin_request_timeout"`
+}
+
+// RegistrationTimeout returns PluginRegistrationTimeout parsed; Validate
+// has checked it.
+func (n NRI) RegistrationTimeout() time.Duration {
+	d, _ := time.ParseDuration(n.PluginRegistrationTimeout)
+	return d
+}
+
+// RequestTimeout returns PluginRequestTimeout parsed; Validate has checked it.
+func (n NRI) RequestTimeout() time.Duration {
+	d, _ := time.ParseDuration(n.PluginRequestTimeout)
+	return d
+}
+
+func (n NRI) validate() error {
+	for _, kv := range [][2]string{
+		{"nri.socket_path", n.SocketPath},
+		{"nri.plugin_path", n.PluginPath},
+		{"nri.plugin_config_path", n.PluginConfigPath},
+	} {
+		if !filepath.IsAbs(kv[1]) {
+			return fmt.Errorf("key %q: %q is not an absolute path", kv[0], kv[1])
+		}
+	}
+	if len(n.SocketPath) > maxSocketPath {
+		return fmt.Errorf("key %q: %q is longer than the %d bytes a unix socket path allows", "nri.socket_path", n.SocketPath, maxSocketPath)
+	}
+	for _, kv := range [][2]string{
+		{"nri.plugin_registration_timeout", n.PluginRegistrationTimeout},
+		{"nri.plugin_request_timeout", n.PluginRequestTimeout},
+	} {
+		if d, err := time.ParseDuration(kv[1]); err != nil || d <= 0 {
+			return fmt.Errorf("key %q: %q is not a positive duration such as \"2s\"", kv[0], kv[1])
+		}
+	}
+	return nil
 }
 
 // Metrics configures the Prometheus endpoint, served over plain HTTP at
@@ -70,14 +136,37 @@ func (m Metrics) validate() error {
 	return nil
 }
 
-// Streaming configures the streaming server. The URLs it hands out are
-// reached without authentication: keep it on loopback unless the network
-// in between is trusted.
+// Streaming configures the streaming server. Without TLS the URLs it hands
+// out are reached without authentication: keep it on loopback unless the
+// network in between is trusted.
 type Streaming struct {
 	// Address is the IP address it listens on.
 	Address string `toml:"address"`
 	// Port is the TCP port it listens on; 0 picks a free one at start.
 	Port int `toml:"port"`
+	// TLSCertFile and TLSKeyFile, both or neither, serve the streaming
+	// server over HTTPS with this PEM certificate (chain) and key. They are
+	// read at start.
+	TLSCertFile string `toml:"tls_cert_file"`
+	TLSKeyFile  string `toml:"tls_key_file"`
+	// TLSClientCAFile, with TLS, makes clients present a certificate
+	// signed by one of these PEM CAs (crictl's --tls-cert); without it any
+	// client is served. kubelet, which proxies streams itself, presents
+	// none: set it only where crictl alone streams.
+	TLSClientCAFile string `toml:"tls_client_ca_file"`
+	// IdleTimeout closes a session after this long without data in either
+	// direction (a Go duration; "0" never). kubelet's default is the same
+	// 4h.
+	IdleTimeout string `toml:"idle_timeout"`
+}
+
+// TLS reports whether the streaming server serves HTTPS.
+func (s Streaming) TLS() bool { return s.TLSCertFile != "" }
+
+// Idle returns IdleTimeout parsed; Validate has checked it.
+func (s Streaming) Idle() time.Duration {
+	d, _ := time.ParseDuration(s.IdleTimeout)
+	return d
 }
 
 func (s Streaming) validate() error {
@@ -86,6 +175,23 @@ func (s Streaming) validate() error {
 	}
 	if s.Port < 0 || s.Port > 65535 {
 		return fmt.Errorf("key %q: %d is not a port number (0 picks a free port)", "streaming.port", s.Port)
+	}
+	switch {
+	case s.TLSCertFile != "" && s.TLSKeyFile == "":
+		return fmt.Errorf("key %q: must be set with %s (%q)", "streaming.tls_key_file", "streaming.tls_cert_file", s.TLSCertFile)
+	case s.TLSKeyFile != "" && s.TLSCertFile == "":
+		return fmt.Errorf("key %q: must be set with %s (%q)", "streaming.tls_cert_file", "streaming.tls_key_file", s.TLSKeyFile)
+	}
+	if s.TLSClientCAFile != "" && s.TLSCertFile == "" {
+		return fmt.Errorf("key %q: needs streaming.tls_cert_file and streaming.tls_key_file: client certificates are checked over TLS only", "streaming.tls_client_ca_file")
+	}
+	for _, kv := range [][2]string{{"streaming.tls_cert_file", s.TLSCertFile}, {"streaming.tls_key_file", s.TLSKeyFile}, {"streaming.tls_client_ca_file", s.TLSClientCAFile}} {
+		if kv[1] != "" && !filepath.IsAbs(kv[1]) {
+			return fmt.Errorf("key %q: %q is not an absolute path", kv[0], kv[1])
+		}
+	}
+	if d, err := time.ParseDuration(s.IdleTimeout); err != nil || d < 0 {
+		return fmt.Errorf("key %q: %q is not a non-negative duration such as \"4h\"", "streaming.idle_timeout", s.IdleTimeout)
 	}
 	return nil
 }
@@ -131,6 +237,9 @@ type Runtime struct {
 	// without CAP_NET_RAW; not for pods with their own user namespace,
 	// which cannot map that range). A pod's own sysctls override them.
 	PodDefaultSysctls bool `toml:"pod_default_sysctls"`
+	// Handlers are the runtime handlers besides the default one (""),
+	// by name (see Handler).
+	Handlers map[string]Handler `toml:"handlers,omitempty"`
 }
 
 // Network configures CNI.
@@ -232,13 +341,24 @@ func Default() Config {
 			StorageDriver:       "overlay",
 			PullProgressTimeout: "5m",
 		},
-		Streaming: Streaming{Address: "127.0.0.1"},
+		// cri-streaming's own default idle timeout.
+		Streaming: Streaming{Address: "127.0.0.1", IdleTimeout: "4h"},
+		CDI:       defaultCDI(),
+		// containerd's and CRI-O's defaults: one node, one NRI socket.
+		NRI: NRI{
+			SocketPath:                "/var/run/nri/nri.sock",
+			PluginPath:                "/opt/nri/plugins",
+			PluginConfigPath:          "/etc/nri/conf.d",
+			PluginRegistrationTimeout: "5s",
+			PluginRequestTimeout:      "2s",
+		},
 	}
 }
 
-// Load reads the file at path over the defaults. A missing file is not an
-// error when allowMissing is set (the default path); an unknown key or a bad
-// value is, and the error names the key.
+// Load reads the file at path over the defaults, without drop-ins (cribd
+// reads those too: LoadSources). A missing file is not an error when
+// allowMissing is set (the default path); an unknown key or a bad value is,
+// and the error names the key.
 func Load(path string, allowMissing bool) (Config, error) {
 	cfg := Default()
 	data, err := os.ReadFile(path)
@@ -257,21 +377,9 @@ func Load(path string, allowMissing bool) (Config, error) {
 // Parse decodes TOML data over cfg and validates the result. A file that
 // names no runtime.cgroup_parent gets its cgroup driver's default parent.
 func Parse(data []byte, cfg *Config) error {
-	md, err := toml.Decode(string(data), cfg)
+	md, err := decode(data, cfg)
 	if err != nil {
-		var perr toml.ParseError
-		if errors.As(err, &perr) {
-			return fmt.Errorf("%s", perr.Error())
-		}
 		return err
-	}
-	if undecoded := md.Undecoded(); len(undecoded) > 0 {
-		keys := make([]string, 0, len(undecoded))
-		for _, k := range undecoded {
-			keys = append(keys, k.String())
-		}
-		sort.Strings(keys)
-		return fmt.Errorf("unknown key %q", strings.Join(keys, `", "`))
 	}
 	// The default cgroup parent depends on the driver: /crib under
 	// cgroupfs, crib.slice under systemd.
@@ -327,6 +435,9 @@ func (c Config) Validate() error {
 			return fmt.Errorf("key %q: %w", "runtime.cgroup_parent", err)
 		}
 	}
+	if err := c.Runtime.validateHandlers(); err != nil {
+		return err
+	}
 	if c.Runtime.ShmSize <= 0 {
 		return fmt.Errorf("key %q: %d must be positive", "runtime.shm_size", c.Runtime.ShmSize)
 	}
@@ -347,6 +458,12 @@ func (c Config) Validate() error {
 	if err := c.Metrics.validate(); err != nil {
 		return err
 	}
+	if err := c.CDI.validate(); err != nil {
+		return err
+	}
+	if err := c.NRI.validate(); err != nil {
+		return err
+	}
 	return c.Image.validate()
 }
 
@@ -357,4 +474,20 @@ func (c Config) String() string {
 		return fmt.Sprintf("# cannot encode config: %v\n", err)
 	}
 	return buf.String()
+}
+
+// JSON renders the effective configuration as JSON with the TOML key
+// names, as Status(verbose) reports it (crictl info).
+func (c Config) JSON() ([]byte, error) {
+	var buf bytes.Buffer
+	if err := toml.NewEncoder(&buf).Encode(c); err != nil {
+		return nil, fmt.Errorf("encode config: %w", err)
+	}
+	// Through a generic tree, so the JSON keys are the TOML keys without a
+	// second set of tags to keep in step.
+	var tree map[string]any
+	if _, err := toml.Decode(buf.String(), &tree); err != nil {
+		return nil, fmt.Errorf("encode config: %w", err)
+	}
+	return json.Marshal(tree)
 }

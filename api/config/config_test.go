@@ -90,6 +90,23 @@ func TestParse(t *testing.T) {
 		{name: "streaming port negative", toml: "[streaming]\nport = -1\n", wantErr: `"streaming.port"`},
 		{name: "streaming port too big", toml: "[streaming]\nport = 65536\n", wantErr: `"streaming.port"`},
 		{name: "unknown streaming key", toml: "[streaming]\ntls = true\n", wantErr: `unknown key "streaming.tls"`},
+		{name: "streaming TLS and idle timeout", toml: "[streaming]\ntls_cert_file = \"/etc/crib/s.crt\"\ntls_key_file = \"/etc/crib/s.key\"\nidle_timeout = \"30s\"\n", check: func(t *testing.T, c Config) {
+			if !c.Streaming.TLS() || c.Streaming.Idle().Seconds() != 30 {
+				t.Errorf("got %+v", c.Streaming)
+			}
+		}},
+		{name: "streaming idle timeout default", toml: "", check: func(t *testing.T, c Config) {
+			if c.Streaming.TLS() || c.Streaming.Idle().Hours() != 4 {
+				t.Errorf("got %+v", c.Streaming)
+			}
+		}},
+		{name: "streaming cert without key", toml: "[streaming]\ntls_cert_file = \"/etc/crib/s.crt\"\n", wantErr: `key "streaming.tls_key_file": must be set with streaming.tls_cert_file`},
+		{name: "streaming key without cert", toml: "[streaming]\ntls_key_file = \"/etc/crib/s.key\"\n", wantErr: `key "streaming.tls_cert_file": must be set with streaming.tls_key_file`},
+		{name: "streaming relative cert", toml: "[streaming]\ntls_cert_file = \"s.crt\"\ntls_key_file = \"/etc/crib/s.key\"\n", wantErr: `key "streaming.tls_cert_file"`},
+		{name: "streaming client CA without TLS", toml: "[streaming]\ntls_client_ca_file = \"/etc/crib/ca.crt\"\n", wantErr: `key "streaming.tls_client_ca_file"`},
+		{name: "streaming relative client CA", toml: "[streaming]\ntls_cert_file = \"/etc/crib/s.crt\"\ntls_key_file = \"/etc/crib/s.key\"\ntls_client_ca_file = \"ca.crt\"\n", wantErr: `key "streaming.tls_client_ca_file"`},
+		{name: "streaming bad idle timeout", toml: "[streaming]\nidle_timeout = \"forever\"\n", wantErr: `key "streaming.idle_timeout"`},
+		{name: "streaming negative idle timeout", toml: "[streaming]\nidle_timeout = \"-1s\"\n", wantErr: `key "streaming.idle_timeout"`},
 		{name: "metrics off by default", toml: "", check: func(t *testing.T, c Config) {
 			if c.Metrics.Address != "" {
 				t.Errorf("metrics default: %+v", c.Metrics)
@@ -111,7 +128,43 @@ func TestParse(t *testing.T) {
 		{name: "metrics port not a number", toml: "[metrics]\naddress = \"127.0.0.1:http\"\n", wantErr: `"metrics.address"`},
 		{name: "metrics port too big", toml: "[metrics]\naddress = \"127.0.0.1:65536\"\n", wantErr: `"metrics.address"`},
 		{name: "unknown metrics key", toml: "[metrics]\npath = \"/m\"\n", wantErr: `unknown key "metrics.path"`},
+		{name: "nri off by default", toml: "", check: func(t *testing.T, c Config) {
+			if c.NRI.Enable || c.NRI.SocketPath != "/var/run/nri/nri.sock" || c.NRI.RequestTimeout().Seconds() != 2 || c.NRI.RegistrationTimeout().Seconds() != 5 {
+				t.Errorf("nri defaults: %+v", c.NRI)
+			}
+		}},
+		{name: "nri section", toml: "[nri]\nenable = true\nsocket_path = \"/run/nri.sock\"\nplugin_path = \"/p\"\nplugin_config_path = \"/c\"\nplugin_request_timeout = \"500ms\"\n", check: func(t *testing.T, c Config) {
+			if !c.NRI.Enable || c.NRI.SocketPath != "/run/nri.sock" || c.NRI.PluginPath != "/p" || c.NRI.PluginConfigPath != "/c" || c.NRI.RequestTimeout().Milliseconds() != 500 {
+				t.Errorf("got %+v", c.NRI)
+			}
+		}},
+		{name: "nri relative socket", toml: "[nri]\nsocket_path = \"nri.sock\"\n", wantErr: `"nri.socket_path"`},
+		{name: "nri socket too long", toml: "[nri]\nsocket_path = \"/" + strings.Repeat("x", 110) + "\"\n", wantErr: `"nri.socket_path"`},
+		{name: "nri relative plugin path", toml: "[nri]\nplugin_path = \"plugins\"\n", wantErr: `"nri.plugin_path"`},
+		{name: "nri empty plugin config path", toml: "[nri]\nplugin_config_path = \"\"\n", wantErr: `"nri.plugin_config_path"`},
+		{name: "nri zero request timeout", toml: "[nri]\nplugin_request_timeout = \"0s\"\n", wantErr: `"nri.plugin_request_timeout"`},
+		{name: "nri bad registration timeout", toml: "[nri]\nplugin_registration_timeout = \"soon\"\n", wantErr: `"nri.plugin_registration_timeout"`},
+		{name: "unknown nri key", toml: "[nri]\ndisable = true\n", wantErr: `unknown key "nri.disable"`},
 		{name: "syntax error", toml: "root_dir = \n", wantErr: "line 1"},
+		{name: "runtime handler", toml: "[runtime.handlers.crun]\nruntime_path = \"/usr/bin/crun\"\nuser_namespaces = true\n", check: func(t *testing.T, c Config) {
+			h, ok := c.Runtime.Handlers["crun"]
+			if !ok || h.RuntimePath != "/usr/bin/crun" || h.UserNamespaces == nil || !*h.UserNamespaces || h.RecursiveReadOnlyMounts != nil {
+				t.Errorf("got %+v", c.Runtime.Handlers)
+			}
+			if got := h.Root(c.RunDir, "crun"); got != "/run/crib/runtimes/crun" {
+				t.Errorf("default root %q", got)
+			}
+		}},
+		{name: "handler with root", toml: "[runtime.handlers.runc]\nruntime_type = \"oci\"\nruntime_path = \"runc\"\nruntime_root = \"/run/runc-crib\"\n", check: func(t *testing.T, c Config) {
+			if got := c.Runtime.Handlers["runc"].Root(c.RunDir, "runc"); got != "/run/runc-crib" {
+				t.Errorf("root %q", got)
+			}
+		}},
+		{name: "handler without path", toml: "[runtime.handlers.crun]\n", wantErr: `key "runtime.handlers.crun.runtime_path"`},
+		{name: "handler bad name", toml: "[runtime.handlers.Crun_1]\nruntime_path = \"crun\"\n", wantErr: `key "runtime.handlers.Crun_1": "Crun_1" is not a DNS label`},
+		{name: "handler bad type", toml: "[runtime.handlers.kata]\nruntime_path = \"kata\"\nruntime_type = \"shimv2\"\n", wantErr: `key "runtime.handlers.kata.runtime_type"`},
+		{name: "handler relative root", toml: "[runtime.handlers.crun]\nruntime_path = \"crun\"\nruntime_root = \"state\"\n", wantErr: `key "runtime.handlers.crun.runtime_root"`},
+		{name: "handler unknown key", toml: "[runtime.handlers.crun]\nruntime_path = \"crun\"\nprivileged_without_host_devices = true\n", wantErr: `unknown key "runtime.handlers.crun.privileged_without_host_devices"`},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {

@@ -166,6 +166,22 @@ type CreateRequest struct {
 	// that sent stdin ends it (EOF on a pipe; the terminal's EOF character,
 	// as for ^D, on a terminal). Only with Stdin.
 	StdinOnce bool
+	// Runtime, if set, runs the container through an external OCI
+	// runtime's runc-compatible CLI (a runtime handler); nil runs it with
+	// libcontainer inside the shim (the default handler, and always the
+	// pause container).
+	Runtime *Runtime `json:",omitempty"`
+}
+
+// Runtime is an external OCI runtime: a runc-compatible binary and the
+// state directory it is given with --root.
+type Runtime struct {
+	// Handler is the CRI runtime handler's name, for logs and errors.
+	Handler string
+	// Path is the runtime's executable (absolute).
+	Path string
+	// Root is the runtime's state directory (absolute), one per handler.
+	Root string
 }
 
 // AttachRequest connects a session to a running container's stdio. With a

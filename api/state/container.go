@@ -1,6 +1,9 @@
 package state
 
 import (
+	"fmt"
+	"strconv"
+	"strings"
 	"time"
 
 	shimapi "github.com/crib-runtime/crib/api/shim"
@@ -15,6 +18,48 @@ type Mount struct {
 	HostPath      string `json:"hostPath"`
 	Readonly      bool   `json:"readonly,omitempty"`
 	Propagation   int32  `json:"propagation,omitempty"`
+	// Image and ImageSubPath are an image volume's image (as requested)
+	// and sub path.
+	Image        string `json:"image,omitempty"`
+	ImageSubPath string `json:"imageSubPath,omitempty"`
+}
+
+// ImageMount is an image mounted read-only for a container's image volume
+// (CRI Mount.image): a store container of its own, named
+// ImageMountName(container ID, index). It is recorded before it is
+// mounted, so a crash leaves no mount that no record names; removing an
+// ID the store no longer has is done.
+type ImageMount struct {
+	// ID is the store container's ID.
+	ID string `json:"id"`
+	// Index is the mount's index in the request's mounts.
+	Index int `json:"index"`
+	// Image is the image as requested; ImageID what it resolved to.
+	Image   string `json:"image"`
+	ImageID string `json:"imageId"`
+}
+
+// ImageMountName is the store name of container id's image mount of
+// mounts[index]: start-up recognises it as crib's, owned by the record of
+// container id.
+func ImageMountName(id string, index int) string { return fmt.Sprintf("imagevol-%s-%d", id, index) }
+
+// ParseImageMountName returns the container ID and mount index an
+// ImageMountName names; ok is false for any other name.
+func ParseImageMountName(name string) (id string, index int, ok bool) {
+	rest, found := strings.CutPrefix(name, "imagevol-")
+	if !found {
+		return "", 0, false
+	}
+	i := strings.LastIndexByte(rest, '-')
+	if i <= 0 {
+		return "", 0, false
+	}
+	index, err := strconv.Atoi(rest[i+1:])
+	if err != nil || index < 0 || ImageMountName(rest[:i], index) != name {
+		return "", 0, false
+	}
+	return rest[:i], index, true
 }
 
 // User is a container process's identity: uid, primary gid and the
@@ -63,6 +108,8 @@ type Container struct {
 	Mounts  []Mount `json:"mounts,omitempty"`
 	// Rootfs is the mounted root filesystem of the writable layer.
 	Rootfs string `json:"rootfs"`
+	// ImageMounts are the images mounted for its image volumes.
+	ImageMounts []ImageMount `json:"imageMounts,omitempty"`
 	// CgroupsPath is the container's OCI cgroupsPath (see Sandbox.CgroupsPath).
 	CgroupsPath string `json:"cgroupsPath"`
 	// User is the identity the container's processes run as, resolved at

@@ -1,7 +1,8 @@
 // Command crib-shim is the per-pod monitor of crib. cribd starts one per pod
 // (`crib-shim --dir <pod run dir>`); it creates the pod's containers with
-// libcontainer, waits for them, and answers cribd over net/rpc (JSON codec)
-// on <dir>/shim.sock. It outlives cribd. See api/shim for the protocol and
+// libcontainer (or, under a runtime handler, an OCI runtime's CLI), waits
+// for them, and answers cribd over net/rpc (JSON codec) on
+// <dir>/shim.sock. It outlives cribd. See api/shim for the protocol and
 // internal/shim for the parts; this file holds the process: flags, the
 // readiness pipe, the subreaper, signals and the wiring.
 package main

@@ -35,7 +35,7 @@ func runImport(args []string, stdout, stderr io.Writer) error {
 	fs := flag.NewFlagSet("cribd import", flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	fs.Usage = func() { fmt.Fprint(stderr, importUsage); fs.PrintDefaults() }
-	cfgPath := fs.String("config", config.DefaultPath, "path to the TOML config file")
+	src := configFlags(fs)
 	logLevel := fs.String("log-level", "warn", "log level (trace, debug, info, warn, error)")
 	if err := fs.Parse(args); err != nil {
 		return err
@@ -44,9 +44,7 @@ func runImport(args []string, stdout, stderr io.Writer) error {
 		fs.Usage()
 		return errors.New("import: name at least one archive")
 	}
-	explicit := false
-	fs.Visit(func(f *flag.Flag) { explicit = explicit || f.Name == "config" })
-	cfg, err := config.Load(*cfgPath, !explicit)
+	cfg, _, err := config.LoadSources(src(fs))
 	if err != nil {
 		return err
 	}

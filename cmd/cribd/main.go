@@ -17,6 +17,7 @@ import (
 	"path/filepath"
 	"runtime"
 	"strconv"
+	"strings"
 	"syscall"
 	"time"
 
@@ -30,11 +31,15 @@ import (
 	"github.com/crib-runtime/crib/api/config"
 	"github.com/crib-runtime/crib/image"
 	"github.com/crib-runtime/crib/internal/apparmor"
+	"github.com/crib-runtime/crib/internal/cdi"
 	"github.com/crib-runtime/crib/internal/cgroup"
+	"github.com/crib-runtime/crib/internal/shim/ocicli"
 	"github.com/crib-runtime/crib/network"
 	"github.com/crib-runtime/crib/sandbox"
+	"github.com/crib-runtime/crib/sandbox/ocispec"
 	"github.com/crib-runtime/crib/server"
 	"github.com/crib-runtime/crib/server/metrics"
+	"github.com/crib-runtime/crib/server/nri"
 	"github.com/crib-runtime/crib/server/streaming"
 )
 
@@ -65,9 +70,9 @@ func main() {
 
 func run(args []string, stdout io.Writer) error {
 	fs := flag.NewFlagSet("cribd", flag.ContinueOnError)
-	cfgPath := fs.String("config", config.DefaultPath, "path to the TOML config file")
+	src := configFlags(fs)
 	logLevel := fs.String("log-level", "", "log level (trace, debug, info, warn, error); overrides log.level")
-	printConfig := fs.Bool("print-config", false, "print the effective configuration and exit")
+	printConfig := fs.Bool("print-config", false, "print the effective configuration (the main file and drop-ins merged) and exit")
 	showVersion := fs.Bool("version", false, "print the version and exit")
 	if err := fs.Parse(args); err != nil {
 		return err
@@ -76,9 +81,8 @@ func run(args []string, stdout io.Writer) error {
 		fmt.Fprintf(stdout, "cribd %s\n", version)
 		return nil
 	}
-	explicit := false
-	fs.Visit(func(f *flag.Flag) { explicit = explicit || f.Name == "config" })
-	cfg, err := config.Load(*cfgPath, !explicit)
+	sources := src(fs)
+	cfg, files, err := config.LoadSources(sources)
 	if err != nil {
 		return err
 	}
@@ -89,11 +93,46 @@ func run(args []string, stdout io.Writer) error {
 		}
 	}
 	if *printConfig {
-		fmt.Fprint(stdout, cfg.String())
+		fmt.Fprint(stdout, filesComment(files)+cfg.String())
 		return nil
 	}
 	log := newLogger(cfg.Log)
-	return serve(cfg, log)
+	log.WithField("files", files).Debug("configuration read")
+	return serve(cfg, configSources{Sources: sources, Files: files}, log)
+}
+
+// configFlags defines --config and --config-dir on fs and returns what
+// reads them after fs.Parse.
+func configFlags(fs *flag.FlagSet) func(*flag.FlagSet) config.Sources {
+	mainFile := fs.String("config", config.DefaultPath, "path to the TOML config file")
+	dir := fs.String("config-dir", "", "directory of drop-in *.toml files applied after the config file in name order (default: "+config.DropInDirName+" next to the config file)")
+	return func(fs *flag.FlagSet) config.Sources {
+		// The default file and directory may be missing; ones named on
+		// the command line must be there.
+		src := config.Sources{Main: *mainFile, MainOptional: true, DropInDir: *dir}
+		fs.Visit(func(f *flag.Flag) {
+			switch f.Name {
+			case "config":
+				src.MainOptional = false
+			case "config-dir":
+				src.DropInDirRequired = true
+			}
+		})
+		return src
+	}
+}
+
+// filesComment is --print-config's header: the files merged, in order.
+func filesComment(files []string) string {
+	if len(files) == 0 {
+		return "# no config file: built-in defaults\n"
+	}
+	var b strings.Builder
+	b.WriteString("# merged from, in order:\n")
+	for _, f := range files {
+		fmt.Fprintf(&b, "#   %s\n", f)
+	}
+	return b.String()
 }
 
 func newLogger(c config.Log) *logrus.Logger {
@@ -109,7 +148,8 @@ func newLogger(c config.Log) *logrus.Logger {
 	return log
 }
 
-func serve(cfg config.Config, log *logrus.Logger) error {
+// serve runs cribd with cfg, read from src, until SIGINT or SIGTERM.
+func serve(cfg config.Config, src configSources, log *logrus.Logger) error {
 	units, err := cgroupDriver(cfg.Runtime.CgroupDriver, systemd.IsRunningSystemd)
 	if err != nil {
 		return err
@@ -172,6 +212,22 @@ func serve(cfg config.Config, log *logrus.Logger) error {
 	if err != nil {
 		return err
 	}
+	rro := sandbox.RecursiveReadOnlySupported()
+	handlers, err := runtimeHandlers(cfg, rro, ocicli.ProbeFeatures, log.WithField("component", "runtime"))
+	if err != nil {
+		return err
+	}
+	// [nri]: nil when off, and then nothing of NRI runs.
+	cdiReg := cdiRegistry(cfg.CDI, log)
+	nriAdapter, err := newNRI(cfg.NRI, cdiReg, log)
+	if err != nil {
+		return err
+	}
+	var adjuster sandbox.SpecAdjuster
+	var nriServer server.NRI
+	if nriAdapter != nil {
+		adjuster, nriServer = nriAdapter, nriAdapter
+	}
 	sandboxes, err := sandbox.New(sandbox.Options{
 		RootDir:      cfg.RootDir,
 		RunDir:       cfg.RunDir,
@@ -186,15 +242,26 @@ func serve(cfg config.Config, log *logrus.Logger) error {
 		LogLevel:     cfg.Log.Level,
 		Network:      netMgr,
 		AppArmor:     aa,
+		CDI:          cdiReg,
 
+		CDIPodAnnotations: cfg.CDI.Enabled && cfg.CDI.PodAnnotations,
 		PodDefaultSysctls: cfg.Runtime.PodDefaultSysctls,
+		Handlers:          handlers,
 		Images:            images,
+		Adjuster:          adjuster,
 		Log:               log.WithField("component", "sandbox"),
 	})
 	if err != nil {
 		return fmt.Errorf("sandbox manager: %w", err)
 	}
 	defer sandboxes.Close()
+	if nriAdapter != nil {
+		if err := nriAdapter.Start(sandboxes); err != nil {
+			return err
+		}
+		defer nriAdapter.Stop()
+		log.WithField("socket", cfg.NRI.SocketPath).Info("NRI enabled")
+	}
 	if mtr != nil {
 		if err := metrics.RegisterInventory(reg, sandboxes); err != nil {
 			return fmt.Errorf("metrics: %w", err)
@@ -207,12 +274,24 @@ func serve(cfg config.Config, log *logrus.Logger) error {
 		log.WithField("address", msrv.Addr).Info("metrics server listening")
 	}
 
-	stream, err := streaming.Start(cfg.Streaming.Address, cfg.Streaming.Port, sandboxes, log.WithField("component", "streaming"))
+	stream, err := streaming.Start(streaming.Options{
+		Address:     cfg.Streaming.Address,
+		Port:        cfg.Streaming.Port,
+		TLSCertFile: cfg.Streaming.TLSCertFile,
+		TLSKeyFile:  cfg.Streaming.TLSKeyFile,
+		IdleTimeout: cfg.Streaming.Idle(),
+
+		TLSClientCAFile: cfg.Streaming.TLSClientCAFile,
+	}, sandboxes, log.WithField("component", "streaming"))
 	if err != nil {
 		return fmt.Errorf("streaming: %w", err)
 	}
 	defer stream.Close()
-	log.WithField("url", stream.URL).Info("streaming server listening")
+	log.WithFields(logrus.Fields{"url": stream.URL, "idle_timeout": cfg.Streaming.IdleTimeout}).Info("streaming server listening")
+	info, err := statusInfo(cfg, src, stream.URL)
+	if err != nil {
+		return err
+	}
 
 	lis, err := listen(cfg.GRPC)
 	if err != nil {
@@ -245,9 +324,12 @@ func serve(cfg config.Config, log *logrus.Logger) error {
 		Streaming:    stream,
 		Log:          log,
 
-		RecursiveReadOnlyMounts: sandbox.RecursiveReadOnlySupported(),
+		RecursiveReadOnlyMounts: rro,
 		UserNamespaces:          userns,
+		Handlers:                withNodeUserNS(handlers, userns),
 		AppArmor:                aa,
+		Info:                    info,
+		NRI:                     nriServer,
 	}).Register(g)
 
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
@@ -283,6 +365,17 @@ func setupAppArmor(runDir string, log logrus.FieldLogger) (*apparmor.Host, error
 	return aa, nil
 }
 
+// cdiRegistry is the CDI registry of the configured spec directories, or
+// nil (an interface holding no registry) with CDI off. It reads no spec
+// file until a container asks for a device.
+func cdiRegistry(c config.CDI, log logrus.FieldLogger) ocispec.CDI {
+	if !c.Enabled {
+		log.Info("CDI off: containers that name devices in cdi_devices are refused")
+		return nil
+	}
+	return cdi.New(c.SpecDirs, log.WithField("component", "cdi"))
+}
+
 // cgroupDriver checks that the configured cgroup driver can run here and,
 // for systemd, that systemd answers on D-Bus, whose connection it returns
 // (nil for cgroupfs). booted is sd_booted(3).
@@ -308,6 +401,14 @@ func unitsOrNil(u *cgroup.DBus) cgroup.Units {
 		return nil
 	}
 	return u
+}
+
+// newNRI returns the NRI adapter, or nil when [nri] is off.
+func newNRI(c config.NRI, cdi ocispec.CDI, log *logrus.Logger) (*nri.Adapter, error) {
+	if !c.Enable {
+		return nil, nil
+	}
+	return nri.New(c, server.RuntimeName, version, cdi, log.WithField("component", "nri"))
 }
 
 // newMetrics returns cribd's metrics on a registry of its own, or nils

@@ -108,3 +108,14 @@ func (s overlayStatus) Ready() (bool, string) {
 
 // SetPodCIDR hands kubelet's pod CIDR to the overlay manager.
 func (s overlayStatus) SetPodCIDR(cidr string) error { return s.overlay.SetPodCIDR(cidr) }
+
+// Info is Status(verbose)'s network entry: the CNI config's details and
+// the overlay's state.
+func (s overlayStatus) Info() any {
+	ok, msg := s.overlay.Ready()
+	info := map[string]any{"overlay": map[string]any{"ready": ok, "message": msg}}
+	if n, isInfo := s.cni.(server.NetworkInfo); isInfo {
+		info["cni"] = n.Info()
+	}
+	return info
+}

@@ -184,3 +184,74 @@ func OpenLog(root, rel string, perm os.FileMode) (*os.File, error) {
 	}
 	return os.NewFile(uintptr(fd), filepath.Join(root, name)), nil
 }
+
+// Resolve returns the host path of rel beneath root, with the symlinks on
+// the way resolved, as long as each stays beneath root: an absolute
+// symlink, or a ".." that climbs out of root (in rel or in a symlink),
+// fails with ErrEscapes. rel must exist (an error matching
+// os.ErrNotExist otherwise). The result names no symlink, so a caller
+// that hands it on (as a bind mount's source) hands on what was checked;
+// that holds as long as nothing beneath root can change, as in a
+// read-only image. On a kernel without openat2 every symlink is refused
+// (ErrSymlink).
+func Resolve(root, rel string) (string, error) {
+	if _, err := split(rel); err != nil {
+		return "", err
+	}
+	dirfd, err := openRoot(root)
+	if err != nil {
+		return "", err
+	}
+	defer unix.Close(dirfd)
+	fd, err := openBeneath(dirfd, filepath.Clean(rel))
+	if err != nil {
+		return "", fmt.Errorf("%s: %w", rel, err)
+	}
+	defer unix.Close(fd)
+	rootPath, err := fdPath(dirfd)
+	if err != nil {
+		return "", err
+	}
+	path, err := fdPath(fd)
+	if err != nil {
+		return "", err
+	}
+	// The kernel kept the walk beneath root; this only guards against a
+	// /proc that says otherwise.
+	if !strings.HasPrefix(path, strings.TrimSuffix(rootPath, "/")+"/") {
+		return "", fmt.Errorf("%s resolved to %s, outside %s: %w", rel, path, rootPath, ErrEscapes)
+	}
+	return path, nil
+}
+
+// openBeneath opens name beneath dirfd with O_PATH, following symlinks
+// that stay beneath it.
+func openBeneath(dirfd int, name string) (int, error) {
+	for {
+		fd, err := unix.Openat2(dirfd, name, &unix.OpenHow{
+			Flags: uint64(unix.O_PATH | unix.O_CLOEXEC), Resolve: unix.RESOLVE_BENEATH | unix.RESOLVE_NO_MAGICLINKS,
+		})
+		switch {
+		case err == nil:
+			return fd, nil
+		case errors.Is(err, unix.EINTR), errors.Is(err, unix.EAGAIN):
+			continue
+		case errors.Is(err, unix.ENOSYS):
+			return openAtNoFollow(dirfd, name, unix.O_PATH, 0)
+		case errors.Is(err, unix.EXDEV):
+			return -1, ErrEscapes
+		case errors.Is(err, unix.ENOENT):
+			return -1, os.ErrNotExist
+		}
+		return -1, err
+	}
+}
+
+// fdPath is the path the kernel knows open file fd by.
+func fdPath(fd int) (string, error) {
+	p, err := os.Readlink(fmt.Sprintf("/proc/self/fd/%d", fd))
+	if err != nil {
+		return "", fmt.Errorf("path of an open file: %w", err)
+	}
+	return p, nil
+}

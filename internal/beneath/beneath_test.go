@@ -197,3 +197,57 @@ func TestNoFollowFallback(t *testing.T) {
 		})
 	}
 }
+
+func TestResolve(t *testing.T) {
+	tests := []struct {
+		name    string
+		rel     string
+		setup   func(t *testing.T, root, outside string)
+		want    string // relative to root; "" with wantErr
+		wantErr error
+	}{
+		{name: "file", rel: "data/a.txt", want: "data/a.txt"},
+		{name: "directory", rel: "data", want: "data"},
+		{name: "unclean", rel: "./data//a.txt", want: "data/a.txt"},
+		{name: "relative symlink inside", rel: "link/a.txt", want: "data/a.txt", setup: func(t *testing.T, root, _ string) {
+			must(t, os.Symlink("data", filepath.Join(root, "link")))
+		}},
+		{name: "symlink to a sibling inside", rel: "data/b.txt", want: "data/a.txt", setup: func(t *testing.T, root, _ string) {
+			must(t, os.Symlink("../data/a.txt", filepath.Join(root, "data/b.txt")))
+		}},
+		{name: "absolute symlink", rel: "abs", wantErr: ErrEscapes, setup: func(t *testing.T, root, outside string) {
+			must(t, os.Symlink(outside, filepath.Join(root, "abs")))
+		}},
+		{name: "relative symlink out", rel: "up/x", wantErr: ErrEscapes, setup: func(t *testing.T, root, _ string) {
+			must(t, os.Symlink("../outside", filepath.Join(root, "up")))
+		}},
+		{name: "dot dot", rel: "../outside", wantErr: ErrEscapes},
+		{name: "dot dot inside then out", rel: "data/../../outside", wantErr: ErrEscapes},
+		{name: "absolute", rel: "/etc", wantErr: ErrEscapes},
+		{name: "missing", rel: "data/nope", wantErr: os.ErrNotExist},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			root, outside := tree(t, nil)
+			must(t, os.MkdirAll(filepath.Join(root, "data"), 0o755))
+			must(t, os.WriteFile(filepath.Join(root, "data/a.txt"), []byte("a"), 0o644))
+			must(t, os.WriteFile(filepath.Join(outside, "x"), []byte("x"), 0o644))
+			if tc.setup != nil {
+				tc.setup(t, root, outside)
+			}
+			got, err := Resolve(root, tc.rel)
+			if tc.wantErr != nil {
+				if !errors.Is(err, tc.wantErr) {
+					t.Fatalf("Resolve(%q) = %q, %v; want %v", tc.rel, got, err, tc.wantErr)
+				}
+				return
+			}
+			if err != nil {
+				t.Fatalf("Resolve(%q): %v", tc.rel, err)
+			}
+			if want := filepath.Join(root, tc.want); got != want {
+				t.Errorf("Resolve(%q) = %q, want %q", tc.rel, got, want)
+			}
+		})
+	}
+}

@@ -34,16 +34,16 @@ func writeFiles(t *testing.T, dir string, files map[string]string) {
 func v2Files(memMax, swapMax string) map[string]string {
 	return map[string]string{
 		"cgroup.controllers":  "cpu io memory pids\n",
-		"cpu.stat":            "usage_usec 2500\nuser_usec 2000\nsystem_usec 500\nnr_periods 0\nnr_throttled 0\nthrottled_usec 0\n",
+		"cpu.stat":            "usage_usec 2500\nuser_usec 2000\nsystem_usec 500\nnr_periods 10\nnr_throttled 3\nthrottled_usec 700\n",
 		"memory.current":      "10485760\n",
 		"memory.max":          memMax + "\n",
 		"memory.peak":         "12582912\n",
 		"memory.swap.current": "4096\n",
 		"memory.swap.max":     swapMax + "\n",
-		"memory.stat":         "anon 3145728\nfile 6291456\ninactive_file 2097152\nactive_file 4194304\npgfault 1234\npgmajfault 5\n",
+		"memory.stat":         "anon 3145728\nfile 6291456\nkernel 524288\nfile_mapped 1048576\ninactive_file 2097152\nactive_file 4194304\npgfault 1234\npgmajfault 5\n",
 		"pids.current":        "3\n",
 		"pids.max":            "max\n",
-		"io.stat":             "",
+		"io.stat":             "8:0 rbytes=4096 wbytes=8192 rios=1 wios=2 dbytes=0 dios=0\n253:1 rbytes=512 wbytes=0 rios=1 wios=0\n",
 		"cpu.pressure":        "some avg10=1.50 avg60=0.50 avg300=0.10 total=2000\nfull avg10=0.00 avg60=0.00 avg300=0.00 total=100\n",
 		"memory.pressure":     "some avg10=0.00 avg60=0.00 avg300=0.00 total=30\nfull avg10=0.00 avg60=0.00 avg300=0.00 total=20\n",
 		"io.pressure":         "some avg10=0.25 avg60=0.00 avg300=0.00 total=7\nfull avg10=0.00 avg60=0.00 avg300=0.00 total=6\n",
@@ -59,12 +59,16 @@ func v1Files(t *testing.T, root, limit string) map[string]string {
 		"cpuacct.stat":         "user 2\nsystem 1\n",
 	})
 	writeFiles(t, filepath.Join(root, "memory"), map[string]string{
-		"memory.usage_in_bytes":     "10485760\n",
-		"memory.max_usage_in_bytes": "12582912\n",
-		"memory.failcnt":            "0\n",
-		"memory.limit_in_bytes":     limit + "\n",
-		"memory.use_hierarchy":      "1\n",
-		"memory.stat":               "cache 6291456\nrss 100\ntotal_cache 6291456\ntotal_rss 3145728\ntotal_inactive_file 2097152\ntotal_pgfault 1234\ntotal_pgmajfault 5\n",
+		"memory.usage_in_bytes":          "10485760\n",
+		"memory.max_usage_in_bytes":      "12582912\n",
+		"memory.failcnt":                 "2\n",
+		"memory.kmem.usage_in_bytes":     "524288\n",
+		"memory.kmem.max_usage_in_bytes": "524288\n",
+		"memory.kmem.failcnt":            "0\n",
+		"memory.kmem.limit_in_bytes":     "9223372036854771712\n",
+		"memory.limit_in_bytes":          limit + "\n",
+		"memory.use_hierarchy":           "1\n",
+		"memory.stat":                    "cache 6291456\nrss 100\ntotal_cache 6291456\ntotal_rss 3145728\ntotal_mapped_file 1048576\ntotal_active_file 4194304\ntotal_inactive_file 2097152\ntotal_pgfault 1234\ntotal_pgmajfault 5\n",
 	})
 	writeFiles(t, filepath.Join(root, "pids"), map[string]string{"pids.current": "3\n", "pids.max": "max\n"})
 	return map[string]string{
@@ -81,7 +85,26 @@ func TestRead(t *testing.T) {
 		WorkingSet:    10485760 - 2097152,
 		RSS:           3145728,
 		PageFaults:    1234, MajorPageFaults: 5,
-		Processes: 3,
+		MemoryMaxUsage: 12582912,
+		Cache:          6291456, MappedFile: 1048576, ActiveFile: 4194304, InactiveFile: 2097152,
+		KernelMemory: 524288,
+		Processes:    3,
+	}
+	// v2 counts CPU time in microseconds, v1's cpuacct.stat in ticks of
+	// 10 ms; only v2's file here has a CFS quota's counters.
+	v2CPU := func(s Sample) Sample {
+		s.CPUUserNanos, s.CPUSystemNanos = 2000000, 500000
+		s.CFSPeriods, s.CFSThrottledPeriods, s.CFSThrottledNanos = 10, 3, 700000
+		s.IO = []IODevice{
+			{Major: 8, Minor: 0, ReadBytes: 4096, WriteBytes: 8192, Reads: 1, Writes: 2},
+			{Major: 253, Minor: 1, ReadBytes: 512, Reads: 1},
+		}
+		return s
+	}
+	v1CPU := func(s Sample) Sample {
+		s.CPUUserNanos, s.CPUSystemNanos = 20000000, 10000000
+		s.MemoryFailcnt = 2
+		return s
 	}
 	tests := []struct {
 		name  string
@@ -95,6 +118,7 @@ func TestRead(t *testing.T) {
 				return map[string]string{"": dir}
 			},
 			want: func(s Sample) Sample {
+				s = v2CPU(s)
 				s.MemoryLimit, s.SwapUsage, s.SwapLimit = 33554432, 4096, 1048576
 				s.CPUPressure = &Pressure{Some: PressureData{TotalNanos: 2000000, Avg10: 1.5, Avg60: 0.5, Avg300: 0.1}, Full: PressureData{TotalNanos: 100000}}
 				s.MemoryPressure = &Pressure{Some: PressureData{TotalNanos: 30000}, Full: PressureData{TotalNanos: 20000}}
@@ -113,6 +137,7 @@ func TestRead(t *testing.T) {
 				return map[string]string{"": dir}
 			},
 			want: func(s Sample) Sample {
+				s = v2CPU(s)
 				s.SwapUsage = 4096
 				return s
 			},
@@ -123,6 +148,7 @@ func TestRead(t *testing.T) {
 				return v1Files(t, dir, "33554432")
 			},
 			want: func(s Sample) Sample {
+				s = v1CPU(s)
 				s.MemoryLimit = 33554432
 				return s
 			},
@@ -132,7 +158,7 @@ func TestRead(t *testing.T) {
 			paths: func(t *testing.T, dir string) map[string]string {
 				return v1Files(t, dir, "9223372036854771712")
 			},
-			want: func(s Sample) Sample { return s },
+			want: v1CPU,
 		},
 	}
 	for _, tc := range tests {

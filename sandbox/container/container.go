@@ -2,12 +2,12 @@
 // crib-shim: it owns their records on disk (beside the pod's, see
 // sandbox/store) and their lifecycle:
 //
-//	Create: reserve name -> record(creating) -> rootfs -> OCI spec
-//	        -> shim Create -> record(pid)
+//	Create: reserve name -> record(creating, image mount IDs) -> rootfs
+//	        -> image mounts -> OCI spec -> shim Create -> record(pid)
 //	Start:  shim Start
 //	Stop:   stop signal -> grace period -> SIGKILL
-//	Remove: record(removing) -> kill -> shim Delete -> rootfs, volumes,
-//	        spec -> record -> name released
+//	Remove: record(removing) -> kill -> shim Delete -> rootfs, image
+//	        mounts, volumes, spec -> record -> name released
 //
 // Every step of Create registers its undo; a cribd killed mid-Create or
 // mid-Remove leaves a record marked creating or removing that start-up
@@ -36,6 +36,7 @@ import (
 
 	"github.com/fsnotify/fsnotify"
 	imgspec "github.com/opencontainers/image-spec/specs-go/v1"
+	"github.com/opencontainers/runtime-spec/specs-go"
 	"github.com/sirupsen/logrus"
 
 	"github.com/crib-runtime/crib/api/errdefs"
@@ -57,6 +58,9 @@ import (
 type Images interface {
 	Status(ref string) (*image.Image, error)
 	CreateRootfs(id string, imageID image.ID, name string, ids image.IDMappings) (string, error)
+	// MountImage mounts an image read-only for an image volume; it is
+	// removed with RemoveRootfs.
+	MountImage(id string, imageID image.ID, name string, ids image.IDMappings) (string, error)
 	RemoveRootfs(id string) error
 }
 
@@ -90,8 +94,12 @@ type Config struct {
 	Units cgroup.Units
 	// AppArmor is the node's AppArmor; nil is a node without it.
 	AppArmor ocispec.AppArmor
-	Images   Images
-	Log      logrus.FieldLogger
+	// CDI resolves CDI devices, nil is CDI turned off; CDIPodAnnotations
+	// also takes them from pods' cdi.k8s.io/ annotations.
+	CDI               ocispec.CDI
+	CDIPodAnnotations bool
+	Images            Images
+	Log               logrus.FieldLogger
 	// IDs makes container IDs.
 	IDs func() (string, error)
 	// OOMScoreAdj is cribd's own oom_score_adj: the floor for every
@@ -105,6 +113,26 @@ type Config struct {
 	Hierarchies []string
 	// Hub publishes the containers' events.
 	Hub *events.Hub
+	// Handlers are the runtime handlers besides the default one, by name.
+	Handlers map[string]Handler
+	// Adjuster, if set, may change each container's OCI spec before the
+	// shim creates it (NRI plugins, server/nri); nil changes nothing.
+	Adjuster SpecAdjuster
+}
+
+// SpecAdjuster changes a container's OCI spec between its translation from
+// the CRI request and its creation: NRI plugins' adjustments. It is called
+// with the pod's lock held, so it must not call back into the manager for
+// that pod.
+type SpecAdjuster interface {
+	// AdjustSpec may change spec, the spec of container rec (its record as
+	// it will be saved) in pod; an error fails CreateContainer, which then
+	// undoes every step before.
+	AdjustSpec(ctx context.Context, pod *state.Sandbox, rec *state.Container, spec *specs.Spec) error
+	// UndoAdjust says a container whose spec AdjustSpec adjusted was not
+	// created after all (a later step failed), so plugins may release
+	// what they set aside for it.
+	UndoAdjust(ctx context.Context, pod *state.Sandbox, rec *state.Container, spec *specs.Spec)
 }
 
 // Manager runs the app containers of pods. It is safe for concurrent use.
@@ -309,12 +337,20 @@ func (m *Manager) CreateContainer(ctx context.Context, podID string, req Contain
 	if err := ocispec.CheckUserNS(req.Spec, &pod); err != nil {
 		return "", err
 	}
+	handler, err := m.runtimeOf(&pod)
+	if err != nil {
+		return "", err
+	}
 	img, err := m.opts.Images.Status(ref)
 	if err != nil {
 		if errors.Is(err, errdefs.ErrNotFound) {
 			return "", errdefs.NotFound("image %q is not in the store: pull it first", ref)
 		}
 		return "", fmt.Errorf("image %q: %w", ref, err)
+	}
+	vols, err := m.resolveImageMounts(req.Spec)
+	if err != nil {
+		return "", err
 	}
 	id, err := m.ids()
 	if err != nil {
@@ -339,6 +375,12 @@ func (m *Manager) CreateContainer(ctx context.Context, podID string, req Contain
 		Image: ref, ImageRef: imageRef(img), ImageID: img.ID.CRIString(),
 		LogPath: logPath, Creating: true,
 	}
+	for i := range vols {
+		if vols[i].rec.ID, err = m.ids(); err != nil {
+			return "", err
+		}
+		rec.ImageMounts = append(rec.ImageMounts, vols[i].rec)
+	}
 	if err := os.MkdirAll(m.containerDir(pod.ID), 0o711); err != nil {
 		return "", fmt.Errorf("create container dir: %w", err)
 	}
@@ -354,6 +396,10 @@ func (m *Manager) CreateContainer(ctx context.Context, podID string, req Contain
 	}
 	cu.Add("remove root filesystem", func(context.Context) error { return m.opts.Images.RemoveRootfs(id) })
 	failpoint.Inject("container.create.after-rootfs")
+	imageSources, err := m.mountImages(cu, id, vols, image.IDMappings{UIDs: pod.UIDMappings, GIDs: pod.GIDMappings})
+	if err != nil {
+		return "", err
+	}
 
 	var imgCfg imgspec.ImageConfig
 	if img.Config != nil {
@@ -369,13 +415,30 @@ func (m *Manager) CreateContainer(ctx context.Context, podID string, req Contain
 		Image:             imgCfg,
 		Rootfs:            rootfs,
 		VolumeDir:         store.VolumeDir(m.opts.RootDir, pod.ID, id),
+		ImageMountSources: imageSources,
 		OOMScoreAdjFloor:  m.oomScoreAdj,
 		HugetlbController: m.hugetlb,
 		AppArmor:          m.opts.AppArmor,
 		CgroupV2:          m.cgroup2,
+		CDI:               m.opts.CDI,
+		CDIPodAnnotations: m.opts.CDIPodAnnotations,
 	}
 	spec, err := ocispec.Build(in)
 	if err != nil {
+		return "", err
+	}
+	if m.opts.Adjuster != nil {
+		// Before anything is derived from the spec: the record's cgroup,
+		// user and resources are the adjusted container's.
+		if err := m.opts.Adjuster.AdjustSpec(ctx, &pod, &rec, spec); err != nil {
+			return "", err
+		}
+		cu.Add("undo spec adjustment", func(ctx context.Context) error {
+			m.opts.Adjuster.UndoAdjust(ctx, &pod, &rec, spec)
+			return nil
+		})
+	}
+	if err := checkHandlerMounts(handler, spec); err != nil {
 		return "", err
 	}
 	if vols := ocispec.ImageVolumes(in); len(vols) > 0 {
@@ -413,11 +476,11 @@ func (m *Manager) CreateContainer(ctx context.Context, podID string, req Contain
 	// that only this undo knows of. A Create that failed cleanly left
 	// nothing, and the shim takes deleting an unknown ID as done.
 	cu.Add("delete container in shim", func(ctx context.Context) error {
-		return m.deleteHalfCreated(ctx, conn, id, rec.CgroupsPath)
+		return m.deleteHalfCreated(ctx, conn, id, rec.CgroupsPath, handler)
 	})
 	pid, err := conn.Create(ctx, &shimapi.CreateRequest{
 		ID: id, Bundle: shimapi.BundleDir(pod.ShimDir, id), Spec: spec, LogPath: logPath, LogDir: pod.LogDirectory,
-		Attachable: true, Stdin: req.Stdin, StdinOnce: req.StdinOnce,
+		Attachable: true, Stdin: req.Stdin, StdinOnce: req.StdinOnce, Runtime: handlerRuntime(handler),
 	})
 	if err != nil {
 		return "", fmt.Errorf("create container %s in pod %s: %w", req.Name, pod.ID, err)
@@ -444,7 +507,7 @@ func (m *Manager) CreateContainer(ctx context.Context, podID string, req Contain
 // deleteHalfCreated undoes a container's create in the shim. When the shim
 // cannot (it died, or its Delete failed), cribd does the shim's part, so a
 // dead shim leaves no cgroup behind.
-func (m *Manager) deleteHalfCreated(ctx context.Context, conn shimclient.Conn, id, cgroupsPath string) error {
+func (m *Manager) deleteHalfCreated(ctx context.Context, conn shimclient.Conn, id, cgroupsPath string, h *Handler) error {
 	err := conn.Delete(ctx, id)
 	if err == nil {
 		return nil
@@ -452,7 +515,7 @@ func (m *Manager) deleteHalfCreated(ctx context.Context, conn shimclient.Conn, i
 	if rerr := m.removeCgroupWithoutShim(ctx, cgroupsPath); rerr != nil {
 		return errors.Join(err, rerr)
 	}
-	return nil
+	return deleteInRuntime(ctx, h, id)
 }
 
 // removeCgroupWithoutShim does a shim's Delete of a container's cgroup

@@ -163,8 +163,16 @@ func (m *Manager) removeContainer(ctx context.Context, p Pod, c *ctr) error {
 			if err := conn.Delete(ctx, rec.ID); err != nil {
 				return fmt.Errorf("remove container %s: %w", rec.ID, err)
 			}
-		} else if err := m.removeCgroupWithoutShim(ctx, containerCgroupsPath(p.Record(), rec)); err != nil {
-			return fmt.Errorf("remove container %s: %w", rec.ID, err)
+		} else {
+			if err := m.removeCgroupWithoutShim(ctx, containerCgroupsPath(p.Record(), rec)); err != nil {
+				return fmt.Errorf("remove container %s: %w", rec.ID, err)
+			}
+			pod := p.Record()
+			if h, err := m.runtimeOf(&pod); err == nil {
+				if err := deleteInRuntime(ctx, h, rec.ID); err != nil {
+					return fmt.Errorf("remove container %s: %w", rec.ID, err)
+				}
+			}
 		}
 		failpoint.Inject("container.remove.after-shim-delete")
 	}
@@ -172,6 +180,9 @@ func (m *Manager) removeContainer(ctx context.Context, p Pod, c *ctr) error {
 		return err
 	}
 	failpoint.Inject("container.remove.after-rootfs")
+	if err := m.removeImageMounts(rec); err != nil {
+		return err
+	}
 	if err := os.RemoveAll(store.VolumeDir(m.opts.RootDir, rec.PodID, rec.ID)); err != nil {
 		return fmt.Errorf("remove container %s volumes: %w", rec.ID, err)
 	}

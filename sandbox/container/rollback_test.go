@@ -2,12 +2,15 @@ package container
 
 import (
 	"context"
+	"encoding/json"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 
 	imgspec "github.com/opencontainers/image-spec/specs-go/v1"
+	"github.com/opencontainers/runtime-spec/specs-go"
 	runtimeapi "k8s.io/cri-api/pkg/apis/runtime/v1"
 
 	"github.com/crib-runtime/crib/api/state"
@@ -101,6 +104,7 @@ func TestCreateContainerRollback(t *testing.T) {
 		volumes = []string{"remove image volumes"}
 		spec    = []string{"remove OCI spec"}
 		created = []string{"delete container in shim"}
+		adjust  = []string{"undo spec adjustment"}
 	)
 	ctrPath := func(e *rollbackEnv, suffix string) string {
 		return filepath.Join(e.m.containerDir(testPodID), testID+suffix)
@@ -130,6 +134,13 @@ func TestCreateContainerRollback(t *testing.T) {
 		{name: "spec", cfg: func(c *runtimeapi.ContainerConfig) {
 			c.Mounts = []*runtimeapi.Mount{{ContainerPath: "/data", HostPath: "/nonexistent/crib-unit"}}
 		}, wantErr: "/nonexistent/crib-unit", acquired: [][]string{name, record, rootfs}},
+		{name: "adjuster refuses", setup: func(t *testing.T, e *rollbackEnv) {
+			e.m.opts.Adjuster = adjusterFunc(func(*state.Container, *specs.Spec) error { return sandboxtest.ErrInjected })
+		}, wantErr: sandboxtest.ErrInjected.Error(), acquired: [][]string{name, record, rootfs}},
+		{name: "after adjustment", setup: func(t *testing.T, e *rollbackEnv) {
+			e.m.opts.Adjuster = adjusterFunc(func(*state.Container, *specs.Spec) error { return nil })
+			e.planted.Dir(t, ctrPath(e, ".spec"))
+		}, wantErr: "save OCI spec", acquired: [][]string{name, record, rootfs, adjust, volumes}},
 		{name: "image volume", setup: func(t *testing.T, e *rollbackEnv) {
 			e.planted.File(t, ctrPath(e, ".volumes"))
 		}, wantErr: "image volume /vol", acquired: [][]string{name, record, rootfs, volumes}},
@@ -201,7 +212,7 @@ func TestCreateContainerRollback(t *testing.T) {
 			}
 		})
 	}
-	taken.CheckAll(t, name, record, rootfs, volumes, spec, created)
+	taken.CheckAll(t, name, record, rootfs, adjust, volumes, spec, created)
 }
 
 // TestCreateContainerFakes: with nothing broken, CreateContainer succeeds
@@ -220,6 +231,47 @@ func TestCreateContainerFakes(t *testing.T) {
 	}
 	if got := e.undone(t); len(got) > 0 {
 		t.Errorf("undo steps taken on success: %v", got)
+	}
+}
+
+// adjusterFunc is a SpecAdjuster.
+type adjusterFunc func(rec *state.Container, spec *specs.Spec) error
+
+func (f adjusterFunc) AdjustSpec(_ context.Context, _ *state.Sandbox, rec *state.Container, spec *specs.Spec) error {
+	return f(rec, spec)
+}
+
+func (f adjusterFunc) UndoAdjust(context.Context, *state.Sandbox, *state.Container, *specs.Spec) {}
+
+// TestCreateContainerAdjuster: what an adjuster (NRI) changes is in the
+// spec the shim gets and in what the record derives from it.
+func TestCreateContainerAdjuster(t *testing.T) {
+	e := newRollbackEnv(t)
+	readyPod(t, e)
+	limit := int64(32 << 20)
+	e.m.opts.Adjuster = adjusterFunc(func(rec *state.Container, spec *specs.Spec) error {
+		if rec.ID != testID || rec.Name != "app" {
+			t.Errorf("adjuster got record %+v", rec)
+		}
+		spec.Process.Env = append(spec.Process.Env, "ADJUSTED=1")
+		spec.Linux.Resources.Memory = &specs.LinuxMemory{Limit: &limit}
+		return nil
+	})
+	cfg := &runtimeapi.ContainerConfig{Metadata: &runtimeapi.ContainerMetadata{Name: "app"}, Image: &runtimeapi.ImageSpec{Image: "app:1"}}
+	id, err := e.m.CreateContainer(context.Background(), testPodID, ContainerRequest{Name: "app", Image: "app:1", Spec: ocispec.FromCRI(cfg)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var saved specs.Spec
+	data, err := e.m.ContainerSpec(id)
+	if err == nil {
+		err = json.Unmarshal(data, &saved)
+	}
+	if err != nil || !slices.Contains(saved.Process.Env, "ADJUSTED=1") {
+		t.Errorf("saved spec env %q (%v), want the adjuster's variable", saved.Process.Env, err)
+	}
+	if v, err := e.m.Container(id); err != nil || v.Resources == nil || v.Resources.MemoryLimit != limit {
+		t.Errorf("record resources %+v (%v), want the adjusted memory limit", v.Resources, err)
 	}
 }
 

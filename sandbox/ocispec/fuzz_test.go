@@ -95,6 +95,14 @@ func fuzzSeeds() map[string]*runtimeapi.ContainerConfig {
 				}},
 			}},
 		},
+		"image volume": {
+			Metadata: &runtimeapi.ContainerMetadata{Name: "iv"},
+			Image:    &runtimeapi.ImageSpec{Image: "busybox"},
+			Mounts: []*runtimeapi.Mount{
+				{ContainerPath: "/v", Image: &runtimeapi.ImageSpec{Image: "nginx"}, Readonly: true},
+				{ContainerPath: "/w", Image: &runtimeapi.ImageSpec{Image: "nginx"}, ImageSubPath: "usr/share", Readonly: true, UidMappings: idmap, GidMappings: idmap},
+			},
+		},
 		"bad resources": {
 			Metadata: &runtimeapi.ContainerMetadata{Name: "r"},
 			Linux: &runtimeapi.LinuxContainerConfig{Resources: &runtimeapi.LinuxContainerResources{
@@ -138,6 +146,21 @@ func FuzzBuild(f *testing.F) {
 			Image:  imgspec.ImageConfig{User: "www", Entrypoint: []string{"/bin/sh"}, Env: []string{"A=1"}, Volumes: map[string]struct{}{"/vol": {}}},
 			Rootfs: rootfs, VolumeDir: "/var/lib/crib/pods/p1/c.volumes",
 			CgroupV2: variant&8 != 0, HugetlbController: variant&16 != 0,
+		}
+		// As CreateContainer does: the image mounts are listed (and their
+		// sub paths checked) first, and mounted before Build.
+		vols, err := ImageMounts(in.Config)
+		if err != nil {
+			if !isRequestError(err) {
+				t.Fatalf("ImageMounts: %v: not InvalidArgument", err)
+			}
+			return
+		}
+		for _, v := range vols {
+			if in.ImageMountSources == nil {
+				in.ImageMountSources = map[int]string{}
+			}
+			in.ImageMountSources[v.Index] = rootfs
 		}
 		spec, err := Build(in)
 		if err != nil {

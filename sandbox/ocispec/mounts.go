@@ -42,7 +42,7 @@ func buildMounts(in Input) ([]specs.Mount, error) {
 	requested := map[string]bool{}
 	var out []specs.Mount
 	for i, m := range in.Config.cri.GetMounts() {
-		mnt, err := criMount(i, m)
+		mnt, err := criMount(i, m, in.ImageMountSources)
 		if err != nil {
 			return nil, err
 		}
@@ -94,10 +94,11 @@ func buildMounts(in Input) ([]specs.Mount, error) {
 func depth(p string) int { return strings.Count(filepath.Clean(p), "/") }
 
 // criMount translates mounts[i], checking its host path and propagation.
-func criMount(i int, m *runtimeapi.Mount) (specs.Mount, error) {
+// An image mount's source is in imageSources (by index).
+func criMount(i int, m *runtimeapi.Mount, imageSources map[int]string) (specs.Mount, error) {
 	field := fmt.Sprintf("mounts[%d]", i)
 	if m.GetImage().GetImage() != "" {
-		return specs.Mount{}, errdefs.InvalidArgument("%s.image: image volumes are not supported yet", field)
+		return imageMount(i, m, imageSources[i])
 	}
 	dst := m.GetContainerPath()
 	if err := noNUL(field+".container_path", dst); err != nil {
@@ -243,4 +244,105 @@ func ImageVolumes(in Input) []ImageVolume {
 		out = append(out, ImageVolume{Path: p, Source: filepath.Join(in.VolumeDir, fmt.Sprintf("%d", i))})
 	}
 	return out
+}
+
+// ImageMount is a mount of an image (CRI Mount.image, a Kubernetes image
+// volume) that the caller mounts before Build, giving Build the result in
+// Input.ImageMountSources.
+type ImageMount struct {
+	// Index is the mount's index in the request's mounts.
+	Index int
+	// Image is the image as kubelet names it (a reference or an ID); it
+	// must be in the store.
+	Image string
+	// SubPath is image_sub_path: the path in the image to mount instead
+	// of its root, relative and without "..", or "" for the root.
+	SubPath string
+}
+
+// Field is the CRI field naming the mount, for errors.
+func (m ImageMount) Field() string { return fmt.Sprintf("mounts[%d]", m.Index) }
+
+// ImageMounts lists cfg's image mounts, checking what can be checked
+// without the image: the container path, and that the sub path is
+// relative and never climbs with "..". Whether it exists in the image,
+// and where its symlinks lead, only the mounted image tells.
+func ImageMounts(cfg Config) ([]ImageMount, error) {
+	var out []ImageMount
+	for i, m := range cfg.cri.GetMounts() {
+		ref := m.GetImage().GetImage()
+		if ref == "" {
+			continue
+		}
+		field := fmt.Sprintf("mounts[%d]", i)
+		if err := noNUL(field+".image.image", ref); err != nil {
+			return nil, err
+		}
+		if err := checkContainerPath(field, m.GetContainerPath()); err != nil {
+			return nil, err
+		}
+		if m.GetHostPath() != "" {
+			return nil, errdefs.InvalidArgument("%s: host_path %q and image %q are exclusive", field, m.GetHostPath(), ref)
+		}
+		sub, err := checkImageSubPath(field, m.GetImageSubPath())
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, ImageMount{Index: i, Image: ref, SubPath: sub})
+	}
+	return out, nil
+}
+
+// checkImageSubPath checks an image_sub_path and returns it clean.
+func checkImageSubPath(field, sub string) (string, error) {
+	if sub == "" {
+		return "", nil
+	}
+	if err := noNUL(field+".image_sub_path", sub); err != nil {
+		return "", err
+	}
+	if filepath.IsAbs(sub) {
+		return "", errdefs.InvalidArgument("%s.image_sub_path %q must be relative to the image's root", field, sub)
+	}
+	for _, part := range strings.Split(sub, "/") {
+		if part == ".." {
+			return "", errdefs.InvalidArgument("%s.image_sub_path %q must not contain \"..\"", field, sub)
+		}
+	}
+	if clean := filepath.Clean(sub); clean != "." {
+		return clean, nil
+	}
+	return "", nil
+}
+
+func checkContainerPath(field, dst string) error {
+	if err := noNUL(field+".container_path", dst); err != nil {
+		return err
+	}
+	if !filepath.IsAbs(dst) {
+		return errdefs.InvalidArgument("%s.container_path %q is not an absolute path", field, dst)
+	}
+	return nil
+}
+
+// imageMount translates image mount mounts[i], mounted (and its sub path
+// resolved) at src. It is read-only and private whatever the request
+// says: the image is shared, and an image volume is read-only by
+// definition (KEP-4639). Its uid and gid mappings are dropped: in a pod
+// user namespace the store already mounted the image's layers through
+// the pod's mappings, as it does a root filesystem, and idmapping that
+// again would shift every owner twice.
+func imageMount(i int, m *runtimeapi.Mount, src string) (specs.Mount, error) {
+	field := fmt.Sprintf("mounts[%d]", i)
+	if err := checkContainerPath(field, m.GetContainerPath()); err != nil {
+		return specs.Mount{}, err
+	}
+	if src == "" {
+		return specs.Mount{}, fmt.Errorf("%s.image %q: not mounted before the spec was built", field, m.GetImage().GetImage())
+	}
+	ro := "ro"
+	if m.GetRecursiveReadOnly() {
+		ro = "rro"
+	}
+	return specs.Mount{Destination: m.GetContainerPath(), Type: "bind", Source: src, Options: []string{"rbind", "rprivate", ro}}, nil
 }

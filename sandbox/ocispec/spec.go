@@ -40,6 +40,10 @@ type Input struct {
 	Rootfs string
 	// VolumeDir holds the directories backing the image's VOLUMEs.
 	VolumeDir string
+	// ImageMountSources are the host paths of the request's image mounts
+	// (ImageMounts), mounted and with their sub paths resolved, by index
+	// in the request's mounts.
+	ImageMountSources map[int]string
 	// OOMScoreAdjFloor is cribd's own oom_score_adj: lower values cannot be
 	// written without CAP_SYS_RESOURCE and are raised to it.
 	OOMScoreAdjFloor int
@@ -55,6 +59,11 @@ type Input struct {
 	// SeccompDefault, if set, replaces crib's built-in RuntimeDefault
 	// profile (DefaultSeccomp).
 	SeccompDefault *specs.LinuxSeccomp
+	// CDI resolves CDI devices; nil is CDI turned off.
+	CDI CDI
+	// CDIPodAnnotations also takes CDI devices from the pod's
+	// cdi.k8s.io/ annotations (see cdi.go).
+	CDIPodAnnotations bool
 }
 
 // Config is a container's CRI config on its way from the server, which
@@ -107,6 +116,9 @@ func Build(in Input) (*specs.Spec, error) {
 		return nil, err
 	}
 	if err := applyResources(spec, cfg.GetLinux().GetResources(), in.OOMScoreAdjFloor, in.HugetlbController); err != nil {
+		return nil, err
+	}
+	if err := applyCDI(spec, in); err != nil {
 		return nil, err
 	}
 	return spec, nil
@@ -188,6 +200,14 @@ func CheckUserNS(c Config, pod *state.Sandbox) error {
 		}
 	}
 	if podMode == runtimeapi.NamespaceMode_POD {
+		// An image mount is idmapped by the store through the pod's
+		// mappings (see imageMount); kubelet gives it those or none.
+		for i, m := range cfg.GetMounts() {
+			if m.GetImage().GetImage() != "" && (len(m.GetUidMappings()) > 0 || len(m.GetGidMappings()) > 0) &&
+				(!sameMappings(m.GetUidMappings(), pod.UIDMappings) || !sameMappings(m.GetGidMappings(), pod.GIDMappings)) {
+				return errdefs.InvalidArgument("mounts[%d]: an image mount's uid_mappings and gid_mappings must be those of pod %s, through which its image is mounted", i, pod.ID)
+			}
+		}
 		return nil
 	}
 	for i, m := range cfg.GetMounts() {

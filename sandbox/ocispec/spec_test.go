@@ -370,6 +370,9 @@ func TestCheckUserNS(t *testing.T) {
 		{"pod in a host pod", cfg(podNS), hostPod, "mode is POD but pod p2 uses NODE"},
 		{"other mappings", cfg(&runtimeapi.UserNamespace{Mode: runtimeapi.NamespaceMode_POD, Uids: cri, Gids: other}), userPod, "differ from the mappings of pod p1"},
 		{"idmapped mount in a host pod", cfg(nil, idmapped), hostPod, "mounts[0]: uid_mappings and gid_mappings need a pod user namespace"},
+		{"image mount with the pod's mappings", cfg(nil, &runtimeapi.Mount{ContainerPath: "/v", Image: &runtimeapi.ImageSpec{Image: "busybox"}, UidMappings: cri, GidMappings: cri}), userPod, ""},
+		{"image mount without mappings", cfg(nil, &runtimeapi.Mount{ContainerPath: "/v", Image: &runtimeapi.ImageSpec{Image: "busybox"}}), userPod, ""},
+		{"image mount with other mappings", cfg(nil, &runtimeapi.Mount{ContainerPath: "/v", Image: &runtimeapi.ImageSpec{Image: "busybox"}, UidMappings: cri, GidMappings: other}), userPod, "mounts[0]: an image mount's uid_mappings and gid_mappings must be those of pod p1"},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {

@@ -15,6 +15,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"syscall"
@@ -84,7 +85,12 @@ func Launch(ctx context.Context, opts LaunchOptions) (_ *Client, retErr error) {
 	// shrinking later with runtime.GOMAXPROCS frees none of it.
 	// libcontainer passes the shim's GOMAXPROCS on to its init re-exec,
 	// which then also starts with one P instead of shrinking to it.
-	cmd.Env = append(os.Environ(), "GOMAXPROCS=1")
+	// Without NOTIFY_SOCKET: it is cribd's, from systemd (Type=notify),
+	// and a shim outlives cribd; the OCI runtimes of runtime handlers
+	// would also take it as a request to wait for the container's READY=1
+	// (internal/shim/ocicli drops it there too).
+	env := slices.DeleteFunc(os.Environ(), func(kv string) bool { return strings.HasPrefix(kv, "NOTIFY_SOCKET=") })
+	cmd.Env = append(env, "GOMAXPROCS=1")
 	cmd.Dir = dir
 	cmd.Stderr = logf              // stdin, stdout: /dev/null
 	cmd.ExtraFiles = []*os.File{w} // fd 3 == shimapi.ReadyFD

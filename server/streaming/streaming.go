@@ -7,6 +7,8 @@ package streaming
 
 import (
 	"context"
+	"crypto/tls"
+	"crypto/x509"
 	"errors"
 	"fmt"
 	"io"
@@ -47,17 +49,44 @@ type Server struct {
 	URL string
 }
 
-// Start listens on addr:port (port 0 picks a free one) and serves sessions
-// for sb in the background until Close.
-func Start(addr string, port int, sb Sandboxes, log logrus.FieldLogger) (*Server, error) {
-	lis, err := net.Listen("tcp", net.JoinHostPort(addr, fmt.Sprint(port)))
+// Options configures the server (api/config's [streaming]).
+type Options struct {
+	// Address and Port are where it listens; port 0 picks a free one.
+	Address string
+	Port    int
+	// TLSCertFile and TLSKeyFile, both or neither, serve HTTPS with this
+	// PEM certificate and key, read at Start.
+	TLSCertFile string
+	TLSKeyFile  string
+	// TLSClientCAFile, with TLS, requires clients to present a
+	// certificate signed by one of its PEM CAs.
+	TLSClientCAFile string
+	// IdleTimeout ends a session with no data either way for this long;
+	// 0 never does.
+	IdleTimeout time.Duration
+}
+
+// Start listens as opts say and serves sessions for sb in the background
+// until Close.
+func Start(opts Options, sb Sandboxes, log logrus.FieldLogger) (*Server, error) {
+	tlsConfig, err := opts.tlsConfig()
+	if err != nil {
+		return nil, err
+	}
+	lis, err := net.Listen("tcp", net.JoinHostPort(opts.Address, fmt.Sprint(opts.Port)))
 	if err != nil {
 		return nil, fmt.Errorf("streaming server: %w", err)
 	}
 	base := &url.URL{Scheme: "http", Host: lis.Addr().String()}
+	if tlsConfig != nil {
+		base.Scheme = "https"
+		lis = tls.NewListener(lis, tlsConfig)
+	}
 	cfg := cristreaming.DefaultConfig
 	cfg.Addr = lis.Addr().String()
 	cfg.BaseURL = base
+	cfg.StreamIdleTimeout = opts.IdleTimeout
+	cfg.TLSConfig = tlsConfig // serving is ours (below); the library only reads it for the URL scheme
 	srv, err := cristreaming.NewServer(cfg, &Runtime{sb: sb, log: log})
 	if err != nil {
 		lis.Close()
@@ -70,6 +99,35 @@ func Start(addr string, port int, sb Sandboxes, log logrus.FieldLogger) (*Server
 		}
 	}()
 	return s, nil
+}
+
+// tlsConfig loads the certificate and key, or returns nil without them.
+func (o Options) tlsConfig() (*tls.Config, error) {
+	if o.TLSCertFile == "" && o.TLSKeyFile == "" {
+		return nil, nil
+	}
+	cert, err := tls.LoadX509KeyPair(o.TLSCertFile, o.TLSKeyFile)
+	if err != nil {
+		return nil, fmt.Errorf("keys %q and %q: %w", "streaming.tls_cert_file", "streaming.tls_key_file", err)
+	}
+	cfg := &tls.Config{
+		Certificates: []tls.Certificate{cert},
+		MinVersion:   tls.VersionTLS12,
+		// SPDY and WebSocket upgrade an HTTP/1.1 connection: no h2.
+		NextProtos: []string{"http/1.1"},
+	}
+	if o.TLSClientCAFile != "" {
+		pem, err := os.ReadFile(o.TLSClientCAFile)
+		if err != nil {
+			return nil, fmt.Errorf("key %q: %w", "streaming.tls_client_ca_file", err)
+		}
+		cfg.ClientCAs = x509.NewCertPool()
+		if !cfg.ClientCAs.AppendCertsFromPEM(pem) {
+			return nil, fmt.Errorf("key %q: %s holds no PEM certificate", "streaming.tls_client_ca_file", o.TLSClientCAFile)
+		}
+		cfg.ClientAuth = tls.RequireAndVerifyClientCert
+	}
+	return cfg, nil
 }
 
 // Close stops the server and ends its sessions.

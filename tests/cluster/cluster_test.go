@@ -56,6 +56,7 @@ var scenarios = []scenario{
 	{"KubectlLogsFollow", testKubectlLogsFollow},
 	{"KubectlAttach", testKubectlAttach},
 	{"KubectlPortForward", testKubectlPortForward},
+	{"RuntimeClass", testRuntimeClass},
 	{"CribdKilledUnderTraffic", testCribdKilled},
 	{"DrainMovesPods", testDrain},
 	{"NodeDeleted", testNodeDeleted}, // the cluster loses its last node

@@ -25,6 +25,9 @@
 //     for a pod on another node;
 //   - kubectl exec (with and without a TTY), logs -f, attach and
 //     port-forward, API server → kubelet → cribd's streaming server;
+//   - a pod whose RuntimeClass names a crib runtime handler runs its
+//     container through that runtime (runc; crun where crun can run),
+//     with logs and exec;
 //   - SIGKILL of a node's cribd under traffic: its pods keep serving, the
 //     Node stays Ready, the restarted cribd takes its pods back;
 //   - kubectl drain moves a node's pods and traffic still flows;
@@ -51,6 +54,10 @@
 // kube-controller-manager, kube-scheduler, kube-proxy, kubectl, kubelet
 // and etcd, links to one multi-call binary). CRIB_CLUSTER_KEEP=1 keeps
 // the temp dir (configs, certificates, every daemon's log).
+//
+// TestBenchCluster (bench_test.go, build tags cluster and bench: make
+// bench-cluster) runs on the same harness: crib nodes and containerd +
+// flanneld nodes in one cluster, measured side by side.
 package cluster
 
 import (

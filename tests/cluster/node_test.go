@@ -277,6 +277,13 @@ level = "debug"
 cgroup_parent = %q
 netns_dir = %q
 
+# RuntimeClass handlers (testRuntimeClass).
+[runtime.handlers.runc]
+runtime_path = "runc"
+
+[runtime.handlers.crun]
+runtime_path = "crun"
+
 [image]
 registries_conf = %q
 

@@ -51,6 +51,13 @@ type Kubelet struct {
 // state kubelet changed is restored.
 func startEnv(t *testing.T) *Env {
 	t.Helper()
+	return startEnvConfig(t, "")
+}
+
+// startEnvConfig is startEnv with cribdConfig appended to cribd's
+// crib.toml (placeholders as harness.Options.ExtraConfig).
+func startEnvConfig(t *testing.T, cribdConfig string) *Env {
+	t.Helper()
 	// Registered first so they run last, after kubelet has stopped.
 	saveSysctls(t)
 	saveIPTables(t)
@@ -66,7 +73,7 @@ func startEnv(t *testing.T) *Env {
 		NoStart:     true,
 		Plugins:     map[string]string{"crib-e2e-gate": gatePlugin},
 		ConfFiles:   map[string]string{"10-cribe2e.conflist": gatedConflist},
-		ExtraConfig: "\n[image]\nregistries_conf = \"@DIR@/registries.conf\"\n",
+		ExtraConfig: "\n[image]\nregistries_conf = \"@DIR@/registries.conf\"\n" + cribdConfig,
 	})
 	e := &Env{t: t, Dir: c.Dir, Registry: reg, Cribd: c}
 	t.Cleanup(func() { removeContainerLogLinks(t, e.Dir, hadLogLinks) })

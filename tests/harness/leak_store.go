@@ -129,6 +129,11 @@ func RunDirIdle(rel string, isDir bool) bool {
 		return true
 	}
 	parts := strings.Split(rel, "/")
+	if parts[0] == "runtimes" {
+		// The runtime handlers' state roots (runtime.handlers.*), made
+		// at cribd's start; a container's state in one is a leak.
+		return rel == "runtimes" || (len(parts) == 2 && isDir)
+	}
 	if parts[0] != "storage" {
 		return false
 	}

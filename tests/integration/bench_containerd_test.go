@@ -63,21 +63,7 @@ func TestBenchVsContainerd(t *testing.T) {
 	h := start(t, Options{ExtraConfig: fmt.Sprintf("\n[image]\nregistries_conf = %q\n", regConf)})
 	ctrd := startContainerd(t, reg.Addr)
 
-	crib := &criTarget{
-		name: "crib", rt: h.client(), img: h.imageClient(), cgroupParent: h.CgroupParent,
-		daemonPID: func() int { return h.PID() },
-		shimPIDs: func() []int {
-			var pids []int
-			files, _ := filepath.Glob(filepath.Join(h.RunDir, "pods", "*", "shim.pid"))
-			for _, f := range files {
-				data, _ := os.ReadFile(f)
-				if pid, err := strconv.Atoi(strings.TrimSpace(string(data))); err == nil {
-					pids = append(pids, pid)
-				}
-			}
-			return pids
-		},
-	}
+	crib := cribTarget("crib", h)
 	containerd := &criTarget{
 		name: "containerd", rt: ctrd.Runtime(), img: ctrd.Images(), cgroupParent: ctrd.CgroupParent,
 		daemonPID: ctrd.PID, shimPIDs: ctrd.ShimPIDs,
@@ -144,6 +130,26 @@ func TestBenchVsContainerd(t *testing.T) {
 			f.WriteString(report)
 			f.Close()
 		}
+	}
+}
+
+// cribTarget is the cribd of h seen through the CRI, its shims found by
+// their pid files.
+func cribTarget(name string, h *Harness) *criTarget {
+	return &criTarget{
+		name: name, rt: h.client(), img: h.imageClient(), cgroupParent: h.CgroupParent,
+		daemonPID: func() int { return h.PID() },
+		shimPIDs: func() []int {
+			var pids []int
+			files, _ := filepath.Glob(filepath.Join(h.RunDir, "pods", "*", "shim.pid"))
+			for _, f := range files {
+				data, _ := os.ReadFile(f)
+				if pid, err := strconv.Atoi(strings.TrimSpace(string(data))); err == nil {
+					pids = append(pids, pid)
+				}
+			}
+			return pids
+		},
 	}
 }
 

@@ -35,6 +35,7 @@ import (
 	"github.com/crib-runtime/crib/internal/cgroup"
 	"github.com/crib-runtime/crib/internal/procfs"
 	"github.com/crib-runtime/crib/internal/shim/reaper"
+	"github.com/crib-runtime/crib/internal/shim/task"
 )
 
 // IsInit reports whether this process is libcontainer's re-exec of
@@ -54,7 +55,10 @@ func init() {
 
 // ErrNotRunning is returned by Signal when the container's init process is
 // gone.
-var ErrNotRunning = errors.New("container not running")
+var ErrNotRunning = task.ErrNotRunning
+
+// Container is a task.Container: the default handler's.
+var _ task.Container = (*Container)(nil)
 
 // Spec is an OCI spec translated for libcontainer: the container config
 // and its init process (plain data until started).
@@ -318,21 +322,14 @@ type Process struct {
 	p *libcontainer.Process
 }
 
-// IO is a process's stdio: files (nil is /dev/null), or a console socket
-// on which libcontainer sends the master of a new pseudo-terminal that
-// becomes the process's stdio, of the given size (Run only; 0 keeps the
-// kernel's default).
-type IO struct {
-	Stdin, Stdout, Stderr *os.File
-	ConsoleSocket         *os.File
-	Width, Height         uint16
-}
+// IO is a process's stdio (see task.IO).
+type IO = task.IO
 
 // Run starts args in container c with the init's user, groups,
 // environment, working directory, capabilities, no_new_privs and rlimits
 // (as runc exec does from the container's spec), and stdio. The caller
 // holds the reaper's spawn lock and must wait for the process.
-func (c *Container) Run(args []string, stdio IO) (*Process, error) {
+func (c *Container) Run(args []string, stdio IO) (task.Process, error) {
 	init := c.p
 	p := &libcontainer.Process{
 		Args:             args,

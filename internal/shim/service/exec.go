@@ -11,8 +11,8 @@ import (
 	"golang.org/x/sys/unix"
 
 	shimapi "github.com/crib-runtime/crib/api/shim"
-	"github.com/crib-runtime/crib/internal/shim/libct"
 	"github.com/crib-runtime/crib/internal/shim/stdio"
+	"github.com/crib-runtime/crib/internal/shim/task"
 )
 
 // Exec runs a process in a running container and waits for it, keeping at
@@ -44,7 +44,7 @@ func (s *Shim) Exec(req *shimapi.ExecRequest, resp *shimapi.ExecResponse) error 
 	}
 
 	s.reaper.LockSpawn()
-	p, err := lc.Run(req.Args, libct.IO{Stdout: outW, Stderr: errW})
+	p, err := lc.Run(req.Args, task.IO{Stdout: outW, Stderr: errW})
 	if err == nil {
 		s.reaper.Track(p.Pid())
 	}
@@ -117,7 +117,7 @@ func (b *cappedBuffer) Bytes() []byte {
 // liveContainer returns container id's libcontainer handle if it has been
 // created and not deleted. The exec itself runs without the op lock, so a
 // long exec does not hold up Kill or Delete.
-func (s *Shim) liveContainer(id string) (lc *libct.Container, err error) {
+func (s *Shim) liveContainer(id string) (lc task.Container, err error) {
 	err = s.withLive(id, func(c *container) error { lc = c.lc; return nil })
 	return lc, err
 }

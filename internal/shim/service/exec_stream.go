@@ -9,8 +9,8 @@ import (
 
 	"github.com/crib-runtime/crib/api/errdefs"
 	shimapi "github.com/crib-runtime/crib/api/shim"
-	"github.com/crib-runtime/crib/internal/shim/libct"
 	"github.com/crib-runtime/crib/internal/shim/stdio"
+	"github.com/crib-runtime/crib/internal/shim/task"
 )
 
 // streamExec is a process ExecStart started: its exit code arrives on done
@@ -72,7 +72,7 @@ func (s *Shim) ExecStart(req *shimapi.ExecStartRequest, resp *shimapi.ExecStartR
 			stdio.CloseFiles(ours...)
 		}
 	}()
-	var procIO libct.IO
+	var procIO task.IO
 	var consoleParent *os.File
 	if req.Tty {
 		parent, child, err := stdio.SockPair()
@@ -82,7 +82,7 @@ func (s *Shim) ExecStart(req *shimapi.ExecStartRequest, resp *shimapi.ExecStartR
 		defer parent.Close()
 		consoleParent = parent
 		theirs = append(theirs, child)
-		procIO = libct.IO{ConsoleSocket: child, Width: req.Width, Height: req.Height}
+		procIO = task.IO{ConsoleSocket: child, Width: req.Width, Height: req.Height}
 	} else {
 		pipe := func(procReads bool) (*os.File, error) {
 			r, w, err := os.Pipe()

@@ -1,7 +1,8 @@
 // Package service is crib-shim's "Shim" RPC service (api/shim): the pod's
 // containers and their state machine, exec and attach, log reopening and
-// resource updates, and the state files cribd reads. It drives
-// libcontainer through internal/shim/libct, keeps stdio through
+// resource updates, and the state files cribd reads. It runs containers
+// through internal/shim/task's Container (libcontainer in-process through
+// internal/shim/libct by default), keeps stdio through
 // internal/shim/stdio and serves through internal/shim/rpc.
 package service
 
@@ -28,8 +29,10 @@ import (
 	"github.com/crib-runtime/crib/internal/cleanup"
 	"github.com/crib-runtime/crib/internal/procfs"
 	"github.com/crib-runtime/crib/internal/shim/libct"
+	"github.com/crib-runtime/crib/internal/shim/ocicli"
 	"github.com/crib-runtime/crib/internal/shim/reaper"
 	"github.com/crib-runtime/crib/internal/shim/stdio"
+	"github.com/crib-runtime/crib/internal/shim/task"
 )
 
 // Errors crossing the RPC boundary are plain strings. A message that ends in
@@ -78,8 +81,8 @@ type container struct {
 
 	// op serialises Create, Start, Kill and Delete on this container.
 	op      sync.Mutex
-	lc      *libct.Container // set by Create, under op
-	deleted bool             // under op: Create failed or Delete finished
+	lc      task.Container // set by Create, under op
+	deleted bool           // under op: Create failed or Delete finished
 
 	exited  chan struct{}     // closed once init is reaped and the exit recorded
 	oom     atomic.Bool       // an OOM event was seen in the container's cgroup (cgroup v1)
@@ -237,6 +240,9 @@ func checkCreate(req *shimapi.CreateRequest) error {
 	if err := cgroup.CheckPath(req.Spec.Linux.CgroupsPath); err != nil {
 		return fmt.Errorf("%w: %w", err, errdefs.ErrInvalidArgument)
 	}
+	if rt := req.Runtime; rt != nil && (!filepath.IsAbs(rt.Path) || !filepath.IsAbs(rt.Root)) {
+		return fmt.Errorf("runtime handler %q: path and root must be absolute: %w", rt.Handler, errdefs.ErrInvalidArgument)
+	}
 	return nil
 }
 
@@ -259,12 +265,9 @@ func checkID(id string) error {
 // registers its undo, and a failure runs them newest first.
 func (s *Shim) create(c *container, req *shimapi.CreateRequest) (int, error) {
 	clampOOMScoreAdj(req.Spec.Process)
-	spec, err := s.convert(req.ID, req.Spec)
+	newTask, err := s.prepare(c, req)
 	if err != nil {
 		return 0, err
-	}
-	if spec.CgroupPath() != c.cgPath {
-		return 0, fmt.Errorf("cgroup path %q converted to %q", c.cgPath, spec.CgroupPath())
 	}
 	cu := cleanup.New(logrus.WithField("id", req.ID))
 	defer cu.Run() // logs each undo that fails
@@ -292,7 +295,7 @@ func (s *Shim) create(c *container, req *shimapi.CreateRequest) (int, error) {
 	})
 
 	s.reaper.LockSpawn()
-	lc, err := libct.Create(s.lcRoot, req.ID, spec, libct.IO{Stdin: pio.Stdin, Stdout: pio.Stdout, Stderr: pio.Stderr, ConsoleSocket: pio.ConsoleChild})
+	lc, err := newTask(task.IO{Stdin: pio.Stdin, Stdout: pio.Stdout, Stderr: pio.Stderr, ConsoleSocket: pio.ConsoleChild})
 	if err != nil {
 		s.reaper.UnlockSpawn()
 		return 0, err
@@ -334,12 +337,50 @@ func (s *Shim) create(c *container, req *shimapi.CreateRequest) (int, error) {
 	return pid, nil
 }
 
+// prepare readies the creation of c's init and returns the function that
+// creates it, which the caller runs under the reaper's spawn lock. The
+// default handler converts the spec for libcontainer here, before any
+// undo is needed.
+func (s *Shim) prepare(c *container, req *shimapi.CreateRequest) (func(task.IO) (task.Container, error), error) {
+	if rt := req.Runtime; rt != nil {
+		// A runtime handler's: the runtime converts the spec itself.
+		r := &ocicli.Runtime{Handler: rt.Handler, Path: rt.Path, Root: rt.Root, Spawn: spawnLocker{s.reaper}}
+		return func(io task.IO) (task.Container, error) {
+			oc, err := r.Create(req.ID, c.dir, req.Spec, io)
+			if err != nil {
+				return nil, err
+			}
+			return oc, nil
+		}, nil
+	}
+	spec, err := s.convert(req.ID, req.Spec)
+	if err != nil {
+		return nil, err
+	}
+	if spec.CgroupPath() != c.cgPath {
+		return nil, fmt.Errorf("cgroup path %q converted to %q", c.cgPath, spec.CgroupPath())
+	}
+	return func(io task.IO) (task.Container, error) {
+		lc, err := libct.Create(s.lcRoot, req.ID, spec, io)
+		if err != nil {
+			return nil, err // not a typed nil in the interface
+		}
+		return lc, nil
+	}, nil
+}
+
+// spawnLocker is the reaper's spawn lock as a sync.Locker.
+type spawnLocker struct{ r *reaper.Reaper }
+
+func (l spawnLocker) Lock()   { l.r.LockSpawn() }
+func (l spawnLocker) Unlock() { l.r.UnlockSpawn() }
+
 // destroyCreated kills and reaps a just-created init and destroys its
 // libcontainer container, when Create fails after libcontainer created it.
 // A failure to kill or reap is logged: the destroy is still tried.
-func (s *Shim) destroyCreated(lc *libct.Container) error {
+func (s *Shim) destroyCreated(lc task.Container) error {
 	pid := lc.Pid()
-	if err := lc.Signal(unix.SIGKILL); err != nil && !errors.Is(err, libct.ErrNotRunning) {
+	if err := lc.Signal(unix.SIGKILL); err != nil && !errors.Is(err, task.ErrNotRunning) {
 		logrus.WithError(err).WithField("pid", pid).Warn("kill init after failed create")
 	}
 	if _, err := lc.Wait(); err != nil {
@@ -588,7 +629,7 @@ func (s *Shim) Kill(req *shimapi.KillRequest, _ *shimapi.Empty) error {
 		default:
 		}
 		err := c.lc.Signal(unix.Signal(req.Signal))
-		if err != nil && !errors.Is(err, libct.ErrNotRunning) {
+		if err != nil && !errors.Is(err, task.ErrNotRunning) {
 			return fmt.Errorf("kill container %s: %w", req.ID, err)
 		}
 		logrus.WithFields(logrus.Fields{"id": req.ID, "signal": req.Signal}).Info("signalled")
@@ -637,7 +678,7 @@ func (s *Shim) delete(c *container) error {
 	select {
 	case <-c.exited:
 	default:
-		if err := c.lc.Signal(unix.SIGKILL); err != nil && !errors.Is(err, libct.ErrNotRunning) {
+		if err := c.lc.Signal(unix.SIGKILL); err != nil && !errors.Is(err, task.ErrNotRunning) {
 			logrus.WithError(err).WithField("id", c.id).Warn("SIGKILL")
 		}
 		select {

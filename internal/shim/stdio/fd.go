@@ -63,3 +63,13 @@ func recvFD(sock *os.File) (int, error) {
 	}
 	return fds[0], nil
 }
+
+// SendFile sends f's descriptor as SCM_RIGHTS on sock, as a runtime sends
+// a terminal's master to its console socket.
+func SendFile(sock, f *os.File) error {
+	rights := unix.UnixRights(int(f.Fd()))
+	if err := unix.Sendmsg(int(sock.Fd()), []byte(f.Name()), rights, nil, 0); err != nil {
+		return fmt.Errorf("sendmsg: %w", err)
+	}
+	return nil
+}

@@ -152,9 +152,14 @@ type FakeImages struct {
 	// FailStatus and FailRootfs make Status and CreateRootfs fail with
 	// ErrInjected.
 	FailStatus, FailRootfs bool
-	// RootfsDirs are the root filesystems created and not removed: the
-	// directory by container ID.
+	// RootfsDirs are the root filesystems (and image mounts) created and
+	// not removed: the directory by container ID.
 	RootfsDirs map[string]string
+	// Missing are references Status answers NotFound for.
+	Missing map[string]bool
+	// ImageFiles are the files (path in the image -> content) an image
+	// mount holds, ImageSymlinks its symlinks (path -> target).
+	ImageFiles, ImageSymlinks map[string]string
 }
 
 // NewFakeImages returns FakeImages whose image has config cfg and whose
@@ -177,9 +182,12 @@ func mustImageID(s string) image.ID {
 
 // Status returns the one image, whatever the reference, unless told to
 // fail.
-func (f *FakeImages) Status(string) (*image.Image, error) {
+func (f *FakeImages) Status(ref string) (*image.Image, error) {
 	if f.FailStatus {
 		return nil, ErrInjected
+	}
+	if f.Missing[ref] {
+		return nil, errdefs.NotFound("image %q not found", ref)
 	}
 	img := f.img
 	return &img, nil
@@ -203,6 +211,29 @@ func (f *FakeImages) CreateRootfs(id string, _ image.ID, _ string, _ image.IDMap
 		return "", err
 	}
 	f.RootfsDirs[id] = dir
+	return dir, nil
+}
+
+// MountImage makes an empty directory for image mount id, as
+// CreateRootfs does, or one holding the files of ImageFiles.
+func (f *FakeImages) MountImage(id string, imageID image.ID, name string, ids image.IDMappings) (string, error) {
+	dir, err := f.CreateRootfs(id, imageID, name, ids)
+	if err != nil {
+		return "", err
+	}
+	for p, content := range f.ImageFiles {
+		if err := os.MkdirAll(filepath.Dir(filepath.Join(dir, p)), 0o755); err != nil {
+			return "", err
+		}
+		if err := os.WriteFile(filepath.Join(dir, p), []byte(content), 0o644); err != nil {
+			return "", err
+		}
+	}
+	for p, target := range f.ImageSymlinks {
+		if err := os.Symlink(target, filepath.Join(dir, p)); err != nil {
+			return "", err
+		}
+	}
 	return dir, nil
 }
 
