@@ -3,10 +3,12 @@ package image
 import (
 	"errors"
 	"fmt"
+	"io"
 	"os"
 	"path/filepath"
 
 	"go.podman.io/storage"
+	"go.podman.io/storage/pkg/archive"
 	"go.podman.io/storage/pkg/idtools"
 	"go.podman.io/storage/types"
 	"golang.org/x/sys/unix"
@@ -208,4 +210,28 @@ func storeIDMap(in []state.IDMapping) []idtools.IDMap {
 		out = append(out, idtools.IDMap{ContainerID: int(m.ContainerID), HostID: int(m.HostID), Size: int(m.Size)})
 	}
 	return out
+}
+
+// WriteRootfsDiff writes the changes container id made to its image's files
+// (its writable layer, deletions as whiteout files) to w as an uncompressed
+// tar: the rootfs-diff.tar of a checkpoint archive, as the storage library
+// exports a layer.
+func (s *Service) WriteRootfsDiff(id string, w io.Writer) error {
+	c, err := s.store.Container(id)
+	if err != nil {
+		return fmt.Errorf("writable layer of container %s: %w", id, err)
+	}
+	uncompressed := archive.Uncompressed
+	rc, err := s.store.Diff("", c.LayerID, &storage.DiffOptions{Compression: &uncompressed})
+	if err != nil {
+		return fmt.Errorf("changes of container %s: %w", id, err)
+	}
+	_, err = io.Copy(w, rc)
+	if cerr := rc.Close(); err == nil {
+		err = cerr
+	}
+	if err != nil {
+		return fmt.Errorf("changes of container %s: %w", id, err)
+	}
+	return nil
 }

@@ -22,6 +22,7 @@ import (
 	"crypto/rand"
 	"encoding/hex"
 	"fmt"
+	"io"
 	"os"
 	"path/filepath"
 	"time"
@@ -52,6 +53,7 @@ type Images interface {
 	CreateRootfs(id string, imageID image.ID, name string, ids image.IDMappings) (string, error)
 	MountImage(id string, imageID image.ID, name string, ids image.IDMappings) (string, error)
 	RemoveRootfs(id string) error
+	WriteRootfsDiff(id string, w io.Writer) error
 	Rootfses() ([]image.Rootfs, error)
 }
 

@@ -65,6 +65,9 @@ packages=(
 	# external OCI runtimes for the runtime handler test (runtime.handlers
 	# in crib.toml): crun cannot run on the CI host's hybrid cgroups
 	crun runc
+	# CheckpointContainer (tests/node TestCheckpointContainer): Debian 12's
+	# CRIU 3.17 works on the guest's kernel, not on the CI host's 6.18
+	criu
 )
 
 cmdline="console=ttyS0 root=/dev/vda rw rootfstype=ext4 psi=1 apparmor=1 security=apparmor systemd.unified_cgroup_hierarchy=1 systemd.show_status=error loglevel=4 panic=-1"

@@ -8,23 +8,16 @@ import (
 	"github.com/crib-runtime/crib/api/errdefs"
 )
 
-// CheckpointContainer is not offered: checkpoints need CRIU.
-func (s *Server) CheckpointContainer(ctx context.Context, req *runtimeapi.CheckpointContainerRequest) (*runtimeapi.CheckpointContainerResponse, error) {
-	return nil, checkpointError("container " + req.GetContainerId())
-}
-
-// CheckpointPod is not offered: checkpoints need CRIU.
+// CheckpointPod is not offered: crib checkpoints containers one at a time
+// (CheckpointContainer, kubelet's checkpoint API).
 func (s *Server) CheckpointPod(ctx context.Context, req *runtimeapi.CheckpointPodRequest) (*runtimeapi.CheckpointPodResponse, error) {
-	return nil, checkpointError("pod " + req.GetPodSandboxId())
+	return nil, errdefs.Unimplemented("cannot checkpoint pod %s: crib checkpoints single containers (CheckpointContainer), not whole pods", req.GetPodSandboxId())
 }
 
-// RestorePod is not offered: restores need CRIU.
+// RestorePod is not offered: crib writes checkpoints, it does not restore
+// them yet.
 func (s *Server) RestorePod(ctx context.Context, req *runtimeapi.RestorePodRequest) (*runtimeapi.RestorePodResponse, error) {
-	return nil, checkpointError("a pod")
-}
-
-func checkpointError(what string) error {
-	return errdefs.Unimplemented("cannot checkpoint or restore %s: crib does not support checkpoint/restore (it needs CRIU, which crib does not drive)", what)
+	return nil, errdefs.Unimplemented("cannot restore a pod: crib writes container checkpoints (CheckpointContainer) but does not restore them yet")
 }
 
 // UpdatePodSandboxResources accepts a pod's new resources. With the

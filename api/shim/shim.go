@@ -64,6 +64,9 @@ const (
 	// MethodAttach's reply carries descriptors too (see AttachResponse).
 	MethodAttach = "Shim.Attach"
 	MethodResize = "Shim.Resize"
+	// MethodCheckpoint dumps a running container through CRIU and leaves
+	// it running (see CheckpointRequest).
+	MethodCheckpoint = "Shim.Checkpoint"
 )
 
 // UnknownMethodPrefix starts the error a shim answers for a method it does
@@ -135,6 +138,14 @@ type ExecWaitResponse struct {
 type UpdateRequest struct {
 	ID        string
 	Resources *specs.LinuxResources
+}
+
+// CheckpointRequest dumps running container ID's processes with CRIU into
+// ImagesDir, CRIU's log and scratch files into WorkDir (both made by the
+// caller, empty), and leaves the container running.
+type CheckpointRequest struct {
+	ID                 string
+	ImagesDir, WorkDir string
 }
 
 // CreateRequest creates a container from an OCI spec. The shim converts the

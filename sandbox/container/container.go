@@ -26,6 +26,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"os"
 	"path/filepath"
 	"sort"
@@ -62,6 +63,9 @@ type Images interface {
 	// removed with RemoveRootfs.
 	MountImage(id string, imageID image.ID, name string, ids image.IDMappings) (string, error)
 	RemoveRootfs(id string) error
+	// WriteRootfsDiff writes the changes container id made to its image's
+	// files to w as a tar (a checkpoint's rootfs-diff.tar).
+	WriteRootfsDiff(id string, w io.Writer) error
 }
 
 // Pod is a pod whose lock the caller holds (*pod.Locked).

@@ -45,6 +45,7 @@ func (m *Manager) Recover(id string) {
 // calls for a container of its pod that it does not know) or the next
 // start finishes it.
 func (m *Manager) FinishPending() {
+	m.removeCheckpointLeftovers()
 	var pending []*ctr
 	for _, c := range m.containers.List() {
 		if c.rec.Creating || c.rec.Removing {

@@ -29,6 +29,7 @@ type Conn interface {
 	Resize(ctx context.Context, id string, width, height uint16) error
 	ReopenLog(ctx context.Context, id string) error
 	Update(ctx context.Context, id string, res *specs.LinuxResources) error
+	Checkpoint(ctx context.Context, req *shimapi.CheckpointRequest) error
 	Shutdown(ctx context.Context) error
 	Close() error
 }

@@ -23,6 +23,11 @@ func (c *Client) ReopenLog(ctx context.Context, id string) error {
 	return c.call(ctx, shimapi.MethodReopen, &shimapi.IDRequest{ID: id}, &shimapi.Empty{})
 }
 
+// Checkpoint dumps a running container through CRIU and leaves it running.
+func (c *Client) Checkpoint(ctx context.Context, req *shimapi.CheckpointRequest) error {
+	return c.call(ctx, shimapi.MethodCheckpoint, req, &shimapi.Empty{})
+}
+
 // Update applies new cgroup resources to container id.
 func (c *Client) Update(ctx context.Context, id string, res *specs.LinuxResources) error {
 	return c.call(ctx, shimapi.MethodUpdate, &shimapi.UpdateRequest{ID: id, Resources: res}, &shimapi.Empty{})

@@ -125,7 +125,9 @@ func StoreMountLayer(mountPoint string) string {
 // leftover.
 func RunDirIdle(rel string, isDir bool) bool {
 	switch rel {
-	case ".", "crib.sock", "cgroups.json", "pods", "storage":
+	case ".", "crib.sock", "cgroups.json", "pods", "storage", "checkpoints":
+		// checkpoints: the folder of checkpoints being written (made at
+		// the first); a work directory in it is a leak.
 		return true
 	}
 	parts := strings.Split(rel, "/")

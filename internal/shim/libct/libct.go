@@ -317,6 +317,26 @@ func (c *Container) Destroy() error {
 	return c.c.Destroy()
 }
 
+// Checkpoint dumps the container through CRIU's swrk RPC (libcontainer
+// starts `criu swrk`, so the caller holds the reaper's spawn lock) and
+// leaves it running. The pod's namespaces the container joined by path
+// (network, PID) are dumped as external, its bind mounts (the pod's files,
+// volumes) as external mounts: a restore finds them again. Established TCP
+// connections are dumped too, as CRI-O does for kubelet's checkpoints:
+// without it a container with one fails the dump. cgroups are left as they
+// are ("ignore"): the container's cgroup belongs to the node's manager.
+func (c *Container) Checkpoint(imagesDir, workDir string) error {
+	return c.c.Checkpoint(&libcontainer.CriuOpts{
+		ImagesDirectory:   imagesDir,
+		WorkDirectory:     workDir,
+		LeaveRunning:      true,
+		TcpEstablished:    true,
+		FileLocks:         true,
+		ManageCgroupsMode: "ignore",
+		StatusFd:          -1,
+	})
+}
+
 // Process is a process run in a running container next to its init.
 type Process struct {
 	p *libcontainer.Process

@@ -392,6 +392,15 @@ func (c *Container) Update(res *specs.LinuxResources) error {
 	return err
 }
 
+// Checkpoint has the runtime dump the container through CRIU, leaving it
+// running (runc's and crun's checkpoint command). The caller holds the
+// reaper's spawn lock.
+func (c *Container) Checkpoint(imagesDir, workDir string) error {
+	_, err := c.cmd(Files{}, "checkpoint", "--image-path", imagesDir, "--work-path", workDir,
+		"--leave-running", "--tcp-established", "--file-locks", "--manage-cgroups-mode", "ignore", c.id)
+	return err
+}
+
 // Destroy has the runtime delete the container (forced: a created init is
 // killed). A container the runtime no longer knows is gone already. The
 // caller holds the reaper's spawn lock.

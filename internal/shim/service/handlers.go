@@ -29,14 +29,15 @@ func (s *Shim) handlers() map[string]rpc.Handler {
 			WarmAttach()
 			return create(params)
 		},
-		shimapi.MethodStart:    rpc.Method(s.Start),
-		shimapi.MethodKill:     rpc.Method(s.Kill),
-		shimapi.MethodState:    rpc.Method(s.State),
-		shimapi.MethodDelete:   rpc.Method(s.Delete),
-		shimapi.MethodShutdown: rpc.Method(s.Shutdown),
-		shimapi.MethodExec:     rpc.Method(s.Exec),
-		shimapi.MethodUpdate:   rpc.Method(s.Update),
-		shimapi.MethodReopen:   rpc.Method(s.ReopenLog),
+		shimapi.MethodStart:      rpc.Method(s.Start),
+		shimapi.MethodKill:       rpc.Method(s.Kill),
+		shimapi.MethodState:      rpc.Method(s.State),
+		shimapi.MethodDelete:     rpc.Method(s.Delete),
+		shimapi.MethodShutdown:   rpc.Method(s.Shutdown),
+		shimapi.MethodExec:       rpc.Method(s.Exec),
+		shimapi.MethodUpdate:     rpc.Method(s.Update),
+		shimapi.MethodReopen:     rpc.Method(s.ReopenLog),
+		shimapi.MethodCheckpoint: rpc.Method(s.Checkpoint),
 		// ExecStart's reply carries descriptors: the server sends them.
 		shimapi.MethodExecStart: rpc.Method(s.ExecStart),
 		shimapi.MethodExecWait:  rpc.Method(s.ExecWait),

@@ -31,9 +31,9 @@ type IO struct {
 // Container is a created container whose init the shim reaps: the shim is
 // its parent, or its subreaper once the runtime that forked it has exited.
 //
-// Create, Run and Destroy fork children the implementation waits for
-// itself, so their callers hold the reaper's spawn lock; the other methods
-// take it themselves if they need it.
+// Create, Run, Checkpoint and Destroy fork children the implementation
+// waits for itself, so their callers hold the reaper's spawn lock; the
+// other methods take it themselves if they need it.
 type Container interface {
 	// Pid is the init process's PID in the shim's PID namespace.
 	Pid() int
@@ -55,6 +55,10 @@ type Container interface {
 	// Run starts args in the container beside its init, with the init's
 	// identity and environment; the caller waits for the process.
 	Run(args []string, stdio IO) (Process, error)
+	// Checkpoint dumps the running container's processes with CRIU into
+	// imagesDir (CRIU's log and scratch files into workDir) and leaves them
+	// running.
+	Checkpoint(imagesDir, workDir string) error
 	// Destroy removes the runtime's state and the container's cgroups (the
 	// init must have been reaped).
 	Destroy() error

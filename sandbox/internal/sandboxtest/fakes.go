@@ -1,8 +1,10 @@
 package sandboxtest
 
 import (
+	"archive/tar"
 	"context"
 	"errors"
+	"io"
 	"os"
 	"path/filepath"
 	"strings"
@@ -212,6 +214,11 @@ func (f *FakeImages) CreateRootfs(id string, _ image.ID, _ string, _ image.IDMap
 	}
 	f.RootfsDirs[id] = dir
 	return dir, nil
+}
+
+// WriteRootfsDiff writes an empty tar: the fake's layers record no changes.
+func (f *FakeImages) WriteRootfsDiff(id string, w io.Writer) error {
+	return tar.NewWriter(w).Close()
 }
 
 // MountImage makes an empty directory for image mount id, as
