@@ -17,13 +17,21 @@ import (
 
 // startOverlay starts the overlay manager when [network.overlay] is enabled
 // (nil otherwise), first writing the default crib-vxlan conflist into an
-// empty CNI conf dir.
+// empty CNI conf dir. With the overlay off it removes the overlay's
+// masquerade table, if an earlier run with the overlay on left one.
 func startOverlay(cfg config.Config, log *logrus.Logger) (*overlay.Manager, error) {
 	o := cfg.Network.Overlay
+	l := log.WithField("component", "overlay")
 	if !o.Enabled {
+		// One netlink dump when there is nothing to remove. A kernel
+		// without nf_tables cannot hold the table either.
+		if removed, err := overlay.RemoveMasquerade(); err != nil {
+			l.WithError(err).Debug("overlay off: masquerade table not checked")
+		} else if removed {
+			l.Info("overlay off: removed the overlay's masquerade table")
+		}
 		return nil, nil
 	}
-	l := log.WithField("component", "overlay")
 	wrote, err := overlay.WriteDefaultConflist(cfg.Network.ConfDir, overlay.ConflistOptions{
 		Name: "crib", Bridge: o.BridgeName, SubnetFile: o.SubnetFile, DataDir: o.IPAMDataDir,
 	})

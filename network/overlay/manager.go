@@ -2,7 +2,9 @@
 // cribd: it owns the VTEP (flannel.1), publishes this node's lease through
 // a PeerSource, and programs a route, a neighbour and an FDB entry for
 // every other node, reconciling on every change of the source and on a
-// timer. It also writes the subnet file crib-vxlan reads (network/vxlan).
+// timer. It also owns the node's masquerade (an nftables table of crib's
+// own, masq.go) and writes the subnet file crib-vxlan reads
+// (network/vxlan), whose ADD and DEL then touch only the pod.
 package overlay
 
 import (
@@ -57,15 +59,34 @@ type Manager struct {
 	done chan struct{}
 	once sync.Once
 
+	// seams open nftables and iptables; tests replace them.
+	seams seams
+
 	mu        sync.Mutex
 	subnet    *net.IPNet // guarded by mu
 	lastErr   error      // guarded by mu
 	published Lease      // only the loop touches it
+	// legacyGone: the old iptables masquerade is removed, or was never
+	// there; legacyErr is the last failure to remove it, logged once.
+	// Only the loop touches them.
+	legacyGone bool
+	legacyErr  string
+}
+
+// seams are the Manager's ways to the node's packet filter.
+type seams struct {
+	nft      func() (nftConn, error)
+	iptables func() (legacyIPTables, error)
 }
 
 // New starts the manager's reconcile loop. It does no network work itself:
 // the loop does, once the node subnet is known.
 func New(opts Options) (*Manager, error) {
+	return newManager(opts, seams{nft: newNFTConn, iptables: newLegacyIPTables})
+}
+
+// newManager is New with the seams given.
+func newManager(opts Options, s seams) (*Manager, error) {
 	if opts.Source == nil || opts.ClusterNetwork == nil || opts.NodeName == "" || opts.VTEPName == "" || opts.SubnetFile == "" {
 		return nil, errors.New("overlay: Source, ClusterNetwork, NodeName, VTEPName and SubnetFile are required")
 	}
@@ -75,7 +96,7 @@ func New(opts Options) (*Manager, error) {
 	if opts.Log == nil {
 		opts.Log = logrus.StandardLogger()
 	}
-	m := &Manager{opts: opts, log: opts.Log, kick: make(chan struct{}, 1), stop: make(chan struct{}), done: make(chan struct{})}
+	m := &Manager{opts: opts, log: opts.Log, seams: s, kick: make(chan struct{}, 1), stop: make(chan struct{}), done: make(chan struct{})}
 	if opts.NodeSubnet != nil {
 		if err := m.SetPodCIDR(opts.NodeSubnet.String()); err != nil {
 			return nil, err
@@ -149,8 +170,8 @@ func (m *Manager) Ready() (bool, string) {
 	return true, ""
 }
 
-// Close stops reconciling. The VTEP, its entries and the lease stay: pods
-// keep their network while cribd restarts.
+// Close stops reconciling. The VTEP, its entries, the masquerade and the
+// lease stay: pods keep their network while cribd restarts.
 func (m *Manager) Close() error {
 	m.once.Do(func() {
 		close(m.stop)
@@ -195,7 +216,9 @@ func (m *Manager) loop() {
 	}
 }
 
-// reconcile brings the node in line: VTEP, subnet file, own lease, peers.
+// reconcile brings the node in line: masquerade, VTEP, subnet file, own
+// lease, peers. The masquerade comes before the subnet file, so the first
+// pod of a subnet finds it in place.
 func (m *Manager) reconcile(ctx context.Context) error {
 	if ss, ok := m.opts.Source.(SubnetSource); ok {
 		if cidr, _ := ss.NodeSubnet(); cidr != "" {
@@ -209,6 +232,9 @@ func (m *Manager) reconcile(ctx context.Context) error {
 	m.mu.Unlock()
 	if sn == nil {
 		return nil
+	}
+	if err := m.ensureMasq(sn); err != nil {
+		return err
 	}
 	under, err := findUnderlay(m.opts.Interface)
 	if err != nil {
@@ -249,6 +275,67 @@ func (m *Manager) reconcile(ctx context.Context) error {
 		peers = append(peers, peerOf(l))
 	}
 	return programPeers(vtep, m.opts.ClusterNetwork, peers)
+}
+
+// ensureMasq makes the node's masquerade that of subnet, replacing that of
+// an earlier subnet, then removes an older crib's iptables rules if that
+// is not done yet: after, so pods are never without a masquerade.
+func (m *Manager) ensureMasq(subnet *net.IPNet) error {
+	conn, err := m.seams.nft()
+	if err != nil {
+		return err
+	}
+	changed, err := ensureMasq(conn, masqSpec{subnet: subnet, cluster: m.opts.ClusterNetwork})
+	if err != nil {
+		return err
+	}
+	if changed {
+		m.log.WithFields(logrus.Fields{"subnet": subnet, "table": "ip " + masqTable}).Info("overlay: masquerade set")
+	}
+	if !m.legacyGone {
+		m.removeLegacyMasq()
+	}
+	return nil
+}
+
+// removeLegacyMasq removes the iptables masquerade of a crib before issue
+// 17, once. A failure is logged (once per error) and retried at the next
+// reconcile, but does not fail it: the old rules masquerade the same
+// packets as the new ones, so they are only clutter.
+func (m *Manager) removeLegacyMasq() {
+	ipt, err := m.seams.iptables()
+	removed := false
+	if err == nil {
+		removed, err = removeLegacyMasq(ipt)
+	} else if errors.Is(err, errNoIPTables) {
+		err = nil
+	}
+	if err != nil {
+		if err.Error() != m.legacyErr {
+			m.log.WithError(err).Warn("overlay: removing the old iptables masquerade (retried at each resync)")
+			m.legacyErr = err.Error()
+		}
+		return
+	}
+	m.legacyGone, m.legacyErr = true, ""
+	if removed {
+		m.log.WithField("chain", legacyChain).Info("overlay: removed the old iptables masquerade")
+	}
+}
+
+// RemoveMasquerade deletes the node's masquerade table, if there is one:
+// for cribd to call when the overlay is off, so a node that had it on
+// keeps nothing of it. It reports whether there was a table. Where
+// nf_tables is not loaded there is none, and asking would load it.
+func RemoveMasquerade() (bool, error) {
+	if _, err := os.Stat("/sys/module/nf_tables"); errors.Is(err, os.ErrNotExist) {
+		return false, nil
+	}
+	conn, err := newNFTConn()
+	if err != nil {
+		return false, err
+	}
+	return removeMasq(conn)
 }
 
 // writeSubnetFile rewrites the subnet file when its content would change.

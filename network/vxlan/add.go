@@ -14,9 +14,11 @@ import (
 )
 
 // CmdAdd attaches a container to the node bridge: veth pair, host-local
-// address, default route via the gateway, masquerade. Repeating it for an
-// attachment that exists returns that attachment's result and allocates
-// nothing.
+// address, default route via the gateway. It starts no process: links and
+// addresses go through netlink, IPAM runs in-process (ipam.go), and the
+// node's masquerade is cribd's overlay manager's, set once per node
+// subnet. Repeating it for an attachment that exists returns that
+// attachment's result and allocates nothing.
 func CmdAdd(args *skel.CmdArgs) error {
 	c, err := loadConfig(args.StdinData)
 	if err != nil {
@@ -47,7 +49,7 @@ func CmdAdd(args *skel.CmdArgs) error {
 		logrus.WithField("container", args.ContainerID).Debug("crib-vxlan: ADD of an existing attachment")
 		return types.PrintResult(res, c.CNIVersion)
 	}
-	res, err := add(c, br, netns, args.IfName)
+	res, err := add(c, br, netns, args.ContainerID, args.IfName)
 	if err != nil {
 		return err
 	}
@@ -55,7 +57,7 @@ func CmdAdd(args *skel.CmdArgs) error {
 }
 
 // add does ADD's work; on failure it undoes what it did, newest first.
-func add(c *config, br *netlink.Bridge, netns ns.NetNS, ifName string) (res *types100.Result, err error) {
+func add(c *config, br *netlink.Bridge, netns ns.NetNS, id, ifName string) (res *types100.Result, err error) {
 	host, cont, err := setupVeth(vethRequest{netns: netns, ifName: ifName, mtu: c.mtu, bridge: br, hairpin: c.hairpin})
 	if err != nil {
 		return nil, err
@@ -67,26 +69,21 @@ func add(c *config, br *netlink.Bridge, netns ns.NetNS, ifName string) (res *typ
 			}
 		}
 	}()
-	alloc, err := c.allocate()
+	alloc, err := c.allocate(id, ifName)
 	if err != nil {
 		return nil, err
 	}
 	defer func() {
 		if err != nil {
-			if derr := c.release(); derr != nil {
+			if derr := c.release(id, ifName); derr != nil {
 				err = fmt.Errorf("%w (and releasing the address failed: %v)", err, derr)
 			}
 		}
 	}()
 
-	res = buildResult(c, br, host, cont, alloc.IPs)
+	res = buildResult(c, br, host, cont, []*types100.IPConfig{alloc})
 	if err := netns.Do(func(ns.NetNS) error { return ipam.ConfigureIface(ifName, res) }); err != nil {
 		return nil, fmt.Errorf("configure %s: %w", ifName, err)
-	}
-	if c.ipMasq {
-		if err := ensureMasq(c.subnet.Subnet, c.subnet.Network); err != nil {
-			return nil, err
-		}
 	}
 	return res, nil
 }

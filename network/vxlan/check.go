@@ -36,7 +36,7 @@ func CmdCheck(args *skel.CmdArgs) error {
 	}
 	defer l.unlock()
 
-	if err := c.checkAllocation(); err != nil {
+	if err := c.checkAllocation(args.ContainerID, args.IfName); err != nil {
 		return err
 	}
 	if err := checkBridge(c); err != nil {

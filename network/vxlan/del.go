@@ -6,7 +6,8 @@ import (
 )
 
 // CmdDel detaches a container: it releases its address, then removes its
-// interface (which takes the host end with it). It can be repeated: an
+// interface (which takes the host end with it). Like ADD, it starts no
+// process. It can be repeated: an
 // unknown container, a missing namespace, a missing link or a missing subnet
 // file all succeed, and the address is released in every case.
 func CmdDel(args *skel.CmdArgs) error {
@@ -23,7 +24,7 @@ func CmdDel(args *skel.CmdArgs) error {
 	}
 	defer l.unlock()
 
-	if err := c.release(); err != nil {
+	if err := c.release(args.ContainerID, args.IfName); err != nil {
 		return err
 	}
 	return deleteLink(args.Netns, args.IfName)

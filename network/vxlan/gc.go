@@ -1,16 +1,11 @@
 package vxlan
 
 import (
-	"context"
 	"errors"
-	"time"
 
 	"github.com/containernetworking/cni/pkg/skel"
 	"github.com/containernetworking/cni/pkg/types"
 )
-
-// gcTimeout bounds one GC call's delegated DELs.
-const gcTimeout = 2 * time.Minute
 
 // CmdGC releases every address of this network whose attachment is not in
 // cni.dev/valid-attachments. Host veths need no collecting: a veth goes
@@ -34,14 +29,12 @@ func CmdGC(args *skel.CmdArgs) error {
 	if err != nil {
 		return err
 	}
-	ctx, cancel := context.WithTimeout(context.Background(), gcTimeout)
-	defer cancel()
 	var errs []error
 	for _, a := range allocs {
 		if valid[a] {
 			continue
 		}
-		if err := c.releaseFor(ctx, a); err != nil {
+		if err := c.release(a.ContainerID, a.IfName); err != nil {
 			errs = append(errs, err)
 		}
 	}

@@ -12,19 +12,19 @@ import (
 
 	"github.com/containernetworking/plugins/pkg/ns"
 	"github.com/containernetworking/plugins/pkg/testutils"
+	"github.com/google/nftables"
 
 	"github.com/crib-runtime/crib/network/subnetfile"
 )
 
 const (
-	pluginDir   = "/usr/lib/cni"
 	testCluster = "10.244.0.0/16"
 	testSubnet  = "10.244.7.0/24"
 	testGateway = "10.244.7.1"
 )
 
 // env is one throwaway "node": a host netns with its own bridge and
-// iptables, a subnet file and a host-local dir.
+// netfilter, a subnet file and a host-local dir.
 type env struct {
 	t          *testing.T
 	host       ns.NetNS
@@ -38,12 +38,13 @@ func newEnv(t *testing.T) *env {
 	if os.Geteuid() != 0 {
 		t.Skip("needs root")
 	}
-	if _, err := os.Stat(filepath.Join(pluginDir, "host-local")); err != nil {
-		t.Skip("host-local not installed in " + pluginDir)
-	}
-	// testutils sets CNI_PATH from PATH.
-	t.Setenv("PATH", pluginDir+":"+os.Getenv("PATH"))
-	t.Setenv("CNI_PATH", pluginDir)
+	// The plugin starts no process: with PATH and CNI_PATH (testutils
+	// sets it from PATH) naming an empty directory, no host-local or
+	// iptables could be found if it tried. inNS's tools run with the
+	// saved PATH.
+	empty := t.TempDir()
+	t.Setenv("PATH", empty)
+	t.Setenv("CNI_PATH", empty)
 	e := &env{t: t, host: newNS(t), dir: t.TempDir()}
 	e.subnetFile = filepath.Join(e.dir, "subnet.env")
 	e.dataDir = filepath.Join(e.dir, "ipam")
@@ -92,6 +93,25 @@ func (e *env) conf(v string, extra map[string]any) []byte {
 	return b
 }
 
+// nftTables lists the nftables tables of the node namespace, by family and
+// name.
+func (e *env) nftTables() []string {
+	e.t.Helper()
+	conn, err := nftables.New(nftables.WithNetNSFd(int(e.host.Fd())))
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	tables, err := conn.ListTables()
+	if err != nil {
+		e.t.Fatalf("list nftables tables: %v", err)
+	}
+	var out []string
+	for _, tb := range tables {
+		out = append(out, fmt.Sprintf("%d/%s", tb.Family, tb.Name))
+	}
+	return out
+}
+
 // allocations lists host-local's allocation files.
 func (e *env) allocations() []string {
 	ents, _ := os.ReadDir(filepath.Join(e.dataDir, "crib-test"))
@@ -104,11 +124,17 @@ func (e *env) allocations() []string {
 	return out
 }
 
+// toolPath is the PATH of the commands tests run themselves (inNS), the
+// test process's own being emptied by newEnv.
+const toolPath = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
+
 // inNS runs a command in n and returns its output.
 func inNS(t *testing.T, n ns.NetNS, args ...string) string {
 	t.Helper()
 	full := append([]string{"--net=" + n.Path(), "--"}, args...)
-	out, err := exec.Command("nsenter", full...).CombinedOutput()
+	cmd := exec.Command("/usr/bin/nsenter", full...)
+	cmd.Env = append(os.Environ(), "PATH="+toolPath)
+	out, err := cmd.CombinedOutput()
 	if err != nil {
 		t.Fatalf("nsenter %s: %v: %s", strings.Join(full, " "), err, out)
 	}

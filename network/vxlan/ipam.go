@@ -1,128 +1,105 @@
 package vxlan
 
 import (
-	"context"
-	"encoding/json"
+	"errors"
 	"fmt"
 	"net"
 	"os"
 	"path/filepath"
 	"strings"
 
-	"github.com/containernetworking/cni/pkg/invoke"
 	"github.com/containernetworking/cni/pkg/types"
 	types100 "github.com/containernetworking/cni/pkg/types/100"
-	"github.com/containernetworking/cni/pkg/version"
-	"github.com/containernetworking/plugins/pkg/ipam"
+	"github.com/containernetworking/plugins/plugins/ipam/host-local/backend/allocator"
+	"github.com/containernetworking/plugins/plugins/ipam/host-local/backend/disk"
 )
 
-// ipamPlugin is the IPAM plugin crib-vxlan delegates to.
-const ipamPlugin = "host-local"
+// IPAM is host-local's, run in the plugin's own process: its allocator and
+// its on-disk store (github.com/containernetworking/plugins, the module the
+// host-local binary is built from), over the same directory
+// <dataDir>/<network name>/ and file format ("<container ID>\r\n<ifname>"
+// in a file named by the address) and under the same lock, so allocations
+// made by the host-local binary, which crib-vxlan exec'd before issue 17,
+// are released and kept as before, and ADD and DEL start no process.
 
-// ipamVersion is the spec version the delegate is called with: the
-// network's, capped at 1.0.0, the newest that distributions' host-local
-// (e.g. Debian 12's v1.1.1) speaks. The verbs used (ADD, DEL, CHECK) are
-// the same in 1.1.0.
-func (c *config) ipamVersion() string {
-	if ok, _ := version.GreaterThanOrEqualTo(c.CNIVersion, "1.1.0"); ok {
-		return "1.0.0"
-	}
-	return c.CNIVersion
-}
-
-// ipamConf is the network config handed to host-local: one range, the node
-// subnet with its gateway, a default route, and the allocation directory.
-func (c *config) ipamConf() ([]byte, error) {
-	type rng struct {
-		Subnet  string `json:"subnet"`
-		Gateway string `json:"gateway"`
-	}
-	conf := map[string]any{
-		"cniVersion": c.ipamVersion(),
-		"name":       c.Name,
-		"ipam": map[string]any{
-			"type":    ipamPlugin,
-			"ranges":  [][]rng{{{Subnet: c.subnet.Subnet.String(), Gateway: c.subnet.Gateway().IP.String()}}},
-			"routes":  []map[string]string{{"dst": "0.0.0.0/0"}},
-			"dataDir": c.DataDir,
-		},
-	}
-	b, err := json.Marshal(conf)
+// store opens host-local's store of this network; the caller closes it.
+func (c *config) store() (*disk.Store, error) {
+	s, err := disk.New(c.Name, c.DataDir)
 	if err != nil {
-		return nil, fmt.Errorf("ipam config: %w", err)
+		return nil, fmt.Errorf("ipam: store %s: %w", filepath.Join(c.DataDir, c.Name), err)
 	}
-	return b, nil
+	return s, nil
 }
 
-// allocate runs host-local ADD and returns its result in the current version.
-func (c *config) allocate() (*types100.Result, error) {
-	conf, err := c.ipamConf()
+// rangeSet is the one range addresses come from: the node subnet, without
+// its network address, gateway and broadcast address.
+func (c *config) rangeSet() (allocator.RangeSet, error) {
+	rs := allocator.RangeSet{{Subnet: types.IPNet(*c.subnet.Subnet), Gateway: c.subnet.Gateway().IP}}
+	if err := rs.Canonicalize(); err != nil {
+		return nil, fmt.Errorf("ipam: range %s: %w", c.subnet.Subnet, err)
+	}
+	return rs, nil
+}
+
+// allocate reserves an address of the node subnet for the attachment (id,
+// ifName), round robin as host-local does.
+func (c *config) allocate(id, ifName string) (*types100.IPConfig, error) {
+	rs, err := c.rangeSet()
 	if err != nil {
 		return nil, err
 	}
-	r, err := ipam.ExecAdd(ipamPlugin, conf)
+	s, err := c.store()
 	if err != nil {
-		return nil, fmt.Errorf("ipam %s ADD: %w", ipamPlugin, err)
+		return nil, err
 	}
-	res, err := types100.NewResultFromResult(r)
+	defer s.Close()
+	ipc, err := allocator.NewIPAllocator(&rs, s, 0).Get(id, ifName, nil)
 	if err != nil {
-		return nil, fmt.Errorf("ipam %s ADD: convert result: %w", ipamPlugin, err)
+		return nil, fmt.Errorf("ipam: allocate in %s: %w", c.subnet.Subnet, err)
 	}
-	if len(res.IPs) == 0 {
-		return nil, fmt.Errorf("ipam %s ADD: no IP address returned", ipamPlugin)
-	}
-	return res, nil
+	return ipc, nil
 }
 
-// release runs host-local DEL for the calling container (CNI_* environment).
-func (c *config) release() error {
-	conf, err := c.ipamConf()
+// release frees every address of the attachment (id, ifName); none is no
+// error.
+func (c *config) release(id, ifName string) error {
+	s, err := c.store()
 	if err != nil {
 		return err
 	}
-	if err := ipam.ExecDel(ipamPlugin, conf); err != nil {
-		return fmt.Errorf("ipam %s DEL: %w", ipamPlugin, err)
+	defer s.Close()
+	if err := s.Lock(); err != nil {
+		return fmt.Errorf("ipam: lock: %w", err)
+	}
+	defer s.Unlock()
+	if err := s.ReleaseByID(id, ifName); err != nil {
+		return fmt.Errorf("ipam: release %s/%s: %w", id, ifName, err)
 	}
 	return nil
 }
 
-// checkAllocation runs host-local CHECK for the calling container.
-func (c *config) checkAllocation() error {
-	conf, err := c.ipamConf()
+// checkAllocation verifies that the attachment (id, ifName) holds an
+// address.
+func (c *config) checkAllocation(id, ifName string) error {
+	s, err := c.store()
 	if err != nil {
 		return err
 	}
-	if err := ipam.ExecCheck(ipamPlugin, conf); err != nil {
-		return fmt.Errorf("ipam %s CHECK: %w", ipamPlugin, err)
-	}
-	return nil
-}
-
-// releaseFor runs host-local DEL for another attachment than the calling
-// one (GC), with no network namespace.
-func (c *config) releaseFor(ctx context.Context, a types.GCAttachment) error {
-	conf, err := c.ipamConf()
-	if err != nil {
-		return err
-	}
-	path, err := invoke.FindInPath(ipamPlugin, filepath.SplitList(os.Getenv("CNI_PATH")))
-	if err != nil {
-		return fmt.Errorf("ipam: %w", err)
-	}
-	args := &invoke.Args{Command: "DEL", ContainerID: a.ContainerID, IfName: a.IfName, Path: os.Getenv("CNI_PATH")}
-	if err := invoke.ExecPluginWithoutResult(ctx, path, conf, args, nil); err != nil {
-		return fmt.Errorf("ipam %s DEL %s/%s: %w", ipamPlugin, a.ContainerID, a.IfName, err)
+	defer s.Close()
+	if !s.FindByID(id, ifName) {
+		return fmt.Errorf("ipam: no address allocated to %s/%s", id, ifName)
 	}
 	return nil
 }
 
 // allocations lists host-local's allocations of this network: one file per
-// IP in <dataDir>/<name>/, holding "<container ID>\n<ifname>".
+// IP in <dataDir>/<name>/, holding "<container ID>\r\n<ifname>" (or, from
+// host-local before v0.7, the container ID alone).
 func (c *config) allocations() ([]types.GCAttachment, error) {
 	dir := filepath.Join(c.DataDir, c.Name)
 	ents, err := os.ReadDir(dir)
 	if err != nil {
-		if os.IsNotExist(err) {
+		if errors.Is(err, os.ErrNotExist) {
 			return nil, nil
 		}
 		return nil, fmt.Errorf("list allocations: %w", err)
@@ -134,7 +111,7 @@ func (c *config) allocations() ([]types.GCAttachment, error) {
 		}
 		b, err := os.ReadFile(filepath.Join(dir, e.Name()))
 		if err != nil {
-			if os.IsNotExist(err) {
+			if errors.Is(err, os.ErrNotExist) {
 				continue
 			}
 			return nil, fmt.Errorf("list allocations: %w", err)

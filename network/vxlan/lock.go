@@ -9,8 +9,7 @@ import (
 )
 
 // fileLock is an exclusive flock held for the whole of one plugin call, so
-// concurrent calls on one node (bridge creation, IPAM, iptables) never
-// interleave.
+// concurrent calls on one node (bridge creation, IPAM) never interleave.
 type fileLock struct{ f *os.File }
 
 // lock blocks until it holds the lock file at path, creating it if needed.

@@ -47,8 +47,10 @@ type NetConf struct {
 	MTU int `json:"mtu,omitempty"`
 	// HairpinMode lets a pod reach itself through a service address.
 	HairpinMode *bool `json:"hairpinMode,omitempty"`
-	// IPMasq, if set, overrides the subnet file's FLANNEL_IPMASQ.
-	IPMasq *bool `json:"ipMasq,omitempty"`
+	// An "ipMasq" key, which crib-vxlan before issue 17 read, is ignored:
+	// the masquerade is the node's, programmed by cribd's overlay manager
+	// (its subnet file says FLANNEL_IPMASQ=true, as flanneld's does when
+	// flanneld masquerades).
 }
 
 // config is a loaded NetConf with the subnet file applied.
@@ -60,7 +62,6 @@ type config struct {
 	subnetErr error
 	mtu       int
 	hairpin   bool
-	ipMasq    bool
 }
 
 // loadConfig sets defaults, unmarshals stdin, reads the subnet file and
@@ -87,7 +88,7 @@ func loadConfig(stdin []byte) (*config, error) {
 	case c.MTU < 0:
 		return nil, fmt.Errorf("network config: mtu %d is negative", c.MTU)
 	case c.IPAM.Type != "" && c.IPAM.Type != "host-local":
-		return nil, fmt.Errorf("network config: ipam type %q: crib-vxlan delegates to host-local only", c.IPAM.Type)
+		return nil, fmt.Errorf("network config: ipam type %q: crib-vxlan runs host-local's allocator only", c.IPAM.Type)
 	}
 	c.subnet, c.subnetErr = subnetfile.Read(c.SubnetFile)
 	if c.subnetErr != nil {
@@ -101,10 +102,6 @@ func loadConfig(stdin []byte) (*config, error) {
 		c.mtu = c.MTU
 	}
 	c.hairpin = c.HairpinMode == nil || *c.HairpinMode
-	c.ipMasq = c.subnet.IPMasq
-	if c.IPMasq != nil {
-		c.ipMasq = *c.IPMasq
-	}
 	return c, nil
 }
 

@@ -440,7 +440,7 @@ func TestVXLANMasquerade(t *testing.T) {
 // TestVXLANPodCIDRChange: when kubelet changes the node's pod CIDR, the next
 // pod gets an address of the new subnet, and the node keeps nothing of the
 // old one: cni0 holds only the new gateway, flannel.1 only the new network
-// address, POSTROUTING only the new subnet's masquerade jump.
+// address, crib's nftables table only the new subnet's masquerade.
 func TestVXLANPodCIDRChange(t *testing.T) {
 	c := newVXCluster(t, "")
 	n := c.nodes[0]
@@ -476,8 +476,8 @@ func TestVXLANPodCIDRChange(t *testing.T) {
 	if a := run(t, n.inNode("ip", "-o", "-4", "addr", "show", "flannel.1")...); strings.Count(a, "inet ") != 1 || !strings.Contains(a, "inet 10.244.4.0/32") {
 		t.Errorf("flannel.1:\n%s\nwant only 10.244.4.0/32", a)
 	}
-	if p := run(t, n.inNode("iptables", "-t", "nat", "-S", "POSTROUTING")...); strings.Contains(p, "10.244.2.0/24") || !strings.Contains(p, "-s 10.244.4.0/24") {
-		t.Errorf("POSTROUTING:\n%s\nwant the masquerade jump of 10.244.4.0/24 only", p)
+	if p := run(t, n.inNode("nft", "list", "table", "ip", "crib-vxlan")...); strings.Contains(p, "10.244.2.0/24") || !strings.Contains(p, "ip saddr 10.244.4.0/24 masquerade") {
+		t.Errorf("table ip crib-vxlan:\n%s\nwant the masquerade of 10.244.4.0/24 only", p)
 	}
 	eventually(t, 10*time.Second, "lease names the new subnet", func() (bool, string) {
 		b, _ := os.ReadFile(filepath.Join(c.leaseDir, n.name+".json"))
