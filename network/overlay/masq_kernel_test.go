@@ -9,26 +9,11 @@ import (
 	"time"
 
 	"github.com/containernetworking/plugins/pkg/ns"
-	"github.com/containernetworking/plugins/pkg/testutils"
 	"github.com/google/nftables"
 	"github.com/vishvananda/netlink"
-)
 
-// kernelNS makes a network namespace, closed and unmounted at cleanup.
-func kernelNS(t *testing.T) ns.NetNS {
-	t.Helper()
-	n, err := testutils.NewNS()
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		n.Close()
-		if err := testutils.UnmountNS(n); err != nil {
-			t.Errorf("unmount netns: %v", err)
-		}
-	})
-	return n
-}
+	"github.com/crib-runtime/crib/internal/testnetns"
+)
 
 // do runs f in n, failing the test on its error.
 func do(t *testing.T, n ns.NetNS, what string, f func() error) {
@@ -48,7 +33,7 @@ type masqNet struct {
 
 func newMasqNet(t *testing.T) *masqNet {
 	t.Helper()
-	m := &masqNet{node: kernelNS(t), pod: kernelNS(t), out: kernelNS(t)}
+	m := &masqNet{node: testnetns.New(t), pod: testnetns.New(t), out: testnetns.New(t)}
 	addr := func(s string) *netlink.Addr {
 		a, err := netlink.ParseAddr(s)
 		if err != nil {
@@ -230,7 +215,7 @@ func TestLegacyMasqKernel(t *testing.T) {
 	if _, err := exec.LookPath("iptables"); err != nil {
 		t.Skip("no iptables")
 	}
-	node := kernelNS(t)
+	node := testnetns.New(t)
 	ipt := func(args ...string) string {
 		t.Helper()
 		out, err := exec.Command("nsenter", append([]string{"--net=" + node.Path(), "--", "iptables", "-t", "nat"}, args...)...).CombinedOutput()

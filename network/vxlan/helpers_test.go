@@ -11,9 +11,9 @@ import (
 	"testing"
 
 	"github.com/containernetworking/plugins/pkg/ns"
-	"github.com/containernetworking/plugins/pkg/testutils"
 	"github.com/google/nftables"
 
+	"github.com/crib-runtime/crib/internal/testnetns"
 	"github.com/crib-runtime/crib/network/subnetfile"
 )
 
@@ -45,7 +45,7 @@ func newEnv(t *testing.T) *env {
 	empty := t.TempDir()
 	t.Setenv("PATH", empty)
 	t.Setenv("CNI_PATH", empty)
-	e := &env{t: t, host: newNS(t), dir: t.TempDir()}
+	e := &env{t: t, host: testnetns.New(t), dir: t.TempDir()}
 	e.subnetFile = filepath.Join(e.dir, "subnet.env")
 	e.dataDir = filepath.Join(e.dir, "ipam")
 	_, cluster, _ := net.ParseCIDR(testCluster)
@@ -54,22 +54,6 @@ func newEnv(t *testing.T) *env {
 		t.Fatal(err)
 	}
 	return e
-}
-
-// newNS makes a network namespace, closed and unmounted at cleanup.
-func newNS(t *testing.T) ns.NetNS {
-	t.Helper()
-	n, err := testutils.NewNS()
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		n.Close()
-		if err := testutils.UnmountNS(n); err != nil {
-			t.Errorf("unmount netns: %v", err)
-		}
-	})
-	return n
 }
 
 // conf is the network config for version v, with extra keys merged in.

@@ -14,6 +14,7 @@ import (
 	"github.com/containernetworking/plugins/pkg/ns"
 	"github.com/containernetworking/plugins/pkg/testutils"
 
+	"github.com/crib-runtime/crib/internal/testnetns"
 	"github.com/crib-runtime/crib/network/subnetfile"
 )
 
@@ -23,7 +24,7 @@ func TestAddCheckDel(t *testing.T) {
 	for _, v := range []string{"0.3.1", "0.4.0", "1.0.0", "1.1.0"} {
 		t.Run(v, func(t *testing.T) {
 			e := newEnv(t)
-			pod := newNS(t)
+			pod := testnetns.New(t)
 			args := &skel.CmdArgs{ContainerID: containerID(t, 0), Netns: pod.Path(), IfName: "eth0", StdinData: e.conf(v, nil)}
 
 			var res *types100.Result
@@ -150,7 +151,7 @@ func TestStatus(t *testing.T) {
 	if err := CmdStatus(args); !errors.As(err, &terr) || terr.Code != types.ErrPluginNotAvailable {
 		t.Errorf("STATUS without subnet file: %v, want CNI error %d", err, types.ErrPluginNotAvailable)
 	}
-	pod := newNS(t)
+	pod := testnetns.New(t)
 	aargs := &skel.CmdArgs{ContainerID: "c", Netns: pod.Path(), IfName: "eth0", StdinData: e.conf("1.1.0", nil)}
 	err := e.host.Do(func(ns.NetNS) error {
 		_, _, err := testutils.CmdAddWithArgs(aargs, func() error { return CmdAdd(aargs) })
@@ -166,7 +167,7 @@ func TestGC(t *testing.T) {
 	e := newEnv(t)
 	var ids []string
 	for i := 0; i < 3; i++ {
-		pod := newNS(t)
+		pod := testnetns.New(t)
 		args := &skel.CmdArgs{ContainerID: containerID(t, i), Netns: pod.Path(), IfName: "eth0", StdinData: e.conf("1.1.0", nil)}
 		err := e.host.Do(func(ns.NetNS) error {
 			_, _, err := testutils.CmdAddWithArgs(args, func() error { return CmdAdd(args) })
@@ -202,7 +203,7 @@ func TestSubnetChange(t *testing.T) {
 	e := newEnv(t)
 	add := func(i int) *skel.CmdArgs {
 		t.Helper()
-		pod := newNS(t)
+		pod := testnetns.New(t)
 		args := &skel.CmdArgs{ContainerID: containerID(t, i), Netns: pod.Path(), IfName: "eth0", StdinData: e.conf("1.1.0", nil)}
 		err := e.host.Do(func(ns.NetNS) error {
 			_, _, err := testutils.CmdAddWithArgs(args, func() error { return CmdAdd(args) })
