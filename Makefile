@@ -126,16 +126,14 @@ test-node: build tools guest
 # test is the README's test command: deps, tools, lint, unit, fuzzing,
 # integration, critest, kubelet end to end, a cluster of crib nodes, the
 # VM lane.
-test: deps first-builds tools lint test-unit fuzz test-integration test-critest test-e2e test-cluster test-node
+test: deps tools lint test-unit fuzz test-integration test-critest test-e2e test-cluster test-node
 
-# first-builds runs a fresh machine's two longest builds side by side: the
-# multi-call Kubernetes binary (CPU: the Go compiler on both cores) and the
-# VM lane's guest image (mostly downloads and dpkg: mmdebstrap). Apart they
-# took 11 and 3.5 minutes on the 2-core CI machine; both are cached after.
-.PHONY: first-builds guest
-first-builds:
-	$(MAKE) -j2 kube guest
-
+# guest is the VM lane's guest image (scripts/build-guest.sh, cached). It
+# is not built beside the Kubernetes build: on the 2-core CI machine the
+# two side by side took longer than one after the other (tests/README.md,
+# Time of a CI run): mmdebstrap's dpkg and initramfs runs want the cores
+# the compiler holds.
+.PHONY: guest
 guest:
 	scripts/build-guest.sh >/dev/null
 
